@@ -1,0 +1,3 @@
+from moodle_wizard.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The migration engine and everything it needs. Nothing below here imports Textual."""

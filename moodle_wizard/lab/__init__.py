@@ -1,0 +1,1 @@
+"""The local lab: a small data centre of real servers in network namespaces (root only)."""

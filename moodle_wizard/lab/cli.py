@@ -1,0 +1,79 @@
+"""The `lab` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from moodle_wizard.lab import lab
+from moodle_wizard.lab.host import interactive
+from moodle_wizard.lab.system import LabError, require_root
+from moodle_wizard.lab.topology import DEFAULT_SUBNET, HOST_NAMES
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("lab", help="the local lab of real servers (root)")
+    lsub = p.add_subparsers(dest="lab_command", required=True)
+    upp = lsub.add_parser("up", help="build the lab, or check and repair it")
+    upp.add_argument("--data-mb", type=int, default=50, help="size of db1's Moodle data")
+    upp.add_argument("--proxysql-bin", help="a real proxysql binary to use on px1/px2")
+    upp.add_argument("--subnet", default=None, help=f"lab subnet (default {DEFAULT_SUBNET})")
+    lsub.add_parser("down", help="stop and remove everything the lab built")
+    lsub.add_parser("status", help="what runs in the lab")
+    sh = lsub.add_parser("shell", help="a root shell on a lab host")
+    sh.add_argument("host", help=", ".join(HOST_NAMES))
+    ex = lsub.add_parser("exec", help="run a command on a lab host: lab exec HOST -- CMD...")
+    ex.add_argument("host", help=", ".join(HOST_NAMES))
+    ex.add_argument("cmd", nargs=argparse.REMAINDER)
+    lsub.add_parser("inventory", help="print the path of the lab's inventory file")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except LabError as exc:
+        print(f"moodle-wizard lab: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("moodle-wizard lab: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    cmd = args.lab_command
+    require_root()
+    if cmd == "up":
+        lab.up(args.subnet, args.data_mb, args.proxysql_bin)
+        return 0
+    if cmd == "down":
+        lab.down()
+        return 0
+    if cmd == "status":
+        return _status()
+    if cmd == "shell":
+        return interactive(lab.pid_of(args.host), ["bash", "-l"])
+    if cmd == "exec":
+        argv = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+        if not argv:
+            raise LabError("nothing to run: use `moodle-wizard lab exec HOST -- CMD ...`")
+        return interactive(lab.pid_of(args.host), argv)
+    if cmd == "inventory":
+        print(lab.inventory_path())
+        return 0
+    raise LabError(f"unknown lab command {cmd}")
+
+
+def _status() -> int:
+    state, hosts = lab.status()
+    if state is None:
+        print("lab: down")
+        return 1
+    healthy = all(h.pid and h.ssh and all(h.services.values()) for h in hosts)
+    print(f"lab: {'up' if healthy else 'DEGRADED (repair with `moodle-wizard lab up`)'} on "
+          f"{state.subnet}, data {state.data_mb} MB, ProxySQL {state.proxysql}, "
+          f"memory {lab.lab_memory_kb() // 1024} MiB")
+    for h in hosts:
+        services = " ".join(f"{k}:{'up' if v else 'DOWN'}" for k, v in h.services.items())
+        print(f"  {h.name:<5} {h.address:<13} {'running' if h.pid else 'STOPPED':<8} "
+              f"ssh:{'up' if h.ssh else 'DOWN'} {services}")
+    return 0 if healthy else 1

@@ -1,0 +1,360 @@
+"""`moodle-wizard lab up|down|status`: build, check and remove the local lab."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from moodle_wizard.lab import netns, provision
+from moodle_wizard.lab.host import host_pid, host_run, read_pid, start_host
+from moodle_wizard.lab.system import (
+    LabError,
+    pids_in_netns,
+    require_root,
+    run,
+    stop_pid,
+    wait_until,
+)
+from moodle_wizard.lab.topology import BRIDGE, HOST_NAMES, HOSTS, Topology, veth_name
+
+LABDIR = Path(os.environ.get("MWLAB_DIR", "/srv/mwlab"))
+REQUIRED_TOOLS = {
+    "ip": "iproute2", "nsenter": "util-linux", "unshare": "util-linux",
+    "mariadbd": "mariadb-server", "mariadb-install-db": "mariadb-server",
+    "mariadb": "mariadb-client", "mariadb-backup": "mariadb-backup", "sshd": "openssh-server",
+    "ssh": "openssh-client", "ssh-keygen": "openssh-client", "keepalived": "keepalived",
+    "php": "php-cli", "ps": "procps",
+}
+SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass
+class LabState:
+    subnet: str
+    data_mb: int
+    proxysql: str
+    hosts: dict[str, int] = field(default_factory=dict)
+    built_at: float = 0.0
+
+    def save(self, labdir: Path) -> None:
+        tmp = labdir / "lab.json.tmp"
+        tmp.write_text(json.dumps(self.__dict__, indent=2))
+        os.replace(tmp, labdir / "lab.json")
+
+    @classmethod
+    def load(cls, labdir: Path) -> LabState | None:
+        try:
+            return cls(**json.loads((labdir / "lab.json").read_text()))
+        except FileNotFoundError:
+            return None
+
+
+def check_packages() -> None:
+    path = os.environ.get("PATH", "") + ":" + SBIN_PATH
+    missing = sorted(
+        {pkg for tool, pkg in REQUIRED_TOOLS.items() if not shutil.which(tool, path=path)}
+    )
+    if missing:
+        raise LabError(
+            f"packages missing for the lab: {' '.join(missing)}; install them with "
+            "`make deps` (or apt-get install --no-install-recommends " + " ".join(missing) + ")"
+        )
+
+
+def ensure_client_key(labdir: Path) -> tuple[str, str]:
+    key = labdir / "ssh" / "id_ed25519"
+    key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not key.exists():
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "mwlab-operator", "-f", str(key)])
+    return key.read_text(), key.with_suffix(".pub").read_text()
+
+
+def ensure_secrets(labdir: Path) -> dict[str, str]:
+    path = labdir / "secrets.json"
+    if path.exists():
+        data: dict[str, str] = json.loads(path.read_text())
+        return data
+    data = {"moodle_db_password": secrets.token_urlsafe(18)}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f)
+    return data
+
+
+def find_proxysql(given: str | None) -> str:
+    if given:
+        if not (os.path.isfile(given) and os.access(given, os.X_OK)):
+            raise LabError(f"--proxysql-bin {given}: not an executable file; give the path "
+                           "of a real proxysql binary, or leave it out to use the stand-in")
+        return given
+    return shutil.which("proxysql") or "stand-in"
+
+
+def tcp_open(address: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def known_hosts(topo: Topology, pids: dict[str, int]) -> str:
+    lines = []
+    for h in HOSTS:
+        pub = host_run(pids[h.name], ["cat", "/etc/ssh/ssh_host_ed25519_key.pub"]).stdout.decode()
+        keytype, keydata = pub.split()[:2]
+        lines.append(f"{h.name},{topo.host_address(h.name)} {keytype} {keydata}")
+    return "\n".join(lines) + "\n"
+
+
+def provision_host(topo: Topology, name: str, pid: int, pubkey: str, password: str) -> None:
+    script = provision.base_script(topo, name, pubkey)
+    role = topo.host(name).role
+    if name == "db1":
+        script += provision.db1_script(topo)
+    elif role == "replica":
+        script += provision.empty_db_script()
+    elif role == "app":
+        script += provision.app_script(topo, password)
+    provision.run_script(pid, script)
+
+
+def up(subnet: str | None, data_mb: int, proxysql_bin: str | None, out: object = sys.stdout,
+       labdir: Path = LABDIR) -> LabState:
+    require_root()
+    check_packages()
+    previous = LabState.load(labdir)
+    if previous and subnet and previous.subnet != subnet:
+        raise LabError(f"the lab is already up on {previous.subnet}; run `moodle-wizard lab down` "
+                       f"before building it on {subnet}")
+    if previous and previous.data_mb != data_mb:
+        raise LabError(f"the lab is already up with --data-mb {previous.data_mb}; run "
+                       f"`moodle-wizard lab down` before building it with {data_mb}")
+    topo = Topology.from_cidr(subnet or (previous.subnet if previous else None) or
+                              Topology.from_cidr().subnet.with_prefixlen)
+    if data_mb < 1:
+        raise LabError(f"--data-mb {data_mb}: give at least 1")
+    proxysql = find_proxysql(proxysql_bin)
+    if not previous:
+        netns.check_subnet_free(topo)
+        if labdir.exists() or netns.lab_netns() or netns.leftover_links():
+            down(labdir=labdir, out=out)  # leftovers of a half-failed run: start clean
+    try:
+        return _build(topo, data_mb, proxysql, out, labdir)
+    except BaseException:
+        if not previous:
+            print("lab up failed; removing what it built", file=sys.stderr)
+            down(labdir=labdir, out=out, quiet=True)
+        raise
+
+
+def _say(out: object, text: str) -> None:
+    print(text, file=out, flush=True)  # type: ignore[call-overload]
+
+
+def _build(topo: Topology, data_mb: int, proxysql: str, out: object, labdir: Path) -> LabState:
+    t0 = time.monotonic()
+    labdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    state = LabState.load(labdir) or LabState(topo.subnet.with_prefixlen, data_mb, proxysql)
+    state.save(labdir)
+    client_key, pubkey = ensure_client_key(labdir)
+    password = ensure_secrets(labdir)["moodle_db_password"]
+    netns.ensure_bridge(topo)
+    pids: dict[str, int] = {}
+    for name in HOST_NAMES:
+        netns.ensure_host_net(topo, name)
+        pids[name] = host_pid(labdir, name) or start_host(labdir, name)
+    state.hosts = pids
+    state.save(labdir)
+    t_net = time.monotonic()
+    with ThreadPoolExecutor(max_workers=len(HOSTS)) as pool:
+        futures = [pool.submit(provision_host, topo, n, pids[n], pubkey, password)
+                   for n in HOST_NAMES]
+        for fut in futures:
+            fut.result()
+    t_prov = time.monotonic()
+    loaded = provision.db1_load_data(pids["db1"], data_mb, password, topo.host_address("app"))
+    t_data = time.monotonic()
+    hosts_file = known_hosts(topo, pids)
+    (labdir / "ssh" / "known_hosts").write_text(hosts_file)
+    wizard = str(Path(sys.executable).parent / "moodle-wizard")
+    provision.run_script(pids["jump"], provision.jump_script(topo, client_key, hosts_file, wizard))
+    write_machine_ssh_config(topo, labdir)
+    for name in HOST_NAMES:
+        addr = topo.host_address(name)
+        wait_until(lambda a=addr: tcp_open(a, 22), 20, f"sshd on {name} ({addr})")
+    state.built_at = time.time()
+    state.save(labdir)
+    total = time.monotonic() - t0
+    _say(out, f"lab up on {topo.subnet} in {total:.1f} s (hosts {t_net - t0:.1f} s, services "
+              f"{t_prov - t_net:.1f} s, Moodle data {t_data - t_prov:.1f} s"
+              f"{'' if loaded else ', already loaded'})")
+    for h in HOSTS:
+        _say(out, f"  {h.name:<5} {topo.host_address(h.name):<13} {h.description}")
+    _say(out, f"  VIP   {topo.vip:<13} (free; the wizard puts it on px1/px2)")
+    _say(out, f"  ProxySQL: {proxysql}")
+    _say(out, "reach it: moodle-wizard lab shell jump   (then: ssh db1, ssh app, ...)")
+    return state
+
+
+def write_machine_ssh_config(topo: Topology, labdir: Path) -> None:
+    """An ssh config for reaching the lab from the machine itself (tests, curious operators)."""
+    ssh = labdir / "ssh"
+    entries = [
+        f"Host {h.name}\n    HostName {topo.host_address(h.name)}\n    User root\n"
+        f"    IdentityFile {ssh / 'id_ed25519'}\n    IdentitiesOnly yes\n"
+        f"    UserKnownHostsFile {ssh / 'known_hosts'}\n    StrictHostKeyChecking yes\n"
+        for h in HOSTS
+    ]
+    (ssh / "config").write_text("\n".join(entries))
+
+
+def _lab_mounts(labdir: Path) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(str(labdir))]
+
+
+def down(labdir: Path = LABDIR, out: object = sys.stdout, quiet: bool = False) -> None:
+    require_root()
+    t0 = time.monotonic()
+    stopped = 0
+    for name in HOST_NAMES:
+        pid = read_pid(labdir, name)
+        if pid is not None and host_pid(labdir, name):
+            stop_pid(pid)
+            stopped += 1
+    # Whatever still runs in a lab namespace (a half-built host, a stray nsenter): by pid.
+    for ns in netns.lab_netns():
+        inode = netns.netns_inode(ns)
+        if inode is not None:
+            for pid in pids_in_netns(inode):
+                stop_pid(pid)
+                stopped += 1
+    for ns in netns.lab_netns():
+        netns.delete_netns(ns)
+    for name in HOST_NAMES:
+        netns.delete_link(veth_name(name))
+    netns.delete_link(BRIDGE)
+    for mount in reversed(_lab_mounts(labdir)):
+        run(["umount", "-l", mount], check=False)
+    if labdir.exists():
+        shutil.rmtree(labdir)
+    leftovers = verify_gone(labdir)
+    if leftovers:
+        raise LabError("lab down left things behind: " + "; ".join(leftovers))
+    if not quiet:
+        _say(out, f"lab down: stopped {stopped} host(s), removed namespaces, links and "
+                  f"{labdir} in {time.monotonic() - t0:.1f} s; nothing left")
+
+
+def verify_gone(labdir: Path = LABDIR) -> list[str]:
+    left = []
+    if netns.lab_netns():
+        left.append("namespaces " + ", ".join(netns.lab_netns()))
+    if netns.leftover_links():
+        left.append("links " + ", ".join(netns.leftover_links()))
+    if _lab_mounts(labdir):
+        left.append("mounts " + ", ".join(_lab_mounts(labdir)))
+    if labdir.exists():
+        left.append(f"directory {labdir}")
+    return left
+
+
+@dataclass
+class HostStatus:
+    name: str
+    address: str
+    pid: int | None
+    ssh: bool
+    services: dict[str, bool]
+
+
+def status(labdir: Path = LABDIR) -> tuple[LabState | None, list[HostStatus]]:
+    state = LabState.load(labdir)
+    if state is None:
+        return None, []
+    topo = Topology.from_cidr(state.subnet)
+    result = []
+    for h in HOSTS:
+        pid = host_pid(labdir, h.name)
+        addr = topo.host_address(h.name)
+        services: dict[str, bool] = {}
+        if pid and h.name == "db1":
+            services["mariadb"] = tcp_open(addr, 3306)
+        result.append(HostStatus(h.name, addr, pid, bool(pid) and tcp_open(addr, 22), services))
+    return state, result
+
+
+def lab_memory_kb() -> int:
+    """Resident memory of every process in the lab's namespaces, in KiB."""
+    total = 0
+    for ns in netns.lab_netns():
+        inode = netns.netns_inode(ns)
+        for pid in pids_in_netns(inode) if inode else []:
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmRSS:"):
+                            total += int(line.split()[1])
+            except FileNotFoundError:
+                continue
+    return total
+
+
+def require_up(labdir: Path = LABDIR) -> LabState:
+    state = LabState.load(labdir)
+    if state is None:
+        raise LabError("the lab is not up; start it with `moodle-wizard lab up`")
+    return state
+
+
+def pid_of(host: str, labdir: Path = LABDIR) -> int:
+    require_up(labdir)
+    Topology.from_cidr().host(host)  # raises a clear error for an unknown host name
+    pid = host_pid(labdir, host)
+    if pid is None:
+        raise LabError(
+            f"lab host {host} is not running; repair the lab with `moodle-wizard lab up`"
+        )
+    return pid
+
+
+def inventory_path(labdir: Path = LABDIR) -> Path:
+    """Write the lab's inventory (TOML; the engine issue defines the final format)."""
+    state = require_up(labdir)
+    topo = Topology.from_cidr(state.subnet)
+    lines = [
+        "# moodle-wizard inventory for the local lab (written by `moodle-wizard lab inventory`)",
+        "# Secrets are not in here: see [secrets].",
+        "",
+        "[migration]",
+        'name = "mwlab"',
+        'backup_method = "physical"',
+        f'vip = "{topo.vip}/{topo.prefixlen}"',
+        'moodle_config = "/var/www/moodle/config.php"',
+        "db_port = 3306",
+        "",
+        "[secrets]",
+        f'file = "{labdir / "secrets.json"}"',
+        "",
+    ]
+    for h in HOSTS:
+        lines += [
+            f"[hosts.{h.name}]",
+            f'address = "{topo.host_address(h.name)}"',
+            f'role = "{h.role}"',
+            'ssh_user = "root"',
+            "ssh_port = 22",
+            "",
+        ]
+    path = labdir / "inventory.toml"
+    path.write_text("\n".join(lines))
+    return path

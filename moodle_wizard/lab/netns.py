@@ -1,0 +1,102 @@
+"""The lab's network: one bridge, one namespace and veth pair per host, no way out."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+
+from moodle_wizard.lab.system import LabError, run
+from moodle_wizard.lab.topology import BRIDGE, NETNS_PREFIX, Topology, netns_name, veth_name
+
+
+def netns_exists(name: str) -> bool:
+    return os.path.exists(f"/run/netns/{name}")
+
+
+def link_exists(name: str) -> bool:
+    return run(["ip", "link", "show", "dev", name], check=False).returncode == 0
+
+
+def lab_netns() -> list[str]:
+    try:
+        return sorted(n for n in os.listdir("/run/netns") if n.startswith(NETNS_PREFIX))
+    except FileNotFoundError:
+        return []
+
+
+def check_subnet_free(topo: Topology) -> None:
+    """Refuse a subnet that overlaps a route the machine already has (other than ours)."""
+    routes = json.loads(run(["ip", "-j", "-4", "route", "show", "table", "all"]).stdout or b"[]")
+    for route in routes:
+        dst, dev = route.get("dst", ""), route.get("dev", "")
+        if dev == BRIDGE or not dst or dst == "default" or route.get("type") in (
+            "broadcast", "local"
+        ):
+            continue
+        try:
+            net = ipaddress.ip_network(dst, strict=False)
+        except ValueError:
+            continue
+        if net.overlaps(topo.subnet):
+            raise LabError(
+                f"subnet {topo.subnet} overlaps the machine's route {dst} on {dev}; "
+                "choose another with --subnet (e.g. 10.78.0.0/24)"
+            )
+
+
+def ensure_bridge(topo: Topology) -> None:
+    if not link_exists(BRIDGE):
+        run(["ip", "link", "add", BRIDGE, "type", "bridge"])
+    cidr = f"{topo.machine_address}/{topo.prefixlen}"
+    addrs = run(["ip", "-j", "addr", "show", "dev", BRIDGE]).stdout
+    if cidr.split("/")[0] not in addrs.decode():
+        run(["ip", "addr", "add", cidr, "dev", BRIDGE])
+    run(["ip", "link", "set", BRIDGE, "up"])
+
+
+def ensure_host_net(topo: Topology, host: str) -> None:
+    ns, veth = netns_name(host), veth_name(host)
+    if not netns_exists(ns):
+        run(["ip", "netns", "add", ns])
+    if not link_exists(veth):
+        run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns])
+    run(["ip", "link", "set", veth, "master", BRIDGE, "up"])
+    cidr = f"{topo.host_address(host)}/{topo.prefixlen}"
+    addrs = run(["ip", "-n", ns, "-j", "addr", "show", "dev", "eth0"]).stdout.decode()
+    if f'"{topo.host_address(host)}"' not in addrs:
+        run(["ip", "-n", ns, "addr", "add", cidr, "dev", "eth0"])
+    run(["ip", "-n", ns, "link", "set", "lo", "up"])
+    run(["ip", "-n", ns, "link", "set", "eth0", "up"])
+    # No default route is ever added: a lab host can reach its own subnet and nothing else.
+
+
+def netns_inode(name: str) -> int | None:
+    try:
+        return os.stat(f"/run/netns/{name}").st_ino
+    except FileNotFoundError:
+        return None
+
+
+def delete_netns(name: str) -> None:
+    if netns_exists(name):
+        run(["ip", "netns", "del", name])
+
+
+def delete_link(name: str) -> None:
+    if link_exists(name):
+        run(["ip", "link", "del", name])
+
+
+def leftover_links() -> list[str]:
+    out = json.loads(run(["ip", "-j", "link", "show"]).stdout or b"[]")
+    return sorted(
+        link["ifname"] for link in out
+        if link["ifname"] == BRIDGE or link["ifname"].startswith("mwv-")
+    )
+
+
+def ensure_no_netns_left() -> None:
+    left = lab_netns()
+    if left:
+        raise LabError(f"network namespaces still present: {', '.join(left)}")

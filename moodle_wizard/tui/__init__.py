@@ -1,0 +1,1 @@
+"""The Textual face of the wizard. Holds no migration logic: it drives moodle_wizard.core."""
