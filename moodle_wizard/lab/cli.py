@@ -8,7 +8,7 @@ import sys
 from moodle_wizard.lab import lab
 from moodle_wizard.lab.host import interactive
 from moodle_wizard.lab.system import LabError, require_root
-from moodle_wizard.lab.topology import DEFAULT_SUBNET, HOST_NAMES
+from moodle_wizard.lab.topology import DEFAULT_SUBNET, HOST_NAMES, TopologyError
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
-    except LabError as exc:
+    except (LabError, TopologyError) as exc:
         print(f"moodle-wizard lab: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,72 @@
+# moodle-wizard: the two commands are `make demo` and `make test`. Both install what is missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Debian packages the lab and the tests need (installed with --no-install-recommends).
+APT_PACKAGES := mariadb-server mariadb-backup mariadb-client openssh-server openssh-client \
+	keepalived php-cli php-mysql iproute2 procps util-linux python3-venv socat
+
+.PHONY: all deps venv test lint unit tui lab-tests demo lab-up lab-down clean
+
+all: test
+
+# Installs missing Debian packages. While installing, a policy-rc.d (if the machine has none)
+# keeps Debian from starting the packages' services on the machine itself.
+deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deps: all Debian packages present"; exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "deps: missing:$$missing; run as root (apt-get install)"; exit 1; fi; \
+	made=""; \
+	if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; made=1; \
+	fi; \
+	echo "deps: installing$$missing"; \
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	  --no-install-recommends $$missing </dev/null; rc=$$?; \
+	if [ -n "$$made" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
+	exit $$rc
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# The whole suite: unit, TUI and end-to-end lab tests (the lab tests need root).
+test: deps venv lint
+	$(BIN)/pytest -q -p no:cacheprovider
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+
+tui: venv
+	$(BIN)/pytest -q tests/tui
+
+lab-tests: deps venv
+	$(BIN)/pytest -q tests/lab
+
+lab-up: deps venv
+	$(BIN)/moodle-wizard lab up
+
+lab-down: venv
+	$(BIN)/moodle-wizard lab down
+
+demo: deps venv
+	$(BIN)/moodle-wizard lab up
+	@echo
+	@echo "The lab is up. Open a shell on the operator's jump host with"
+	@echo "    $(BIN)/moodle-wizard lab shell jump"
+	@echo "and from there: ssh db1, ssh app (moodle-probe), ... The wizard is installed there as"
+	@echo "moodle-wizard. Remove the lab with: $(BIN)/moodle-wizard lab down"
+
+clean:
+	rm -rf $(VENV) dist build *.egg-info

@@ -1,0 +1,58 @@
+"""The lab tests start the lab themselves (real namespaces, sshd, MariaDB, PHP) and remove it."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from moodle_wizard.lab import lab
+from moodle_wizard.lab.host import host_pid
+from moodle_wizard.lab.topology import Topology
+
+pytestmark = pytest.mark.lab
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if os.geteuid() != 0:
+        skip = pytest.mark.skip(reason="lab tests need root (network namespaces, mounts)")
+        for item in items:
+            if "tests/lab" in str(item.fspath):
+                item.add_marker(skip)
+
+
+@dataclass
+class Lab:
+    topo: Topology
+    state: lab.LabState
+
+    def pid(self, host: str) -> int:
+        pid = host_pid(lab.LABDIR, host)
+        assert pid is not None, f"lab host {host} is not running"
+        return pid
+
+    def exec(self, host: str, *argv: str, input: bytes | None = None,
+             check: bool = True) -> subprocess.CompletedProcess[str]:
+        from moodle_wizard.lab.host import exec_argv
+
+        proc = subprocess.run(exec_argv(self.pid(host), argv), input=input,
+                              capture_output=True, timeout=120)
+        out = subprocess.CompletedProcess(
+            proc.args, proc.returncode, proc.stdout.decode(), proc.stderr.decode()
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{argv} on {host} failed ({proc.returncode}): {out.stderr}")
+        return out
+
+
+@pytest.fixture(scope="session")
+def running_lab() -> Iterator[Lab]:
+    """One lab for the session; brought up if it is not, removed at the end."""
+    state = lab.up(None, 50, None, out=io.StringIO())
+    yield Lab(Topology.from_cidr(state.subnet), state)
+    lab.down(out=io.StringIO())
+    assert lab.verify_gone() == []
