@@ -51,8 +51,11 @@ class Lab:
 
 @pytest.fixture(scope="session")
 def running_lab() -> Iterator[Lab]:
-    """One lab for the session; brought up if it is not, removed at the end."""
+    """One lab for the session: brought up (or repaired) here, and removed at the end only if
+    this session started it — a lab someone was already using stays up."""
+    was_up = lab.LabState.load(lab.LABDIR) is not None
     state = lab.up(None, 50, None, out=io.StringIO())
     yield Lab(Topology.from_cidr(state.subnet), state)
-    lab.down(out=io.StringIO())
-    assert lab.verify_gone() == []
+    if not was_up:
+        lab.down(out=io.StringIO())
+        assert lab.verify_gone() == []
