@@ -1,0 +1,1 @@
+"""Talking to remote hosts: SSH, detached jobs, MySQL/MariaDB and ProxySQL admin."""

@@ -1,0 +1,183 @@
+"""Render the wizard-owned MariaDB/MySQL option files.
+
+Two kinds:
+- the server snippet the wizard drops into the server's include directory (for example
+  /etc/mysql/mariadb.conf.d/90-moodle-wizard.cnf): only the replication settings, so removing
+  the file is the rollback;
+- a client defaults file (`[client]`, mode 0600, deleted after use) that carries a password to
+  the command-line tools, which keeps it off every command line (`ps` shows those).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from moodle_wizard.core.remote.dialect import ServerVersion
+
+__all__ = [
+    "DEFAULT_LOG_BIN",
+    "SERVER_CNF_NAME",
+    "OptionFileError",
+    "quote_option_value",
+    "render_client_defaults",
+    "render_replica_cnf",
+    "render_source_cnf",
+    "server_cnf_path",
+]
+
+SERVER_CNF_NAME = "90-moodle-wizard.cnf"
+# Debian's packages own /var/log/mysql for the server user and suggest this basename.
+DEFAULT_LOG_BIN = "/var/log/mysql/mysql-bin"
+DEFAULT_EXPIRE_DAYS = 7
+_SERVER_ID_MAX = 2**32 - 1
+# The option-file reader works on lines of at most 4096 bytes.
+_MAX_VALUE_BYTES = 2000
+
+_PATH_RE = re.compile(r"^/[A-Za-z0-9_./-]+$")
+_HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,253})$")
+
+
+class OptionFileError(ValueError):
+    """A value that cannot be written into a MySQL/MariaDB option file as given."""
+
+
+def server_cnf_path(version: ServerVersion) -> str:
+    """Where the snippet goes on Debian-family hosts (both read /etc/mysql/<dir>/*.cnf)."""
+    directory = "mariadb.conf.d" if version.is_mariadb else "mysql.conf.d"
+    return f"/etc/mysql/{directory}/{SERVER_CNF_NAME}"
+
+
+def _check_server_id(server_id: int) -> None:
+    if not 1 <= server_id <= _SERVER_ID_MAX:
+        # 0 makes a server refuse to act as a replica or to let replicas connect.
+        raise OptionFileError(f"server_id {server_id} is not in 1..{_SERVER_ID_MAX}")
+
+
+def _check_log_bin(log_bin: str) -> None:
+    if not _PATH_RE.match(log_bin) or "/../" in f"{log_bin}/" or log_bin.endswith("/"):
+        raise OptionFileError(
+            f"log_bin {log_bin!r} must be an absolute file basename of letters, digits and "
+            f"'_./-', e.g. {DEFAULT_LOG_BIN!r}"
+        )
+
+
+def _binlog_lines(version: ServerVersion, log_bin: str, expire_days: int) -> list[str]:
+    _check_log_bin(log_bin)
+    if not 1 <= expire_days <= 99:
+        raise OptionFileError(f"binary log retention of {expire_days} days is not in 1..99")
+    lines = [f"log_bin = {log_bin}", "binlog_format = ROW"]
+    if version.is_mariadb:
+        lines.append("log_slave_updates = ON")
+        if version.at_least(10, 6, 1):
+            lines.append(f"binlog_expire_logs_seconds = {expire_days * 86400}")
+        else:
+            lines.append(f"expire_logs_days = {expire_days}")
+    else:
+        updates = "log_replica_updates" if version.at_least(8, 0, 26) else "log_slave_updates"
+        lines += [
+            f"{updates} = ON",
+            f"binlog_expire_logs_seconds = {expire_days * 86400}",
+            # MariaDB always has GTIDs; MySQL needs both switched on (and together).
+            "gtid_mode = ON",
+            "enforce_gtid_consistency = ON",
+        ]
+    return lines
+
+
+def _render(role: Literal["source", "replica"], body: list[str]) -> str:
+    header = [
+        f"# Managed by moodle-wizard ({role} settings for the replicated Moodle database).",
+        "# Removing this file and restarting the server undoes them.",
+        "[mysqld]",
+    ]
+    return "\n".join(header + body) + "\n"
+
+
+def render_source_cnf(
+    version: ServerVersion,
+    server_id: int,
+    *,
+    log_bin: str = DEFAULT_LOG_BIN,
+    expire_days: int = DEFAULT_EXPIRE_DAYS,
+) -> str:
+    """The [mysqld] snippet that makes the standalone server a GTID replication source."""
+    _check_server_id(server_id)
+    body = [f"server_id = {server_id}", *_binlog_lines(version, log_bin, expire_days)]
+    return _render("source", body)
+
+
+def render_replica_cnf(
+    version: ServerVersion,
+    server_id: int,
+    report_host: str,
+    *,
+    log_bin: str = DEFAULT_LOG_BIN,
+    expire_days: int = DEFAULT_EXPIRE_DAYS,
+) -> str:
+    """The [mysqld] snippet for a replica.
+
+    The replica keeps its own binary log with the replicated changes in it so it can be
+    promoted later, is read-only for everybody (MySQL: also for SUPER users), and rebuilds its
+    relay log from the source after a crash instead of trusting a torn one.
+    """
+    _check_server_id(server_id)
+    if not _HOST_RE.match(report_host):
+        raise OptionFileError(f"report_host {report_host!r} is not a host name or address")
+    body = [f"server_id = {server_id}", "read_only = ON"]
+    if not version.is_mariadb:
+        body.append("super_read_only = ON")
+    body += [
+        "relay_log_recovery = ON",
+        f"report_host = {report_host}",
+        *_binlog_lines(version, log_bin, expire_days),
+    ]
+    return _render("replica", body)
+
+
+def quote_option_value(value: str) -> str:
+    """Quote a value for a MySQL/MariaDB option file.
+
+    The reader (mysys my_default.c, the same in both servers) strips one pair of matching
+    outer quotes, then turns \\\\ \\" \\' \\n \\r \\t \\b \\s into characters; an unquoted '#'
+    would start a comment and outer spaces would be trimmed. Double-quoting everything and
+    escaping backslash, double quote and the line-breaking characters keeps any value intact.
+    """
+    if "\x00" in value:
+        raise OptionFileError("a NUL character cannot be stored in an option file")
+    if len(value.encode("utf-8")) > _MAX_VALUE_BYTES:
+        raise OptionFileError("value too long for an option file line")
+    escaped = (
+        value.replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+        .replace("\t", "\\t")
+        .replace("\b", "\\b")
+    )
+    return f'"{escaped}"'
+
+
+def render_client_defaults(
+    user: str,
+    password: str,
+    host: str | None = None,
+    port: int | None = None,
+    socket: str | None = None,
+) -> str:
+    """A `[client]` defaults file for `mariadb`/`mysql`/`-dump`/`-backup --defaults-extra-file`.
+
+    The caller writes it with mode 0600 and removes it afterwards. Note: this is the format
+    the C client tools read; Python drivers' read_default_file parsers differ.
+    """
+    if port is not None and not 1 <= port <= 65535:
+        raise OptionFileError(f"port {port} is not in 1..65535")
+    lines = ["[client]", f"user = {quote_option_value(user)}"]
+    lines.append(f"password = {quote_option_value(password)}")
+    if host is not None:
+        lines.append(f"host = {quote_option_value(host)}")
+    if port is not None:
+        lines.append(f"port = {port}")
+    if socket is not None:
+        lines.append(f"socket = {quote_option_value(socket)}")
+    return "\n".join(lines) + "\n"

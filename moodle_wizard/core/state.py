@@ -1,0 +1,409 @@
+"""The migration journal: what each step did and learned, saved so a wizard can resume.
+
+One JSON file per migration under the user's state directory, written atomically (a crash
+leaves either the old or the new file, never half of one), mode 0600 from the moment it
+exists, and never containing a secret. A lock file next to it keeps a second wizard from
+driving the same migration.
+
+Schema history:
+- v0 (never released; what an early prototype wrote, kept to exercise the migration path):
+  no `schema_version` key; `{"id": str, "created": <epoch seconds>, "inventory": str,
+  "steps": {step: "pending"|"running"|"done"|"failed"}, "facts": {step: {...}}}`.
+- v1: the `MigrationState` model below.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import secrets as _random
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+
+__all__ = [
+    "CURRENT_SCHEMA_VERSION",
+    "MIGRATIONS",
+    "STATE_DIR_ENV",
+    "ActionRecord",
+    "ActionStatus",
+    "LockHeldError",
+    "MigrationLock",
+    "MigrationState",
+    "RemoteJob",
+    "SecretInStateError",
+    "SecretRegistry",
+    "StateError",
+    "StepName",
+    "StepState",
+    "StepStatus",
+    "load",
+    "migrate_0_to_1",
+    "new_state",
+    "save",
+    "state_dir",
+    "state_path",
+]
+
+CURRENT_SCHEMA_VERSION = 1
+STATE_DIR_ENV = "MOODLE_WIZARD_STATE_DIR"
+
+
+class StepName(StrEnum):
+    DISCOVER = "discover"
+    PREPARE_SOURCE = "prepare-source"
+    REPLICAS = "replicas"
+    PROXYSQL = "proxysql"
+    VIP = "vip"
+    CUTOVER = "cutover"
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    ROLLING_BACK = "rolling-back"
+    ROLLED_BACK = "rolled-back"
+
+
+class ActionStatus(StrEnum):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled-back"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Model(BaseModel):
+    # Unknown keys mean a corrupt or foreign file, not something to drop silently.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ActionRecord(_Model):
+    id: str
+    status: ActionStatus
+    started_at: datetime = Field(default_factory=_now)
+    finished_at: datetime | None = None
+
+
+class RemoteJob(_Model):
+    """A detached job on a remote host the wizard can reattach to after a crash."""
+
+    host: str
+    job_id: str
+    # e.g. {"output": "/var/tmp/mw-123.out", "exit_code": "/var/tmp/mw-123.rc"}
+    paths: dict[str, str] = Field(default_factory=dict)
+    started_at: datetime = Field(default_factory=_now)
+
+
+class StepState(_Model):
+    status: StepStatus = StepStatus.PENDING
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    actions: list[ActionRecord] = Field(default_factory=list)
+    facts: dict[str, JsonValue] = Field(default_factory=dict)
+    remote_jobs: list[RemoteJob] = Field(default_factory=list)
+    last_error: str | None = None
+
+
+def _all_steps() -> dict[StepName, StepState]:
+    return {name: StepState() for name in StepName}
+
+
+class MigrationState(_Model):
+    schema_version: int = CURRENT_SCHEMA_VERSION
+    migration_id: str
+    created_at: datetime = Field(default_factory=_now)
+    updated_at: datetime = Field(default_factory=_now)
+    inventory_path: str
+    steps: dict[StepName, StepState] = Field(default_factory=_all_steps)
+
+    def step(self, name: StepName | str) -> StepState:
+        return self.steps.setdefault(StepName(name), StepState())
+
+
+def new_state(migration_id: str, inventory_path: str | Path) -> MigrationState:
+    return MigrationState(migration_id=migration_id, inventory_path=str(inventory_path))
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+
+class StateError(Exception):
+    """The state file cannot be used; the message says which file and what to do."""
+
+
+class SecretInStateError(StateError):
+    pass
+
+
+class LockHeldError(StateError):
+    def __init__(self, message: str, pid: int | None) -> None:
+        super().__init__(message)
+        self.pid = pid
+
+
+# -- location ------------------------------------------------------------------------------------
+
+
+def state_dir() -> Path:
+    """Where migrations are journaled; MOODLE_WIZARD_STATE_DIR overrides (tests, sandboxes)."""
+    override = os.environ.get(STATE_DIR_ENV)
+    if override:
+        return Path(override)
+    return platformdirs.user_state_path("moodle-wizard")
+
+
+def state_path(migration_id: str) -> Path:
+    if not migration_id or "/" in migration_id or migration_id.startswith("."):
+        raise ValueError(f"invalid migration id {migration_id!r}")
+    return state_dir() / f"{migration_id}.json"
+
+
+# -- secrets guard -------------------------------------------------------------------------------
+
+
+class SecretRegistry:
+    """The secret values this process knows (from config.php, prompts), held only in memory.
+
+    `save` refuses a state that contains one. Secrets of 6+ characters are also found inside
+    longer strings (an error message quoting a command line); shorter ones only as a whole
+    value, because a short password would otherwise match ordinary words and block saving.
+    """
+
+    SUBSTRING_MIN = 6
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self._values: set[str] = set()
+        for value in values:
+            self.register(value)
+
+    def register(self, value: str) -> None:
+        if value:
+            self._values.add(value)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def leaks(self, text: str) -> bool:
+        return any(
+            text == secret or (len(secret) >= self.SUBSTRING_MIN and secret in text)
+            for secret in self._values
+        )
+
+
+def _strings(value: Any, where: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield where, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield f"{where}.{key}", str(key)
+            yield from _strings(item, f"{where}.{key}")
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _strings(item, f"{where}[{i}]")
+
+
+def _check_no_secrets(document: dict[str, Any], secrets: SecretRegistry) -> None:
+    for where, text in _strings(document, "state"):
+        if secrets.leaks(text):
+            raise SecretInStateError(
+                f"refusing to save the migration state: {where} contains a secret (a "
+                f"password or key). The state file must hold no secrets; record a reference "
+                f"to it instead (this is a bug in the step that stored it)."
+            )
+
+
+# -- save / load ---------------------------------------------------------------------------------
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save(
+    state: MigrationState,
+    path: Path,
+    *,
+    secrets: SecretRegistry | Iterable[str] = (),
+) -> None:
+    """Write `state` to `path` atomically with mode 0600, stamping `updated_at`.
+
+    The text is built before any file is touched, written to a temp file in the same
+    directory (created 0600, so never readable by others, not even briefly), flushed and
+    fsynced, renamed over `path`, and the directory is fsynced so the rename survives a crash.
+    """
+    registry = secrets if isinstance(secrets, SecretRegistry) else SecretRegistry(secrets)
+    previous_stamp = state.updated_at
+    state.updated_at = _now()
+    try:
+        document = state.model_dump(mode="json")
+        _check_no_secrets(document, registry)
+        payload = json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8") + b"\n"
+    except BaseException:
+        state.updated_at = previous_stamp
+        raise
+    directory = path.parent
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = directory / f".{path.name}.{os.getpid()}.{_random.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    _fsync_dir(directory)
+
+
+def migrate_0_to_1(data: dict[str, Any]) -> dict[str, Any]:
+    """v0 (see the module docstring) to v1."""
+
+    def stamp(value: Any) -> str:
+        return datetime.fromtimestamp(float(value), UTC).isoformat()
+
+    old_steps: dict[str, str] = data.get("steps", {})
+    old_facts: dict[str, dict[str, Any]] = data.get("facts", {})
+    created = stamp(data["created"])
+    steps: dict[str, Any] = {}
+    for name in StepName:
+        steps[name.value] = {
+            "status": old_steps.get(name.value, "pending"),
+            "facts": old_facts.get(name.value, {}),
+        }
+    return {
+        "schema_version": 1,
+        "migration_id": data["id"],
+        "created_at": created,
+        "updated_at": created,
+        "inventory_path": data["inventory"],
+        "steps": steps,
+    }
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {0: migrate_0_to_1}
+
+
+def _corrupt(path: Path, why: str) -> StateError:
+    return StateError(
+        f"the migration state file {path} is unreadable ({why}). Nothing was changed. Move it "
+        f"aside (mv {path} {path}.corrupt) and check what the migration had done with "
+        f"`moodle-wizard status` on the hosts before starting again, or restore it from a "
+        f"backup."
+    )
+
+
+def load(path: Path) -> MigrationState:
+    """Read a state file, migrating older schema versions in memory."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise StateError(f"no migration state at {path}") from None
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _corrupt(path, f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise _corrupt(path, "not a JSON object")
+    version = data.get("schema_version", 0)
+    if not isinstance(version, int) or version < 0:
+        raise _corrupt(path, f"bad schema_version {version!r}")
+    if version > CURRENT_SCHEMA_VERSION:
+        raise StateError(
+            f"the migration state {path} was written by a newer moodle-wizard (schema "
+            f"{version} > {CURRENT_SCHEMA_VERSION}); upgrade the wizard to continue this migration"
+        )
+    try:
+        while version < CURRENT_SCHEMA_VERSION:
+            data = MIGRATIONS[version](data)
+            version = data["schema_version"]
+        return MigrationState.model_validate(data)
+    except (KeyError, TypeError, ValueError, ValidationError) as exc:
+        raise _corrupt(path, f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
+
+
+# -- lock ------------------------------------------------------------------------------------
+
+
+class MigrationLock:
+    """Exclusive, non-blocking lock on `<state file>.lock`, holding the owner's pid.
+
+    flock locks die with the process, so a crashed wizard never leaves a stale lock; the pid
+    in the file is only there to tell the next wizard who holds it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path.with_name(path.name + ".lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = _read_pid(fd)
+            os.close(fd)
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise
+            who = f"pid {holder}" if holder is not None else "another process"
+            raise LockHeldError(
+                f"another moodle-wizard ({who}) is driving this migration ({self.path}); "
+                f"wait for it to finish or stop it before continuing here",
+                holder,
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        os.fsync(fd)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def __enter__(self) -> MigrationLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        return int(text) if text else None
+    except (OSError, ValueError):
+        return None
