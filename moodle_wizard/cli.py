@@ -20,6 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
     from moodle_wizard.lab import cli as lab_cli
 
     lab_cli.add_parser(sub)
+    from moodle_wizard import headless
+
+    headless.add_parsers(sub)
     return parser
 
 
@@ -29,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
         from moodle_wizard.lab import cli as lab_cli
 
         return lab_cli.run(args)
+    if args.command is not None:
+        from moodle_wizard import headless
+
+        return headless.main(args)
     from moodle_wizard.tui.app import WizardApp
 
     WizardApp().run()

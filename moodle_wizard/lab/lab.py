@@ -9,6 +9,7 @@ import shutil
 import socket
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,15 +78,31 @@ def ensure_client_key(labdir: Path) -> tuple[str, str]:
     return key.read_text(), key.with_suffix(".pub").read_text()
 
 
+def lab_password(tag: str) -> str:
+    # Quotes, a backslash, a dollar, a space and a non-ASCII letter: the lab's passwords
+    # exercise every layer's quoting on every run.
+    return f"{tag}-{secrets.token_urlsafe(12)} q'd\"b\\s$(x)é"
+
+
 def ensure_secrets(labdir: Path) -> dict[str, str]:
+    """The lab's secrets file (0600, JSON), also the wizard's secrets file for the lab."""
     path = labdir / "secrets.json"
-    if path.exists():
-        data: dict[str, str] = json.loads(path.read_text())
-        return data
-    data = {"moodle_db_password": secrets.token_urlsafe(18)}
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f)
+    data: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    wanted: dict[str, Callable[[], str]] = {
+        # The Moodle password lives in config.php (as on a real site); kept plain so that
+        # the lab's own provisioning stays simple.
+        "moodle_db_password": lambda: secrets.token_urlsafe(18),
+        "replication_password": lambda: lab_password("repl"),
+        "monitor_password": lambda: lab_password("mon"),
+    }
+    missing = {k: make() for k, make in wanted.items() if k not in data}
+    if missing:
+        data.update(missing)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f)
+        os.replace(tmp, path)
     return data
 
 
@@ -332,15 +349,16 @@ def inventory_path(labdir: Path = LABDIR) -> Path:
     state = require_up(labdir)
     topo = Topology.from_cidr(state.subnet)
     lines = [
-        "# moodle-wizard inventory for the local lab (written by `moodle-wizard lab inventory`)",
-        "# Secrets are not in here: see [secrets].",
+        "# moodle-wizard inventory for the local lab (written by `moodle-wizard lab inventory`).",
+        "# Run the wizard from the lab's jump host: moodle-wizard lab shell jump",
+        "# Secrets are never in here: they come from [secrets] file (0600) or the environment.",
         "",
         "[migration]",
         'name = "mwlab"',
-        'backup_method = "physical"',
-        f'vip = "{topo.vip}/{topo.prefixlen}"',
+        'backup_method = "physical"   # or "logical"',
         'moodle_config = "/var/www/moodle/config.php"',
         "db_port = 3306",
+        'source_restart = "ask"       # turning the binary log on needs one restart of db1',
         "",
         "[secrets]",
         f'file = "{labdir / "secrets.json"}"',
@@ -350,7 +368,7 @@ def inventory_path(labdir: Path = LABDIR) -> Path:
         lines += [
             f"[hosts.{h.name}]",
             f'address = "{topo.host_address(h.name)}"',
-            f'role = "{h.role}"',
+            f'role = "{"source" if h.name == "db1" else h.role}"',
             'ssh_user = "root"',
             "ssh_port = 22",
             "",

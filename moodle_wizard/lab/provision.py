@@ -121,8 +121,13 @@ def ensure_moodle_user(pid: int, password: str, app_address: str) -> None:
 
 
 def empty_db_script() -> str:
-    """db2/db3: packages installed, no server running, empty datadir."""
+    """db2/db3: packages installed, no server running, empty datadir; a small footprint for
+    when a server runs there (the admin's tuning, not the wizard's business)."""
     return (
+        write_file("/etc/mysql/mariadb.conf.d/60-mwlab.cnf",
+                   "# mwlab: small footprint\n[mysqld]\ninnodb_buffer_pool_size = 32M\n"
+                   "innodb_log_file_size = 48M\nperformance_schema = OFF\nskip-name-resolve\n")
+        +
         "if [ ! -e /etc/mysql/.mwlab-emptied ]; then\n"
         "  service mariadb stop >/dev/null 2>&1 || true\n"
         "  find /var/lib/mysql -mindepth 1 -delete\n"

@@ -1,0 +1,88 @@
+"""What a step can reach: hosts, databases, facts, secrets, the operator, the journal."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from moodle_wizard.core.audit import AuditLog
+from moodle_wizard.core.events import Event, EventSink
+from moodle_wizard.core.inventory import Inventory
+from moodle_wizard.core.remote.mysql import Database
+from moodle_wizard.core.remote.ssh import RemoteHost, SshPool, SshTarget
+from moodle_wizard.core.secrets import SecretStore
+from moodle_wizard.core.state import MigrationState, SecretRegistry, StepName, save
+
+# (question, risky) -> the operator's yes
+Confirm = Callable[[str, bool], Awaitable[bool]]
+
+
+class Context:
+    def __init__(
+        self,
+        inventory: Inventory,
+        state: MigrationState,
+        state_path: Path | None,
+        secrets: SecretStore,
+        pool: SshPool,
+        audit: AuditLog,
+        emit: EventSink,
+        confirm: Confirm,
+    ) -> None:
+        self.inventory = inventory
+        self.state = state
+        self.state_path = state_path
+        self.secrets = secrets
+        self.pool = pool
+        self.audit = audit
+        self._emit = emit
+        self.confirm = confirm
+        self._dbs: dict[str, Database] = {}
+        self.current_step = ""
+
+    def emit(self, event: Event) -> None:
+        self._emit(event)
+
+    def save(self) -> None:
+        if self.state_path is not None:
+            save(self.state, self.state_path, secrets=SecretRegistry(self.secrets.values()))
+
+    def facts(self, step: StepName) -> dict[str, Any]:
+        return self.state.step(step).facts
+
+    def target(self, name: str) -> SshTarget:
+        host = self.inventory.hosts[name]
+        jump = self.target(host.ssh_jump) if host.ssh_jump else None
+        return SshTarget(
+            name=name, address=host.address, port=host.ssh_port, user=host.ssh_user, jump=jump
+        )
+
+    async def host(self, name: str) -> RemoteHost:
+        return await self.pool.connect(self.target(name))
+
+    async def db(self, name: str) -> Database:
+        """An admin connection to the database server on host `name`."""
+        if name not in self._dbs:
+            mig = self.inventory.migration
+            admin = mig.db_admin_user if name == self.inventory.source else None
+            password = self.secrets.get("db_admin_password") if admin else None
+            user = admin or self.inventory.hosts[name].ssh_user
+            self._dbs[name] = await Database.connect(
+                await self.host(name),
+                socket=mig.db_socket,
+                user=user,
+                password=password,
+                audit=self.audit.sql,
+            )
+        return self._dbs[name]
+
+    async def forget_db(self, name: str) -> None:
+        """Drop a cached connection (the server was restarted or stopped)."""
+        db = self._dbs.pop(name, None)
+        if db is not None:
+            await db.close()
+
+    async def close(self) -> None:
+        for name in list(self._dbs):
+            await self.forget_db(name)

@@ -1,0 +1,174 @@
+"""Runs the steps in order, journaling before and after every action; resumes; rolls back."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+
+from moodle_wizard.core.context import Context
+from moodle_wizard.core.events import ActionStarted, StepDone, StepFailed, StepStarted, Warning_
+from moodle_wizard.core.remote.ssh import RemoteError
+from moodle_wizard.core.secrets import SecretError
+from moodle_wizard.core.state import ActionRecord, ActionStatus, StepName, StepStatus
+from moodle_wizard.core.steps.base import Action, Problem, Step, StepError
+from moodle_wizard.core.steps.registry import STEP_CLASSES, steps_through
+
+# Errors that are the operator's to fix: shown as one message, never as a traceback.
+EXPECTED = (StepError, RemoteError, SecretError)
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+class PreflightFailed(MigrationError):
+    def __init__(self, step: StepName, problems: list[Problem]) -> None:
+        self.step = step
+        self.problems = problems
+        lines = "\n".join(f"  - {p.message}" for p in problems)
+        super().__init__(f"{step}: preflight found problems; nothing was changed:\n{lines}")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Engine:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def step(self, name: StepName) -> Step:
+        return STEP_CLASSES[name](self.ctx)
+
+    async def preflight(self, step: Step) -> None:
+        problems = await step.preflight()
+        for p in problems:
+            if p.level == "warning":
+                self.ctx.emit(Warning_(step.name, p.message))
+        errors = [p for p in problems if p.level == "error"]
+        if errors:
+            raise PreflightFailed(step.name, errors)
+        for p in problems:
+            if p.level == "question" and not await self.ctx.confirm(p.message, p.risky):
+                raise PreflightFailed(step.name, [Problem("error", f"{p.message} — declined")])
+
+    def _fresh(self, name: StepName) -> bool:
+        return self.ctx.state.step(name).status in (StepStatus.PENDING, StepStatus.ROLLED_BACK)
+
+    async def run(self, until: StepName | None = None) -> None:
+        """Discover, then preflight every step still to run, then apply them in order.
+
+        Every preflight runs before the first change, so bad input anywhere stops the
+        migration while nothing has changed. A step resumed after a crash is not preflighted
+        again: its checks would now see the step's own changes.
+        """
+        names = [n for n in steps_through(until)
+                 if self.ctx.state.step(n).status != StepStatus.DONE]
+        if names and names[0] == StepName.DISCOVER:
+            discover = self.step(StepName.DISCOVER)
+            await self._guarded(discover.name, self.preflight(discover))
+            await self._apply(discover)
+            names = names[1:]
+        for name in names:
+            if self._fresh(name):
+                await self._guarded(name, self.preflight(self.step(name)))
+        for name in names:
+            await self._apply(self.step(name))
+
+    async def _guarded(self, name: StepName, work: Awaitable[None]) -> None:
+        try:
+            await work
+        except EXPECTED as exc:
+            raise MigrationError(f"{name}: {self.ctx.secrets.mask(str(exc))}; nothing was "
+                                 "changed") from None
+
+    async def _apply(self, step: Step) -> None:
+        ctx, record = self.ctx, self.ctx.state.step(step.name)
+        ctx.current_step = step.name
+        ctx.emit(StepStarted(step.name, step.title))
+        started = time.monotonic()
+        fresh = self._fresh(step.name)
+        try:
+            if fresh:
+                record.actions = []
+            record.status = StepStatus.RUNNING
+            record.started_at = record.started_at if not fresh else _now()
+            record.last_error = None
+            ctx.save()
+            for action in step.plan():
+                await self._run_action(step.name, action, prefix="")
+            await step.verify()
+        except EXPECTED as exc:
+            self._fail(step.name, str(exc))
+            raise MigrationError(f"{step.name}: {ctx.secrets.mask(str(exc))}") from None
+        except BaseException as exc:
+            self._fail(step.name, f"{type(exc).__name__}: {exc}")
+            raise
+        record.status = StepStatus.DONE
+        record.finished_at = _now()
+        ctx.save()
+        ctx.emit(StepDone(step.name, time.monotonic() - started))
+
+    def _fail(self, step: StepName, message: str) -> None:
+        record = self.ctx.state.step(step)
+        record.status = StepStatus.FAILED
+        record.last_error = self.ctx.secrets.mask(message)
+        self.ctx.save()
+        self.ctx.emit(StepFailed(step, record.last_error))
+
+    async def _run_action(self, step: StepName, action: Action, prefix: str) -> None:
+        record = self.ctx.state.step(step)
+        action_id = prefix + action.id
+        existing = next((a for a in record.actions if a.id == action_id), None)
+        if existing is not None and existing.status == ActionStatus.DONE:
+            return
+        if existing is not None and action.done is not None and await action.done():
+            # In flight when the wizard stopped, and its effect is there: do not redo it.
+            existing.status = ActionStatus.DONE
+            existing.finished_at = _now()
+            self.ctx.save()
+            return
+        if existing is None:
+            existing = ActionRecord(id=action_id, status=ActionStatus.RUNNING)
+            record.actions.append(existing)
+        existing.status = ActionStatus.RUNNING
+        self.ctx.save()
+        self.ctx.emit(ActionStarted(step, action_id, action.title))
+        await action.run()
+        existing.status = ActionStatus.DONE
+        existing.finished_at = _now()
+        self.ctx.save()
+
+    async def rollback(self, to: StepName | None = None) -> list[StepName]:
+        """Undo `to` and every step after it (everything when None), newest first."""
+        order = list(StepName)
+        first = order.index(to) if to else 0
+        undone = []
+        for name in reversed(order[first:]):
+            record = self.ctx.state.step(name)
+            if record.status in (StepStatus.PENDING, StepStatus.ROLLED_BACK):
+                continue
+            step = self.step(name)
+            self.ctx.current_step = name
+            self.ctx.emit(StepStarted(name, f"Roll back: {step.title}"))
+            started = time.monotonic()
+            record.status = StepStatus.ROLLING_BACK
+            self.ctx.save()
+            try:
+                for action in step.rollback_plan():
+                    await self._run_action(name, action, prefix="rollback:")
+            except EXPECTED as exc:
+                record.last_error = self.ctx.secrets.mask(str(exc))
+                self.ctx.save()
+                self.ctx.emit(StepFailed(name, record.last_error))
+                raise MigrationError(f"rollback of {name}: {record.last_error}") from None
+            record.status = StepStatus.ROLLED_BACK
+            record.actions = []
+            record.facts = {} if name != StepName.DISCOVER else record.facts
+            record.remote_jobs = []
+            record.finished_at = _now()
+            self.ctx.save()
+            self.ctx.emit(StepDone(name, time.monotonic() - started))
+            undone.append(name)
+        return undone

@@ -1,0 +1,216 @@
+"""The inventory: which hosts play which role, and where the secrets come from.
+
+TOML, validated with pydantic. It names secrets by reference only; their values come from
+environment variables, a 0600 secrets file or a prompt (see secrets.py), never from here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+HOSTNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$")
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+USER_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+PATH_RE = re.compile(r"^/[A-Za-z0-9._/+-]*$")
+SQL_USER_RE = re.compile(r"^[A-Za-z0-9_]{1,32}$")
+
+
+class InventoryError(ValueError):
+    """One clear message: what is wrong in which file, and how to fix it."""
+
+
+class Role(StrEnum):
+    SOURCE = "source"
+    REPLICA = "replica"
+    PROXY = "proxy"
+    APP = "app"
+    JUMP = "jump"
+
+
+class SeedMethod(StrEnum):
+    PHYSICAL = "physical"
+    LOGICAL = "logical"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Host(Strict):
+    address: str
+    role: Role
+    ssh_user: str = "root"
+    ssh_port: int = Field(default=22, ge=1, le=65535)
+    ssh_jump: str | None = None
+    server_id: int | None = Field(default=None, ge=1, le=4294967295)
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        try:
+            ipaddress.ip_address(v)
+        except ValueError:
+            if not HOSTNAME_RE.match(v):
+                raise ValueError(f"{v!r} is neither an IP address nor a host name") from None
+        return v
+
+    @field_validator("ssh_user")
+    @classmethod
+    def _user(cls, v: str) -> str:
+        if not USER_RE.match(v):
+            raise ValueError(f"{v!r} is not a valid user name")
+        return v
+
+
+class Migration(Strict):
+    name: str
+    backup_method: SeedMethod = SeedMethod.PHYSICAL
+    db_port: int = Field(default=3306, ge=1, le=65535)
+    moodle_config: str = "/var/www/moodle/config.php"
+    # What the source's restart (needed to turn the binary log on) may do: ask the operator,
+    # go ahead (headless, already agreed), or never restart (then the step refuses to start).
+    source_restart: Literal["ask", "allow", "never"] = "ask"
+    # A replica datadir that is not empty is moved aside, never deleted, and only if allowed.
+    replace_replica_datadir: bool = False
+    # Tables that are not InnoDB cannot be copied consistently while Moodle writes.
+    accept_non_innodb: bool = False
+    replication_user: str = "mw_repl"
+    monitor_user: str = "mw_monitor"
+    # How the wizard reaches the source as a DB administrator: through the SSH connection to the
+    # server's own socket, authenticated as the SSH user (MariaDB unix_socket, root by default),
+    # or as a named admin user whose password is the secret `db_admin_password`.
+    db_admin_user: str | None = None
+    db_socket: str = "/run/mysqld/mysqld.sock"
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError(
+                f"{v!r}: use letters, digits, '-' and '_' (max 32), starting with a letter"
+            )
+        return v
+
+    @field_validator("moodle_config", "db_socket")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not PATH_RE.match(v) or ".." in v.split("/"):
+            raise ValueError(f"{v!r} is not a plain absolute path")
+        return v
+
+    @field_validator("replication_user", "monitor_user", "db_admin_user")
+    @classmethod
+    def _sql_user(cls, v: str | None) -> str | None:
+        if v is not None and not SQL_USER_RE.match(v):
+            raise ValueError(f"{v!r}: use letters, digits and '_' (max 32)")
+        return v
+
+
+class SecretsSource(Strict):
+    file: str | None = None
+    env_prefix: str = "MOODLE_WIZARD_"
+
+
+class Inventory(Strict):
+    migration: Migration
+    hosts: dict[str, Host]
+    secrets: SecretsSource = SecretsSource()
+    path: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("hosts")
+    @classmethod
+    def _names(cls, hosts: dict[str, Host]) -> dict[str, Host]:
+        for name in hosts:
+            if not NAME_RE.match(name):
+                raise ValueError(f"host name {name!r}: use letters, digits, '-' and '_'")
+        return hosts
+
+    @model_validator(mode="after")
+    def _roles(self) -> Inventory:
+        by_role: dict[Role, list[str]] = {}
+        for name, host in self.hosts.items():
+            by_role.setdefault(host.role, []).append(name)
+        for role, want in (
+            (Role.SOURCE, "exactly one"),
+            (Role.APP, "at least one"),
+            (Role.REPLICA, "at least one"),
+        ):
+            got = by_role.get(role, [])
+            if (want == "exactly one" and len(got) != 1) or not got:
+                raise ValueError(
+                    f'the inventory needs {want} host with role = "{role.value}" (found {len(got)})'
+                )
+        seen: dict[tuple[str, int], str] = {}
+        for name, host in self.hosts.items():
+            key = (host.address, host.ssh_port)
+            if key in seen:
+                raise ValueError(
+                    f"hosts {seen[key]} and {name} are the same machine ({host.address}); "
+                    "one host cannot play two roles — give each role its own host"
+                )
+            seen[key] = name
+            if host.ssh_jump is not None and host.ssh_jump not in self.hosts:
+                raise ValueError(
+                    f"host {name}: ssh_jump = {host.ssh_jump!r} is not a host in this inventory"
+                )
+        ids = [(n, h.server_id) for n, h in self.hosts.items() if h.server_id is not None]
+        dup = {i for _, i in ids if [j for _, j in ids].count(i) > 1}
+        if dup:
+            names = [n for n, i in ids if i in dup]
+            raise ValueError(
+                f"server_id {sorted(dup)[0]} is given to {' and '.join(names)}; "
+                "every database server needs its own server_id"
+            )
+        return self
+
+    def names(self, role: Role) -> list[str]:
+        return [n for n, h in self.hosts.items() if h.role == role]
+
+    @property
+    def source(self) -> str:
+        return self.names(Role.SOURCE)[0]
+
+    @property
+    def replicas(self) -> list[str]:
+        return self.names(Role.REPLICA)
+
+    @property
+    def proxies(self) -> list[str]:
+        return self.names(Role.PROXY)
+
+    @property
+    def apps(self) -> list[str]:
+        return self.names(Role.APP)
+
+
+def load_inventory(path: Path) -> Inventory:
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise InventoryError(
+            f"inventory {path} does not exist; give the path of your "
+            "inventory file (the lab's: `moodle-wizard lab inventory`)"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InventoryError(f"inventory {path} is not valid TOML ({exc}); fix that line") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InventoryError(f"inventory {path} cannot be read ({exc})") from None
+    try:
+        inv = Inventory.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "top level"
+        msg = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            msg = "unknown setting (a typo?)"
+        elif first["type"] == "missing":
+            msg = "missing"
+        raise InventoryError(f"inventory {path}: {where}: {msg}") from None
+    return inv.model_copy(update={"path": path.resolve()})

@@ -1,0 +1,1 @@
+"""One module per migration step, each with preflight / plan / apply / verify / rollback."""

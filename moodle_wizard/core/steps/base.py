@@ -1,0 +1,83 @@
+"""The step contract.
+
+preflight: read-only checks, returns problems (errors stop the migration before anything
+changes; questions need the operator's yes). plan: the actions apply will take, each with the
+commands and SQL it runs (secrets masked) for the runbook. apply: the engine runs the plan's
+actions in order, persisting before and after each, skipping those already done. verify:
+proves the step's effect from the outside. rollback: the rollback plan's actions, built from
+the facts apply recorded, each idempotent.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from moodle_wizard.core.state import StepName
+
+if TYPE_CHECKING:
+    from moodle_wizard.core.context import Context
+
+
+class StepError(RuntimeError):
+    """A step cannot go on; the message names the problem and the fix."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    level: Literal["error", "warning", "question"]
+    message: str
+    # A risky question is never answered by a blanket --yes: only by the operator, or by
+    # the inventory setting the message names.
+    risky: bool = False
+
+
+def error(message: str) -> Problem:
+    return Problem("error", message)
+
+
+def warning(message: str) -> Problem:
+    return Problem("warning", message)
+
+
+def question(message: str, *, risky: bool = False) -> Problem:
+    return Problem("question", message, risky)
+
+
+@dataclass
+class Action:
+    id: str
+    title: str
+    run: Callable[[], Awaitable[None]]
+    runbook: list[str] = field(default_factory=list)
+    # Whether the action's effect is already there: an action found in flight after a crash is
+    # re-verified with this instead of being blindly run again.
+    done: Callable[[], Awaitable[bool]] | None = None
+    host: str = ""
+
+
+class Step(ABC):
+    name: ClassVar[StepName]
+    title: ClassVar[str]
+    summary: ClassVar[str]
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        return self.ctx.state.step(self.name).facts
+
+    @abstractmethod
+    async def preflight(self) -> list[Problem]: ...
+
+    @abstractmethod
+    def plan(self) -> list[Action]: ...
+
+    @abstractmethod
+    async def verify(self) -> None: ...
+
+    @abstractmethod
+    def rollback_plan(self) -> list[Action]: ...

@@ -1,0 +1,191 @@
+"""Step 1: connect to every host and learn what is there. Changes nothing anywhere."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from importlib import resources
+from typing import Any
+
+from moodle_wizard.core.remote.dialect import ServerVersion, parse_version
+from moodle_wizard.core.remote.ssh import RemoteHost
+from moodle_wizard.core.state import StepName
+from moodle_wizard.core.steps.base import Action, Problem, Step, StepError, question, warning
+
+READ_CONFIG_PHP = resources.files("moodle_wizard.core.php").joinpath("read_config.php")
+
+
+async def free_bytes(host: RemoteHost, path: str) -> int:
+    """Free space of the filesystem that holds path (or its nearest existing parent)."""
+    script = (f"p={shlex.quote(path)}; while [ ! -e \"$p\" ]; do p=$(dirname \"$p\"); done; "
+              "df -P -B1 \"$p\" | awk 'NR==2 {print $4}'")
+    out = await host.run(["sh", "-c", script])
+    return int(out.stdout.strip())
+
+
+async def read_moodle_config(host: RemoteHost, path: str) -> dict[str, Any]:
+    """Evaluate config.php with the app host's PHP; the result holds dbpass: keep it in memory."""
+    result = await host.run(["php", "--", path], input=READ_CONFIG_PHP.read_text(), check=False)
+    if result.exit_status == 127:
+        raise StepError(f"{host.target.name}: PHP is not installed (php: command not found); "
+                        "run the wizard's app role against the host that serves Moodle")
+    if result.exit_status != 0:
+        why = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "PHP failed"
+        raise StepError(f"{host.target.name}: cannot read Moodle's config at {path}: {why}; "
+                        "set migration.moodle_config to the path of config.php")
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+class Discover(Step):
+    name = StepName.DISCOVER
+    title = "Connect and discover"
+    summary = ("Connects to every host over SSH, reads the source database's version, size, "
+               "binary log and GTID state, finds non-InnoDB tables, free disk, and reads "
+               "Moodle's config.php on the app host with PHP itself.")
+
+    async def preflight(self) -> list[Problem]:
+        problems: list[Problem] = []
+        for name in self.ctx.inventory.hosts:
+            await self.ctx.host(name)  # raises a clear RemoteError: key, auth, unreachable
+        return problems
+
+    def plan(self) -> list[Action]:
+        inv = self.ctx.inventory
+        runbook = [f"ssh {h.ssh_user}@{h.address} (each host: {', '.join(inv.hosts)})"
+                   for h in list(inv.hosts.values())[:1]]
+        runbook += [
+            f"on {inv.source}: SELECT VERSION(), @@datadir, @@server_id, @@log_bin, "
+            "@@binlog_format, @@gtid_binlog_pos ...",
+            f"on {inv.source}: SELECT table_name, engine FROM information_schema.tables "
+            "WHERE table_schema = <moodle dbname> AND engine <> 'InnoDB'",
+            f"on {inv.source}: du -sb <datadir>; df -P -B1 <datadir>",
+            *[f"on {a}: php -- {inv.migration.moodle_config}  (evaluates config.php with "
+              "lib/setup.php neutralised, tries its DB login)" for a in inv.apps],
+            *[f"on {r}: dpkg-query -W mariadb-server mysql-server; ls -A /var/lib/mysql; "
+              "df -P -B1 /var/lib/mysql" for r in inv.replicas],
+        ]
+        return [Action("gather", "Gather facts from every host", self.gather, runbook)]
+
+    async def gather(self) -> None:
+        inv = self.ctx.inventory
+        facts = self.facts
+        facts["moodle"] = await self._moodle()
+        facts["source"] = await self._source(str(facts["moodle"]["dbname"]))
+        facts["replicas"] = {r: await self._replica(r) for r in inv.replicas}
+        self.ctx.save()
+
+    async def _moodle(self) -> dict[str, Any]:
+        inv = self.ctx.inventory
+        configs = {}
+        for app in inv.apps:
+            cfg = await read_moodle_config(await self.ctx.host(app), inv.migration.moodle_config)
+            password = cfg.pop("dbpass") or ""
+            self.ctx.secrets.register("moodle_db_password", password)
+            configs[app] = cfg
+        first = configs[inv.apps[0]]
+        for app, cfg in configs.items():
+            for key in ("dbhost", "dbname", "dbuser", "prefix"):
+                if cfg[key] != first[key]:
+                    raise StepError(f"config.php on {app} has {key} = {cfg[key]!r} but on "
+                                    f"{inv.apps[0]} {first[key]!r}; all app servers must use "
+                                    "the same database")
+        return {**first, "apps": configs}
+
+    async def _source(self, dbname: str) -> dict[str, Any]:
+        name = self.ctx.inventory.source
+        db = await self.ctx.db(name)
+        host = await self.ctx.host(name)
+        v = db.version
+        row = await db.one(
+            "SELECT @@datadir AS datadir, @@server_id AS server_id, @@log_bin AS log_bin, "
+            "@@binlog_format AS binlog_format, @@port AS port, @@read_only AS read_only, "
+            "@@hostname AS hostname, VERSION() AS server_version")
+        facts: dict[str, Any] = {
+            "flavor": v.flavor.value, "version": v.number, "version_string": str(v),
+            "datadir": str(row["datadir"]).rstrip("/"), "server_id": int(row["server_id"]),
+            "log_bin": bool(int(row["log_bin"])), "binlog_format": str(row["binlog_format"]),
+            "port": int(row["port"]), "read_only": bool(int(row["read_only"])),
+            "hostname": str(row["hostname"]),
+            # As the server says it (ProxySQL will announce this to Moodle).
+            "server_version": str(row["server_version"]),
+        }
+        if v.is_mariadb:
+            g = await db.one("SELECT @@gtid_binlog_pos AS b, @@gtid_current_pos AS c, "
+                             "@@gtid_domain_id AS d, @@log_slave_updates AS u")
+            facts["gtid"] = {"binlog_pos": str(g["b"]), "current_pos": str(g["c"]),
+                             "domain_id": int(g["d"])}
+            facts["log_slave_updates"] = bool(int(g["u"]))
+        else:
+            g = await db.one("SELECT @@gtid_mode AS m, @@enforce_gtid_consistency AS e, "
+                             "@@gtid_executed AS x, @@log_replica_updates AS u")
+            facts["gtid"] = {"mode": str(g["m"]), "enforce": str(g["e"]),
+                             "executed": str(g["x"])}
+            facts["log_slave_updates"] = bool(int(g["u"]))
+        tables = await db.query(
+            "SELECT table_name AS t, engine AS e FROM information_schema.tables "
+            "WHERE table_schema = %s AND table_type = 'BASE TABLE'", (dbname,))
+        if not tables:
+            raise StepError(f"{name}: the database {dbname!r} named in config.php has no tables "
+                            "on this server; check that the source host is Moodle's database")
+        facts["tables"] = len(tables)
+        facts["non_innodb"] = sorted(f"{r['t']} ({r['e']})" for r in tables
+                                     if str(r["e"]).lower() != "innodb")
+        du = await host.run(["du", "-sb", facts["datadir"]])
+        facts["data_bytes"] = int(du.stdout.split()[0])
+        facts["free_bytes"] = await free_bytes(host, facts["datadir"])
+        return facts
+
+    async def _replica(self, name: str) -> dict[str, Any]:
+        host = await self.ctx.host(name)
+        pkgs = await host.run(
+            ["sh", "-c", "dpkg-query -W -f '${Package} ${Version} ${Status}\\n' "
+             "mariadb-server mysql-server 2>/dev/null | grep ' installed$' || true"])
+        installed = {line.split()[0]: line.split()[1]
+                     for line in pkgs.stdout.splitlines() if line.strip()}
+        datadir = "/var/lib/mysql"
+        listing = await host.run(["sh", "-c", f"ls -A {datadir} 2>/dev/null | head -20"])
+        running = await host.run(["sh", "-c", "pidof mariadbd mysqld || true"])
+        return {
+            "packages": installed,
+            "datadir": datadir,
+            "datadir_entries": [e for e in listing.stdout.split() if e],
+            "server_running": bool(running.stdout.strip()),
+            "free_bytes": await free_bytes(host, datadir),
+        }
+
+    async def verify(self) -> None:
+        facts = self.facts
+        if not facts.get("source") or not facts.get("moodle"):
+            raise StepError("discovery recorded no facts; run it again")
+        connect = facts["moodle"].get("connect") or {}
+        if not connect.get("ok"):
+            raise StepError(
+                f"Moodle's own database login (from config.php on {self.ctx.inventory.apps[0]}) "
+                f"fails: {connect.get('error', 'PHP has no mysqli')}; fix config.php or the "
+                "grants before migrating")
+
+    def rollback_plan(self) -> list[Action]:
+        return []
+
+
+def source_version(src: dict[str, Any]) -> ServerVersion:
+    """The source's version, from the facts discovery recorded."""
+    return parse_version(str(src["server_version"]), str(src["flavor"]))
+
+
+def source_problems(facts: dict[str, Any], accept_non_innodb: bool) -> list[Problem]:
+    """What discovery found on the source that the operator must know or decide."""
+    problems: list[Problem] = []
+    src = facts["source"]
+    if src["non_innodb"]:
+        text = (f"the Moodle schema has tables that are not InnoDB: "
+                f"{', '.join(src['non_innodb'])}. They cannot be copied consistently while "
+                "Moodle writes, and a physical backup locks them while it copies them. Convert "
+                "them first (ALTER TABLE ... ENGINE=InnoDB)")
+        if accept_non_innodb:
+            problems.append(warning(text + "; accepted by migration.accept_non_innodb"))
+        else:
+            problems.append(question(text + ", or accept the risk (migration.accept_non_innodb "
+                                     "= true). Go on anyway?", risky=True))
+    return problems

@@ -1,0 +1,327 @@
+"""Step 2: make the standalone server a replication source, and create the users the cluster
+needs. Its config lives in one wizard-owned file; rollback removes it and what was created."""
+
+from __future__ import annotations
+
+import shlex
+from functools import partial
+from typing import Any
+
+from moodle_wizard.core.remote.dialect import (
+    Dialect,
+    Statement,
+    copy_account_statements,
+)
+from moodle_wizard.core.render.mycnf import DEFAULT_LOG_BIN, render_source_cnf, server_cnf_path
+from moodle_wizard.core.state import StepName
+from moodle_wizard.core.steps.base import Action, Problem, Step, StepError, error, question
+from moodle_wizard.core.steps.discover import source_problems, source_version
+
+HEARTBEAT_DB = "moodle_wizard"
+HEARTBEAT_TABLE = "heartbeat"
+
+
+def service_name(flavor: str) -> str:
+    return "mariadb" if flavor == "mariadb" else "mysql"
+
+
+class PrepareSource(Step):
+    name = StepName.PREPARE_SOURCE
+    title = "Prepare the source"
+    summary = ("Turns on the binary log (ROW format, GTID) with a unique server_id in a "
+               "wizard-owned config file, restarts the server if that is needed (only with "
+               "your yes), creates the replication and ProxySQL monitor users, and grants "
+               "the Moodle user from the proxy hosts.")
+
+    # -- what discovery tells us -------------------------------------------------------
+
+    @property
+    def src(self) -> dict[str, Any]:
+        facts: dict[str, Any] = self.ctx.facts(StepName.DISCOVER)["source"]
+        return facts
+
+    @property
+    def dialect(self) -> Dialect:
+        return Dialect(source_version(self.src))
+
+    def server_id(self) -> int:
+        inv = self.ctx.inventory
+        given = inv.hosts[inv.source].server_id
+        return given or self.src["server_id"] or 1
+
+    def restart_needed(self) -> bool:
+        s = self.src
+        return (not s["log_bin"] or s["server_id"] != self.server_id()
+                or not s["log_slave_updates"])
+
+    def cnf_path(self) -> str:
+        return server_cnf_path(source_version(self.src))
+
+    def cnf(self) -> str:
+        return render_source_cnf(source_version(self.src), self.server_id())
+
+    def accounts(self) -> list[tuple[str, str, str]]:
+        """(purpose, user, host) of every account this step creates."""
+        inv = self.ctx.inventory
+        mig = inv.migration
+        out = [("replication", mig.replication_user, inv.hosts[r].address) for r in inv.replicas]
+        out += [("monitor", mig.monitor_user, inv.hosts[p].address) for p in inv.proxies]
+        return out
+
+    # -- the contract ------------------------------------------------------------------
+
+    async def preflight(self) -> list[Problem]:
+        problems = source_problems(self.ctx.facts(StepName.DISCOVER),
+                                   self.ctx.inventory.migration.accept_non_innodb)
+        inv = self.ctx.inventory
+        mode = inv.migration.source_restart
+        if self.restart_needed():
+            what = (f"{inv.source}'s {service_name(self.src['flavor'])} must restart once to "
+                    "turn on the binary log (Moodle cannot write for the few seconds this "
+                    "takes)")
+            if mode == "never":
+                problems.append(error(f"{what}, and the inventory says source_restart = "
+                                      "\"never\"; allow it (\"ask\" or \"allow\") or turn on "
+                                      "log_bin yourself and run the wizard again"))
+            elif mode == "ask":
+                problems.append(question(f"{what}. Restart it now?"))
+        db = await self.ctx.db(inv.source)
+        for purpose, user, host in self.accounts():
+            rows = await db.query("SELECT 1 FROM mysql.user WHERE user = %s AND host = %s",
+                                  (user, host))
+            if rows:
+                problems.append(error(
+                    f"the {purpose} user {user}@{host} already exists on {inv.source} and was "
+                    "not made by this migration; drop it or choose another name in the "
+                    "inventory (migration.replication_user / monitor_user)"))
+        for name in ("replication_password", "monitor_password"):
+            self.ctx.secrets.get(name)  # missing secrets are named now, not halfway through
+        return problems
+
+    def plan(self) -> list[Action]:
+        inv = self.ctx.inventory
+        src = inv.source
+        actions = [Action(
+            "config", f"Write {self.cnf_path()} (binary log, ROW, server_id "
+            f"{self.server_id()})", self.write_config,
+            [f"on {src}: install -d -o mysql -g mysql /var/log/mysql",
+             f"on {src}: write {self.cnf_path()} (mode 0644):\n{self.cnf()}"],
+            done=self.config_written, host=src)]
+        if self.restart_needed():
+            svc = service_name(self.src["flavor"])
+            actions.append(Action(
+                "restart", f"Restart {svc} on {src} (announced; Moodle pauses for seconds)",
+                self.restart, [f"on {src}: service {svc} restart"], done=self.binlog_on,
+                host=src))
+        else:
+            actions.append(Action("binlog-format", "Set binlog_format=ROW", self.set_format,
+                                  [f"on {src}: SET GLOBAL binlog_format = 'ROW'"], host=src))
+        d = self.dialect
+        for purpose, user, host in self.accounts():
+            secret = "replication_password" if purpose == "replication" else "monitor_password"
+            grant = d.grant_replication(user, host) if purpose == "replication" else \
+                d.grant_monitor(user, host)
+            actions.append(Action(
+                f"user:{user}@{host}", f"Create the {purpose} user {user}@{host}",
+                partial(self.create_account, user, host, secret, grant),
+                [f"on {src}: {d.create_user(user, host, 'x').display()}", f"on {src}: "
+                 f"{grant.display()}"], host=src))
+        moodle_user = self._moodle_user()
+        for proxy in inv.proxies:
+            addr = inv.hosts[proxy].address
+            actions.append(Action(
+                f"moodle-grant:{addr}", f"Grant the Moodle user {moodle_user} from {proxy} "
+                f"({addr})", partial(self.copy_moodle_account, addr),
+                [f"on {src}: SHOW CREATE USER / SHOW GRANTS for {moodle_user}@<app host>, "
+                 f"then the same CREATE USER (same password hash) and GRANTs for "
+                 f"{moodle_user}@{addr}"], host=src))
+        actions.append(Action(
+            "heartbeat", f"Create {HEARTBEAT_DB}.{HEARTBEAT_TABLE} for replication markers",
+            self.create_heartbeat,
+            [f"on {src}: CREATE DATABASE {HEARTBEAT_DB}; CREATE TABLE "
+             f"{HEARTBEAT_DB}.{HEARTBEAT_TABLE} (id, token, written_at)"], host=src))
+        return actions
+
+    def _moodle_user(self) -> str:
+        return str(self.ctx.facts(StepName.DISCOVER)["moodle"]["dbuser"])
+
+    # -- apply actions -----------------------------------------------------------------
+
+    async def config_written(self) -> bool:
+        host = await self.ctx.host(self.ctx.inventory.source)
+        return await host.read_file(self.cnf_path()) == self.cnf().encode()
+
+    async def write_config(self) -> None:
+        host = await self.ctx.host(self.ctx.inventory.source)
+        path = self.cnf_path()
+        if "cnf_previous" not in self.facts:
+            previous = await host.read_file(path)
+            self.facts["cnf_path"] = path
+            self.facts["cnf_previous"] = previous.decode() if previous is not None else None
+            self.facts["binlogs_before"] = await self._binlog_files()
+            self.ctx.save()  # before the change: rollback must know what was there
+        await host.run(["install", "-d", "-o", "mysql", "-g", "mysql", "/var/log/mysql"])
+        await host.write_file(path, self.cnf().encode(), mode=0o644)
+
+    async def _binlog_files(self) -> list[str]:
+        host = await self.ctx.host(self.ctx.inventory.source)
+        out = await host.run(["sh", "-c", f"ls -1 {DEFAULT_LOG_BIN}.* 2>/dev/null || true"])
+        return sorted(line for line in out.stdout.splitlines() if line.strip())
+
+    async def binlog_on(self) -> bool:
+        db = await self.ctx.db(self.ctx.inventory.source)
+        row = await db.one("SELECT @@log_bin AS b, @@server_id AS s")
+        return bool(int(row["b"])) and int(row["s"]) == self.server_id()
+
+    async def restart(self) -> None:
+        await self._restart_source()
+        if not await self.binlog_on():
+            raise StepError(f"{self.ctx.inventory.source} restarted but the binary log is "
+                            f"still off: another config file overrides {self.cnf_path()}?")
+
+    async def _restart_source(self) -> None:
+        src = self.ctx.inventory.source
+        await self.ctx.forget_db(src)
+        host = await self.ctx.host(src)
+        await host.run(["service", service_name(self.src["flavor"]), "restart"], timeout=300)
+
+    async def set_format(self) -> None:
+        db = await self.ctx.db(self.ctx.inventory.source)
+        await db.query("SET GLOBAL binlog_format = 'ROW'")
+
+    async def create_account(self, user: str, host: str, secret: str, grant: Statement) -> None:
+        db = await self.ctx.db(self.ctx.inventory.source)
+        created: list[list[str]] = self.facts.setdefault("accounts_created", [])
+        if [user, host] not in created:
+            created.append([user, host])
+            self.ctx.save()
+        password = self.ctx.secrets.get(secret)
+        await db.run(db.dialect.create_user(user, host, password))
+        await db.run(db.dialect.alter_user_password(user, host, password))
+        await db.run(grant)
+
+    async def copy_moodle_account(self, new_host: str) -> None:
+        db = await self.ctx.db(self.ctx.inventory.source)
+        user = self._moodle_user()
+        app_addrs = [self.ctx.inventory.hosts[a].address for a in self.ctx.inventory.apps]
+        hosts = [str(r["h"]) for r in await db.query(
+            "SELECT host AS h FROM mysql.user WHERE user = %s", (user,))]
+        if new_host in hosts or "%" in hosts:
+            return  # already allowed from there: nothing to add, nothing to undo
+        old = next((h for h in hosts if h in app_addrs), None) or next(iter(hosts), None)
+        if old is None:
+            raise StepError(f"the Moodle user {user} from config.php has no account on "
+                            f"{self.ctx.inventory.source}; check config.php's dbuser")
+        for stmt in db.dialect.prepare_show_create_user():
+            await db.run(stmt)
+        create_rows = await db.run(db.dialect.show_create_user(user, old))
+        create = next(iter(create_rows[0].values()))
+        grants = [next(iter(r.values())) for r in await db.run(db.dialect.show_grants(user, old))]
+        statements = copy_account_statements(grants, str(create), user, old, new_host)
+        for stmt in statements:
+            self._mask_hashes(stmt.sql)
+        created: list[list[str]] = self.facts.setdefault("accounts_created", [])
+        if [user, new_host] not in created:
+            created.append([user, new_host])
+            self.ctx.save()
+        for stmt in statements:
+            await db.run(stmt)
+
+    def _mask_hashes(self, sql: str) -> None:
+        # A password hash is not the password, but it is enough to attack it offline.
+        import re
+
+        for match in re.findall(r"PASSWORD\s+'(\*[0-9A-F]{40})'|AS\s+(0x[0-9A-Fa-f]+)", sql):
+            for value in match:
+                if value:
+                    self.ctx.secrets.register("moodle_password_hash", value)
+
+    async def create_heartbeat(self) -> None:
+        db = await self.ctx.db(self.ctx.inventory.source)
+        exists = await db.query("SELECT 1 FROM information_schema.schemata WHERE "
+                                "schema_name = %s", (HEARTBEAT_DB,))
+        if not exists:
+            self.facts["heartbeat_created"] = True
+            self.ctx.save()
+        await db.query(f"CREATE DATABASE IF NOT EXISTS `{HEARTBEAT_DB}`")
+        await db.query(
+            f"CREATE TABLE IF NOT EXISTS `{HEARTBEAT_DB}`.`{HEARTBEAT_TABLE}` ("
+            "id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, token VARCHAR(64) NOT NULL, "
+            "written_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB")
+
+    # -- verify and rollback -----------------------------------------------------------
+
+    async def verify(self) -> None:
+        db = await self.ctx.db(self.ctx.inventory.source)
+        row = await db.one("SELECT @@log_bin AS b, @@binlog_format AS f, @@server_id AS s")
+        if not int(row["b"]) or str(row["f"]) != "ROW" or int(row["s"]) != self.server_id():
+            raise StepError(f"{self.ctx.inventory.source}: after preparing, log_bin="
+                            f"{row['b']} binlog_format={row['f']} server_id={row['s']}; "
+                            f"expected 1, ROW, {self.server_id()}")
+        for _purpose, user, host in self.accounts():
+            if not await db.query("SELECT 1 FROM mysql.user WHERE user=%s AND host=%s",
+                                  (user, host)):
+                raise StepError(f"user {user}@{host} is missing after it was created")
+
+    def rollback_plan(self) -> list[Action]:
+        src = self.ctx.inventory.source
+        facts = self.facts
+        actions = []
+        if facts.get("heartbeat_created"):
+            actions.append(Action("heartbeat", f"Drop {HEARTBEAT_DB}", self.drop_heartbeat,
+                                  [f"on {src}: DROP DATABASE IF EXISTS {HEARTBEAT_DB}"],
+                                  host=src))
+        for user, host in facts.get("accounts_created", []):
+            actions.append(Action(
+                f"user:{user}@{host}", f"Drop {user}@{host}",
+                partial(self.drop_account, user, host),
+                [f"on {src}: DROP USER IF EXISTS '{user}'@'{host}'"], host=src))
+        if "cnf_previous" in facts:
+            previous = facts["cnf_previous"]
+            path = str(facts["cnf_path"])
+            how = f"rm -f {shlex.quote(path)}" if previous is None else f"restore {path}"
+            actions.append(Action("config", f"Restore {path}", self.restore_config,
+                                  [f"on {src}: {how}"], host=src))
+            if self.restart_needed():
+                svc = service_name(self.src["flavor"])
+                actions.append(Action("restart", f"Restart {svc} on {src} with its original "
+                                      "settings", self._restart_source,
+                                      [f"on {src}: service {svc} restart"],
+                                      done=self.original_settings_back, host=src))
+                actions.append(Action(
+                    "binlogs", "Remove the binary logs written since the wizard turned them on",
+                    self.remove_new_binlogs, [f"on {src}: rm {DEFAULT_LOG_BIN}.* (only files "
+                                              "that were not there before)"], host=src))
+        return actions
+
+    async def remove_new_binlogs(self) -> None:
+        if not await self.original_settings_back() or self.src["log_bin"]:
+            return  # the server still writes them: they are not ours to remove
+        before = set(self.facts.get("binlogs_before", []))
+        new = [f for f in await self._binlog_files() if f not in before]
+        if new:
+            host = await self.ctx.host(self.ctx.inventory.source)
+            await host.run(["rm", "-f", "--", *new])
+
+    async def drop_heartbeat(self) -> None:
+        db = await self.ctx.db(self.ctx.inventory.source)
+        await db.query(f"DROP DATABASE IF EXISTS `{HEARTBEAT_DB}`")
+
+    async def drop_account(self, user: str, host: str) -> None:
+        db = await self.ctx.db(self.ctx.inventory.source)
+        await db.run(db.dialect.drop_user(user, host))
+
+    async def restore_config(self) -> None:
+        host = await self.ctx.host(self.ctx.inventory.source)
+        previous = self.facts["cnf_previous"]
+        path = str(self.facts["cnf_path"])
+        if previous is None:
+            await host.run(["rm", "-f", path])
+        else:
+            await host.write_file(path, str(previous).encode(), mode=0o644)
+
+    async def original_settings_back(self) -> bool:
+        db = await self.ctx.db(self.ctx.inventory.source)
+        row = await db.one("SELECT @@log_bin AS b, @@server_id AS s")
+        same_log_bin: bool = bool(int(row["b"])) == bool(self.src["log_bin"])
+        return same_log_bin and int(row["s"]) == int(self.src["server_id"])

@@ -1,0 +1,613 @@
+"""Step 3: seed every replica from one backup stream and start GTID replication."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import shlex
+import time
+from functools import partial
+from typing import Any
+
+from moodle_wizard.core.events import Progress
+from moodle_wizard.core.remote.dialect import (
+    BINLOG_INFO_FILENAMES,
+    Dialect,
+    normalize_replica_status,
+    parse_binlog_info,
+)
+from moodle_wizard.core.remote.jobs import (
+    JobRef,
+    JobState,
+    cancel_job,
+    job_dir,
+    job_status,
+    remove_job,
+    start_job,
+)
+from moodle_wizard.core.render.mycnf import (
+    render_client_defaults,
+    render_replica_cnf,
+    server_cnf_path,
+)
+from moodle_wizard.core.state import RemoteJob, StepName
+from moodle_wizard.core.steps import seed
+from moodle_wizard.core.steps.base import Action, Problem, Step, StepError, error
+from moodle_wizard.core.steps.discover import source_version
+from moodle_wizard.core.steps.prepare_source import HEARTBEAT_DB, HEARTBEAT_TABLE, service_name
+
+DATADIR = "/var/lib/mysql"
+SPACE_MARGIN = 1.15
+LAG_TIMEOUT_S = 120.0
+
+
+def human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+def major_minor(version: str) -> str:
+    """'1:10.11.19-0+deb12u1' or '10.11.19-MariaDB' -> '10.11'."""
+    match = re.search(r"(\d+)\.(\d+)\.\d+", version)
+    return f"{match.group(1)}.{match.group(2)}" if match else version
+
+
+class Replicas(Step):
+    name = StepName.REPLICAS
+    title = "Seed the replicas"
+    summary = ("Installs the server on each replica host if it is missing, streams one backup "
+               "of the source to all of them at once (never through this machine, encrypted "
+               "over SSH), prepares it, makes each replica read-only with its own server_id, "
+               "and starts GTID replication from the source. Verified with a marker row and "
+               "per-table checksums.")
+
+    @property
+    def src(self) -> dict[str, Any]:
+        facts: dict[str, Any] = self.ctx.facts(StepName.DISCOVER)["source"]
+        return facts
+
+    @property
+    def dialect(self) -> Dialect:
+        return Dialect(source_version(self.src))
+
+    @property
+    def method(self) -> str:
+        return self.ctx.inventory.migration.backup_method.value
+
+    def replica_facts(self, name: str) -> dict[str, Any]:
+        facts: dict[str, Any] = self.ctx.facts(StepName.DISCOVER)["replicas"][name]
+        return facts
+
+    def server_ids(self) -> dict[str, int]:
+        inv = self.ctx.inventory
+        taken = {inv.hosts[inv.source].server_id or self.src["server_id"] or 1}
+        taken |= {h.server_id for h in inv.hosts.values() if h.server_id}
+        ids, candidate = {}, max(taken) + 1
+        for r in inv.replicas:
+            given = inv.hosts[r].server_id
+            if given:
+                ids[r] = given
+                continue
+            while candidate in taken:
+                candidate += 1
+            ids[r] = candidate
+            taken.add(candidate)
+        return ids
+
+    def databases(self) -> list[str]:
+        return [str(self.ctx.facts(StepName.DISCOVER)["moodle"]["dbname"]), HEARTBEAT_DB]
+
+    # -- preflight ---------------------------------------------------------------------
+
+    async def preflight(self) -> list[Problem]:
+        inv = self.ctx.inventory
+        problems: list[Problem] = []
+        need = int(self.src["data_bytes"] * SPACE_MARGIN)
+        src_id = inv.hosts[inv.source].server_id or self.src["server_id"]
+        want = major_minor(self.src["version"])
+        for r, server_id in self.server_ids().items():
+            f = self.replica_facts(r)
+            if server_id == src_id:
+                problems.append(error(
+                    f"{r}: server_id {server_id} is the source's own server_id; give {r} "
+                    "another server_id in the inventory (or leave it out to let the wizard "
+                    "choose)"))
+            if f["free_bytes"] < need:
+                problems.append(error(
+                    f"{r}: {human(f['free_bytes'])} free for {DATADIR}, but the copy of "
+                    f"{inv.source} needs about {human(need)}; free space or grow the disk"))
+            for pkg, version in f["packages"].items():
+                if major_minor(version) != want:
+                    problems.append(error(
+                        f"{r}: {pkg} {version} is installed, but the source runs "
+                        f"{self.src['flavor']} {self.src['version']}; a replica needs the same "
+                        f"major version ({want}): remove it or use another host"))
+            if f["datadir_entries"] and not inv.migration.replace_replica_datadir:
+                problems.append(error(
+                    f"{r}: {DATADIR} is not empty ({', '.join(f['datadir_entries'][:5])}); "
+                    "the wizard will not overwrite it. Empty it, or set "
+                    "migration.replace_replica_datadir = true to have it moved aside (kept, "
+                    "not deleted)"))
+        self.ctx.secrets.get("replication_password")
+        return problems
+
+    # -- plan --------------------------------------------------------------------------
+
+    def plan(self) -> list[Action]:
+        inv = self.ctx.inventory
+        src = inv.source
+        svc = service_name(self.src["flavor"])
+        tools = self.dialect.backup_tools()
+        actions: list[Action] = []
+        for r in inv.replicas:
+            pkgs = self._packages()
+            actions += [
+                Action(f"install:{r}", f"Install {' '.join(pkgs)} on {r} if missing",
+                       partial(self.install, r),
+                       [f"on {r}: apt-get install -y --no-install-recommends {' '.join(pkgs)}"
+                        " (only if missing)"], done=partial(self.installed, r), host=r),
+                Action(f"stop:{r}", f"Stop any server on {r}", partial(self.stop, r),
+                       [f"on {r}: service {svc} stop"], host=r),
+                Action(f"datadir:{r}", f"Make {r}'s {DATADIR} empty (move aside, never delete)",
+                       partial(self.empty_datadir, r),
+                       [f"on {r}: mv {DATADIR} {DATADIR}.moodle-wizard-<time> (only if not "
+                        f"empty); install -d -o mysql -g mysql -m 0750 {DATADIR}"], host=r),
+            ]
+            if self.method == "logical":
+                actions.append(Action(
+                    f"init:{r}", f"Initialise an empty server on {r}",
+                    partial(self.init_server, r),
+                    [f"on {r}: mariadb-install-db --user=mysql --datadir={DATADIR}; "
+                     f"service {svc} start"], host=r))
+        recv_cmd = seed.receive_command(self.method, DATADIR, self.dialect.client_binary())
+        actions.append(Action(
+            "seed-key", "Create a temporary seed key on the source and allow it on each "
+            "replica for one command", self.install_seed_key,
+            [f"on {src}: ssh-keygen -t ed25519 -N '' -f {seed.SEED_DIR}/seed_key",
+             *[f"on {r}: append to /root/.ssh/authorized_keys: restrict,from=\"<{src} address>"
+               f"\",command=\"{recv_cmd}\" <seed key> {seed.KEY_COMMENT}" for r in inv.replicas]],
+            host=src))
+        backup = seed.backup_command(self.method, tools.backup,
+                                     (self.dialect.dump_tool().binary,
+                                      *self.dialect.dump_tool().options),
+                                     self.databases(), None, "<job dir>")
+        actions.append(Action(
+            "stream", f"Stream one {self.method} backup of {src} to "
+            f"{', '.join(inv.replicas)} (detached job on {src})", self.stream,
+            [f"on {src} (detached job): {backup} | tee "
+             + " ".join(f">(ssh -c {seed.CIPHER} root@{r})" for r in inv.replicas)],
+            done=self.stream_succeeded, host=src))
+        for r, server_id in self.server_ids().items():
+            if self.method == "physical":
+                actions.append(Action(
+                    f"prepare:{r}", f"Prepare the backup on {r}", partial(self.prepare, r),
+                    [f"on {r} (detached job): {tools.backup} --prepare --target-dir={DATADIR}; "
+                     f"chown -R mysql:mysql {DATADIR}"], host=r))
+            cnf = render_replica_cnf(source_version(self.src), server_id,
+                                     inv.hosts[r].address)
+            actions += [
+                Action(f"config:{r}", f"Configure {r} as a read-only replica (server_id "
+                       f"{server_id})", partial(self.configure, r, cnf),
+                       [f"on {r}: write {self.cnf_path()}:\n{self.replica_cnf(r, cnf)}"],
+                       host=r),
+                Action(f"start:{r}", f"Start the server on {r}", partial(self.start, r),
+                       [f"on {r}: service {svc} restart"], host=r),
+                Action(f"replicate:{r}", f"Point {r} at {src} by GTID and start replication",
+                       partial(self.replicate, r),
+                       [f"on {r}: {s.display()}" for s in self._replication_statements()],
+                       done=partial(self.replicating, r), host=r),
+            ]
+        actions.append(Action("cleanup", "Remove the temporary seed key and job files",
+                              self.cleanup_seed, [
+                                  f"on {src}: rm -rf {seed.SEED_DIR}",
+                                  *[f"on {r}: remove the {seed.KEY_COMMENT} line from "
+                                    "/root/.ssh/authorized_keys" for r in inv.replicas]],
+                              host=src))
+        return actions
+
+    def _packages(self) -> list[str]:
+        if self.src["flavor"] == "mariadb":
+            return ["mariadb-server", "mariadb-backup", "mariadb-client"]
+        return ["mysql-server", "percona-xtrabackup-80"]
+
+    def _replication_statements(self) -> list[Any]:
+        d = self.dialect
+        src = self.ctx.inventory.hosts[self.ctx.inventory.source]
+        return [d.stop_replica(), *d.set_gtid_position("<gtid from the backup>"),
+                d.change_source(src.address, self.src["port"],
+                                self.ctx.inventory.migration.replication_user, "x"),
+                d.start_replica()]
+
+    def cnf_path(self) -> str:
+        return server_cnf_path(source_version(self.src))
+
+    def replica_cnf(self, r: str, cnf: str) -> str:
+        # Debian's own 50-server.cnf binds to 127.0.0.1; ProxySQL must reach the replica.
+        return cnf + f"bind-address = {self.ctx.inventory.hosts[r].address}\n"
+
+    # -- per-replica actions ---------------------------------------------------------------
+
+    async def installed(self, r: str) -> bool:
+        host = await self.ctx.host(r)
+        out = await host.run(["sh", "-c", "dpkg-query -W -f '${Status}\\n' "
+                              + " ".join(self._packages()) + " 2>/dev/null || true"])
+        return out.stdout.count("ok installed") == len(self._packages())
+
+    async def install(self, r: str) -> None:
+        if await self.installed(r):
+            return
+        self.facts.setdefault("installed_packages", {})[r] = self._packages()
+        self.ctx.save()
+        host = await self.ctx.host(r)
+        await host.run(["sh", "-c", "DEBIAN_FRONTEND=noninteractive apt-get install -y "
+                        "--no-install-recommends " + " ".join(self._packages())
+                        + " </dev/null"], timeout=1800)
+
+    async def stop(self, r: str) -> None:
+        host = await self.ctx.host(r)
+        await self.ctx.forget_db(r)
+        await host.run(["service", service_name(self.src["flavor"]), "stop"], check=False)
+        running = await host.run(["sh", "-c", "pidof mariadbd mysqld || true"])
+        if running.stdout.strip():
+            raise StepError(f"{r}: the database server is still running after `service stop` "
+                            f"(pid {running.stdout.strip()}); stop it and resume")
+
+    async def empty_datadir(self, r: str) -> None:
+        host = await self.ctx.host(r)
+        listing = await host.run(["sh", "-c", f"ls -A {DATADIR} 2>/dev/null || true"])
+        moved: dict[str, str] = self.facts.setdefault("moved_datadirs", {})
+        if listing.stdout.strip() and r not in moved:
+            if not self.ctx.inventory.migration.replace_replica_datadir:
+                raise StepError(f"{r}: {DATADIR} is not empty; the wizard will not overwrite "
+                                "it (see migration.replace_replica_datadir)")
+            aside = f"{DATADIR}.moodle-wizard-{time.strftime('%Y%m%d%H%M%S')}"
+            moved[r] = aside
+            self.ctx.save()
+            await host.run(["mv", DATADIR, aside])
+        elif listing.stdout.strip():
+            # Ours from an earlier, interrupted attempt: the original is safe aside.
+            await host.run(["sh", "-c", f"find {DATADIR} -mindepth 1 -delete"])
+        await host.run(["install", "-d", "-o", "mysql", "-g", "mysql", "-m", "0750", DATADIR])
+
+    async def init_server(self, r: str) -> None:
+        host = await self.ctx.host(r)
+        await host.run(["sh", "-c", f"find {DATADIR} -mindepth 1 -delete && "
+                        f"mariadb-install-db --user=mysql --datadir={DATADIR} "
+                        "--skip-test-db > /dev/null"])
+        await host.run(["service", service_name(self.src["flavor"]), "start"], timeout=300)
+
+    async def install_seed_key(self) -> None:
+        inv = self.ctx.inventory
+        source = await self.ctx.host(inv.source)
+        await source.run(["sh", "-c", f"install -d -m 0700 {seed.SEED_DIR} && cd {seed.SEED_DIR}"
+                          " && { [ -s seed_key ] || ssh-keygen -q -t ed25519 -N '' -C "
+                          f"{seed.KEY_COMMENT} -f seed_key; }}"])
+        pubkey = (await source.run(["cat", f"{seed.SEED_DIR}/seed_key.pub"])).stdout.strip()
+        known = []
+        command = seed.receive_command(self.method, DATADIR, self.dialect.client_binary())
+        for r in inv.replicas:
+            host = await self.ctx.host(r)
+            hostkey = (await host.run(["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])).stdout
+            keytype, keydata = hostkey.split()[:2]
+            address = inv.hosts[r].address
+            port = inv.hosts[r].ssh_port
+            known.append(f"{address if port == 22 else f'[{address}]:{port}'} {keytype} {keydata}")
+            line = seed.authorized_key_line(pubkey, inv.hosts[inv.source].address, command)
+            await host.run(["sh", "-c", "umask 077; mkdir -p /root/.ssh; "
+                            f"grep -v {shlex.quote(seed.KEY_COMMENT)} /root/.ssh/authorized_keys "
+                            "> /root/.ssh/.ak.mw 2>/dev/null; cat >> /root/.ssh/.ak.mw; "
+                            "mv /root/.ssh/.ak.mw /root/.ssh/authorized_keys"],
+                           input=line + "\n")
+        await source.write_file(f"{seed.SEED_DIR}/known_hosts", ("\n".join(known) + "\n").encode(),
+                                mode=0o600)
+        self.facts["seed_key"] = True
+        self.ctx.save()
+
+    def _job_ref(self) -> JobRef | None:
+        for job in self.ctx.state.step(self.name).remote_jobs:
+            if job.job_id.startswith("seed-"):
+                return JobRef(host=job.host, job_id=job.job_id,
+                              directory=job.paths["directory"])
+        return None
+
+    async def stream_succeeded(self) -> bool:
+        ref = self._job_ref()
+        if ref is None:
+            return False
+        status = await job_status(await self.ctx.host(self.ctx.inventory.source), ref)
+        return status.state == JobState.SUCCEEDED
+
+    async def stream(self) -> None:
+        inv = self.ctx.inventory
+        source = await self.ctx.host(inv.source)
+        ref = self._job_ref()
+        if ref is not None:
+            status = await job_status(source, ref)
+            if status.state in (JobState.FAILED, JobState.LOST):
+                # A failed stream leaves half-written replicas: the operator rolls back and
+                # retries; never resend silently over partial data.
+                raise StepError(f"the seed stream from {inv.source} had failed (exit "
+                                f"{status.exit_code}): {status.output_tail[-400:]}; roll back "
+                                "this step and run it again")
+        else:
+            job_id = f"seed-{secrets.token_hex(4)}"
+            defaults = None
+            secret_files: dict[str, str] = {}
+            if inv.migration.db_admin_user:
+                secret_files["client.cnf"] = render_client_defaults(
+                    inv.migration.db_admin_user, self.ctx.secrets.get("db_admin_password"))
+            receivers = [seed.Receiver(r, inv.hosts[r].address, inv.hosts[r].ssh_port)
+                         for r in inv.replicas]
+            tools = self.dialect.backup_tools()
+            dump = self.dialect.dump_tool()
+            workdir = seed.SEED_DIR
+            if secret_files:
+                defaults = "$MW_JOB_DIR/secret/client.cnf"
+            backup = seed.backup_command(self.method, tools.backup,
+                                         (dump.binary, *dump.options), self.databases(),
+                                         defaults, workdir)
+            script = seed.sender_script(self.method, backup, receivers, workdir)
+            # Record the job before starting it: a crash between the two must not lead to a
+            # second stream; start_job is idempotent per id.
+            self.ctx.state.step(self.name).remote_jobs.append(RemoteJob(
+                host=inv.source, job_id=job_id,
+                paths={"directory": job_dir(job_id)}))
+            self.ctx.save()
+            ref = await start_job(source, job_id, script, secret_files=secret_files)
+            self.ctx.state.step(self.name).remote_jobs[-1].paths["directory"] = ref.directory
+            self.ctx.save()
+        await self._watch(source, ref)
+
+    async def _watch(self, source: Any, ref: JobRef) -> None:
+        total = int(self.src["data_bytes"])
+        while True:
+            status = await job_status(source, ref)
+            if status.progress_bytes is not None:
+                self.ctx.emit(Progress(self.name, "seed stream", status.progress_bytes, total))
+            if status.state == JobState.SUCCEEDED:
+                self.ctx.emit(Progress(self.name, "seed stream", max(
+                    status.progress_bytes or 0, total), total))
+                return
+            if status.state in (JobState.FAILED, JobState.LOST):
+                raise StepError(f"the seed stream from {self.ctx.inventory.source} failed "
+                                f"(exit {status.exit_code}): {status.output_tail[-600:]}; roll "
+                                "back this step (moodle-wizard rollback --to replicas) and "
+                                "run it again")
+            await asyncio.sleep(0.5)  # polling a remote job's files; the UI stays responsive
+
+    async def prepare(self, r: str) -> None:
+        host = await self.ctx.host(r)
+        tools = self.dialect.backup_tools()
+        job_id = f"prepare-{r}"
+        ref = await start_job(host, job_id,
+                              f"{tools.backup} --prepare --target-dir={DATADIR} && "
+                              f"chown -R mysql:mysql {DATADIR}")
+        while True:
+            status = await job_status(host, ref)
+            if status.state == JobState.SUCCEEDED:
+                break
+            if status.state in (JobState.FAILED, JobState.LOST):
+                raise StepError(f"{r}: preparing the backup failed: "
+                                f"{status.output_tail[-600:]}; roll back this step and retry")
+            await asyncio.sleep(0.5)
+        await remove_job(host, ref)
+
+    async def configure(self, r: str, cnf: str) -> None:
+        host = await self.ctx.host(r)
+        self.facts.setdefault("configured", [])
+        if r not in self.facts["configured"]:
+            self.facts["configured"].append(r)
+            self.ctx.save()
+        await host.write_file(self.cnf_path(), self.replica_cnf(r, cnf).encode(), mode=0o644)
+
+    async def start(self, r: str) -> None:
+        host = await self.ctx.host(r)
+        await self.ctx.forget_db(r)
+        # The replica keeps a binary log (to be promotable); a fresh host may lack its dir.
+        await host.run(["install", "-d", "-o", "mysql", "-g", "mysql", "/var/log/mysql"])
+        await host.run(["service", service_name(self.src["flavor"]), "restart"], timeout=600)
+
+    async def gtid_position(self, r: str) -> str:
+        host = await self.ctx.host(r)
+        if self.method == "physical":
+            for name in BINLOG_INFO_FILENAMES:
+                data = await host.read_file(f"{DATADIR}/{name}")
+                if data is not None:
+                    info = parse_binlog_info(data.decode())
+                    if not info.gtid:
+                        raise StepError(f"{r}: {name} has no GTID position")
+                    return info.gtid
+            names = " or ".join(BINLOG_INFO_FILENAMES)
+            raise StepError(f"{r}: the backup has no binlog info file ({names})")
+        source = await self.ctx.host(self.ctx.inventory.source)
+        line = (await source.run(["cat", f"{seed.SEED_DIR}/gtid.txt"])).stdout
+        match = re.search(r"gtid_slave_pos\s*=\s*'([^']*)'", line)
+        if not match:
+            raise StepError(f"the dump from {self.ctx.inventory.source} has no GTID position "
+                            f"({line.strip()[:200]!r})")
+        if "gtid" not in self.facts:
+            self.facts["gtid"] = match.group(1)
+        return match.group(1)
+
+    async def replicate(self, r: str) -> None:
+        db = await self.ctx.db(r)
+        d = db.dialect
+        src = self.ctx.inventory.hosts[self.ctx.inventory.source]
+        gtid = await self.gtid_position(r)
+        await db.run(d.stop_replica())
+        for stmt in d.set_gtid_position(gtid):
+            await db.run(stmt)
+        await db.run(d.change_source(src.address, self.src["port"],
+                                     self.ctx.inventory.migration.replication_user,
+                                     self.ctx.secrets.get("replication_password")))
+        await db.run(d.start_replica())
+
+    async def replicating(self, r: str) -> bool:
+        try:
+            db = await self.ctx.db(r)
+            rows = await db.run(db.dialect.show_replica_status())
+        except Exception:
+            return False
+        status = normalize_replica_status(rows[0] if rows else None)
+        return status is not None and status.healthy
+
+    async def cleanup_seed(self) -> None:
+        inv = self.ctx.inventory
+        for r in inv.replicas:
+            host = await self.ctx.host(r)
+            await self._remove_seed_key(host)
+        source = await self.ctx.host(inv.source)
+        for job in self.ctx.state.step(self.name).remote_jobs:
+            ref = JobRef(job.host, job.job_id, job.paths["directory"])
+            await cancel_job(source, ref)  # a stream still running when rolled back
+            await remove_job(source, ref)
+        await source.run(["rm", "-rf", seed.SEED_DIR])
+
+    async def _remove_seed_key(self, host: Any) -> None:
+        await host.run(["sh", "-c", "[ -f /root/.ssh/authorized_keys ] || exit 0; umask 077; "
+                        f"grep -v {shlex.quote(seed.KEY_COMMENT)} /root/.ssh/authorized_keys "
+                        "> /root/.ssh/.ak.mw; mv /root/.ssh/.ak.mw /root/.ssh/authorized_keys"])
+
+    # -- verify ------------------------------------------------------------------------
+
+    async def verify(self) -> None:
+        inv = self.ctx.inventory
+        deadline = time.monotonic() + LAG_TIMEOUT_S
+        for r in inv.replicas:
+            while True:
+                db = await self.ctx.db(r)
+                rows = await db.run(db.dialect.show_replica_status())
+                status = normalize_replica_status(rows[0] if rows else None)
+                if status is None:
+                    raise StepError(f"{r}: not configured as a replica")
+                if status.errors:
+                    raise StepError(f"{r}: replication error: {'; '.join(status.errors)}")
+                if status.healthy and status.seconds_behind == 0:
+                    break
+                if time.monotonic() > deadline:
+                    raise StepError(f"{r}: replication not caught up after {LAG_TIMEOUT_S:.0f}"
+                                    f" s (io={status.io_running} sql={status.sql_running} "
+                                    f"lag={status.seconds_behind})")
+                await asyncio.sleep(0.5)
+        await self._verify_marker()
+        await self._verify_checksums()
+
+    async def _verify_marker(self) -> None:
+        inv = self.ctx.inventory
+        token = secrets.token_hex(8)
+        source = await self.ctx.db(inv.source)
+        await source.query(f"INSERT INTO `{HEARTBEAT_DB}`.`{HEARTBEAT_TABLE}` (token) "
+                           "VALUES (%s)", (token,))
+        for r in inv.replicas:
+            db = await self.ctx.db(r)
+            deadline = time.monotonic() + 30
+            while not await db.query(f"SELECT 1 FROM `{HEARTBEAT_DB}`.`{HEARTBEAT_TABLE}` "
+                                     "WHERE token = %s", (token,)):
+                if time.monotonic() > deadline:
+                    raise StepError(f"{r}: a marker row written on {inv.source} did not "
+                                    "arrive within 30 s")
+                await asyncio.sleep(0.2)
+
+    async def _verify_checksums(self) -> None:
+        inv = self.ctx.inventory
+        dbname = self.databases()[0]
+        source = await self.ctx.db(inv.source)
+        tables = [str(r["t"]) for r in await source.query(
+            "SELECT table_name AS t FROM information_schema.tables WHERE table_schema = %s "
+            "AND table_type = 'BASE TABLE' ORDER BY table_name", (dbname,))]
+        for attempt in range(3):
+            # Moodle may be writing: catch every replica up to one source position, then
+            # compare; a table that changed in between is compared again.
+            pos = await self._source_position()
+            want = await self._checksums(source, dbname, tables)
+            mismatched = []
+            for r in inv.replicas:
+                db = await self.ctx.db(r)
+                await self._wait_for_position(db, pos)
+                got = await self._checksums(db, dbname, tables)
+                mismatched += [f"{r}:{t}" for t in tables if got.get(t) != want.get(t)]
+            if not mismatched:
+                self.facts["checksummed_tables"] = len(tables)
+                self.ctx.save()
+                return
+            if attempt == 2:
+                raise StepError("table checksums differ between the source and replicas: "
+                                + ", ".join(mismatched[:10]))
+
+    async def _source_position(self) -> str:
+        db = await self.ctx.db(self.ctx.inventory.source)
+        if db.version.is_mariadb:
+            return str((await db.one("SELECT @@gtid_binlog_pos AS p"))["p"])
+        return str((await db.one("SELECT @@gtid_executed AS p"))["p"])
+
+    async def _wait_for_position(self, db: Any, pos: str) -> None:
+        if db.version.is_mariadb:
+            row = await db.one("SELECT MASTER_GTID_WAIT(%s, 60) AS r", (pos,))
+        else:
+            row = await db.one("SELECT WAIT_FOR_EXECUTED_GTID_SET(%s, 60) AS r", (pos,))
+        if int(row["r"]) != 0:
+            raise StepError(f"{db.host_name}: did not reach the source's position {pos} in 60 s")
+
+    async def _checksums(self, db: Any, dbname: str, tables: list[str]) -> dict[str, Any]:
+        names = ", ".join(f"`{dbname}`.`{t}`" for t in tables)
+        rows = await db.query(f"CHECKSUM TABLE {names}")
+        return {str(r["Table"]).split(".", 1)[1]: r["Checksum"] for r in rows}
+
+    # -- rollback ----------------------------------------------------------------------
+
+    def rollback_plan(self) -> list[Action]:
+        inv = self.ctx.inventory
+        svc = service_name(self.src["flavor"])
+        actions = []
+        for r in inv.replicas:
+            actions += [
+                Action(f"unreplicate:{r}", f"Stop and reset replication on {r}",
+                       partial(self.unreplicate, r),
+                       [f"on {r}: STOP SLAVE; RESET SLAVE ALL (if the server runs)"], host=r),
+                Action(f"stop:{r}", f"Stop the server on {r}", partial(self.stop, r),
+                       [f"on {r}: service {svc} stop"], host=r),
+                Action(f"restore:{r}", f"Restore {r}'s datadir and config",
+                       partial(self.restore_replica, r),
+                       [f"on {r}: rm -f {self.cnf_path()}; empty {DATADIR} (the copy); move "
+                        "back a datadir the wizard moved aside"], host=r),
+            ]
+        actions.append(Action("seed-key", "Remove the temporary seed key and job files",
+                              self.cleanup_seed, [f"on {inv.source}: rm -rf {seed.SEED_DIR}"],
+                              host=inv.source))
+        for r, pkgs in dict(self.facts.get("installed_packages", {})).items():
+            actions.append(Action(f"uninstall:{r}", f"Remove the packages installed on {r}",
+                                  partial(self.uninstall, r, pkgs),
+                                  [f"on {r}: apt-get remove -y {' '.join(pkgs)}"], host=r))
+        return actions
+
+    async def unreplicate(self, r: str) -> None:
+        host = await self.ctx.host(r)
+        running = await host.run(["sh", "-c", "pidof mariadbd mysqld || true"])
+        if not running.stdout.strip():
+            return
+        try:
+            db = await self.ctx.db(r)
+        except Exception:
+            return
+        await db.run(db.dialect.stop_replica())
+        await db.run(db.dialect.reset_replica_all())
+        await self.ctx.forget_db(r)
+
+    async def restore_replica(self, r: str) -> None:
+        host = await self.ctx.host(r)
+        await host.run(["rm", "-f", self.cnf_path()])
+        await host.run(["sh", "-c", f"[ -d {DATADIR} ] && find {DATADIR} -mindepth 1 -delete "
+                        "|| true"])
+        aside = dict(self.facts.get("moved_datadirs", {})).get(r)
+        if aside:
+            await host.run(["sh", "-c", f"[ -d {shlex.quote(aside)} ] || exit 0; rmdir {DATADIR}"
+                            f" && mv {shlex.quote(aside)} {DATADIR}"])
+
+    async def uninstall(self, r: str, pkgs: list[str]) -> None:
+        host = await self.ctx.host(r)
+        await host.run(["sh", "-c", "DEBIAN_FRONTEND=noninteractive apt-get remove -y "
+                        + " ".join(pkgs) + " </dev/null"], timeout=1800)

@@ -1,0 +1,112 @@
+"""The seed stream: one backup read on the source, fanned out to every replica. Pure text.
+
+The stream never passes through the wizard: a detached job on the source runs the backup and
+sends it over SSH straight to each replica, where a forced command (in a temporary key's
+authorized_keys line, restricted to the source's address) unpacks it. Encrypted, because a
+Moodle database is personal data; aes128-gcm because it is the fastest cipher on hosts with
+AES instructions. One `tee` feeds every replica, so the source is read once whatever the
+number of replicas. The job writes the bytes read so far (from tee's /proc io counters) to
+`progress` every second, and each receiver's exit status to `rc.NAME`.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+SEED_DIR = "/var/tmp/moodle-wizard/seed"
+KEY_COMMENT = "moodle-wizard-seed"
+CIPHER = "aes128-gcm@openssh.com"
+
+
+@dataclass(frozen=True)
+class Receiver:
+    name: str
+    address: str
+    port: int
+
+
+def receive_command(method: str, datadir: str, client: str) -> str:
+    """The forced command on a replica: what happens to the bytes that arrive."""
+    if method == "physical":
+        return f"mbstream -x -C {shlex.quote(datadir)}"
+    # A logical import must not write its own binary log events on the replica, or setting
+    # gtid_slave_pos afterwards fails (ERROR 1947).
+    return f"{{ echo 'SET SESSION sql_log_bin=0;'; cat; }} | {client}"
+
+
+def authorized_key_line(pubkey: str, source_address: str, command: str) -> str:
+    """A key that can do exactly one thing, from exactly one address."""
+    options = f'restrict,from="{source_address}",command="{command}"'
+    return f"{options} {pubkey.strip()}"
+
+
+def backup_command(method: str, backup: str, dump: Sequence[str], databases: Sequence[str],
+                   defaults_file: str | None, workdir: str) -> str:
+    # Double quotes: the path may name the job's directory as $MW_JOB_DIR.
+    auth = f'--defaults-extra-file="{defaults_file}" ' if defaults_file else ""
+    if method == "physical":
+        return (f"{backup} {auth}--backup --stream=xbstream "
+                f"--target-dir={shlex.quote(workdir)}/tmp")
+    binary, *options = dump
+    dbs = " ".join(shlex.quote(d) for d in databases)
+    return (f"{binary} {auth}{' '.join(options)} --routines --triggers --events "
+            f"--hex-blob --databases {dbs}")
+
+
+def sender_script(method: str, backup_cmd: str, receivers: Sequence[Receiver],
+                  workdir: str) -> str:
+    """The bash script of the source's seed job."""
+    q = shlex.quote
+    lines = [
+        "#!/bin/bash",
+        "set -u",
+        # The job runner's directory, where the wizard reads progress; else the workdir.
+        'progress="${MW_JOB_DIR:-$PWD}/progress"',
+        f"cd {q(workdir)}",
+        "mkdir -p tmp",
+        'rm -f stream rc.* "$progress"',
+        "mkfifo stream",
+    ]
+    fifos = []
+    for r in receivers:
+        fifo = f"to.{r.name}"
+        fifos.append(fifo)
+        ssh = (f"ssh -i seed_key -o IdentitiesOnly=yes -o BatchMode=yes "
+               f"-o UserKnownHostsFile=known_hosts -o StrictHostKeyChecking=yes "
+               f"-o ServerAliveInterval=15 -c {CIPHER} -p {r.port} root@{q(r.address)}")
+        lines += [
+            f"rm -f {fifo}; mkfifo {fifo}",
+            f"( {ssh} < {fifo} > recv.{r.name}.log 2>&1; echo $? > rc.{r.name} ) &",
+            "senders+=($!)",
+        ]
+    lines += [
+        f"tee {' '.join(fifos)} < stream > /dev/null &",
+        "tee_pid=$!",
+        # tee's read counter is the stream's byte count, for free.
+        "( while kill -0 $tee_pid 2>/dev/null; do",
+        "    awk '/^rchar/ {print $2}' /proc/$tee_pid/io > \"$progress.tmp\" 2>/dev/null"
+        " && mv -f \"$progress.tmp\" \"$progress\"",
+        "    sleep 1",
+        "  done ) &",
+    ]
+    if method == "logical":
+        # The dump's header carries the GTID position it is consistent with.
+        lines.append(f"{backup_cmd} 2> backup.log | tee >(grep -a -m1 'gtid_slave_pos' > "
+                     "gtid.txt; cat > /dev/null) > stream")
+        lines.append("backup_rc=${PIPESTATUS[0]}")
+    else:
+        lines.append(f"{backup_cmd} > stream 2> backup.log")
+        lines.append("backup_rc=$?")
+    lines += [
+        "wait $tee_pid; tee_rc=$?",
+        "for p in \"${senders[@]}\"; do wait $p; done",
+        "echo \"backup exit $backup_rc, tee exit $tee_rc\"",
+        "[ $backup_rc -eq 0 ] || { echo 'backup failed:'; tail -20 backup.log; exit 10; }",
+        "[ $tee_rc -eq 0 ] || exit 11",
+    ]
+    for r in receivers:
+        lines.append(f"rc=$(cat rc.{r.name} 2>/dev/null || echo 99); echo \"{r.name} exit $rc\"; "
+                     f"[ \"$rc\" = 0 ] || {{ cat recv.{r.name}.log; exit 12; }}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,226 @@
+"""The headless commands (run, resume, rollback, status, plan): the engine, printed."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+from moodle_wizard.core import events as ev
+from moodle_wizard.core.audit import AuditLog
+from moodle_wizard.core.context import Context
+from moodle_wizard.core.engine import Engine, MigrationError
+from moodle_wizard.core.inventory import Inventory, InventoryError, load_inventory
+from moodle_wizard.core.remote.ssh import HostKeyPolicy, RemoteError, SshPool
+from moodle_wizard.core.runbook import runbook_markdown
+from moodle_wizard.core.secrets import SecretError, SecretStore, terminal_prompt
+from moodle_wizard.core.state import (
+    MigrationLock,
+    MigrationState,
+    StateError,
+    StepName,
+    load,
+    new_state,
+    state_dir,
+    state_path,
+)
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class Printer:
+    """Prints engine events as lines; progress at most once a second."""
+
+    def __init__(self, out: TextIO = sys.stdout) -> None:
+        self.out = out
+        self._last_progress = 0.0
+
+    def __call__(self, event: ev.Event) -> None:
+        match event:
+            case ev.StepStarted(step, title):
+                self._say(f"==> [{step}] {title}")
+            case ev.ActionStarted(_, _, title):
+                self._say(f"    - {title}")
+            case ev.OutputLine(_, host, line):
+                self._say(f"      {host}: {line}")
+            case ev.Progress(_, label, done, total):
+                now = time.monotonic()
+                if now - self._last_progress >= 1.0 or (total and done >= total):
+                    self._last_progress = now
+                    pct = f" ({100 * done / total:.0f}%)" if total else ""
+                    self._say(f"      {label}: {done / 1e6:.1f} MB"
+                              f"{f' of ~{total / 1e6:.1f} MB' if total else ''}{pct}")
+            case ev.StepDone(step, seconds):
+                self._say(f"    done: {step} ({seconds:.1f} s)")
+            case ev.StepFailed(step, error):
+                self._say(f"    FAILED: {step}: {error}")
+            case ev.Warning_(step, message):
+                self._say(f"    warning ({step}): {message}")
+
+    def _say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+
+def make_confirm(yes: bool) -> Any:
+    async def confirm(message: str, risky: bool) -> bool:
+        if yes and not risky:
+            print(f"    question: {message} -> yes (--yes)", flush=True)
+            return True
+        if not sys.stdin.isatty():
+            print(f"    question: {message} -> no (no terminal to ask; "
+                  f"{'this one needs the inventory setting it names' if risky else 'use --yes'}"
+                  ")", flush=True)
+            return False
+        answer = await asyncio.to_thread(input, f"    {message} [y/N] ")
+        return answer.strip().lower() in ("y", "yes")
+    return confirm
+
+
+def parse_accepted(values: list[str]) -> dict[str, str]:
+    accepted = {}
+    for value in values:
+        host, sep, fingerprint = value.partition("=")
+        if not sep or not fingerprint.startswith("SHA256:"):
+            raise InventoryError(f"--accept-host-key {value!r}: use HOST=SHA256:fingerprint")
+        accepted[host] = fingerprint
+    return accepted
+
+
+@asynccontextmanager
+async def session(inventory: Inventory, state: MigrationState, path: Path | None,
+                  args: argparse.Namespace, printer: Printer) -> AsyncIterator[Context]:
+    secrets_file = Path(inventory.secrets.file) if inventory.secrets.file else None
+    store = SecretStore(secrets_file, inventory.secrets.env_prefix, prompt=terminal_prompt)
+    audit = AuditLog(path.with_suffix(".audit.log") if path else None, store)
+    policy = HostKeyPolicy(known_hosts=Path.home() / ".ssh" / "known_hosts",
+                           accepted=parse_accepted(getattr(args, "accept_host_key", []) or []))
+    async with SshPool(policy, audit=audit.command) as pool:
+        ctx = Context(inventory, state, path, store, pool, audit, printer,
+                      make_confirm(getattr(args, "yes", False)))
+        try:
+            yield ctx
+        finally:
+            await ctx.close()
+
+
+def find_state(name: str | None) -> Path:
+    if name:
+        return state_path(name)
+    found = sorted(p for p in state_dir().glob("*.json") if not p.name.startswith("."))
+    if not found:
+        raise StateError(f"no migration to resume in {state_dir()}; start one with "
+                         "`moodle-wizard run --inventory FILE`")
+    if len(found) > 1:
+        names = ", ".join(p.stem for p in found)
+        raise StateError(f"several migrations are saved ({names}); name one with --migration")
+    return found[0]
+
+
+async def cmd_run(args: argparse.Namespace, printer: Printer) -> int:
+    if args.command == "run":
+        inventory = load_inventory(Path(args.inventory))
+        path = state_path(inventory.migration.name)
+        state = load(path) if path.exists() else new_state(inventory.migration.name,
+                                                           inventory.path or args.inventory)
+    else:
+        path = find_state(args.migration)
+        state = load(path)
+        inventory = load_inventory(Path(state.inventory_path))
+    until = StepName(args.until) if getattr(args, "until", None) else None
+    with MigrationLock(path):
+        async with session(inventory, state, path, args, printer) as ctx:
+            engine = Engine(ctx)
+            if args.command == "rollback":
+                to = StepName(args.to) if args.to else None
+                if not args.yes and not await ctx.confirm(
+                        f"roll back {to or 'everything'} (and every step after it)?", False):
+                    print("rollback: declined; nothing was changed")
+                    return EXIT_FAILED
+                undone = await engine.rollback(to)
+                print(f"rolled back: {', '.join(undone) if undone else 'nothing to undo'}")
+                return EXIT_OK
+            ctx.save()
+            await engine.run(until)
+    print(f"migration {inventory.migration.name}: "
+          f"{'done through ' + until if until else 'all implemented steps done'}")
+    return EXIT_OK
+
+
+async def cmd_plan(args: argparse.Namespace, printer: Printer) -> int:
+    inventory = load_inventory(Path(args.inventory))
+    state = new_state(inventory.migration.name, inventory.path or args.inventory)
+    quiet = Printer(open("/dev/null", "w"))  # noqa: SIM115 - discovery is not the runbook
+    async with session(inventory, state, None, args, quiet) as ctx:
+        text = await runbook_markdown(ctx)
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"runbook written to {args.output}")
+    else:
+        print(text)
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    path = find_state(args.migration)
+    state = load(path)
+    print(f"migration {state.migration_id} (inventory {state.inventory_path}), "
+          f"updated {state.updated_at:%Y-%m-%d %H:%M:%S} UTC")
+    for name, step in state.steps.items():
+        err = f" — {step.last_error}" if step.last_error else ""
+        print(f"  {name:<15} {step.status:<12} {len(step.actions)} action(s){err}")
+    if args.facts:
+        print(json.dumps({n: s.facts for n, s in state.steps.items() if s.facts}, indent=2,
+                         default=str))
+    return EXIT_OK
+
+
+def add_parsers(sub: Any) -> None:
+    steps = [s.value for s in StepName]
+    run = sub.add_parser("run", help="plan, preflight and apply the migration (headless)")
+    run.add_argument("--inventory", required=True)
+    run.add_argument("--until", choices=steps, help="stop after this step")
+    for p in (run, sub.add_parser("resume", help="continue the saved migration")):
+        p.add_argument("--yes", action="store_true", help="answer yes to every question that "
+                       "--yes may answer (not the risky ones)")
+        p.add_argument("--accept-host-key", action="append", metavar="HOST=SHA256:...")
+        if p is not run:
+            p.add_argument("--migration", help="which saved migration (if several)")
+            p.add_argument("--until", choices=steps, help="stop after this step")
+    rb = sub.add_parser("rollback", help="undo a step and everything after it")
+    rb.add_argument("--to", choices=steps, help="the first step to undo (default: all)")
+    rb.add_argument("--yes", action="store_true")
+    rb.add_argument("--migration")
+    rb.add_argument("--accept-host-key", action="append", metavar="HOST=SHA256:...")
+    st = sub.add_parser("status", help="the saved migration's steps and facts")
+    st.add_argument("--migration")
+    st.add_argument("--facts", action="store_true", help="also print the facts learned")
+    pl = sub.add_parser("plan", help="print the runbook: every command and SQL, secrets masked")
+    pl.add_argument("--inventory", required=True)
+    pl.add_argument("--output", help="write it to this file instead")
+    pl.add_argument("--accept-host-key", action="append", metavar="HOST=SHA256:...")
+
+
+def main(args: argparse.Namespace) -> int:
+    printer = Printer()
+    try:
+        if args.command == "status":
+            return cmd_status(args)
+        if args.command == "plan":
+            return asyncio.run(cmd_plan(args, printer))
+        return asyncio.run(cmd_run(args, printer))
+    except (InventoryError, StateError, SecretError) as exc:
+        print(f"moodle-wizard: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (MigrationError, RemoteError) as exc:
+        print(f"moodle-wizard: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("moodle-wizard: interrupted; the state is saved, continue with "
+              "`moodle-wizard resume`", file=sys.stderr)
+        return 130

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from moodle_wizard.core.inventory import InventoryError, SeedMethod, load_inventory
+
+GOOD = """
+[migration]
+name = "site1"
+backup_method = "logical"
+
+[secrets]
+file = "/etc/mw-secrets.toml"
+
+[hosts.db1]
+address = "10.0.0.11"
+role = "source"
+
+[hosts.db2]
+address = "10.0.0.12"
+role = "replica"
+server_id = 12
+
+[hosts.app]
+address = "app.example.org"
+role = "app"
+ssh_user = "deploy"
+ssh_port = 2222
+ssh_jump = "jump"
+
+[hosts.jump]
+address = "10.0.0.5"
+role = "jump"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "inventory.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_good_inventory_loads_with_its_roles(tmp_path: Path) -> None:
+    inv = load_inventory(write(tmp_path, GOOD))
+    assert inv.source == "db1"
+    assert inv.replicas == ["db2"]
+    assert inv.apps == ["app"]
+    assert inv.migration.backup_method is SeedMethod.LOGICAL
+    assert inv.hosts["app"].ssh_port == 2222
+    assert inv.migration.source_restart == "ask"
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (('address = "10.0.0.12"', 'address = "10.0.0.11"'), "same machine (10.0.0.11)"),
+    (('role = "replica"', 'role = "source"'), "exactly one host with role = \"source\""),
+    (('backup_method = "logical"', 'backup_method = "tape"'), "migration.backup_method"),
+    (('name = "site1"', 'name = "site1"\ncolour = "red"'), "migration.colour: unknown setting"),
+    (('ssh_jump = "jump"', 'ssh_jump = "bastion"'), "'bastion' is not a host"),
+    (('server_id = 12', 'server_id = 0'), "hosts.db2.server_id"),
+    (('ssh_user = "deploy"', 'ssh_user = "de ploy; rm -rf /"'), "not a valid user name"),
+    (('address = "app.example.org"', 'address = "app;reboot"'), "neither an IP address"),
+    (('name = "site1"', 'name = "../etc"'), "migration.name"),
+])
+def test_bad_inventories_are_refused_with_one_clear_message(
+        tmp_path: Path, change: tuple[str, str], message: str) -> None:
+    path = write(tmp_path, GOOD.replace(*change))
+    with pytest.raises(InventoryError, match=r"^inventory ") as err:
+        load_inventory(path)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_malformed_toml_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "[migration\nname=")
+    with pytest.raises(InventoryError, match="is not valid TOML"):
+        load_inventory(path)
+
+
+def test_missing_file_says_how_to_get_one(tmp_path: Path) -> None:
+    with pytest.raises(InventoryError, match="lab inventory"):
+        load_inventory(tmp_path / "nope.toml")
+
+
+def test_duplicate_server_ids_are_refused(tmp_path: Path) -> None:
+    text = GOOD.replace('[hosts.db1]\naddress = "10.0.0.11"',
+                        '[hosts.db1]\naddress = "10.0.0.11"\nserver_id = 12')
+    with pytest.raises(InventoryError, match="server_id 12 is given to db1 and db2"):
+        load_inventory(write(tmp_path, text))
