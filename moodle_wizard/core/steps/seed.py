@@ -62,9 +62,9 @@ def sender_script(method: str, backup_cmd: str, receivers: Sequence[Receiver],
     lines = [
         "#!/bin/bash",
         "set -u",
+        f"cd {q(workdir)}",
         # The job runner's directory, where the wizard reads progress; else the workdir.
         'progress="${MW_JOB_DIR:-$PWD}/progress"',
-        f"cd {q(workdir)}",
         "mkdir -p tmp",
         'rm -f stream rc.* "$progress"',
         "mkfifo stream",
