@@ -5,7 +5,8 @@ crashed wizard nor a dropped connection stops it; the wizard keeps the `JobRef` 
 file and reattaches with `job_status`/`wait_job`.
 
 The job directory (BASE/JOB_ID, 0700) holds:
-  script     the job (0700), started by its own `#!` line (`#!/bin/sh -eu` is added if none)
+  script     the job (0700), run by the interpreter of its `#!` line (`#!/bin/sh -eu` is
+             added if it has none) with umask 077
   runner     the wrapper: records the pid, runs the script, then removes secret/ and writes
              the exit code
   secret/    the secret files (0600), e.g. a MySQL --defaults-extra-file; removed when the job
@@ -144,7 +145,10 @@ trap 'finish 129' HUP
 trap 'finish 130' INT
 trap 'rm -rf -- "$MW_JOB_DIR/secret"' EXIT
 echo "$$" > pid.tmp && mv -f pid.tmp pid
-./script
+# Started through its #! interpreter, not exec'd: /var/tmp may be mounted noexec.
+read -r first < script
+set -- ${first#??}
+"$@" ./script
 finish "$?"
 """
 

@@ -176,6 +176,11 @@ class RemoteHost:
         self._listeners: list[asyncssh.SSHListener] = []
         self._closed = False
 
+    @property
+    def closed(self) -> bool:
+        """Closed by `close()` (a lost connection is not closed: it is opened again)."""
+        return self._closed
+
     async def connection(self) -> asyncssh.SSHClientConnection:
         """The live connection, opened again if it was lost."""
         if self._closed:
@@ -233,16 +238,16 @@ class RemoteHost:
 
         Atomic: a temp file next to it (mktemp: 0600 from the start), fsync, chmod, rename over
         the target. The owner and group of a file being replaced are kept (a config.php owned
-        by root:www-data must stay readable by PHP)."""
+        by root:www-data must stay readable by PHP); a symlink is followed, not replaced."""
         octal = f"{mode:04o}"
         if atomic:
             body = (
-                'umask 077; tmp=$(mktemp -- "$1.mw-XXXXXX"); '
+                'umask 077; p=$(readlink -f -- "$1"); tmp=$(mktemp -- "$p.mw-XXXXXX"); '
                 'trap \'rm -f -- "$tmp"\' EXIT; '
                 'cat > "$tmp"; '
-                'if [ -e "$1" ]; then chown --reference="$1" -- "$tmp"; fi; '
+                'if [ -e "$p" ]; then chown --reference="$p" -- "$tmp"; fi; '
                 f'chmod {octal} -- "$tmp"; sync -- "$tmp"; '
-                'mv -f -- "$tmp" "$1"; trap - EXIT'
+                'mv -f -- "$tmp" "$p"; trap - EXIT'
             )
         else:
             body = f'umask 077; cat > "$1"; chmod {octal} -- "$1"'
@@ -392,7 +397,7 @@ class SshPool:
 
     async def connect(self, target: SshTarget) -> RemoteHost:
         host = self._hosts.get(target)
-        if host is None:
+        if host is None or host.closed:
             host = self._hosts[target] = RemoteHost(target, self._open, self._audit)
         await host.connection()
         return host
@@ -434,7 +439,10 @@ class SshPool:
                 **extra,
             )
         except asyncssh.HostKeyNotVerifiable as exc:
-            presented = await self._fetch_key(target, tunnel)
+            try:
+                presented = await self._fetch_key(target, tunnel)
+            except RemoteError:
+                presented = None
             raise ChangedHostKey(target.name, target.address,
                                  fingerprint(presented) if presented else "an unknown key",
                                  self.policy.known_hosts) from exc

@@ -289,7 +289,8 @@ class PrepareSource(Step):
                                       [f"on {src}: service {svc} restart"],
                                       done=self.original_settings_back, host=src))
                 actions.append(Action(
-                    "binlogs", "Remove the binary logs written since the wizard turned them on",
+                    "binlogs", "Remove the binary logs the wizard's settings made (if there were "
+                    "none before)",
                     self.remove_new_binlogs, [f"on {src}: rm {DEFAULT_LOG_BIN}.* (only files "
                                               "that were not there before)"], host=src))
         return actions
@@ -297,11 +298,14 @@ class PrepareSource(Step):
     async def remove_new_binlogs(self) -> None:
         if not await self.original_settings_back() or self.src["log_bin"]:
             return  # the server still writes them: they are not ours to remove
-        before = set(self.facts.get("binlogs_before", []))
-        new = [f for f in await self._binlog_files() if f not in before]
-        if new:
+        if self.facts.get("binlogs_before"):
+            # Older binary logs were there: their index now lists ours too, and editing it
+            # by hand is riskier than leaving a few files behind.
+            return
+        files = await self._binlog_files()
+        if files:
             host = await self.ctx.host(self.ctx.inventory.source)
-            await host.run(["rm", "-f", "--", *new])
+            await host.run(["rm", "-f", "--", *files])
 
     async def drop_heartbeat(self) -> None:
         db = await self.ctx.db(self.ctx.inventory.source)

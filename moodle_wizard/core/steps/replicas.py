@@ -171,9 +171,7 @@ class Replicas(Step):
              *[f"on {r}: append to /root/.ssh/authorized_keys: restrict,from=\"<{src} address>"
                f"\",command=\"{recv_cmd}\" <seed key> {seed.KEY_COMMENT}" for r in inv.replicas]],
             host=src))
-        backup = seed.backup_command(self.method, tools.backup,
-                                     (self.dialect.dump_tool().binary,
-                                      *self.dialect.dump_tool().options),
+        backup = seed.backup_command(self.method, tools.backup, self.dump_argv(),
                                      self.databases(), None, "<job dir>")
         actions.append(Action(
             "stream", f"Stream one {self.method} backup of {src} to "
@@ -208,6 +206,15 @@ class Replicas(Step):
                                     "/root/.ssh/authorized_keys" for r in inv.replicas]],
                               host=src))
         return actions
+
+    def dump_argv(self) -> tuple[str, ...]:
+        dump = self.dialect.dump_tool()
+        extra: tuple[str, ...] = ()
+        if self.src["flavor"] == "mariadb":
+            # The accounts too (Moodle's from the proxies, the monitor user), as CREATE USER
+            # IF NOT EXISTS so the replica's own root and system accounts stay as they are.
+            extra = ("--system=users", "--insert-ignore")
+        return (dump.binary, *dump.options, *extra)
 
     def _packages(self) -> list[str]:
         if self.src["flavor"] == "mariadb":
@@ -343,13 +350,11 @@ class Replicas(Step):
             receivers = [seed.Receiver(r, inv.hosts[r].address, inv.hosts[r].ssh_port)
                          for r in inv.replicas]
             tools = self.dialect.backup_tools()
-            dump = self.dialect.dump_tool()
             workdir = seed.SEED_DIR
             if secret_files:
                 defaults = "$MW_JOB_DIR/secret/client.cnf"
-            backup = seed.backup_command(self.method, tools.backup,
-                                         (dump.binary, *dump.options), self.databases(),
-                                         defaults, workdir)
+            backup = seed.backup_command(self.method, tools.backup, self.dump_argv(),
+                                         self.databases(), defaults, workdir)
             script = seed.sender_script(self.method, backup, receivers, workdir)
             # Record the job before starting it: a crash between the two must not lead to a
             # second stream; start_job is idempotent per id.
