@@ -332,39 +332,28 @@ class Replicas(Step):
         inv = self.ctx.inventory
         source = await self.ctx.host(inv.source)
         ref = self._job_ref()
-        if ref is not None:
-            status = await job_status(source, ref)
-            if status.state in (JobState.FAILED, JobState.LOST):
-                # A failed stream leaves half-written replicas: the operator rolls back and
-                # retries; never resend silently over partial data.
-                raise StepError(f"the seed stream from {inv.source} had failed (exit "
-                                f"{status.exit_code}): {status.output_tail[-400:]}; roll back "
-                                "this step and run it again")
-        else:
+        if ref is None:
             job_id = f"seed-{secrets.token_hex(4)}"
-            defaults = None
-            secret_files: dict[str, str] = {}
-            if inv.migration.db_admin_user:
-                secret_files["client.cnf"] = render_client_defaults(
-                    inv.migration.db_admin_user, self.ctx.secrets.get("db_admin_password"))
-            receivers = [seed.Receiver(r, inv.hosts[r].address, inv.hosts[r].ssh_port)
-                         for r in inv.replicas]
-            tools = self.dialect.backup_tools()
-            workdir = seed.SEED_DIR
-            if secret_files:
-                defaults = "$MW_JOB_DIR/secret/client.cnf"
-            backup = seed.backup_command(self.method, tools.backup, self.dump_argv(),
-                                         self.databases(), defaults, workdir)
-            script = seed.sender_script(self.method, backup, receivers, workdir)
-            # Record the job before starting it: a crash between the two must not lead to a
-            # second stream; start_job is idempotent per id.
+            # Recorded before it starts: after a crash anywhere from here on, the wizard finds
+            # this id and reattaches (start_job never starts the same id twice).
             self.ctx.state.step(self.name).remote_jobs.append(RemoteJob(
-                host=inv.source, job_id=job_id,
-                paths={"directory": job_dir(job_id)}))
+                host=inv.source, job_id=job_id, paths={"directory": job_dir(job_id)}))
             self.ctx.save()
-            ref = await start_job(source, job_id, script, secret_files=secret_files)
-            self.ctx.state.step(self.name).remote_jobs[-1].paths["directory"] = ref.directory
-            self.ctx.save()
+            ref = JobRef(inv.source, job_id, job_dir(job_id))
+        secret_files: dict[str, str] = {}
+        defaults = None
+        if inv.migration.db_admin_user:
+            secret_files["client.cnf"] = render_client_defaults(
+                inv.migration.db_admin_user, self.ctx.secrets.get("db_admin_password"))
+            defaults = "$MW_JOB_DIR/secret/client.cnf"
+        receivers = [seed.Receiver(r, inv.hosts[r].address, inv.hosts[r].ssh_port)
+                     for r in inv.replicas]
+        backup = seed.backup_command(self.method, self.dialect.backup_tools().backup,
+                                     self.dump_argv(), self.databases(), defaults,
+                                     seed.SEED_DIR)
+        script = seed.sender_script(self.method, backup, receivers, seed.SEED_DIR)
+        # Starts it if it never started (the crash came first); otherwise a no-op.
+        await start_job(source, ref.job_id, script, secret_files=secret_files)
         await self._watch(source, ref)
 
     async def _watch(self, source: Any, ref: JobRef) -> None:

@@ -1,0 +1,127 @@
+"""The first half of the migration against the lab: discover, prepare-source, replicas."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from moodle_wizard.lab.host import exec_argv
+from tests.lab.conftest import Lab
+from tests.lab.wizard import (
+    LAB_INVENTORY,
+    Wizard,
+    lab_snapshot,
+    moodle_checksums,
+    replica_status,
+    sql,
+)
+
+
+@pytest.fixture()
+def wizard(running_lab: Lab) -> Wizard:
+    return Wizard(running_lab)
+
+
+def assert_replicating(lab: Lab) -> None:
+    for host in ("db2", "db3"):
+        status = replica_status(lab, host)
+        assert status["Slave_IO_Running"] == "Yes", status
+        assert status["Slave_SQL_Running"] == "Yes", status
+        assert status["Using_Gtid"] == "Slave_Pos"
+        assert sql(lab, host, "SELECT @@read_only")[0] == ["1"]
+    # A write through Moodle's own config reaches both replicas.
+    probe = json.loads(lab.exec("app", "moodle-probe").stdout)
+    for host in ("db2", "db3"):
+        deadline = time.monotonic() + 20
+        while sql(lab, host, "SELECT COUNT(*) FROM moodle.mdl_mwlab_probe WHERE token='"
+                  + probe["token"] + "'")[0] != ["1"]:
+            assert time.monotonic() < deadline, f"probe row never reached {host}"
+            time.sleep(0.1)
+    ids = {sql(lab, h, "SELECT @@server_id")[0][0] for h in ("db1", "db2", "db3")}
+    assert len(ids) == 3
+
+
+def migrate_and_roll_back(lab: Lab, wizard: Wizard, inventory: str) -> None:
+    before = lab_snapshot(lab)
+    run = wizard("run", "--inventory", inventory, "--until", "replicas", "--yes")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert_replicating(lab)
+    assert moodle_checksums(lab, "db2") == moodle_checksums(lab, "db1")
+    state = wizard.state()
+    assert [state["steps"][s]["status"] for s in ("discover", "prepare-source", "replicas")] \
+        == ["done"] * 3
+    # The probe row written above is the one change the source should keep; take it out so
+    # the comparison is about what the wizard did.
+    lab.exec("db1", "mariadb", "-e", "DELETE FROM moodle.mdl_mwlab_probe")
+    back = wizard("rollback", "--yes")
+    assert back.returncode == 0, back.stdout + back.stderr
+    after = lab_snapshot(lab)
+    before["db1"]["checksums"].pop("moodle.mdl_mwlab_probe")
+    after["db1"]["checksums"].pop("moodle.mdl_mwlab_probe")
+    assert after == before
+
+
+def test_physical_seed_replicates_and_rolls_back(running_lab: Lab, wizard: Wizard) -> None:
+    migrate_and_roll_back(running_lab, wizard, LAB_INVENTORY)
+
+
+def test_logical_seed_replicates_and_rolls_back(running_lab: Lab, wizard: Wizard) -> None:
+    inventory = wizard.inventory(
+        "logical", **{'backup_method = "physical"': 'backup_method = "logical"'})
+    migrate_and_roll_back(running_lab, wizard, inventory)
+
+
+def streamed_bytes(lab: Lab, job_dir: str) -> int:
+    out = lab.exec("db1", "cat", f"{job_dir}/progress", check=False).stdout.strip()
+    return int(out) if out.isdigit() else 0
+
+
+def child_of(pid: int) -> int:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    assert len(children) == 1
+    return int(children[0])
+
+
+def test_killed_during_the_stream_resume_reattaches(running_lab: Lab, wizard: Wizard) -> None:
+    lab = running_lab
+    before = lab_snapshot(lab)
+    launcher = subprocess.Popen(
+        exec_argv(lab.pid("jump"), wizard.argv("run", "--inventory", LAB_INVENTORY,
+                                               "--until", "replicas", "--yes")),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # nsenter forks the wizard into jump's namespaces: that child is the wizard.
+    deadline = time.monotonic() + 60
+    while True:
+        assert launcher.poll() is None, launcher.stdout.read() if launcher.stdout else ""
+        try:
+            jobs = wizard.state()["steps"]["replicas"]["remote_jobs"]
+        except (AssertionError, json.JSONDecodeError, KeyError):
+            jobs = []
+        if jobs and streamed_bytes(lab, jobs[0]["paths"]["directory"]) > 0:
+            break  # mid-stream: bytes are flowing from db1 to the replicas
+        assert time.monotonic() < deadline, "the seed stream never started"
+        time.sleep(0.05)
+    os.kill(child_of(launcher.pid), signal.SIGKILL)
+    launcher.wait(timeout=30)
+    job_id = jobs[0]["job_id"]
+    killed_at = streamed_bytes(lab, jobs[0]["paths"]["directory"])
+
+    resumed = wizard("resume", "--yes")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    jobs_after = wizard.state()["steps"]["replicas"]["remote_jobs"]
+    assert [j["job_id"] for j in jobs_after] == [job_id], "the stream was started again"
+    assert killed_at > 0
+    assert_replicating(lab)
+    lab.exec("db1", "mariadb", "-e", "DELETE FROM moodle.mdl_mwlab_probe")
+    back = wizard("rollback", "--yes")
+    assert back.returncode == 0, back.stdout + back.stderr
+    after = lab_snapshot(lab)
+    before["db1"]["checksums"].pop("moodle.mdl_mwlab_probe")
+    after["db1"]["checksums"].pop("moodle.mdl_mwlab_probe")
+    assert after == before

@@ -1,0 +1,95 @@
+"""Driving the real wizard from the lab's jump host, and reading the lab's state for tests."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.lab.conftest import Lab
+
+LAB_INVENTORY = "/srv/mwlab/inventory.toml"
+
+
+@dataclass
+class Wizard:
+    """`moodle-wizard` on jump with a state directory of its own."""
+
+    lab: Lab
+    state_dir: str = field(default_factory=lambda: f"/root/mw-test-{secrets.token_hex(4)}")
+
+    def argv(self, *args: str, env: dict[str, str] | None = None) -> list[str]:
+        extra = [f"{k}={v}" for k, v in (env or {}).items()]
+        return ["env", f"MOODLE_WIZARD_STATE_DIR={self.state_dir}", *extra, "moodle-wizard",
+                *args]
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None,
+                 input: bytes | None = None) -> subprocess.CompletedProcess[str]:
+        return self.lab.exec("jump", *self.argv(*args, env=env), input=input, check=False)
+
+    def state(self, migration: str = "mwlab") -> dict[str, Any]:
+        out = self.lab.exec("jump", "cat", f"{self.state_dir}/{migration}.json").stdout
+        data: dict[str, Any] = json.loads(out)
+        return data
+
+    def inventory(self, name: str, **changes: str) -> str:
+        """A copy of the lab's inventory on the lab's shared dir, with lines replaced."""
+        text = self.lab.exec("jump", "cat", LAB_INVENTORY).stdout
+        for old, new in changes.items():
+            assert old.replace("_", " ") in text or old in text, old
+            text = text.replace(old, new)
+        path = f"/srv/mwlab/test-{name}-{secrets.token_hex(3)}.toml"
+        self.lab.exec("jump", "sh", "-c", f"cat > {path}", input=text.encode())
+        return path
+
+
+def sql(lab: Lab, host: str, query: str) -> list[list[str]]:
+    out = lab.exec(host, "mariadb", "-N", "-B", "-e", query).stdout
+    return [line.split("\t") for line in out.splitlines()]
+
+
+def moodle_checksums(lab: Lab, host: str) -> dict[str, str]:
+    tables = [r[0] for r in sql(lab, host, "SELECT table_name FROM information_schema.tables "
+                                           "WHERE table_schema='moodle' ORDER BY 1")]
+    rows = sql(lab, host, "CHECKSUM TABLE " + ", ".join(f"moodle.{t}" for t in tables))
+    return {r[0]: r[1] for r in rows}
+
+
+def source_snapshot(lab: Lab) -> dict[str, Any]:
+    """Everything about db1 that a migration plus rollback must leave as it was."""
+    return {
+        "users": sorted(map(tuple, sql(lab, "db1", "SELECT user, host FROM mysql.user"))),
+        "databases": sql(lab, "db1", "SHOW DATABASES"),
+        "vars": sql(lab, "db1", "SELECT @@log_bin, @@server_id, @@binlog_format, @@read_only"),
+        "cnf": lab.exec("db1", "sh", "-c", "cd /etc/mysql && find . -type f | sort | "
+                        "xargs md5sum").stdout,
+        "binlogs": lab.exec("db1", "sh", "-c", "ls /var/log/mysql 2>/dev/null || true").stdout,
+        "checksums": moodle_checksums(lab, "db1"),
+    }
+
+
+def replica_snapshot(lab: Lab, host: str) -> dict[str, Any]:
+    return {
+        "datadir": lab.exec(host, "ls", "-A", "/var/lib/mysql").stdout,
+        "server": lab.exec(host, "sh", "-c", "pidof mariadbd || true").stdout.strip(),
+        "cnf": lab.exec(host, "sh", "-c", "cd /etc/mysql && find . -type f | sort | "
+                        "xargs md5sum").stdout,
+        "keys": lab.exec(host, "cat", "/root/.ssh/authorized_keys").stdout,
+    }
+
+
+def lab_snapshot(lab: Lab) -> dict[str, Any]:
+    return {"db1": source_snapshot(lab),
+            **{h: replica_snapshot(lab, h) for h in ("db2", "db3")}}
+
+
+def replica_status(lab: Lab, host: str) -> dict[str, str]:
+    out = lab.exec(host, "mariadb", "-e", "SHOW SLAVE STATUS\\G").stdout
+    status = {}
+    for line in out.splitlines():
+        key, sep, value = line.strip().partition(": ")
+        if sep:
+            status[key] = value
+    return status
