@@ -41,17 +41,21 @@ class Engine:
     def step(self, name: StepName) -> Step:
         return STEP_CLASSES[name](self.ctx)
 
-    async def preflight(self, step: Step) -> None:
-        problems = await step.preflight()
-        for p in problems:
+    async def preflight(self, steps: list[Step]) -> None:
+        """Every step's checks first; then errors (all of them at once); then questions."""
+        problems: list[tuple[StepName, Problem]] = []
+        for step in steps:
+            problems += [(step.name, p) for p in await step.preflight()]
+        for name, p in problems:
             if p.level == "warning":
-                self.ctx.emit(Warning_(step.name, p.message))
-        errors = [p for p in problems if p.level == "error"]
+                self.ctx.emit(Warning_(name, p.message))
+        errors = [p for _, p in problems if p.level == "error"]
         if errors:
-            raise PreflightFailed(step.name, errors)
-        for p in problems:
+            raise PreflightFailed(steps[0].name if len(steps) == 1 else
+                                  next(n for n, p in problems if p.level == "error"), errors)
+        for name, p in problems:
             if p.level == "question" and not await self.ctx.confirm(p.message, p.risky):
-                raise PreflightFailed(step.name, [Problem("error", f"{p.message} — declined")])
+                raise PreflightFailed(name, [Problem("error", f"{p.message} — declined")])
 
     def _fresh(self, name: StepName) -> bool:
         return self.ctx.state.step(name).status in (StepStatus.PENDING, StepStatus.ROLLED_BACK)
@@ -67,12 +71,12 @@ class Engine:
                  if self.ctx.state.step(n).status != StepStatus.DONE]
         if names and names[0] == StepName.DISCOVER:
             discover = self.step(StepName.DISCOVER)
-            await self._guarded(discover.name, self.preflight(discover))
+            await self._guarded(discover.name, self.preflight([discover]))
             await self._apply(discover)
             names = names[1:]
-        for name in names:
-            if self._fresh(name):
-                await self._guarded(name, self.preflight(self.step(name)))
+        fresh = [self.step(n) for n in names if self._fresh(n)]
+        if fresh:
+            await self._guarded(fresh[0].name, self.preflight(fresh))
         for name in names:
             await self._apply(self.step(name))
 

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,8 +25,9 @@ from tests.lab.wizard import (
 
 
 @pytest.fixture()
-def wizard(running_lab: Lab) -> Wizard:
-    return Wizard(running_lab)
+def wizard(running_lab: Lab) -> Iterator[Wizard]:
+    with Wizard(running_lab) as w:
+        yield w
 
 
 def assert_replicating(lab: Lab) -> None:

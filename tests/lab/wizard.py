@@ -19,6 +19,13 @@ class Wizard:
 
     lab: Lab
     state_dir: str = field(default_factory=lambda: f"/root/mw-test-{secrets.token_hex(4)}")
+    files: list[str] = field(default_factory=list)
+
+    def __enter__(self) -> Wizard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.lab.exec("jump", "rm", "-rf", self.state_dir, *self.files)
 
     def argv(self, *args: str, env: dict[str, str] | None = None) -> list[str]:
         extra = [f"{k}={v}" for k, v in (env or {}).items()]
@@ -41,6 +48,7 @@ class Wizard:
             assert old.replace("_", " ") in text or old in text, old
             text = text.replace(old, new)
         path = f"/srv/mwlab/test-{name}-{secrets.token_hex(3)}.toml"
+        self.files.append(path)
         self.lab.exec("jump", "sh", "-c", f"cat > {path}", input=text.encode())
         return path
 

@@ -23,9 +23,9 @@ The script runs in that directory with `MW_JOB_DIR` set to it; secret NAME is
 its environment: that, never a process name, is how the pid is checked before a signal is sent
 (a pid in a file can belong to someone else after a reboot).
 
-Hosts without systemd (the lab) need this; with systemd as PID 1 it works as well unless
-logind's KillUserProcesses=yes (not Debian's default), which would end the job with the
-session.
+`setsid` is used on every host: the lab has no systemd, and where systemd is PID 1 it works
+as well, unless logind has KillUserProcesses=yes (not Debian's default), which would end the
+job with the SSH session (`systemd-run` would be the way out there).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
@@ -68,7 +68,7 @@ class JobRef:
         return {"host": self.host, "job_id": self.job_id, "directory": self.directory}
 
     @classmethod
-    def from_dict(cls, data: dict[str, str]) -> JobRef:
+    def from_dict(cls, data: Mapping[str, object]) -> JobRef:
         ref = cls(host=str(data["host"]), job_id=str(data["job_id"]),
                   directory=str(data["directory"]))
         _check_ref(ref)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import os
 import shlex
 from collections.abc import Awaitable, Callable, Sequence
@@ -48,6 +47,10 @@ Audit = Callable[[str, str], None]
 # read_file tells "no such file" from other failures by this exit status.
 _NO_SUCH_FILE = 66
 _STDERR_TAIL = 2000
+# `timeout`'s exit statuses (TERM worked / KILL was needed), and how much longer the wizard
+# waits for a command that the host itself times out.
+_TIMED_OUT, _TIMED_OUT_KILLED = 124, 137
+_NETWORK_GRACE = 15.0
 
 
 @dataclass(frozen=True)
@@ -302,19 +305,26 @@ class RemoteHost:
         self._log(display)
         conn = await self.connection()
         short = display.splitlines()[0]
+        command = shlex.join(argv)
+        local_timeout = None
+        if timeout is not None:
+            # sshd ignores SSH signal requests here, and closing the channel does not stop a
+            # command: the host's own `timeout` kills the command's whole process group.
+            # (`sh -c '"$@"'` so that argv[0] may still be a builtin such as `command`.)
+            command = f"timeout -k 5 {timeout:.3f} sh -c '\"$@\"' sh {command}"
+            local_timeout = timeout + _NETWORK_GRACE
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             proc: asyncssh.SSHClientProcess[bytes] = await conn.create_process(
-                shlex.join(argv), encoding=None)
+                command, encoding=None)
         except (asyncssh.Error, OSError) as exc:
             raise Unreachable(self.target.name, f"cannot start `{_one_line(short, 120)}`: "
                                                 f"{exc}") from exc
         try:
             status, out, err = await asyncio.wait_for(_communicate(proc, data, on_line),
-                                                      timeout)
+                                                      local_timeout)
         except TimeoutError:
-            # Best effort: sshd delivers the signal to the command (not to its children).
-            with contextlib.suppress(asyncssh.Error, OSError):
-                proc.terminate()
             raise CommandTimeout(self.target.name, short, timeout or 0) from None
         except (asyncssh.Error, OSError) as exc:
             raise Unreachable(self.target.name, f"connection lost while running "
@@ -322,6 +332,9 @@ class RemoteHost:
                                                 f"may not have finished") from exc
         finally:
             proc.close()
+        if (timeout is not None and status in (_TIMED_OUT, _TIMED_OUT_KILLED)
+                and loop.time() - started >= timeout):
+            raise CommandTimeout(self.target.name, short, timeout)
         if check and status != 0:
             raise CommandFailed(self.target.name, short, status, err.decode("utf-8", "replace"))
         return status, out, err
@@ -424,19 +437,17 @@ class SshPool:
                                               f"({exc}); check the key file, or load it into "
                                               f"ssh-agent if it has a passphrase") from exc
         known = await self._trusted_keys(target, tunnel)
-        extra: dict[str, object] = {}
-        if keys is not None:
-            extra["client_keys"] = keys
-        if tunnel is not None:
-            extra["tunnel"] = tunnel
         try:
             return await asyncssh.connect(
                 target.address, target.port, username=target.user,
+                # a connection object, never a "user@host" string: a string tunnel would
+                # ignore these keys and this known_hosts policy
+                tunnel=() if tunnel is None else tunnel,
+                client_keys=() if keys is None else keys,  # (): config, ~/.ssh keys, agent
                 known_hosts=known,
                 connect_timeout=self._connect_timeout,
                 keepalive_interval=self._keepalive_interval,
                 keepalive_count_max=self._keepalive_count_max,
-                **extra,
             )
         except asyncssh.HostKeyNotVerifiable as exc:
             try:
@@ -468,7 +479,12 @@ class SshPool:
             return Unreachable(target.name, f"{target.jump.name if target.jump else 'the jump'}"
                                             f" could not reach {where}: {exc.reason}; check the "
                                             f"address and that sshd runs there")
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        if isinstance(exc, ConnectionRefusedError):
+            reason = "connection refused"
+        elif isinstance(exc, OSError) and exc.strerror:
+            reason = exc.strerror
+        else:
+            reason = str(exc)
         return Unreachable(target.name, f"cannot connect to {where}{via}: {reason}; check "
                                         f"the address, the port and that sshd runs there")
 
@@ -482,7 +498,7 @@ class SshPool:
         except (asyncssh.Error, OSError) as exc:
             raise self._unreachable(target, exc) from exc
 
-    def _match(self, target: SshTarget) -> asyncssh.SSHKnownHosts | None:
+    def _read_known_hosts(self, target: SshTarget) -> asyncssh.SSHKnownHosts | None:
         path = self.policy.known_hosts
         if not path.exists():
             return None
@@ -506,7 +522,7 @@ class SshPool:
         return known
 
     def _lookup(self, target: SshTarget) -> _Trusted:
-        kh = self._match(target)
+        kh = self._read_known_hosts(target)
         if kh is None:
             return [], [], [], [], [], [], []
         port = None if target.port == 22 else target.port

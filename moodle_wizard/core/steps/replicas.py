@@ -371,7 +371,7 @@ class Replicas(Step):
                                 f"(exit {status.exit_code}): {status.output_tail[-600:]}; roll "
                                 "back this step (moodle-wizard rollback --to replicas) and "
                                 "run it again")
-            await asyncio.sleep(0.5)  # polling a remote job's files; the UI stays responsive
+            await asyncio.sleep(1.0)  # each poll is one audited command on the source
 
     async def prepare(self, r: str) -> None:
         host = await self.ctx.host(r)
