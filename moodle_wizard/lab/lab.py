@@ -27,6 +27,8 @@ from moodle_wizard.lab.system import (
 from moodle_wizard.lab.topology import BRIDGE, HOST_NAMES, HOSTS, Topology, veth_name
 
 LABDIR = Path(os.environ.get("MWLAB_DIR", "/srv/mwlab"))
+# The directory that holds the moodle_wizard package (the ProxySQL stand-in runs from it).
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 REQUIRED_TOOLS = {
     "ip": "iproute2", "nsenter": "util-linux", "unshare": "util-linux",
     "mariadbd": "mariadb-server", "mariadb-install-db": "mariadb-server",
@@ -132,7 +134,8 @@ def known_hosts(topo: Topology, pids: dict[str, int]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def provision_host(topo: Topology, name: str, pid: int, pubkey: str, password: str) -> None:
+def provision_host(topo: Topology, name: str, pid: int, pubkey: str, password: str,
+                   proxysql: str) -> None:
     script = provision.base_script(topo, name, pubkey)
     role = topo.host(name).role
     if name == "db1":
@@ -141,6 +144,11 @@ def provision_host(topo: Topology, name: str, pid: int, pubkey: str, password: s
         script += provision.empty_db_script()
     elif role == "app":
         script += provision.app_script(topo, password)
+    elif role == "proxy":
+        script += provision.proxy_script(proxysql, sys.executable, str(PROJECT_ROOT))
+        if proxysql != "stand-in":
+            host_run(pid, ["sh", "-c", "cat > /usr/local/bin/proxysql && chmod 0755 "
+                           "/usr/local/bin/proxysql"], input=Path(proxysql).read_bytes())
     provision.run_script(pid, script)
 
 
@@ -159,7 +167,10 @@ def up(subnet: str | None, data_mb: int, proxysql_bin: str | None, out: object =
                               Topology.from_cidr().subnet.with_prefixlen)
     if data_mb < 1:
         raise LabError(f"--data-mb {data_mb}: give at least 1")
-    proxysql = find_proxysql(proxysql_bin)
+    proxysql = previous.proxysql if previous and not proxysql_bin else find_proxysql(proxysql_bin)
+    if previous and proxysql != previous.proxysql:
+        raise LabError(f"the lab is already up with ProxySQL {previous.proxysql}; run "
+                       "`moodle-wizard lab down` before building it with another")
     if not previous:
         netns.check_subnet_free(topo)
         if labdir.exists() or netns.lab_netns() or netns.leftover_links():
@@ -193,7 +204,7 @@ def _build(topo: Topology, data_mb: int, proxysql: str, out: object, labdir: Pat
     state.save(labdir)
     t_net = time.monotonic()
     with ThreadPoolExecutor(max_workers=len(HOSTS)) as pool:
-        futures = [pool.submit(provision_host, topo, n, pids[n], pubkey, password)
+        futures = [pool.submit(provision_host, topo, n, pids[n], pubkey, password, proxysql)
                    for n in HOST_NAMES]
         for fut in futures:
             fut.result()
@@ -210,6 +221,7 @@ def _build(topo: Topology, data_mb: int, proxysql: str, out: object, labdir: Pat
         wait_until(lambda a=addr: tcp_open(a, 22), 20, f"sshd on {name} ({addr})")
     state.built_at = time.time()
     state.save(labdir)
+    inventory = inventory_path(labdir)
     total = time.monotonic() - t0
     _say(out, f"lab up on {topo.subnet} in {total:.1f} s (hosts {t_net - t0:.1f} s, services "
               f"{t_prov - t_net:.1f} s, Moodle data {t_data - t_prov:.1f} s"
@@ -219,6 +231,7 @@ def _build(topo: Topology, data_mb: int, proxysql: str, out: object, labdir: Pat
     _say(out, f"  VIP   {topo.vip:<13} (free; the wizard puts it on px1/px2)")
     _say(out, f"  ProxySQL: {proxysql}")
     _say(out, "reach it: moodle-wizard lab shell jump   (then: ssh db1, ssh app, ...)")
+    _say(out, f"inventory for the wizard: {inventory}")
     return state
 
 

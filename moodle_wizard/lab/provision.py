@@ -155,6 +155,24 @@ def app_script(topo: Topology, moodle_password: str) -> str:
     )
 
 
+def proxy_script(proxysql: str, python: str, pythonpath: str) -> str:
+    """px1/px2: keepalived is installed (not running); ProxySQL is provided as the `proxysql`
+    service, not running, with the package's first-start config — a real binary when the lab
+    was given one, else the project's stand-in."""
+    if proxysql == "stand-in":
+        init = lab_file("proxysql.init").replace("@PYTHON@", python).replace(
+            "@PYTHONPATH@", pythonpath)
+    else:
+        init = lab_file("proxysql-binary.init")
+    return (
+        write_file("/etc/init.d/proxysql", init, "0755")
+        + "if [ ! -e /etc/proxysql.cnf ]; then\n"
+        + write_file("/etc/proxysql.cnf", lab_file("proxysql.cnf"), "0644")
+        + "fi\n"
+        + "mkdir -p /var/lib/proxysql\n"
+    )
+
+
 def jump_script(topo: Topology, client_key: str, known_hosts: str, wizard: str) -> str:
     entries = []
     for h in HOSTS:

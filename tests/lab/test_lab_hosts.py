@@ -142,3 +142,20 @@ def test_processes_on_a_host_see_only_that_host(running_lab: Lab) -> None:
     ps = running_lab.exec("db1", "ps", "-eo", "comm").stdout.split()
     assert "mariadbd" in ps
     assert running_lab.exec("db2", "ps", "-eo", "comm").stdout.count("mariadbd") == 0
+
+
+def test_proxy_hosts_provide_a_proxysql_service_not_yet_running(running_lab: Lab) -> None:
+    lab_ = running_lab
+    for host in ("px1", "px2"):
+        status = lab_.exec(host, "service", "proxysql", "status", check=False)
+        assert status.returncode == 3, status.stdout + status.stderr
+    lab_.exec("px2", "service", "proxysql", "start")
+    try:
+        out = lab_.exec("px2", "mariadb", "-h127.0.0.1", "-P6032", "-uadmin", "-padmin", "-N",
+                        "-e", "SELECT variable_value FROM global_variables WHERE "
+                        "variable_name='mysql-interfaces'").stdout.strip()
+        assert out == "0.0.0.0:6033"
+    finally:
+        lab_.exec("px2", "service", "proxysql", "stop")
+    assert lab_.exec("px2", "service", "proxysql", "status", check=False).returncode == 3
+    lab_.exec("px2", "rm", "-rf", "/var/lib/proxysql/proxysql.db", "/var/lib/proxysql/proxysql.log")

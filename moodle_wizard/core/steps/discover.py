@@ -52,8 +52,8 @@ class Discover(Step):
 
     def plan(self) -> list[Action]:
         inv = self.ctx.inventory
-        runbook = [f"ssh {h.ssh_user}@{h.address} (each host: {', '.join(inv.hosts)})"
-                   for h in list(inv.hosts.values())[:1]]
+        runbook = [f"ssh {h.ssh_user}@{h.address} -p {h.ssh_port}   # {name}: connect, check "
+                   "the host key" for name, h in inv.hosts.items()]
         runbook += [
             f"on {inv.source}: SELECT VERSION(), @@datadir, @@server_id, @@log_bin, "
             "@@binlog_format, @@gtid_binlog_pos ...",

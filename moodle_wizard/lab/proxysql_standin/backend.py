@@ -1,0 +1,165 @@
+"""Opening the backend connection of a client session.
+
+aiomysql performs the backend handshake with the frontend user's credentials
+and the client's own command-phase capability flags; after that the client
+and the backend talk through a plain byte relay, so both must have agreed on
+the same flags. The frontend (mysql-mimic) therefore offers only flags that a
+MariaDB >= 10.2 / MySQL >= 5.7 backend understands the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiomysql
+from pymysql.charset import charset_by_name
+
+from moodle_wizard.lab.proxysql_standin import LOG_NAME
+from moodle_wizard.lab.proxysql_standin.mysql_errors import (
+    CLIENT_ERROR_MIN,
+    error_code,
+    error_text,
+)
+from moodle_wizard.lab.proxysql_standin.runtime import RuntimeConfig
+from moodle_wizard.lab.proxysql_standin.topology import weighted_order
+from moodle_wizard.lab.proxysql_standin.wire import Capabilities
+
+log = logging.getLogger(__name__)
+
+#: Flags that change how the server talks during the command phase; the
+#: backend must get exactly the client's choice of these.
+COMMAND_PHASE_FLAGS = (
+    Capabilities.CLIENT_FOUND_ROWS
+    | Capabilities.CLIENT_IGNORE_SPACE
+    | Capabilities.CLIENT_INTERACTIVE
+    | Capabilities.CLIENT_MULTI_STATEMENTS
+    | Capabilities.CLIENT_MULTI_RESULTS
+    | Capabilities.CLIENT_PS_MULTI_RESULTS
+    | Capabilities.CLIENT_DEPRECATE_EOF
+)
+
+#: What the client port offers: the handshake essentials plus the flags above.
+#: No SSL, compression, session tracking or query attributes: a relay cannot
+#: translate them between a client and a backend that disagree.
+FRONTEND_CAPABILITIES = (
+    Capabilities.CLIENT_PROTOCOL_41
+    | Capabilities.CLIENT_SECURE_CONNECTION
+    | Capabilities.CLIENT_PLUGIN_AUTH
+    | Capabilities.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
+    | Capabilities.CLIENT_CONNECT_WITH_DB
+    | Capabilities.CLIENT_CONNECT_ATTRS
+    | Capabilities.CLIENT_LONG_PASSWORD
+    | Capabilities.CLIENT_LONG_FLAG
+    | Capabilities.CLIENT_TRANSACTIONS
+    | COMMAND_PHASE_FLAGS
+)
+
+
+@dataclass
+class BackendLink:
+    """A logged-in backend connection, ready for the byte relay."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    hostname: str
+    port: int
+
+
+class BackendError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def backend_charset(name: str | None) -> str:
+    """A charset name aiomysql knows, from the client's handshake charset."""
+    if name and charset_by_name(name) is not None:
+        return name
+    return "utf8mb4"
+
+
+async def open_backend(
+    runtime: RuntimeConfig,
+    *,
+    username: str,
+    hostgroup: int,
+    database: str | None,
+    charset: str | None,
+    client_capabilities: int,
+) -> BackendLink:
+    """Log in to an ONLINE server of ``hostgroup`` as ``username``.
+
+    Waits up to ``mysql-connect_timeout_server_max`` for a server to be ONLINE
+    and to accept, then fails with ProxySQL's error 9001.
+    """
+    timeout_ms = runtime.int_variable("mysql-connect_timeout_server_max")
+    deadline = time.monotonic() + timeout_ms / 1000
+    password = runtime.backend_password(username)
+    flags = int(client_capabilities) & int(COMMAND_PHASE_FLAGS)
+    while True:
+        for server in weighted_order(runtime.online_servers(hostgroup)):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            per_try = min(runtime.int_variable("mysql-connect_timeout_server") / 1000, remaining)
+            try:
+                return await _connect(
+                    str(server["hostname"]), int(server["port"]), username, password,
+                    database, backend_charset(charset), flags, per_try,
+                )
+            except BackendError as error:
+                if error.code < CLIENT_ERROR_MIN:
+                    # The server said no (access denied ...): another one would too.
+                    raise
+                log.info("%s: backend %s:%s of hostgroup %s failed: %s", LOG_NAME,
+                         server["hostname"], server["port"], hostgroup, error.message)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise BackendError(
+                9001,
+                f"Max connect timeout reached while reaching hostgroup {hostgroup} "
+                f"after {timeout_ms}ms",
+            )
+        # Wait for the monitor (or an admin LOAD) to bring a server ONLINE.
+        await asyncio.sleep(min(0.1, remaining))
+
+
+async def _connect(
+    hostname: str,
+    port: int,
+    username: str,
+    password: str,
+    database: str | None,
+    charset: str,
+    flags: int,
+    timeout: float,
+) -> BackendLink:
+    try:
+        async with asyncio.timeout(timeout):
+            connection: Any = await aiomysql.connect(
+                host=hostname, port=port, user=username, password=password, db=database,
+                charset=charset, client_flag=flags, autocommit=None,
+                program_name=LOG_NAME,
+            )
+    except TimeoutError as error:
+        raise BackendError(2013, f"timeout connecting to {hostname}:{port}") from error
+    except OSError as error:
+        raise BackendError(2003, f"cannot connect to {hostname}:{port}: {error}") from error
+    except Exception as error:  # pymysql.err.* carries (errno, message)
+        raise BackendError(error_code(error) or CLIENT_ERROR_MIN, error_text(error)) from error
+    missing = flags & ~int(connection.server_capabilities) & int(COMMAND_PHASE_FLAGS)
+    if missing:
+        connection.close()
+        raise BackendError(
+            2000, f"backend {hostname}:{port} lacks capability flags {missing:#x} the client uses"
+        )
+    # Take over aiomysql's streams for the relay, and detach them so that its
+    # destructor does not close the socket under us.
+    reader, writer = connection._reader, connection._writer
+    connection._reader = connection._writer = None
+    return BackendLink(reader, writer, hostname, port)
