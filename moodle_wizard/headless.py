@@ -7,19 +7,16 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
 from moodle_wizard.core import events as ev
-from moodle_wizard.core.audit import AuditLog
-from moodle_wizard.core.context import Context
 from moodle_wizard.core.engine import Engine, MigrationError
 from moodle_wizard.core.inventory import Inventory, InventoryError, load_inventory
-from moodle_wizard.core.remote.ssh import HostKeyPolicy, RemoteError, SshPool
+from moodle_wizard.core.remote.ssh import RemoteError
 from moodle_wizard.core.runbook import runbook_markdown
-from moodle_wizard.core.secrets import SecretError, SecretStore, terminal_prompt
+from moodle_wizard.core.secrets import SecretError, terminal_prompt
+from moodle_wizard.core.session import open_session
 from moodle_wizard.core.state import (
     MigrationLock,
     MigrationState,
@@ -92,21 +89,12 @@ def parse_accepted(values: list[str]) -> dict[str, str]:
     return accepted
 
 
-@asynccontextmanager
-async def session(inventory: Inventory, state: MigrationState, path: Path | None,
-                  args: argparse.Namespace, printer: Printer) -> AsyncIterator[Context]:
-    secrets_file = Path(inventory.secrets.file) if inventory.secrets.file else None
-    store = SecretStore(secrets_file, inventory.secrets.env_prefix, prompt=terminal_prompt)
-    audit = AuditLog(path.with_suffix(".audit.log") if path else None, store)
-    policy = HostKeyPolicy(known_hosts=Path.home() / ".ssh" / "known_hosts",
-                           accepted=parse_accepted(getattr(args, "accept_host_key", []) or []))
-    async with SshPool(policy, audit=audit.command) as pool:
-        ctx = Context(inventory, state, path, store, pool, audit, printer,
-                      make_confirm(getattr(args, "yes", False)))
-        try:
-            yield ctx
-        finally:
-            await ctx.close()
+def session(inventory: Inventory, state: MigrationState, path: Path | None,
+            args: argparse.Namespace, printer: Printer) -> Any:
+    return open_session(
+        inventory, state, path, emit=printer, confirm=make_confirm(getattr(args, "yes", False)),
+        accepted_host_keys=parse_accepted(getattr(args, "accept_host_key", []) or []),
+        prompt=terminal_prompt)
 
 
 def find_state(name: str | None) -> Path:

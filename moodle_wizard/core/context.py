@@ -77,6 +77,20 @@ class Context:
             )
         return self._dbs[name]
 
+    async def moodle_password(self) -> str:
+        """Moodle's DB password, from config.php on the first app host (read again after a
+        resume: it is never saved)."""
+        known = self.secrets.known("moodle_db_password")
+        if known is not None:
+            return known
+        from moodle_wizard.core.steps.discover import read_moodle_config
+
+        host = await self.host(self.inventory.apps[0])
+        cfg = await read_moodle_config(host, self.inventory.migration.moodle_config)
+        password = str(cfg.get("dbpass") or "")
+        self.secrets.register("moodle_db_password", password)
+        return password
+
     async def forget_db(self, name: str) -> None:
         """Drop a cached connection (the server was restarted or stopped)."""
         db = self._dbs.pop(name, None)

@@ -50,6 +50,10 @@ class SecretStore:
         if value:
             self._values[name] = value
 
+    def known(self, name: str) -> str | None:
+        """A secret already in memory (learned or resolved), without asking anyone."""
+        return self._values.get(name)
+
     def get(self, name: str) -> str:
         if name in self._values:
             return self._values[name]
