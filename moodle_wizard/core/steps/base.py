@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from moodle_wizard.core.remote.dialect import Dialect, ServerVersion, parse_version
 from moodle_wizard.core.state import StepName
 
 if TYPE_CHECKING:
@@ -58,6 +59,11 @@ class Action:
     host: str = ""
 
 
+def source_version(src: dict[str, Any]) -> ServerVersion:
+    """The source's version, from the facts discovery recorded."""
+    return parse_version(str(src["server_version"]), str(src["flavor"]))
+
+
 class Step(ABC):
     name: ClassVar[StepName]
     title: ClassVar[str]
@@ -69,6 +75,16 @@ class Step(ABC):
     @property
     def facts(self) -> dict[str, Any]:
         return self.ctx.state.step(self.name).facts
+
+    @property
+    def src(self) -> dict[str, Any]:
+        """What discovery learned about the source server."""
+        facts: dict[str, Any] = self.ctx.facts(StepName.DISCOVER)["source"]
+        return facts
+
+    @property
+    def dialect(self) -> Dialect:
+        return Dialect(source_version(self.src))
 
     @abstractmethod
     async def preflight(self) -> list[Problem]: ...

@@ -7,10 +7,16 @@ import shlex
 from importlib import resources
 from typing import Any
 
-from moodle_wizard.core.remote.dialect import ServerVersion, parse_version
 from moodle_wizard.core.remote.ssh import RemoteHost
 from moodle_wizard.core.state import StepName
-from moodle_wizard.core.steps.base import Action, Problem, Step, StepError, question, warning
+from moodle_wizard.core.steps.base import (
+    Action,
+    Problem,
+    Step,
+    StepError,
+    question,
+    warning,
+)
 
 READ_CONFIG_PHP = resources.files("moodle_wizard.core.php").joinpath("read_config.php")
 
@@ -167,11 +173,6 @@ class Discover(Step):
 
     def rollback_plan(self) -> list[Action]:
         return []
-
-
-def source_version(src: dict[str, Any]) -> ServerVersion:
-    """The source's version, from the facts discovery recorded."""
-    return parse_version(str(src["server_version"]), str(src["flavor"]))
 
 
 def source_problems(facts: dict[str, Any], accept_non_innodb: bool) -> list[Problem]:

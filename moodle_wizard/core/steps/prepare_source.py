@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import shlex
 from functools import partial
-from typing import Any
 
 from moodle_wizard.core.remote.dialect import (
-    Dialect,
     Statement,
     copy_account_statements,
 )
 from moodle_wizard.core.render.mycnf import DEFAULT_LOG_BIN, render_source_cnf, server_cnf_path
 from moodle_wizard.core.state import StepName
-from moodle_wizard.core.steps.base import Action, Problem, Step, StepError, error, question
-from moodle_wizard.core.steps.discover import source_problems, source_version
+from moodle_wizard.core.steps.base import (
+    Action,
+    Problem,
+    Step,
+    StepError,
+    error,
+    question,
+    source_version,
+)
+from moodle_wizard.core.steps.discover import source_problems
 
 HEARTBEAT_DB = "moodle_wizard"
 HEARTBEAT_TABLE = "heartbeat"
@@ -32,17 +38,6 @@ class PrepareSource(Step):
                "wizard-owned config file, restarts the server if that is needed (only with "
                "your yes), creates the replication and ProxySQL monitor users, and grants "
                "the Moodle user from the proxy hosts.")
-
-    # -- what discovery tells us -------------------------------------------------------
-
-    @property
-    def src(self) -> dict[str, Any]:
-        facts: dict[str, Any] = self.ctx.facts(StepName.DISCOVER)["source"]
-        return facts
-
-    @property
-    def dialect(self) -> Dialect:
-        return Dialect(source_version(self.src))
 
     def server_id(self) -> int:
         inv = self.ctx.inventory

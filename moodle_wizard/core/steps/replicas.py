@@ -13,7 +13,6 @@ from typing import Any
 from moodle_wizard.core.events import Progress
 from moodle_wizard.core.remote.dialect import (
     BINLOG_INFO_FILENAMES,
-    Dialect,
     normalize_replica_status,
     parse_binlog_info,
 )
@@ -33,8 +32,7 @@ from moodle_wizard.core.render.mycnf import (
 )
 from moodle_wizard.core.state import RemoteJob, StepName
 from moodle_wizard.core.steps import seed
-from moodle_wizard.core.steps.base import Action, Problem, Step, StepError, error
-from moodle_wizard.core.steps.discover import source_version
+from moodle_wizard.core.steps.base import Action, Problem, Step, StepError, error, source_version
 from moodle_wizard.core.steps.prepare_source import HEARTBEAT_DB, HEARTBEAT_TABLE, service_name
 
 DATADIR = "/var/lib/mysql"
@@ -64,15 +62,6 @@ class Replicas(Step):
                "over SSH), prepares it, makes each replica read-only with its own server_id, "
                "and starts GTID replication from the source. Verified with a marker row and "
                "per-table checksums.")
-
-    @property
-    def src(self) -> dict[str, Any]:
-        facts: dict[str, Any] = self.ctx.facts(StepName.DISCOVER)["source"]
-        return facts
-
-    @property
-    def dialect(self) -> Dialect:
-        return Dialect(source_version(self.src))
 
     @property
     def method(self) -> str:
