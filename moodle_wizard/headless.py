@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from moodle_wizard.core import events as ev
-from moodle_wizard.core.engine import Engine, MigrationError
+from moodle_wizard.core.engine import EXPECTED, Engine, MigrationError
 from moodle_wizard.core.inventory import Inventory, InventoryError, load_inventory
 from moodle_wizard.core.remote.ssh import RemoteError
 from moodle_wizard.core.runbook import runbook_markdown
@@ -154,6 +154,25 @@ async def cmd_plan(args: argparse.Namespace, printer: Printer) -> int:
     return EXIT_OK
 
 
+async def cmd_drill(args: argparse.Namespace, printer: Printer) -> int:
+    """`drill vip`: a real failover of the VIP, timed, on the saved migration's hosts."""
+    from moodle_wizard.core.drill import drill_vip
+
+    path = find_state(args.migration)
+    state = load(path)
+    inventory = load_inventory(Path(state.inventory_path))
+    with MigrationLock(path):
+        async with session(inventory, state, path, args, printer) as ctx:
+            try:
+                result = await drill_vip(ctx)
+            except EXPECTED as exc:
+                raise MigrationError(f"drill vip: {ctx.secrets.mask(str(exc))}") from None
+    print(f"drill vip: the VIP moved from {result.old_holder} to {result.new_holder} in "
+          f"{result.seconds:.2f} s (Moodle's user logged in through it, reaching "
+          f"{result.reached.hostname}); ProxySQL on {result.old_holder} runs again")
+    return EXIT_OK
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     path = find_state(args.migration)
     state = load(path)
@@ -188,6 +207,12 @@ def add_parsers(sub: Any) -> None:
     st = sub.add_parser("status", help="the saved migration's steps and facts")
     st.add_argument("--migration")
     st.add_argument("--facts", action="store_true", help="also print the facts learned")
+    drill = sub.add_parser("drill", help="failover drills on the migrated cluster")
+    kinds = drill.add_subparsers(dest="drill", required=True)
+    dv = kinds.add_parser("vip", help="stop ProxySQL where the VIP is, time how long until "
+                          "the VIP answers from another node, start ProxySQL again")
+    dv.add_argument("--migration", help="which saved migration (if several)")
+    dv.add_argument("--accept-host-key", action="append", metavar="HOST=SHA256:...")
     pl = sub.add_parser("plan", help="print the runbook: every command and SQL, secrets masked")
     pl.add_argument("--inventory", required=True)
     pl.add_argument("--output", help="write it to this file instead")
@@ -201,6 +226,8 @@ def main(args: argparse.Namespace) -> int:
             return cmd_status(args)
         if args.command == "plan":
             return asyncio.run(cmd_plan(args, printer))
+        if args.command == "drill":
+            return asyncio.run(cmd_drill(args, printer))
         return asyncio.run(cmd_run(args, printer))
     except (InventoryError, StateError, SecretError) as exc:
         print(f"moodle-wizard: {exc}", file=sys.stderr)

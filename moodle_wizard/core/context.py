@@ -10,6 +10,7 @@ from moodle_wizard.core.audit import AuditLog
 from moodle_wizard.core.events import Event, EventSink
 from moodle_wizard.core.inventory import Inventory
 from moodle_wizard.core.remote.mysql import Database
+from moodle_wizard.core.remote.proxysql import ProxySqlAdmin
 from moodle_wizard.core.remote.ssh import RemoteHost, SshPool, SshTarget
 from moodle_wizard.core.secrets import SecretStore
 from moodle_wizard.core.state import MigrationState, SecretRegistry, StepName, save
@@ -39,6 +40,8 @@ class Context:
         self._emit = emit
         self.confirm = confirm
         self._dbs: dict[str, Database] = {}
+        self._admins: dict[tuple[str, str, str], ProxySqlAdmin] = {}
+        self._forwards: dict[tuple[str, str, int], tuple[object, tuple[str, int]]] = {}
         self.current_step = ""
 
     def emit(self, event: Event) -> None:
@@ -91,6 +94,33 @@ class Context:
         self.secrets.register("moodle_db_password", password)
         return password
 
+    async def forward(self, name: str, address: str, port: int) -> tuple[str, int]:
+        """A local port forwarded to address:port as seen from host `name` (one per target,
+        reused while that SSH connection lives)."""
+        host = await self.host(name)
+        conn = await host.connection()
+        cached = self._forwards.get((name, address, port))
+        if cached is not None and cached[0] is conn:
+            return cached[1]
+        local = await host.forward_local_to_port(address, port)
+        self._forwards[(name, address, port)] = (conn, local)
+        return local
+
+    async def proxysql_admin(self, name: str, user: str, password: str) -> ProxySqlAdmin:
+        """An admin connection to ProxySQL on proxy host `name` (127.0.0.1 there, via SSH)."""
+        key = (name, user, password)
+        if key not in self._admins:
+            self._admins[key] = await ProxySqlAdmin.connect(
+                await self.host(name), port=self.inventory.proxysql.admin_port, user=user,
+                password=password, audit=self.audit.sql)
+        return self._admins[key]
+
+    async def forget_proxysql_admin(self, name: str) -> None:
+        """Drop the cached admin connections to `name` (ProxySQL restarted, or its
+        credentials changed)."""
+        for key in [k for k in self._admins if k[0] == name]:
+            await self._admins.pop(key).close()
+
     async def forget_db(self, name: str) -> None:
         """Drop a cached connection (the server was restarted or stopped)."""
         db = self._dbs.pop(name, None)
@@ -100,3 +130,5 @@ class Context:
     async def close(self) -> None:
         for name in list(self._dbs):
             await self.forget_db(name)
+        for name in {k[0] for k in self._admins}:
+            await self.forget_proxysql_admin(name)

@@ -72,7 +72,11 @@ class Engine:
         if names and names[0] == StepName.DISCOVER:
             discover = self.step(StepName.DISCOVER)
             await self._guarded(discover.name, self.preflight([discover]))
-            await self._apply(discover)
+            try:
+                await self._apply(discover)
+            except MigrationError as exc:
+                # Discovery only reads: whatever stopped it, no host was changed.
+                raise MigrationError(f"{exc}; nothing was changed") from None
             names = names[1:]
         fresh = [self.step(n) for n in names if self._fresh(n)]
         if fresh:
@@ -168,6 +172,8 @@ class Engine:
                 self.ctx.emit(StepFailed(name, record.last_error))
                 raise MigrationError(f"rollback of {name}: {record.last_error}") from None
             record.status = StepStatus.ROLLED_BACK
+            # What they protected is gone; a new run generates new ones.
+            self.ctx.secrets.forget_generated(step.generated_secrets)
             record.actions = []
             record.facts = {} if name != StepName.DISCOVER else record.facts
             record.remote_jobs = []

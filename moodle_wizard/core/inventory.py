@@ -113,6 +113,69 @@ class Migration(Strict):
         return v
 
 
+class ProxySQL(Strict):
+    """How the wizard sets up ProxySQL on the proxy hosts (every key has a default)."""
+
+    # The admin login each node has before the wizard (a fresh package: admin/admin). Its
+    # password is the secret proxysql_initial_admin_password; unset means "admin".
+    initial_admin_user: str = "admin"
+    # The admin user that replaces those credentials; its password is generated.
+    admin_user: str = "mw_admin"
+    admin_port: int = Field(default=6032, ge=1, le=65535)
+    # Where Moodle connects (ProxySQL's mysql-interfaces; the package default is 6033).
+    client_port: int = Field(default=6033, ge=1, le=65535)
+    writer_hostgroup: int = Field(default=10, ge=0, le=2147483647)
+    reader_hostgroup: int = Field(default=20, ge=0, le=2147483647)
+    # An optional read-only DB user routed to the replicas, for Moodle's dboptions['readonly'];
+    # its password is generated. Unset: no read-only user, no readonly block in config.php.
+    readonly_user: str | None = None
+    # 0: lag is not checked. See dialect.proxysql_lag_warning before raising it (MySQL 8.4).
+    max_replication_lag: int = Field(default=0, ge=0, le=126144000)
+
+    @field_validator("initial_admin_user", "admin_user", "readonly_user")
+    @classmethod
+    def _users(cls, v: str | None) -> str | None:
+        # ProxySQL keeps admin credentials as `user:pass;user:pass`.
+        if v is not None and not SQL_USER_RE.match(v):
+            raise ValueError(f"{v!r}: use letters, digits and '_' (max 32)")
+        return v
+
+    @model_validator(mode="after")
+    def _hostgroups(self) -> ProxySQL:
+        if self.writer_hostgroup == self.reader_hostgroup:
+            raise ValueError(f"writer_hostgroup and reader_hostgroup are both "
+                             f"{self.writer_hostgroup}; they must differ")
+        if self.admin_port == self.client_port:
+            raise ValueError(f"admin_port and client_port are both {self.admin_port}")
+        return self
+
+
+class Vip(Strict):
+    """The virtual IP keepalived moves between the proxy hosts; Moodle connects to it."""
+
+    address: str
+    # The interface on every proxy host that carries the VIP's subnet.
+    interface: str = "eth0"
+    # Unset: chosen by the wizard, unused on the segment (it listens for VRRP first).
+    virtual_router_id: int | None = Field(default=None, ge=1, le=255)
+
+    @field_validator("address")
+    @classmethod
+    def _ipv4(cls, v: str) -> str:
+        try:
+            ipaddress.IPv4Address(v)
+        except ValueError:
+            raise ValueError(f"{v!r} is not an IPv4 address") from None
+        return v
+
+    @field_validator("interface")
+    @classmethod
+    def _iface(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.@:-]{1,15}", v):
+            raise ValueError(f"{v!r} is not a network interface name")
+        return v
+
+
 class SecretsSource(Strict):
     file: str | None = None
     env_prefix: str = "MOODLE_WIZARD_"
@@ -122,6 +185,8 @@ class Inventory(Strict):
     migration: Migration
     hosts: dict[str, Host]
     secrets: SecretsSource = SecretsSource()
+    proxysql: ProxySQL = ProxySQL()
+    vip: Vip | None = None
     path: Path | None = Field(default=None, exclude=True)
 
     @field_validator("hosts")
@@ -160,6 +225,20 @@ class Inventory(Strict):
                 raise ValueError(
                     f"host {name}: ssh_jump = {host.ssh_jump!r} is not a host in this inventory"
                 )
+        if self.vip is not None:
+            holder = next((n for n, h in self.hosts.items() if h.address == self.vip.address),
+                          None)
+            if holder is not None:
+                raise ValueError(f"vip.address {self.vip.address} is the address of host "
+                                 f"{holder}; the VIP must be a free address of its own")
+            proxies = self.names(Role.PROXY)
+            if len(proxies) < 2:
+                raise ValueError(f"a VIP needs at least two hosts with role = \"proxy\" "
+                                 f"(found {len(proxies)}) to move between")
+        px = self.proxysql
+        if px.readonly_user in (self.migration.replication_user, self.migration.monitor_user):
+            raise ValueError(f"proxysql.readonly_user {px.readonly_user!r} is also the "
+                             "replication or monitor user; give it a name of its own")
         ids = [(n, h.server_id) for n, h in self.hosts.items() if h.server_id is not None]
         dup = {i for _, i in ids if [j for _, j in ids].count(i) > 1}
         if dup:

@@ -22,6 +22,12 @@ def audit_path(state_path: Path) -> Path:
     return state_path.with_suffix(".audit.log")
 
 
+def generated_secrets_path(state_path: Path) -> Path:
+    """The secrets the wizard generates for this migration, next to its state (0600). Not
+    `*.json`: the state directory's `*.json` files are the migrations."""
+    return state_path.with_suffix(".secrets")
+
+
 @asynccontextmanager
 async def open_session(
     inventory: Inventory, state: MigrationState, state_path: Path | None, *,
@@ -31,7 +37,8 @@ async def open_session(
 ) -> AsyncIterator[Context]:
     """state_path None: nothing is saved (the runbook's discovery, a dry look)."""
     secrets_file = Path(inventory.secrets.file) if inventory.secrets.file else None
-    store = SecretStore(secrets_file, inventory.secrets.env_prefix, prompt=prompt)
+    store = SecretStore(secrets_file, inventory.secrets.env_prefix, prompt=prompt,
+                        generated=generated_secrets_path(state_path) if state_path else None)
     audit = AuditLog(audit_path(state_path) if state_path else None, store)
     policy = HostKeyPolicy(known_hosts=known_hosts or Path.home() / ".ssh" / "known_hosts",
                            accepted=accepted_host_keys or {}, ask=ask_host_key)

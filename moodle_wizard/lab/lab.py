@@ -376,6 +376,21 @@ def inventory_path(labdir: Path = LABDIR) -> Path:
         "[secrets]",
         f'file = "{labdir / "secrets.json"}"',
         "",
+        "# ProxySQL on the proxy hosts: the wizard replaces the package's admin:admin with a",
+        "# generated admin user; Moodle's user goes to the writer hostgroup, the optional",
+        "# read-only user (dboptions['readonly'] in config.php) to the replicas.",
+        "[proxysql]",
+        'initial_admin_user = "admin"',
+        'admin_user = "mw_admin"',
+        "writer_hostgroup = 10",
+        "reader_hostgroup = 20",
+        'readonly_user = "moodle_ro"',
+        "",
+        "# The address Moodle will use: keepalived moves it between px1 and px2.",
+        "[vip]",
+        f'address = "{topo.vip}"',
+        'interface = "eth0"',
+        "",
     ]
     for h in HOSTS:
         lines += [

@@ -21,6 +21,15 @@ from moodle_wizard.core.remote.ssh import RemoteError, RemoteHost
 CONNECT_TIMEOUT = 10
 
 
+def driver_password(password: str) -> str:
+    """The password as aiomysql/PyMySQL must be given it.
+
+    They send a str password's latin-1 bytes, but servers hash the UTF-8 bytes of what was set
+    (and the mysql/mariadb clients and PHP send UTF-8): a non-ASCII password would never match.
+    This is the str whose latin-1 bytes are the password's UTF-8 bytes."""
+    return password.encode("utf-8").decode("latin-1")
+
+
 class DatabaseError(RemoteError):
     """A statement or login failed; the message names the host and the server's error."""
 
@@ -59,7 +68,7 @@ class Database:
                 host=local_host,
                 port=local_port,
                 user=user,
-                password=password or "",
+                password=driver_password(password or ""),
                 autocommit=True,
                 connect_timeout=CONNECT_TIMEOUT,
                 charset="utf8mb4",

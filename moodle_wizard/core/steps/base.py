@@ -68,6 +68,9 @@ class Step(ABC):
     name: ClassVar[StepName]
     title: ClassVar[str]
     summary: ClassVar[str]
+    # Secrets this step generates (kept in the migration's generated-secrets file until the
+    # step is rolled back).
+    generated_secrets: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx

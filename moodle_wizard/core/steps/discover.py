@@ -8,6 +8,7 @@ from importlib import resources
 from typing import Any
 
 from moodle_wizard.core.remote.ssh import RemoteHost
+from moodle_wizard.core.secrets import MASK
 from moodle_wizard.core.state import StepName
 from moodle_wizard.core.steps.base import (
     Action,
@@ -88,6 +89,7 @@ class Discover(Step):
             cfg = await read_moodle_config(await self.ctx.host(app), inv.migration.moodle_config)
             password = cfg.pop("dbpass") or ""
             self.ctx.secrets.register("moodle_db_password", password)
+            self._scrub_readonly(cfg)
             configs[app] = cfg
         first = configs[inv.apps[0]]
         for app, cfg in configs.items():
@@ -97,6 +99,16 @@ class Discover(Step):
                                     f"{inv.apps[0]} {first[key]!r}; all app servers must use "
                                     "the same database")
         return {**first, "apps": configs}
+
+    def _scrub_readonly(self, cfg: dict[str, Any]) -> None:
+        """A readonly block (dboptions['readonly']) may carry its own password: it is a secret,
+        not a fact."""
+        readonly = (cfg.get("dboptions") or {}).get("readonly")
+        instances = readonly.get("instance") if isinstance(readonly, dict) else None
+        for inst in instances if isinstance(instances, list) else []:
+            if isinstance(inst, dict) and inst.get("dbpass"):
+                self.ctx.secrets.register("moodle_readonly_db_password", str(inst["dbpass"]))
+                inst["dbpass"] = MASK
 
     async def _source(self, dbname: str) -> dict[str, Any]:
         name = self.ctx.inventory.source
@@ -164,6 +176,10 @@ class Discover(Step):
         facts = self.facts
         if not facts.get("source") or not facts.get("moodle"):
             raise StepError("discovery recorded no facts; run it again")
+        if facts["moodle"].get("dbhost") is None:
+            raise StepError(
+                f"config.php on {self.ctx.inventory.apps[0]} sets no $CFG->dbhost, so Moodle "
+                "cannot reach its database; add `$CFG->dbhost = '<database host>';` to it")
         connect = facts["moodle"].get("connect") or {}
         if not connect.get("ok"):
             raise StepError(

@@ -24,6 +24,7 @@ from moodle_wizard.lab.proxysql_standin.mysql_errors import (
     error_code,
     error_text,
 )
+from moodle_wizard.lab.proxysql_standin.passwords import driver_password
 from moodle_wizard.lab.proxysql_standin.runtime import RuntimeConfig
 from moodle_wizard.lab.proxysql_standin.topology import weighted_order
 from moodle_wizard.lab.proxysql_standin.wire import Capabilities
@@ -142,7 +143,8 @@ async def _connect(
     try:
         async with asyncio.timeout(timeout):
             connection: Any = await aiomysql.connect(
-                host=hostname, port=port, user=username, password=password, db=database,
+                host=hostname, port=port, user=username,
+                password=driver_password(password), db=database,
                 charset=charset, client_flag=flags, autocommit=None,
                 program_name=LOG_NAME,
             )

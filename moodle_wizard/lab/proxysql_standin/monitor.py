@@ -18,6 +18,7 @@ import aiomysql
 
 from moodle_wizard.lab.proxysql_standin import LOG_NAME
 from moodle_wizard.lab.proxysql_standin.mysql_errors import error_text, is_server_error
+from moodle_wizard.lab.proxysql_standin.passwords import driver_password
 from moodle_wizard.lab.proxysql_standin.runtime import RuntimeConfig
 from moodle_wizard.lab.proxysql_standin.store import AdminStore
 from moodle_wizard.lab.proxysql_standin.topology import Endpoint, ServerHealth
@@ -155,7 +156,8 @@ class Monitor:
         try:
             async with asyncio.timeout(timeout):
                 connection = await aiomysql.connect(
-                    host=endpoint.hostname, port=endpoint.port, user=user, password=password,
+                    host=endpoint.hostname, port=endpoint.port, user=user,
+                    password=driver_password(password),
                     autocommit=True, program_name=f"{LOG_NAME}-monitor",
                 )
         except Exception as error:

@@ -36,3 +36,12 @@ def scramble_matches(stored_stage2: bytes, scramble: bytes, nonce: bytes) -> boo
     mask = hashlib.sha1(nonce + stored_stage2).digest()
     stage1 = bytes(a ^ b for a, b in zip(scramble, mask, strict=True))
     return hashlib.sha1(stage1).digest() == stored_stage2
+
+
+def driver_password(password: str) -> str:
+    """A password as aiomysql must be given it to send its UTF-8 bytes.
+
+    aiomysql sends a str password's latin-1 bytes; MySQL servers hashed the UTF-8 bytes of what
+    was set (as ProxySQL, a C client, sends them), so a non-ASCII password would be refused.
+    """
+    return password.encode("utf-8").decode("latin-1")

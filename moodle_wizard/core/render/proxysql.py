@@ -1,0 +1,193 @@
+"""The ProxySQL configuration the wizard writes, as admin statements. Pure: no I/O.
+
+One node's config is: the database servers (the source in the writer hostgroup, the replicas in
+the reader hostgroup; the monitor then moves them by `read_only`), one replication hostgroup
+pair checked with `read_only`, the frontend users routed by user (Moodle's to the writer, the
+optional read-only user to the readers), and the variables: monitor credentials, the version
+ProxySQL announces (Moodle checks it), and the replacement admin credentials. Every node gets
+exactly the same statements, so two nodes end with identical runtime config.
+
+Rows the wizard owns carry the comment `moodle-wizard`; rollback does not need it (it restores
+the node's own files), but an operator can tell the wizard's rows from theirs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from moodle_wizard.core.remote.dialect import Statement
+
+__all__ = [
+    "COMMENT",
+    "Backend",
+    "FrontendUser",
+    "ProxySqlConfig",
+    "admin_statements",
+    "cnf_admin_credentials",
+    "credentials_accept",
+    "mysql_statements",
+    "parse_credentials",
+]
+
+COMMENT = "moodle-wizard"
+
+
+@dataclass(frozen=True)
+class Backend:
+    hostgroup: int
+    hostname: str
+    port: int
+
+
+@dataclass(frozen=True)
+class FrontendUser:
+    username: str
+    password: str  # cleartext: a hash cannot log in to caching_sha2_password backends
+    hostgroup: int
+    default_schema: str | None
+
+
+@dataclass(frozen=True)
+class ProxySqlConfig:
+    writer_hostgroup: int
+    reader_hostgroup: int
+    servers: tuple[Backend, ...]
+    users: tuple[FrontendUser, ...]
+    monitor_user: str
+    monitor_password: str
+    server_version: str
+    admin_user: str
+    admin_password: str
+    max_replication_lag: int = 0
+
+    def __post_init__(self) -> None:
+        for user in (self.admin_user, *(u.username for u in self.users)):
+            if not re.fullmatch(r"[A-Za-z0-9_]{1,32}", user):
+                raise ValueError(f"user name {user!r}: letters, digits and '_' only")
+        # admin-admin_credentials is `user:pass;user:pass`: these would split it.
+        if set(self.admin_password) & set(":; ") or not self.admin_password:
+            raise ValueError("the admin password cannot be empty or contain ':', ';' or spaces")
+        if self.admin_user in {u.username for u in self.users}:
+            raise ValueError(f"{self.admin_user!r} is both an admin user and a mysql user; "
+                             "ProxySQL refuses that")
+
+    @property
+    def variables(self) -> dict[str, str]:
+        """The mysql- variables, in the order they are written."""
+        return {
+            "mysql-monitor_username": self.monitor_user,
+            "mysql-monitor_password": self.monitor_password,
+            "mysql-server_version": self.server_version,
+            # Reads through the read-only user go to the replicas only: with the primary also
+            # in the reader hostgroup, Moodle's "safe reads" would land on it at random.
+            "mysql-monitor_writer_is_also_reader": "false",
+        }
+
+    @property
+    def admin_credentials(self) -> str:
+        return f"{self.admin_user}:{self.admin_password}"
+
+
+def _update_variable(name: str, value: str, secret: bool) -> Statement:
+    return Statement("UPDATE global_variables SET variable_value = %s WHERE variable_name = %s",
+                     (value, name), frozenset({0}) if secret else frozenset())
+
+
+def mysql_statements(cfg: ProxySqlConfig) -> list[Statement]:
+    """Servers, replication hostgroups, users and mysql- variables into MEMORY (idempotent:
+    the wizard's rows are replaced), then each module to RUNTIME and DISK."""
+    w, r = cfg.writer_hostgroup, cfg.reader_hostgroup
+    out = [Statement("DELETE FROM mysql_servers WHERE hostgroup_id IN (%s, %s)", (w, r))]
+    for b in cfg.servers:
+        out.append(Statement(
+            "INSERT INTO mysql_servers (hostgroup_id, hostname, port, max_replication_lag, "
+            "comment) VALUES (%s, %s, %s, %s, %s)",
+            (b.hostgroup, b.hostname, b.port,
+             cfg.max_replication_lag if b.hostgroup == r else 0, COMMENT)))
+    out += [
+        Statement("DELETE FROM mysql_replication_hostgroups WHERE writer_hostgroup = %s "
+                  "OR reader_hostgroup = %s", (w, r)),
+        Statement("INSERT INTO mysql_replication_hostgroups (writer_hostgroup, "
+                  "reader_hostgroup, check_type, comment) VALUES (%s, %s, 'read_only', %s)",
+                  (w, r, COMMENT)),
+    ]
+    names = [u.username for u in cfg.users]
+    out.append(Statement(f"DELETE FROM mysql_users WHERE username IN "
+                         f"({', '.join(['%s'] * len(names))})", tuple(names)))
+    for u in cfg.users:
+        schema = "%s" if u.default_schema is not None else "NULL"
+        params: tuple[str | int, ...] = (u.username, u.password, u.hostgroup)
+        if u.default_schema is not None:
+            params += (u.default_schema,)
+        out.append(Statement(
+            "INSERT INTO mysql_users (username, password, active, default_hostgroup, "
+            f"default_schema, transaction_persistent, comment) VALUES (%s, %s, 1, %s, "
+            f"{schema}, 1, %s)", (*params, COMMENT), frozenset({1})))
+    out += [_update_variable(name, value, name.endswith("_password"))
+            for name, value in cfg.variables.items()]
+    for module in ("MYSQL SERVERS", "MYSQL USERS", "MYSQL VARIABLES"):
+        out += [Statement(f"LOAD {module} TO RUNTIME"), Statement(f"SAVE {module} TO DISK")]
+    return out
+
+
+def admin_statements(cfg: ProxySqlConfig) -> list[Statement]:
+    """The replacement admin credentials, last: the session that sends them stays logged in,
+    and every later login uses the new ones."""
+    return [
+        _update_variable("admin-admin_credentials", cfg.admin_credentials, True),
+        Statement("LOAD ADMIN VARIABLES TO RUNTIME"),
+        Statement("SAVE ADMIN VARIABLES TO DISK"),
+    ]
+
+
+def parse_credentials(value: str) -> dict[str, str]:
+    """`admin-admin_credentials` ("admin:admin;radmin:x") as {user: password}; the first pair
+    of a user wins, as in ProxySQL."""
+    out: dict[str, str] = {}
+    for pair in value.split(";"):
+        user, sep, password = pair.strip().partition(":")
+        if user and sep:
+            out.setdefault(user, password)
+    return out
+
+
+def credentials_accept(value: str, user: str, password: str) -> bool:
+    return parse_credentials(value).get(user) == password
+
+
+_CNF_ADMIN_VARIABLES = re.compile(r"admin_variables\s*[=:]\s*\{(?P<body>.*?)\}", re.DOTALL)
+_CNF_CREDENTIALS = re.compile(r'admin_credentials\s*[=:]\s*"(?P<value>(?:[^"\\]|\\.)*)"')
+
+
+def cnf_admin_credentials(text: str) -> str | None:
+    """`admin_credentials` from a proxysql.cnf (what a first start uses), or None."""
+    block = _CNF_ADMIN_VARIABLES.search(_without_comments(text))
+    if block is None:
+        return None
+    match = _CNF_CREDENTIALS.search(block.group("body"))
+    return re.sub(r"\\(.)", r"\1", match.group("value")) if match else None
+
+
+def _without_comments(text: str) -> str:
+    """libconfig comments (#..., //..., /* ... */) removed, strings kept as they are."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            out.append(text[i:j + 1])
+            i = j + 1
+        elif ch == "#" or text.startswith("//", i):
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)

@@ -1,0 +1,322 @@
+"""Step 6: point Moodle at the VIP. Every app host's config.php changes in two places (three with
+the read-only block): `$CFG->dbhost` becomes the VIP, `dboptions['dbport']` ProxySQL's client
+port, and optionally `dboptions['readonly']` names the read-only user; every other byte stays.
+
+Per app host: the original bytes are copied aside on that host first (0600), the edit is made
+from that copy and checked by PHP itself (`php -l`, then evaluating it with lib/setup.php
+neutralised) and by a real mysqli login through the VIP with the edited file's own settings,
+all before config.php is replaced (atomically; owner, group and mode kept). Rollback writes
+the original bytes back and checks their sha256.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from functools import partial
+from typing import Any
+
+from moodle_wizard.core.events import OutputLine
+from moodle_wizard.core.remote.ssh import RemoteHost
+from moodle_wizard.core.render.configphp import (
+    ConfigPhpError,
+    ReadonlyReplica,
+    ReadonlySettings,
+    config_php_diff,
+    edit_config_php,
+)
+from moodle_wizard.core.state import StepName
+from moodle_wizard.core.steps.base import Action, Problem, Step, StepError, error
+from moodle_wizard.core.steps.discover import READ_CONFIG_PHP
+
+BACKUP_BASE = "/var/backups/moodle-wizard"
+PLACEHOLDER = "********"
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def evaluate_config(host: RemoteHost, content: bytes, *, connect: bool) -> dict[str, Any]:
+    """Evaluate config.php text that is not written yet, with the app host's PHP (what Moodle
+    would see), and with `connect`, try its logins. The text goes on stdin, never on a command
+    line; the result holds passwords: keep it in memory."""
+    encoded = base64.b64encode(content).decode("ascii")
+    head = f"<?php $mw_candidate = '{encoded}';{'' if connect else ' $mw_no_connect = true;'} ?>"
+    result = await host.run(["php", "--", "(candidate)"], input=head + READ_CONFIG_PHP.read_text(),
+                            check=False, display="php -- (evaluate the edited config.php, sent "
+                                                 "on stdin" + (", and log in)" if connect else ")"))
+    if result.exit_status != 0 or not result.stdout.strip():
+        why = (result.stderr.strip() or result.stdout.strip() or "PHP failed").splitlines()[-1]
+        raise StepError(f"{host.target.name}: PHP cannot evaluate the edited config.php: {why}")
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+async def php_lint(host: RemoteHost, content: bytes) -> str | None:
+    """None when `php -l` accepts the text (sent on stdin), else PHP's complaint."""
+    result = await host.run(["php", "-l"], input=content, check=False,
+                            display="php -l (the edited config.php, sent on stdin)")
+    if result.exit_status == 0:
+        return None
+    return (result.stdout.strip() or result.stderr.strip() or "php -l failed").splitlines()[0]
+
+
+class Cutover(Step):
+    name = StepName.CUTOVER
+    title = "Point Moodle at the VIP"
+    summary = ("Changes only $CFG->dbhost (the VIP) and dboptions['dbport'] (ProxySQL's port) "
+               "in config.php on every app host, and adds the read-only block if there is a "
+               "read-only user. The original is kept on the host; the edit is checked by PHP "
+               "and by a real login through the VIP before it replaces config.php.")
+
+    # -- what the edit is ---------------------------------------------------------------
+
+    @property
+    def path(self) -> str:
+        return self.ctx.inventory.migration.moodle_config
+
+    def apps_facts(self) -> dict[str, Any]:
+        apps: dict[str, Any] = self.facts.setdefault("apps", {})
+        return apps
+
+    def readonly(self, password: str) -> ReadonlySettings | None:
+        inv = self.ctx.inventory
+        if not inv.proxysql.readonly_user or inv.vip is None:
+            return None
+        return ReadonlySettings((ReadonlyReplica(
+            dbhost=inv.vip.address, dbport=inv.proxysql.client_port,
+            dbuser=inv.proxysql.readonly_user, dbpass=password),))
+
+    def edit(self, original: bytes, ro_password: str) -> bytes:
+        inv = self.ctx.inventory
+        assert inv.vip is not None
+        return edit_config_php(original, dbhost=inv.vip.address,
+                               dbport=inv.proxysql.client_port,
+                               readonly=self.readonly(ro_password))
+
+    def ro_password(self) -> str:
+        if not self.ctx.inventory.proxysql.readonly_user:
+            return ""
+        value = self.ctx.secrets.generated_value("proxysql_readonly_password")
+        if value is None:
+            raise StepError("the read-only user's password is missing from the migration's "
+                            "generated secrets; run the proxysql step first")
+        return value
+
+    # -- preflight ------------------------------------------------------------------------
+
+    async def preflight(self) -> list[Problem]:
+        inv = self.ctx.inventory
+        if inv.vip is None:
+            return [error("the inventory has no [vip] section, so there is nothing to point "
+                          "Moodle at; add [vip] with address = ...")]
+        problems: list[Problem] = []
+        for app in inv.apps:
+            problems += await self._app_preflight(app)
+        return problems
+
+    async def _app_preflight(self, app: str) -> list[Problem]:
+        host = await self.ctx.host(app)
+        path = self.path
+        user = self.ctx.inventory.hosts[app].ssh_user
+        writable = await host.run(["sh", "-c", 'test -w "$1" && test -w "$(dirname -- "$1")"',
+                                   "sh", path], check=False)
+        if writable.exit_status != 0:
+            return [error(f"{app}: {path} (or its directory) is not writable by {user}; the "
+                          "cutover replaces it atomically (a new file renamed over it): make "
+                          "the file and its directory writable for that user (a read-only "
+                          "mount, chattr +i or permissions), then run again")]
+        original = await host.read_file(path)
+        if original is None:
+            return [error(f"{app}: {path} does not exist; set migration.moodle_config")]
+        try:
+            # The real password is generated later; the edit's shape does not depend on it.
+            edited = self.edit(original, PLACEHOLDER)
+        except ConfigPhpError as exc:
+            return [error(f"{app}: {path} cannot be changed safely: {exc}")]
+        lint = await php_lint(host, edited)
+        if lint is not None:
+            return [error(f"{app}: the edited {path} would not be valid PHP ({lint}); this is "
+                          "a bug in the wizard's edit: change dbhost and dbport by hand")]
+        return self._check_evaluated(app, await evaluate_config(host, edited, connect=False))
+
+    def _check_evaluated(self, app: str, got: dict[str, Any]) -> list[Problem]:
+        """The edited file, as PHP sees it, changes what it should and nothing else."""
+        inv = self.ctx.inventory
+        assert inv.vip is not None
+        before: dict[str, Any] = self.ctx.facts(StepName.DISCOVER)["moodle"]["apps"][app]
+        problems = []
+        opts = got.get("dboptions") or {}
+        if got.get("dbhost") != inv.vip.address or str(opts.get("dbport")) != str(
+                inv.proxysql.client_port):
+            problems.append(error(f"{app}: after the edit PHP still sees dbhost "
+                                  f"{got.get('dbhost')!r}, dbport {opts.get('dbport')!r}: "
+                                  "something later in config.php overrides them; change them "
+                                  "by hand"))
+        for key in ("dbtype", "dbname", "dbuser", "prefix", "wwwroot"):
+            if got.get(key) != before.get(key):
+                problems.append(error(f"{app}: the edit would change {key} ({before.get(key)!r}"
+                                      f" -> {got.get(key)!r}); the wizard changes only dbhost "
+                                      "and dboptions"))
+        return problems
+
+    # -- plan -----------------------------------------------------------------------------
+
+    def plan(self) -> list[Action]:
+        inv = self.ctx.inventory
+        vip = inv.vip.address if inv.vip else "<vip>"
+        port = inv.proxysql.client_port
+        ro = inv.proxysql.readonly_user
+        change = [f"$CFG->dbhost = '{vip}'", f"dboptions['dbport'] => {port}"]
+        if ro:
+            change.append(f"dboptions['readonly'] => ['instance' => [['dbhost' => '{vip}', "
+                          f"'dbport' => {port}, 'dbuser' => '{ro}', 'dbpass' => '{PLACEHOLDER}'"
+                          "]]]")
+        actions = []
+        for app in inv.apps:
+            actions.append(Action(
+                f"backup:{app}", f"Copy config.php on {app} aside", partial(self.backup, app),
+                [f"on {app}: install -d -m 0700 {BACKUP_BASE}; copy {self.path} to "
+                 f"{BACKUP_BASE}/config.php.{app}.<time> (0600); note its sha256"], host=app))
+        for app in inv.apps:
+            actions.append(Action(
+                f"validate:{app}", f"Check the edited config.php on {app} with PHP and a login "
+                "through the VIP", partial(self.validate, app),
+                [f"edit (only these, every other byte kept): {'; '.join(change)}",
+                 f"on {app}: php -l (edited text on stdin); evaluate it with lib/setup.php "
+                 "neutralised; mysqli login with its settings through the VIP"], host=app))
+        for app in inv.apps:
+            actions.append(Action(
+                f"write:{app}", f"Replace config.php on {app}", partial(self.write, app),
+                [f"on {app}: write {self.path} atomically (owner, group, mode kept)"],
+                done=partial(self.written, app), host=app))
+        return actions
+
+    # -- apply ----------------------------------------------------------------------------
+
+    async def backup(self, app: str) -> None:
+        if app in self.apps_facts():
+            return  # copied before a crash: the file may be the edited one by now
+        host = await self.ctx.host(app)
+        original = await host.read_file(self.path)
+        if original is None:
+            raise StepError(f"{app}: {self.path} does not exist")
+        mode = (await host.run(["stat", "-L", "-c", "%a", self.path])).stdout.strip()
+        backup = f"{BACKUP_BASE}/config.php.{app}.{time.strftime('%Y%m%d%H%M%S')}"
+        await host.run(["install", "-d", "-m", "0700", BACKUP_BASE])
+        await host.write_file(backup, original, mode=0o600)
+        if await host.read_file(backup) != original:
+            raise StepError(f"{app}: the copy {backup} of config.php does not read back "
+                            "identical; check the disk")
+        self.apps_facts()[app] = {"path": self.path, "backup": backup, "mode": mode,
+                                  "sha256_before": sha256(original)}
+        self.ctx.save()
+
+    async def original(self, app: str) -> bytes:
+        """The original bytes, from the copy on the app host (checked by its sha256)."""
+        facts = self.apps_facts()[app]
+        host = await self.ctx.host(app)
+        data = await host.read_file(facts["backup"])
+        if data is None or sha256(data) != facts["sha256_before"]:
+            raise StepError(f"{app}: the copy of the original config.php at {facts['backup']} "
+                            "is missing or changed; restore config.php from your own backup")
+        return data
+
+    async def validate(self, app: str) -> None:
+        host = await self.ctx.host(app)
+        original = await self.original(app)
+        edited = self.edit(original, self.ro_password())
+        lint = await php_lint(host, edited)
+        if lint is not None:
+            raise StepError(f"{app}: the edited config.php is not valid PHP ({lint})")
+        got = await evaluate_config(host, edited, connect=True)
+        problems = self._check_evaluated(app, got)
+        if problems:
+            raise StepError(problems[0].message)
+        self._check_logins(app, got, "with the edited config.php (not written yet)")
+        self.apps_facts()[app]["sha256_after"] = sha256(edited)
+        self.ctx.save()
+
+    def _check_logins(self, app: str, got: dict[str, Any], when: str) -> None:
+        vip = self.ctx.inventory.vip
+        assert vip is not None
+        connect = got.get("connect") or {}
+        if not connect.get("ok"):
+            raise StepError(f"{app}: Moodle's login through the VIP {vip.address} fails {when}: "
+                            f"{connect.get('error', 'no mysqli')}; config.php is unchanged")
+        if str((connect.get("server") or {}).get("read_only")) not in ("0", "None"):
+            raise StepError(f"{app}: through the VIP Moodle reached a read-only server "
+                            f"({connect['server'].get('host')}) {when}")
+        if self.ctx.inventory.proxysql.readonly_user:
+            ro = got.get("connect_readonly") or {}
+            if not ro.get("ok"):
+                raise StepError(f"{app}: the read-only login through the VIP fails {when}: "
+                                f"{ro.get('error', 'not tried')}; config.php is unchanged")
+
+    async def written(self, app: str) -> bool:
+        after = self.apps_facts().get(app, {}).get("sha256_after")
+        host = await self.ctx.host(app)
+        data = await host.read_file(self.path)
+        return after is not None and data is not None and sha256(data) == after
+
+    async def write(self, app: str) -> None:
+        facts = self.apps_facts()[app]
+        host = await self.ctx.host(app)
+        original = await self.original(app)
+        ro = self.ro_password()
+        edited = self.edit(original, ro)
+        if sha256(edited) != facts.get("sha256_after"):
+            raise StepError(f"{app}: the edit differs from the one validated; roll back the "
+                            "cutover and run it again")
+        secrets = [s for s in (ro, await self.ctx.moodle_password()) if s]
+        for line in config_php_diff(original, edited, secrets=secrets,
+                                    filename=self.path).splitlines():
+            self.ctx.emit(OutputLine(self.name, app, self.ctx.secrets.mask(line)))
+        await host.write_file(self.path, edited, mode=int(facts["mode"], 8))
+
+    # -- verify ---------------------------------------------------------------------------
+
+    async def verify(self) -> None:
+        from moodle_wizard.core.steps.discover import read_moodle_config
+
+        for app in self.ctx.inventory.apps:
+            host = await self.ctx.host(app)
+            data = await host.read_file(self.path)
+            facts = self.apps_facts()[app]
+            if data is None or sha256(data) != facts["sha256_after"]:
+                raise StepError(f"{app}: {self.path} is not the edited file after writing it")
+            # As Moodle reads it, in place: its settings and a login through the VIP.
+            got = await read_moodle_config(host, self.path)
+            self._check_logins(app, got, "after the cutover")
+            facts["reached"] = (got.get("connect") or {}).get("server", {}).get("host")
+        self.ctx.save()
+
+    # -- rollback -------------------------------------------------------------------------
+
+    def rollback_plan(self) -> list[Action]:
+        actions = []
+        for app, facts in self.facts.get("apps", {}).items():
+            actions.append(Action(
+                f"restore:{app}", f"Put the original config.php back on {app}",
+                partial(self.restore, app),
+                [f"on {app}: write the bytes of {facts['backup']} to {facts['path']} "
+                 f"(atomically, mode {facts['mode']}); check sha256 {facts['sha256_before']}; "
+                 "remove the copy"], host=app))
+        return actions
+
+    async def restore(self, app: str) -> None:
+        facts = self.apps_facts()[app]
+        host = await self.ctx.host(app)
+        current = await host.read_file(facts["path"])
+        if current is None or sha256(current) != facts["sha256_before"]:
+            original = await self.original(app)
+            await host.write_file(facts["path"], original, mode=int(facts["mode"], 8))
+            back = await host.read_file(facts["path"])
+            if back is None or sha256(back) != facts["sha256_before"]:
+                raise StepError(f"{app}: {facts['path']} does not read back as the original "
+                                f"after restoring it; its copy is still at {facts['backup']}")
+        await host.run(["rm", "-f", "--", facts["backup"]])
+        await host.run(["sh", "-c", f"rmdir {BACKUP_BASE} 2>/dev/null || true"])

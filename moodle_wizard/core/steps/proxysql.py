@@ -1,0 +1,429 @@
+"""Step 4: ProxySQL on every proxy host, with identical config, in front of the databases.
+
+Per node: install it if missing (ProxySQL's own package repository), note what was there (is it
+running, which config databases exist: copied aside before anything changes), start it, then
+configure it through its admin interface: the servers (source in the writer hostgroup, replicas
+in the reader hostgroup, moved by the `read_only` monitor), the Moodle user routed to the
+writer, the optional read-only user routed to the readers, monitor credentials, the version it
+announces (Moodle's), and a generated admin user that replaces the package's admin:admin.
+Everything is loaded to RUNTIME and saved to DISK.
+
+Rollback puts each node back as it was: ProxySQL stopped (or running, if it was), its config
+databases restored from the copy (or removed, if there were none), the package removed if the
+wizard installed it, the read-only DB user dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import time
+from functools import partial
+from typing import Any
+
+from moodle_wizard.core.remote import proxysql_node
+from moodle_wizard.core.remote.dialect import proxysql_lag_warning
+from moodle_wizard.core.remote.proxysql import (
+    AdminLoginRefused,
+    AdminUnreachable,
+    ProxySqlAdmin,
+    ProxySqlError,
+)
+from moodle_wizard.core.render.proxysql import (
+    Backend,
+    FrontendUser,
+    ProxySqlConfig,
+    admin_statements,
+    cnf_admin_credentials,
+    credentials_accept,
+    mysql_statements,
+)
+from moodle_wizard.core.secrets import generate_password
+from moodle_wizard.core.state import StepName
+from moodle_wizard.core.steps import proxysql_verify
+from moodle_wizard.core.steps.base import Action, Problem, Step, StepError, error, warning
+
+DATADIR, CNF, REPO_SERIES = proxysql_node.DATADIR, proxysql_node.CNF, proxysql_node.REPO_SERIES
+
+BACKUP_BASE = "/var/backups/moodle-wizard"
+# The package's first-start admin password: public knowledge, so not a secret to mask.
+PACKAGE_ADMIN_PASSWORD = "admin"
+START_TIMEOUT_S = 60.0
+
+
+class ProxySQLStep(Step):
+    name = StepName.PROXYSQL
+    title = "ProxySQL on the proxy hosts"
+    summary = ("Installs ProxySQL where it is missing, starts it, and configures every node "
+               "the same way through its admin interface: the source in the writer hostgroup, "
+               "the replicas in the reader hostgroup (moved by the read_only monitor), "
+               "Moodle's user routed to the writer, the optional read-only user to the "
+               "replicas, the monitor user, Moodle's server version, and a generated admin "
+               "user instead of admin:admin. Loaded to runtime and saved to disk; verified "
+               "by identical runtime config and by logging in through each node.")
+    generated_secrets = ("proxysql_admin_password", "proxysql_readonly_password")
+
+    # -- shared values -------------------------------------------------------------------
+
+    @property
+    def cfg(self) -> Any:
+        return self.ctx.inventory.proxysql
+
+    def moodle(self) -> dict[str, Any]:
+        facts: dict[str, Any] = self.ctx.facts(StepName.DISCOVER)["moodle"]
+        return facts
+
+    def initial_password(self) -> str:
+        return (self.ctx.secrets.optional("proxysql_initial_admin_password")
+                or PACKAGE_ADMIN_PASSWORD)
+
+    def nodes(self) -> dict[str, Any]:
+        nodes: dict[str, Any] = self.facts.setdefault("nodes", {})
+        return nodes
+
+    async def probe(self, px: str) -> dict[str, Any]:
+        return await proxysql_node.probe(await self.ctx.host(px))
+
+    # -- preflight -----------------------------------------------------------------------
+
+    async def preflight(self) -> list[Problem]:
+        inv = self.ctx.inventory
+        if not inv.proxies:
+            return [error('the inventory has no host with role = "proxy"; add the ProxySQL '
+                          "hosts (two, for the VIP) as [hosts.NAME] with role = \"proxy\"")]
+        problems: list[Problem] = []
+        cfg = self.cfg
+        moodle_user = str(self.moodle()["dbuser"])
+        if cfg.readonly_user == moodle_user:
+            problems.append(error(f"proxysql.readonly_user is {moodle_user!r}, Moodle's own user; "
+                                  "ProxySQL routes by user name, so give it a name of its own"))
+        if cfg.admin_user in (moodle_user, cfg.readonly_user, inv.migration.monitor_user):
+            problems.append(error(f"proxysql.admin_user {cfg.admin_user!r} is also a database "
+                                  "user; ProxySQL refuses an admin user that is a mysql user: "
+                                  "choose another name"))
+        lag = proxysql_lag_warning(self.dialect.version, cfg.max_replication_lag)
+        if lag:
+            problems.append(warning(lag))
+        self.ctx.secrets.get("monitor_password")  # named now, not halfway through
+        for found in await asyncio.gather(*(self._node_preflight(px) for px in inv.proxies)):
+            problems += found
+        if cfg.readonly_user:
+            db = await self.ctx.db(inv.source)
+            for px in inv.proxies:
+                addr = inv.hosts[px].address
+                if await db.query("SELECT 1 FROM mysql.user WHERE user = %s AND host = %s",
+                                  (cfg.readonly_user, addr)):
+                    problems.append(error(
+                        f"the read-only user {cfg.readonly_user}@{addr} already exists on "
+                        f"{inv.source} and was not made by this migration; drop it or choose "
+                        "another proxysql.readonly_user"))
+        return problems
+
+    async def _node_preflight(self, px: str) -> list[Problem]:
+        node = await self.probe(px)
+        user, password = self.cfg.initial_admin_user, self.initial_password()
+        fix = ("put ProxySQL's current admin password in the secret "
+               "proxysql_initial_admin_password (environment variable "
+               f"{self.ctx.secrets.env_name('proxysql_initial_admin_password')} or the secrets "
+               "file), or set proxysql.initial_admin_user")
+        if not node["installed"]:
+            return [warning(f"{px}: ProxySQL is not installed; the wizard will install it from "
+                            f"ProxySQL's package repository (repo.proxysql.com, {REPO_SERIES}), "
+                            "which needs HTTPS access from the host")]
+        if node["running"]:
+            return await self._running_node_preflight(px, user, password, fix)
+        host = await self.ctx.host(px)
+        if "proxysql.db" in node["db_files"]:
+            # A stopped node with a config database: the credentials are in there.
+            if not node["sqlite3"]:
+                return [warning(f"{px}: ProxySQL is stopped and has a configuration database; "
+                                "its admin login is checked once it starts")]
+            out = await host.run(
+                ["sqlite3", "-readonly", f"{DATADIR}/proxysql.db", "SELECT variable_value FROM "
+                 "global_variables WHERE variable_name = 'admin-admin_credentials'"],
+                check=False, display=f"read admin-admin_credentials from {DATADIR}/proxysql.db")
+            creds, where = out.stdout.strip(), f"{DATADIR}/proxysql.db"
+        else:
+            # A first start takes the credentials from the config file (else the defaults).
+            text = await host.read_file(CNF)
+            creds = (cnf_admin_credentials(text.decode("utf-8", "replace")) if text else None) \
+                or f"admin:{PACKAGE_ADMIN_PASSWORD}"
+            where = CNF if text else "ProxySQL's defaults"
+        if not credentials_accept(creds, user, password):
+            return [error(f"{px}: ProxySQL's admin interface would not accept {user!r} with the "
+                          f"given password (its admin credentials come from {where}); {fix}")]
+        return []
+
+    async def _running_node_preflight(self, px: str, user: str, password: str,
+                                      fix: str) -> list[Problem]:
+        port = self.cfg.admin_port
+        try:
+            admin = await self.ctx.proxysql_admin(px, user, password)
+        except AdminLoginRefused as exc:
+            return [error(f"{exc}; {fix}")]
+        except AdminUnreachable as exc:
+            return [error(f"{exc}: ProxySQL runs on {px} but its admin interface does not "
+                          f"answer on 127.0.0.1:{port}; check admin-mysql_ifaces there, or set "
+                          "proxysql.admin_port")]
+        except ProxySqlError as exc:
+            return [error(str(exc))]
+        problems = []
+        w, r = self.cfg.writer_hostgroup, self.cfg.reader_hostgroup
+        taken = await admin.query("SELECT DISTINCT hostgroup_id AS hg FROM mysql_servers "
+                                  "WHERE hostgroup_id IN (%s, %s)", (w, r))
+        users = [u for u in (str(self.moodle()["dbuser"]), self.cfg.readonly_user) if u]
+        marks = ", ".join(["%s"] * len(users))
+        known = await admin.query(f"SELECT DISTINCT username AS u FROM mysql_users WHERE "
+                                  f"username IN ({marks})", users)
+        pairs = await admin.query("SELECT writer_hostgroup AS w FROM mysql_replication_hostgroups "
+                                  "WHERE writer_hostgroup IN (%s, %s) OR reader_hostgroup IN "
+                                  "(%s, %s)", (w, r, w, r))
+        if taken or known or pairs:
+            what = [f"hostgroup {row['hg']} has servers" for row in taken]
+            what += [f"user {row['u']} exists" for row in known]
+            what += ["a replication hostgroup pair uses them" for _ in pairs[:1]]
+            problems.append(error(
+                f"{px}: its running ProxySQL is already configured ({'; '.join(what)}); the "
+                "wizard sets up a ProxySQL of its own: use an unconfigured one, or choose "
+                "other proxysql.writer_hostgroup / reader_hostgroup"))
+        return problems
+
+    # -- plan ----------------------------------------------------------------------------
+
+    def plan(self) -> list[Action]:
+        inv = self.ctx.inventory
+        actions: list[Action] = []
+        if self.cfg.readonly_user:
+            ro = self.cfg.readonly_user
+            dbname = str(self.moodle()["dbname"])
+            actions.append(Action(
+                "readonly-user", f"Create the read-only user {ro} on {inv.source} (from the "
+                "proxy hosts)", self.create_readonly_user,
+                [f"on {inv.source}: CREATE USER '{ro}'@'{inv.hosts[px].address}' IDENTIFIED BY "
+                 f"'********'; GRANT SELECT ON `{dbname}`.* TO '{ro}'@'{inv.hosts[px].address}'"
+                 for px in inv.proxies], host=inv.source))
+        for px in inv.proxies:
+            actions += [
+                Action(f"install:{px}", f"Install ProxySQL on {px} if it is missing",
+                       partial(self.install, px),
+                       [f"on {px} (only if missing): add {REPO_SERIES} repository of "
+                        "repo.proxysql.com; apt-get install proxysql"],
+                       done=partial(self.installed, px), host=px),
+                Action(f"record:{px}", f"Note ProxySQL's state on {px} and copy its config "
+                       "databases aside", partial(self.record, px),
+                       [f"on {px}: service proxysql status; ls {DATADIR}/*.db; cp -a them to "
+                        f"{BACKUP_BASE}/proxysql-<time>/ (0700)"], host=px),
+                Action(f"start:{px}", f"Start ProxySQL on {px}", partial(self.start, px),
+                       [f"on {px}: service proxysql start (if not running); wait for the admin "
+                        f"interface on 127.0.0.1:{self.cfg.admin_port}"], host=px),
+                Action(f"configure:{px}", f"Configure ProxySQL on {px}",
+                       partial(self.configure, px),
+                       [f"on {px}, admin 127.0.0.1:{self.cfg.admin_port} through SSH: {line}"
+                        for line in self._runbook_sql()], host=px),
+            ]
+        return actions
+
+    def _runbook_sql(self) -> list[str]:
+        """The admin statements with placeholder secrets (no secret is needed to show them)."""
+        cfg = self._config_with("********", "********", "********", "********")
+        out = []
+        for stmt in [*mysql_statements(cfg), *admin_statements(cfg)]:
+            out.append(_display(stmt))
+        return out
+
+    # -- apply ---------------------------------------------------------------------------
+
+    async def installed(self, px: str) -> bool:
+        return bool((await self.probe(px))["installed"])
+
+    async def install(self, px: str) -> None:
+        if await self.installed(px):
+            return
+        installed: list[str] = self.facts.setdefault("installed", [])
+        if px not in installed:
+            installed.append(px)
+            self.ctx.save()  # before the change: rollback must know it was the wizard's
+        await proxysql_node.install(await self.ctx.host(px))
+
+    async def record(self, px: str) -> None:
+        if px in self.nodes():
+            return  # recorded before a crash: what is there now may be the wizard's own
+        node = await self.probe(px)
+        host = await self.ctx.host(px)
+        backup = None
+        if node["db_files"]:
+            backup = f"{BACKUP_BASE}/proxysql-{px}-{time.strftime('%Y%m%d%H%M%S')}"
+            files = " ".join(shlex.quote(f"{DATADIR}/{f}") for f in node["db_files"])
+            await host.run(["sh", "-c", f"install -d -m 0700 {shlex.quote(BACKUP_BASE)} && "
+                            f"install -d -m 0700 {shlex.quote(backup)} && "
+                            f"cp -a -- {files} {shlex.quote(backup)}/"])
+        self.nodes()[px] = {"was_running": node["running"], "db_files": node["db_files"],
+                            "files": node["files"], "backup": backup}
+        self.ctx.save()
+
+    async def start(self, px: str) -> None:
+        host = await self.ctx.host(px)
+        if not (await self.probe(px))["running"]:
+            await self.ctx.forget_proxysql_admin(px)
+            await host.run(["service", "proxysql", "start"], timeout=120)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                await self.admin(px)
+                return
+            except AdminUnreachable as exc:
+                if time.monotonic() > deadline:
+                    raise StepError(f"{exc}; ProxySQL on {px} did not open its admin interface "
+                                    f"within {START_TIMEOUT_S:.0f} s of starting: see "
+                                    f"{DATADIR}/proxysql.log there") from None
+            await asyncio.sleep(0.3)
+
+    async def admin(self, px: str) -> ProxySqlAdmin:
+        """The admin connection: with the wizard's credentials once they are in place, else
+        with the initial ones (a resume may find either)."""
+        generated = self.ctx.secrets.generated_value("proxysql_admin_password")
+        if generated:
+            try:
+                return await self.ctx.proxysql_admin(px, self.cfg.admin_user, generated)
+            except AdminLoginRefused:
+                pass
+        try:
+            return await self.ctx.proxysql_admin(px, self.cfg.initial_admin_user,
+                                                 self.initial_password())
+        except AdminLoginRefused as exc:
+            raise StepError(f"{exc}; neither the wizard's admin user nor the initial admin "
+                            f"credentials work on {px}") from None
+
+    async def configure(self, px: str) -> None:
+        admin = await self.admin(px)
+        cfg = await self.config()
+        for stmt in mysql_statements(cfg):
+            await admin.run(stmt)
+        got = await admin.variables(cfg.variables)
+        wrong = [n for n, v in cfg.variables.items() if got.get(n) != v]
+        if wrong:
+            raise StepError(f"{px}: ProxySQL did not take {', '.join(wrong)} (unknown to this "
+                            "ProxySQL version?)")
+        for stmt in admin_statements(cfg):
+            await admin.run(stmt)
+        await self.ctx.forget_proxysql_admin(px)  # the old credentials are gone
+
+    async def config(self) -> ProxySqlConfig:
+        """The one config every node gets (generated secrets are persisted before use)."""
+        ro_password = ""
+        if self.cfg.readonly_user:
+            ro_password = self.ctx.secrets.generated("proxysql_readonly_password",
+                                                     generate_password)
+        return self._config_with(
+            await self.ctx.moodle_password(), ro_password,
+            self.ctx.secrets.get("monitor_password"),
+            self.ctx.secrets.generated("proxysql_admin_password", generate_password))
+
+    def _config_with(self, moodle_pw: str, ro_pw: str, monitor_pw: str,
+                     admin_pw: str) -> ProxySqlConfig:
+        inv, cfg, moodle = self.ctx.inventory, self.cfg, self.moodle()
+        port = int(self.src["port"])
+        w, r = cfg.writer_hostgroup, cfg.reader_hostgroup
+        servers = (Backend(w, inv.hosts[inv.source].address, port),
+                   *(Backend(r, inv.hosts[x].address, port) for x in inv.replicas))
+        dbname = str(moodle["dbname"])
+        users = [FrontendUser(str(moodle["dbuser"]), moodle_pw, w, dbname)]
+        if cfg.readonly_user:
+            users.append(FrontendUser(cfg.readonly_user, ro_pw, r, dbname))
+        return ProxySqlConfig(
+            writer_hostgroup=w, reader_hostgroup=r, servers=servers, users=tuple(users),
+            monitor_user=inv.migration.monitor_user, monitor_password=monitor_pw,
+            server_version=str(self.src["server_version"]), admin_user=cfg.admin_user,
+            admin_password=admin_pw, max_replication_lag=cfg.max_replication_lag)
+
+    async def create_readonly_user(self) -> None:
+        inv, ro = self.ctx.inventory, self.cfg.readonly_user
+        assert ro is not None
+        password = self.ctx.secrets.generated("proxysql_readonly_password", generate_password)
+        db = await self.ctx.db(inv.source)
+        dbname = str(self.moodle()["dbname"])
+        created: list[list[str]] = self.facts.setdefault("accounts_created", [])
+        for px in inv.proxies:
+            addr = inv.hosts[px].address
+            if [ro, addr] not in created:
+                created.append([ro, addr])
+                self.ctx.save()  # before the change
+            await db.run(db.dialect.create_user(ro, addr, password))
+            await db.run(db.dialect.alter_user_password(ro, addr, password))
+            await db.run(db.dialect.grant_select(dbname, ro, addr))
+
+    # -- verify --------------------------------------------------------------------------
+
+    async def verify(self) -> None:
+        await proxysql_verify.verify(self)
+
+    # -- rollback ------------------------------------------------------------------------
+
+    def rollback_plan(self) -> list[Action]:
+        inv = self.ctx.inventory
+        actions = []
+        for px in reversed(inv.proxies):
+            node = self.facts.get("nodes", {}).get(px)
+            if node is None:
+                continue
+            back = f"remove the files ProxySQL made in {DATADIR} (its log stays)"
+            if node["backup"]:
+                back += f"; cp -a {node['backup']}/*.db {DATADIR}/"
+            actions.append(Action(
+                f"restore:{px}", f"Put ProxySQL on {px} back as it was", partial(self.restore, px),
+                [f"on {px}: service proxysql stop; {back}"
+                 + ("; service proxysql start" if node["was_running"] else "")], host=px))
+        for px in self.facts.get("installed", []):
+            actions.append(Action(f"uninstall:{px}", f"Remove ProxySQL from {px}",
+                                  partial(self.uninstall, px),
+                                  [f"on {px}: apt-get purge proxysql; remove its repository"],
+                                  host=px))
+        if self.facts.get("accounts_created"):
+            actions.append(Action(
+                "readonly-user", f"Drop the read-only user on {inv.source}",
+                self.drop_readonly_user,
+                [f"on {inv.source}: DROP USER IF EXISTS '{u}'@'{h}'"
+                 for u, h in self.facts["accounts_created"]], host=inv.source))
+        return actions
+
+    async def restore(self, px: str) -> None:
+        node = self.facts["nodes"][px]
+        host = await self.ctx.host(px)
+        await self.ctx.forget_proxysql_admin(px)
+        probe = await self.probe(px)
+        if probe["running"]:
+            await host.run(["service", "proxysql", "stop"], timeout=120)
+            if (await self.probe(px))["running"]:
+                raise StepError(f"{px}: ProxySQL still runs after `service proxysql stop`; "
+                                "stop it and run the rollback again")
+        # What ProxySQL made there (its config and stats databases, the TLS files a real
+        # ProxySQL generates on its first start); its log stays: it is the node's history.
+        keep = set(node["files"])
+        new = [f"{DATADIR}/{f}" for f in probe["files"] if f not in keep
+               and not f.endswith(".log") and f != "proxysql.pid"]
+        if new:
+            await host.run(["rm", "-f", "--", *new])
+        if node["backup"]:
+            backup = shlex.quote(node["backup"])
+            await host.run(["sh", "-c", f"[ -d {backup} ] || exit 0; cp -a -- {backup}/. "
+                            f"{DATADIR}/ && rm -rf -- {backup}"])
+        if node["was_running"]:
+            await host.run(["service", "proxysql", "start"], timeout=120)
+        await host.run(["sh", "-c", f"rmdir {BACKUP_BASE} 2>/dev/null || true"])
+
+    async def uninstall(self, px: str) -> None:
+        await proxysql_node.uninstall(await self.ctx.host(px))
+
+    async def drop_readonly_user(self) -> None:
+        db = await self.ctx.db(self.ctx.inventory.source)
+        for user, host in self.facts.get("accounts_created", []):
+            await db.run(db.dialect.drop_user(user, host))
+
+
+def _display(stmt: Any) -> str:
+    """A statement for the runbook: values quoted as ProxySQL's SQLite wants them."""
+    if not stmt.params:
+        return str(stmt.sql)
+    shown = [str(v) if isinstance(v, int) else "'" + str(v).replace("'", "''") + "'"
+             for v in stmt.params]
+    return str(stmt.sql % tuple(shown))

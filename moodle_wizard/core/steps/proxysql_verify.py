@@ -1,0 +1,148 @@
+"""Step 4's verification, from the outside: each node has the wizard's admin user (and no
+longer admin:admin), every node runs the same config with the servers where they belong, and
+through each node's client port Moodle's user reaches the source and writes while the
+read-only user reaches a replica."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from moodle_wizard.core.remote.client import ClientLoginFailed, ServerIdentity, client_check
+from moodle_wizard.core.remote.proxysql import AdminLoginRefused, ProxySqlError
+from moodle_wizard.core.secrets import generate_password
+from moodle_wizard.core.steps.base import StepError
+
+if TYPE_CHECKING:
+    from moodle_wizard.core.steps.proxysql import ProxySQLStep
+
+SETTLE_TIMEOUT_S = 30.0
+
+
+async def verify(step: ProxySQLStep) -> None:
+    inv = step.ctx.inventory
+    for px in inv.proxies:
+        await verify_credentials(step, px)
+    await verify_identical(step)
+    ids = await server_ids(step)
+    for px in inv.proxies:
+        await verify_routes(step, px, ids)
+
+
+async def verify_credentials(step: ProxySQLStep, px: str) -> None:
+    password = step.ctx.secrets.generated("proxysql_admin_password", generate_password)
+    await step.ctx.forget_proxysql_admin(px)
+    try:
+        await step.ctx.proxysql_admin(px, step.cfg.admin_user, password)
+    except ProxySqlError as exc:
+        raise StepError(f"{exc}; the wizard's admin user does not work on {px}") from None
+    try:
+        await step.ctx.proxysql_admin(px, step.cfg.initial_admin_user,
+                                      step.initial_password())
+    except AdminLoginRefused:
+        return
+    raise StepError(f"{px}: ProxySQL still accepts the initial admin credentials; they "
+                    "should have been replaced")
+
+
+async def runtime_config(step: ProxySQLStep, px: str) -> dict[str, Any]:
+    """What a node runs, in a form two nodes can be compared by (passwords as ProxySQL
+    shows them at runtime)."""
+    admin = await step.admin(px)
+    names = [*(await step.config()).variables, "admin-admin_credentials"]
+    marks = ", ".join(["%s"] * len(names))
+    return {
+        "mysql_servers": await admin.query(
+            "SELECT hostgroup_id, hostname, port, status, weight, max_replication_lag "
+            "FROM runtime_mysql_servers ORDER BY hostgroup_id, hostname, port"),
+        "mysql_replication_hostgroups": await admin.query(
+            "SELECT writer_hostgroup, reader_hostgroup, check_type FROM "
+            "runtime_mysql_replication_hostgroups ORDER BY writer_hostgroup"),
+        "mysql_users": await admin.query(
+            "SELECT username, password, active, default_hostgroup, default_schema, "
+            "transaction_persistent, frontend, backend FROM runtime_mysql_users "
+            "ORDER BY username, frontend, backend"),
+        "variables": await admin.query(
+            "SELECT variable_name, variable_value FROM runtime_global_variables WHERE "
+            f"variable_name IN ({marks}) ORDER BY variable_name", names),
+    }
+
+
+async def verify_identical(step: ProxySQLStep) -> None:
+    """Every node runs the same config, and the monitor has placed the servers where
+    they belong (source: writer only; replicas: readers). Waits for the monitors."""
+    inv = step.ctx.inventory
+    w, r = step.cfg.writer_hostgroup, step.cfg.reader_hostgroup
+    want = {(w, inv.hosts[inv.source].address)}
+    want |= {(r, inv.hosts[x].address) for x in inv.replicas}
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while True:
+        configs = {px: await runtime_config(step, px) for px in inv.proxies}
+        first = inv.proxies[0]
+        differ = sorted({table for px in inv.proxies for table in configs[px]
+                         if configs[px][table] != configs[first][table]})
+        placed = {(int(s["hostgroup_id"]), str(s["hostname"]))
+                  for s in configs[first]["mysql_servers"] if s["status"] == "ONLINE"}
+        if not differ and placed == want:
+            step.facts["runtime_servers"] = sorted([hg, host] for hg, host in placed)
+            step.ctx.save()
+            return
+        if time.monotonic() > deadline:
+            if differ:
+                raise StepError(f"the proxy hosts run different ProxySQL config "
+                                f"({', '.join(differ)} differ between "
+                                f"{' and '.join(inv.proxies)})")
+            raise StepError(
+                f"ProxySQL's monitor placed the servers as {sorted(placed)} (hostgroup, "
+                f"host; ONLINE only), expected {sorted(want)}: check that the monitor user "
+                f"{inv.migration.monitor_user} can log in from the proxy hosts and that "
+                "only the source has read_only=0")
+        await asyncio.sleep(0.5)
+
+
+async def server_ids(step: ProxySQLStep) -> dict[str, int]:
+    inv = step.ctx.inventory
+    ids = {}
+    for name in (inv.source, *inv.replicas):
+        db = await step.ctx.db(name)
+        ids[name] = int((await db.one("SELECT @@server_id AS s"))["s"])
+    return ids
+
+
+async def verify_routes(step: ProxySQLStep, px: str, ids: dict[str, int]) -> None:
+    """Through the node's client port: Moodle's user reaches the source and can write;
+    the read-only user reaches a replica."""
+    inv, moodle = step.ctx.inventory, step.moodle()
+    local = await step.ctx.forward(px, "127.0.0.1", step.cfg.client_port)
+    dbname = str(moodle["dbname"])
+    who = await login(step, px, local, str(moodle["dbuser"]), await step.ctx.moodle_password(),
+                      dbname, write_table=f"{moodle['prefix']}config")
+    if who.server_id != ids[inv.source] or who.read_only or not who.wrote:
+        raise StepError(f"{px}: Moodle's user reached server_id {who.server_id} "
+                        f"({who.hostname}, read_only={int(who.read_only)}, write "
+                        f"{'accepted' if who.wrote else 'refused'}) through ProxySQL, not the "
+                        f"source {inv.source} (server_id {ids[inv.source]})")
+    if step.cfg.readonly_user:
+        ro = await login(step, px, local, step.cfg.readonly_user,
+                         step.ctx.secrets.generated("proxysql_readonly_password",
+                                                    generate_password), dbname)
+        replica_ids = {ids[x] for x in inv.replicas}
+        if ro.server_id not in replica_ids or not ro.read_only:
+            raise StepError(f"{px}: the read-only user reached server_id {ro.server_id} "
+                            f"({ro.hostname}) through ProxySQL, not a replica")
+
+
+async def login(step: ProxySQLStep, px: str, local: tuple[str, int], user: str, password: str,
+                dbname: str, write_table: str | None = None) -> ServerIdentity:
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while True:
+        try:
+            return await client_check(local, user=user, password=password,
+                                      database=dbname, write_table=write_table)
+        except ClientLoginFailed as exc:
+            if time.monotonic() > deadline:
+                raise StepError(f"{px}: {user} cannot work through ProxySQL's port "
+                                f"{step.cfg.client_port}: {exc}; check that the user is "
+                                f"granted from {px}'s address on the databases") from None
+        await asyncio.sleep(0.5)

@@ -1,0 +1,454 @@
+"""Step 5: the VIP, held by one proxy host at a time (keepalived, VRRP).
+
+Both nodes run keepalived with one `vrrp_instance` in state BACKUP (the election decides who
+holds the VIP; nopreempt keeps it where it is after a failover), different priorities, unicast
+peers (networks often filter VRRP multicast), a `virtual_router_id` no other VRRP group on the
+segment uses, a shared auth_pass, and a `track_script` that fails while ProxySQL does not listen
+on its client port: the instance then goes to FAULT and releases the VIP to the peer.
+
+Rollback stops keepalived, makes sure the VIP is on neither node (after a SIGKILL keepalived
+leaves it behind), and puts back whatever keepalived.conf was there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import shlex
+import time
+from functools import partial
+from typing import Any
+
+from moodle_wizard.core.remote.client import ClientLoginFailed, ServerIdentity, client_check
+from moodle_wizard.core.remote.netcheck import (
+    Interfaces,
+    arp_probe,
+    choose_vrid,
+    holds_address,
+    interfaces,
+    vrrp_groups,
+)
+from moodle_wizard.core.remote.ssh import RemoteHost
+from moodle_wizard.core.render.keepalived import (
+    HealthCheck,
+    VirtualIP,
+    VrrpInstance,
+    render_keepalived_conf,
+)
+from moodle_wizard.core.secrets import generate_password
+from moodle_wizard.core.state import StepName
+from moodle_wizard.core.steps.base import Action, Problem, Step, StepError, error, warning
+
+CONF = "/etc/keepalived/keepalived.conf"
+CHECK_SCRIPT = "/etc/keepalived/moodle-wizard-check-proxysql"
+BACKUP_BASE = "/var/backups/moodle-wizard"
+# Debian's init script: the main process; the VRRP child writes its own.
+PID_FILES = ("/run/keepalived.pid", "/run/vrrp.pid", "/run/checkers.pid")
+VRRP_LISTEN_S = 3.0
+ELECTION_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
+
+
+def check_script(client_port: int) -> str:
+    # `ss` only looks at the listening socket: no connection, so ProxySQL logs nothing.
+    return (
+        "#!/bin/sh\n"
+        "# Managed by moodle-wizard: keepalived's track_script. It fails while ProxySQL does\n"
+        f"# not listen on its client port {client_port}; keepalived then releases the VIP.\n"
+        "PATH=/usr/sbin:/usr/bin:/sbin:/bin\n"
+        f"ss -Hltn 'sport = :{client_port}' | grep -q .\n"
+    )
+
+
+# keepalived's processes by their pid files, never by name: a pid is only signalled while
+# /proc says it is keepalived.
+_KEEPALIVED_PIDS = r"""
+for f in "$@"; do
+    p=$(cat "$f" 2>/dev/null) || continue
+    case "$p" in ''|*[!0-9]*) continue ;; esac
+    [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = /usr/sbin/keepalived ] && echo "$p"
+done
+exit 0
+"""
+
+_STALE_PID_FILES = r"""
+for f in "$@"; do
+    p=$(cat "$f" 2>/dev/null) || continue
+    [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = /usr/sbin/keepalived ] || rm -f -- "$f"
+done
+"""
+
+_KILL = r"""
+sig=$1; shift
+for p in "$@"; do
+    [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = /usr/sbin/keepalived ] && kill "-$sig" "$p"
+done
+exit 0
+"""
+
+
+class Vip(Step):
+    name = StepName.VIP
+    title = "The virtual IP (keepalived)"
+    summary = ("Runs keepalived on the proxy hosts: one VRRP instance, state BACKUP on both "
+               "with different priorities, unicast peers, a virtual_router_id unused on the "
+               "segment, a shared password, and a track script that releases the VIP while "
+               "ProxySQL is down. Verified: exactly one node holds the VIP and Moodle's user "
+               "logs in through it.")
+    generated_secrets = ("keepalived_auth_pass",)
+
+    # -- shared ---------------------------------------------------------------------------
+
+    @property
+    def vip(self) -> Any:
+        if self.ctx.inventory.vip is None:
+            raise StepError("the inventory has no [vip] section")
+        return self.ctx.inventory.vip
+
+    def nodes(self) -> dict[str, Any]:
+        nodes: dict[str, Any] = self.facts.setdefault("nodes", {})
+        return nodes
+
+    def vrid(self) -> int:
+        chosen = self.facts.get("virtual_router_id")
+        return int(chosen) if chosen else choose_vrid(self.vip.address, (),
+                                                      self.vip.virtual_router_id)
+
+    def priority(self, px: str) -> int:
+        return max(1, 150 - 50 * self.ctx.inventory.proxies.index(px))
+
+    # -- preflight ------------------------------------------------------------------------
+
+    async def preflight(self) -> list[Problem]:
+        inv = self.ctx.inventory
+        if inv.vip is None:
+            return [error("the inventory has no [vip] section; add one with address = a free "
+                          "IPv4 address in the proxy hosts' subnet (and interface, default "
+                          "eth0)")]
+        if len(inv.proxies) < 2:
+            return [error('a VIP needs two hosts with role = "proxy"')]
+        vip, dev = inv.vip.address, inv.vip.interface
+        checked = await asyncio.gather(*(self._node_preflight(px) for px in inv.proxies))
+        problems = [p for found, _ in checked for p in found]
+        sources = {px: src for px, (_, src) in zip(inv.proxies, checked, strict=True) if src}
+        if len(sources) < len(inv.proxies):
+            return problems  # the interface is wrong somewhere: the rest would only repeat it
+        first = inv.proxies[0]
+        hosts = {px: await self.ctx.host(px) for px in inv.proxies}
+        # At once: the ARP probe takes up to ~4 s when nobody answers, the listen 3 s.
+        answer, heard = await asyncio.gather(
+            arp_probe(hosts[first], vip, dev),
+            asyncio.gather(*(vrrp_groups(hosts[px], sources[px], VRRP_LISTEN_S)
+                             for px in inv.proxies)))
+        if answer.in_use:
+            who = f"{answer.mac} answered ARP for it" if answer.mac else answer.detail
+            problems.append(error(f"the VIP {vip} is already in use on the network ({who}, "
+                                  f"seen from {first}); choose a free address for vip.address"))
+        if any(h is None for h in heard):
+            problems.append(warning("a proxy host has no python3 to listen for other VRRP "
+                                    "groups on the segment; if one uses virtual_router_id "
+                                    f"{self.vrid()}, set vip.virtual_router_id to a free one"))
+        taken = {vrid for h in heard if h for vrid, src in h if src not in sources.values()}
+        chosen = choose_vrid(vip, taken, inv.vip.virtual_router_id)
+        if chosen in taken:
+            problems.append(error(f"virtual_router_id {chosen} (vip.virtual_router_id) is "
+                                  "already used by another VRRP group on the segment; choose "
+                                  f"another (in use: {', '.join(map(str, sorted(taken)))})"))
+        self.facts["virtual_router_id"] = chosen
+        return problems
+
+    async def _node_preflight(self, px: str) -> tuple[list[Problem], str | None]:
+        """Problems, and this node's address on the VIP's subnet (None if unusable)."""
+        vip, dev = self.vip.address, self.vip.interface
+        host = await self.ctx.host(px)
+        found = await interfaces(host)
+        problems: list[Problem] = []
+        if dev not in found.names:
+            others = ", ".join(n for n in found.names if n != "lo") or "none"
+            return [error(f"{px}: network interface {dev} does not exist (it has: {others}); "
+                          "set vip.interface to the interface that carries the VIP's "
+                          "subnet")], None
+        src = found.address_for(dev, vip)
+        if any(a.ip.compressed == vip for a in found.on(dev)):
+            problems.append(error(f"{px}: the VIP {vip} is already configured on {dev}; "
+                                  "remove it (ip addr del) or choose another vip.address"))
+        elif src is None:
+            have = ", ".join(str(a) for a in found.on(dev)) or "no IPv4 address"
+            problems.append(error(f"{px}: the VIP {vip} is not in the subnet of {dev} ({have}); "
+                                  "choose a VIP in that subnet, or the interface that has it"))
+        state = await self._keepalived_state(host)
+        if not state["installed"]:
+            problems.append(warning(f"{px}: keepalived is not installed; the wizard will "
+                                    "install Debian's keepalived package"))
+        if state["pids"]:
+            problems.append(error(f"{px}: keepalived already runs there (pid "
+                                  f"{', '.join(state['pids'])}); the wizard runs keepalived "
+                                  "with its own config: stop it (keep its config, the wizard "
+                                  "puts it back on rollback) or use other proxy hosts"))
+        elif state["conf"]:
+            problems.append(warning(f"{px}: {CONF} exists; the wizard replaces it and puts "
+                                    "it back on rollback"))
+        return problems, (str(src.ip) if src is not None else None)
+
+    async def _keepalived_state(self, host: RemoteHost) -> dict[str, Any]:
+        out = await host.run(["sh", "-c", "[ -x /usr/sbin/keepalived ] && echo installed; "
+                              f"[ -e {CONF} ] && echo conf; [ -e {CHECK_SCRIPT} ] && echo script;"
+                              " exit 0"], display="is keepalived installed, configured?")
+        words = out.stdout.split()
+        return {"installed": "installed" in words, "conf": "conf" in words,
+                "script": "script" in words, "pids": await self._pids(host)}
+
+    async def _pids(self, host: RemoteHost) -> list[str]:
+        out = await host.run(["sh", "-c", _KEEPALIVED_PIDS, "sh", *PID_FILES],
+                             display=f"keepalived pids from {' '.join(PID_FILES)}")
+        return out.stdout.split()
+
+    # -- plan -----------------------------------------------------------------------------
+
+    def plan(self) -> list[Action]:
+        actions: list[Action] = []
+        if self.ctx.inventory.vip is None:
+            return actions  # preflight says what is missing
+        for px in self.ctx.inventory.proxies:
+            actions += [
+                Action(f"install:{px}", f"Install keepalived on {px} if it is missing",
+                       partial(self.install, px),
+                       [f"on {px} (only if missing): apt-get install keepalived"],
+                       done=partial(self.installed, px), host=px),
+                Action(f"record:{px}", f"Copy {px}'s keepalived config aside",
+                       partial(self.record, px),
+                       [f"on {px}: cp -a {CONF} {BACKUP_BASE}/keepalived.conf.<time> (if it "
+                        "exists)"], host=px),
+                Action(f"config:{px}", f"Write keepalived's config on {px}",
+                       partial(self.configure, px),
+                       [f"on {px}: write {CHECK_SCRIPT} (0755):\n"
+                        f"{check_script(self.ctx.inventory.proxysql.client_port)}",
+                        f"on {px}: write {CONF} (0640):\n{self._runbook_conf(px)}",
+                        f"on {px}: keepalived --config-test -f {CONF}"], host=px),
+            ]
+        for px in self.ctx.inventory.proxies:
+            actions.append(Action(f"start:{px}", f"Start keepalived on {px}",
+                                  partial(self.start, px),
+                                  [f"on {px}: service keepalived start"], host=px))
+        return actions
+
+    def _runbook_conf(self, px: str) -> str:
+        inv = self.ctx.inventory
+        # The real addresses come from the interfaces at apply time; the inventory's are
+        # the best guess for a runbook.
+        prefix = 24
+        own = f"{inv.hosts[px].address}/{prefix}"
+        peers = tuple(inv.hosts[p].address for p in inv.proxies if p != px)
+        try:
+            return self._render(px, own, peers, "********")
+        except ValueError as exc:
+            return f"(cannot be shown before the interfaces are read: {exc})"
+
+    def _render(self, px: str, own_cidr: str, peers: tuple[str, ...], auth_pass: str) -> str:
+        vip = self.vip
+        prefix = int(own_cidr.split("/")[1])
+        instance = VrrpInstance(
+            virtual_router_id=self.vrid(), priority=self.priority(px), interface_cidr=own_cidr,
+            unicast_src_ip=own_cidr.split("/")[0], unicast_peers=peers, auth_pass=auth_pass,
+            vip=VirtualIP(vip.address, prefix, vip.interface), nopreempt=True)
+        check = HealthCheck(command=(CHECK_SCRIPT,), interval=1, timeout=1, fall=2, rise=2)
+        return render_keepalived_conf(instance, check, router_id=px)
+
+    # -- apply ----------------------------------------------------------------------------
+
+    async def installed(self, px: str) -> bool:
+        return bool((await self._keepalived_state(await self.ctx.host(px)))["installed"])
+
+    async def install(self, px: str) -> None:
+        if await self.installed(px):
+            return
+        installed: list[str] = self.facts.setdefault("installed", [])
+        if px not in installed:
+            installed.append(px)
+            self.ctx.save()
+        host = await self.ctx.host(px)
+        await host.run(["sh", "-c", "DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+                        "--no-install-recommends keepalived < /dev/null"], timeout=1800)
+        # The package may start it with its sample config: the wizard starts it itself.
+        await self._stop(px)
+
+    async def record(self, px: str) -> None:
+        if px in self.nodes():
+            return
+        host = await self.ctx.host(px)
+        state = await self._keepalived_state(host)
+        backup = None
+        if state["conf"]:
+            backup = f"{BACKUP_BASE}/keepalived.conf.{px}.{time.strftime('%Y%m%d%H%M%S')}"
+            await host.run(["sh", "-c", f"install -d -m 0700 {BACKUP_BASE} && "
+                            f"cp -a -- {CONF} {shlex.quote(backup)}"])
+        self.nodes()[px] = {"conf_backup": backup, "script_existed": state["script"]}
+        self.ctx.save()
+
+    async def _interfaces(self) -> dict[str, Interfaces]:
+        out = {}
+        for px in self.ctx.inventory.proxies:
+            out[px] = await interfaces(await self.ctx.host(px))
+        return out
+
+    async def configure(self, px: str) -> None:
+        vip = self.vip
+        found = await self._interfaces()
+        addrs = {}
+        for node, ifaces in found.items():
+            own = ifaces.address_for(vip.interface, vip.address)
+            if own is None:
+                raise StepError(f"{node}: no address on {vip.interface} in the VIP's subnet")
+            addrs[node] = own
+        peers = tuple(str(addrs[p].ip) for p in self.ctx.inventory.proxies if p != px)
+        auth = self.ctx.secrets.generated("keepalived_auth_pass", lambda: generate_password(8))
+        conf = self._render(px, addrs[px].with_prefixlen, peers, auth)
+        host = await self.ctx.host(px)
+        await host.write_file(CHECK_SCRIPT,
+                              check_script(self.ctx.inventory.proxysql.client_port).encode(),
+                              mode=0o755)
+        await host.write_file(CONF, conf.encode(), mode=0o640)
+        test = await host.run(["keepalived", "--config-test", "-f", CONF], check=False)
+        if test.exit_status != 0:
+            raise StepError(f"{px}: keepalived refuses the config it was given: "
+                            f"{(test.stderr or test.stdout).strip()[-400:]}")
+        self.facts.setdefault("conf_sha256", {})[px] = hashlib.sha256(conf.encode()).hexdigest()
+        self.ctx.save()
+
+    async def start(self, px: str) -> None:
+        host = await self.ctx.host(px)
+        if not await self._pids(host):
+            await host.run(["service", "keepalived", "start"], timeout=60)
+        deadline = time.monotonic() + 10
+        while not await self._pids(host):
+            if time.monotonic() > deadline:
+                raise StepError(f"{px}: keepalived did not start (no live pid in "
+                                f"{PID_FILES[0]}); run `keepalived -n -l -D` there to see why")
+            await asyncio.sleep(0.2)
+
+    # -- verify ---------------------------------------------------------------------------
+
+    async def holders(self) -> list[str]:
+        vip = self.vip
+        out = []
+        for px in self.ctx.inventory.proxies:
+            host = await self.ctx.host(px)
+            addr = await host.run(["ip", "-o", "-4", "addr", "show", "dev", vip.interface])
+            if holds_address(addr.stdout, vip.interface, vip.address):
+                out.append(px)
+        return out
+
+    async def verify(self) -> None:
+        deadline = time.monotonic() + ELECTION_TIMEOUT_S
+        while True:
+            holders = await self.holders()
+            if len(holders) == 1:
+                break
+            if time.monotonic() > deadline:
+                raise StepError(f"after {ELECTION_TIMEOUT_S:.0f} s "
+                                f"{'no node' if not holders else ' and '.join(holders)} "
+                                f"holds the VIP {self.vip.address}; exactly one should: check "
+                                "that ProxySQL runs on the proxy hosts and that they reach "
+                                "each other (VRRP, IP protocol 112)")
+            await asyncio.sleep(0.3)
+        who = await vip_login(self, deadline=time.monotonic() + ELECTION_TIMEOUT_S)
+        self.facts["holder"] = holders[0]
+        self.facts["reached"] = who.hostname
+        self.ctx.save()
+
+    # -- rollback -------------------------------------------------------------------------
+
+    def rollback_plan(self) -> list[Action]:
+        inv = self.ctx.inventory
+        nodes = self.facts.get("nodes", {})
+        vip = inv.vip
+        actions = []
+        for px in inv.proxies:
+            actions.append(Action(f"stop:{px}", f"Stop keepalived on {px}",
+                                  partial(self._stop, px),
+                                  [f"on {px}: service keepalived stop; wait for its pids "
+                                   f"({', '.join(PID_FILES)}) to end, KILL by pid after "
+                                   f"{STOP_TIMEOUT_S:.0f} s"], host=px))
+        if vip is not None:
+            for px in inv.proxies:
+                actions.append(Action(
+                    f"vip-gone:{px}", f"Make sure {vip.address} is not on {px}",
+                    partial(self.drop_vip, px),
+                    [f"on {px}: ip addr del {vip.address}/<prefix> dev {vip.interface} (if it "
+                     "is still there)"], host=px))
+        for px in inv.proxies:
+            if px not in nodes:
+                continue
+            backup = nodes[px]["conf_backup"]
+            how = f"cp -a {backup} {CONF}" if backup else f"rm -f {CONF}"
+            actions.append(Action(f"restore:{px}", f"Put {px}'s keepalived config back",
+                                  partial(self.restore, px),
+                                  [f"on {px}: {how}; rm -f {CHECK_SCRIPT}"], host=px))
+        for px in self.facts.get("installed", []):
+            actions.append(Action(f"uninstall:{px}", f"Remove keepalived from {px}",
+                                  partial(self.uninstall, px),
+                                  [f"on {px}: apt-get purge keepalived"], host=px))
+        return actions
+
+    async def _stop(self, px: str) -> None:
+        host = await self.ctx.host(px)
+        pids = await self._pids(host)
+        if not pids:
+            return
+        await host.run(["service", "keepalived", "stop"], check=False, timeout=60)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while await self._pids(host):
+            if time.monotonic() > deadline:
+                await host.run(["sh", "-c", _KILL, "sh", "KILL", *pids])
+                # A KILLed keepalived leaves its pid files (and the VIP: drop_vip) behind.
+                await host.run(["sh", "-c", _STALE_PID_FILES, "sh", *PID_FILES])
+                return
+            await asyncio.sleep(0.2)
+
+    async def drop_vip(self, px: str) -> None:
+        vip = self.vip
+        host = await self.ctx.host(px)
+        addr = await host.run(["ip", "-o", "-4", "addr", "show", "dev", vip.interface],
+                              check=False)
+        for line in addr.stdout.splitlines():
+            for word in line.split():
+                if word.startswith(f"{vip.address}/"):
+                    await host.run(["ip", "addr", "del", word, "dev", vip.interface])
+
+    async def restore(self, px: str) -> None:
+        node = self.facts["nodes"][px]
+        host = await self.ctx.host(px)
+        backup = node["conf_backup"]
+        if backup:
+            await host.run(["sh", "-c", f"[ -e {shlex.quote(backup)} ] || exit 0; "
+                            f"cp -a -- {shlex.quote(backup)} {CONF} && "
+                            f"rm -f -- {shlex.quote(backup)}"])
+        else:
+            await host.run(["rm", "-f", CONF])
+        if not node["script_existed"]:
+            await host.run(["rm", "-f", CHECK_SCRIPT])
+        await host.run(["sh", "-c", f"rmdir {BACKUP_BASE} 2>/dev/null || true"])
+
+    async def uninstall(self, px: str) -> None:
+        host = await self.ctx.host(px)
+        await host.run(["sh", "-c", "DEBIAN_FRONTEND=noninteractive apt-get purge -y -q "
+                        "keepalived < /dev/null"], timeout=1800)
+
+
+async def vip_login(step: Step, *, deadline: float) -> ServerIdentity:
+    """Moodle's user logs in through VIP:client port, from Moodle's first app host."""
+    inv, ctx = step.ctx.inventory, step.ctx
+    assert inv.vip is not None
+    moodle: dict[str, Any] = ctx.facts(StepName.DISCOVER)["moodle"]
+    port = inv.proxysql.client_port
+    local = await ctx.forward(inv.apps[0], inv.vip.address, port)
+    while True:
+        try:
+            return await client_check(local, user=str(moodle["dbuser"]),
+                                      password=await ctx.moodle_password(),
+                                      database=str(moodle["dbname"]), timeout=3)
+        except ClientLoginFailed as exc:
+            if time.monotonic() > deadline:
+                raise StepError(f"Moodle's user cannot log in through the VIP "
+                                f"{inv.vip.address}:{port} from {inv.apps[0]}: {exc}") from None
+        await asyncio.sleep(0.3)

@@ -1,0 +1,309 @@
+"""The whole migration against the lab: one `run --yes` from the standalone Moodle database to
+replicas, ProxySQL on px1/px2, the VIP and config.php pointing at it; the VIP drill; one
+`rollback --yes` back to the original. Everything is checked from the outside: on the hosts,
+with the servers' own clients and Moodle's own config (moodle-probe).
+
+The tests share one migration (a module fixture) and run in file order; the fixture rolls back
+whatever is left if a test fails half-way, so the lab is left as it was found. The last test
+runs a second migration that is killed half-way and resumed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from moodle_wizard.lab.host import exec_argv
+from tests.lab.conftest import Lab
+from tests.lab.test_migration_replicas import child_of
+from tests.lab.wizard import LAB_INVENTORY, Wizard, lab_snapshot, replica_status, sql
+
+PROXIES = ("px1", "px2")
+VIP = "10.77.0.100"
+CONFIG = "/var/www/moodle/config.php"
+
+
+# -- what the hosts look like (shared with the bad-input tests) ------------------------------
+
+def processes(lab: Lab, host: str) -> list[str]:
+    """Every process on a lab host except its init, sshd and this very command."""
+    out = lab.exec(host, "ps", "-eo", "args=").stdout
+    return sorted(line for line in out.splitlines()
+                  if line.strip() and "hostinit.py" not in line and not line.startswith("sshd")
+                  and not line.startswith("ps -eo"))
+
+
+def px_snapshot(lab: Lab, host: str) -> dict[str, Any]:
+    return {
+        "processes": processes(lab, host),
+        "eth0": lab.exec(host, "ip", "-o", "-4", "addr", "show", "dev", "eth0").stdout,
+        "files": lab.exec(host, "sh", "-c", "cd /etc/keepalived && find . -type f | sort | "
+                          "xargs md5sum; md5sum /etc/proxysql.cnf; cd /var/lib/proxysql && "
+                          "for f in *.db; do [ -e \"$f\" ] && md5sum \"$f\"; done; "
+                          "ls -A /var/backups; true").stdout,
+    }
+
+
+def app_snapshot(lab: Lab) -> dict[str, Any]:
+    return {
+        "owner_mode": lab.exec("app", "stat", "-c", "%U:%G %a", CONFIG).stdout,
+        "sha256": lab.exec("app", "sha256sum", CONFIG).stdout,
+        "dirs": lab.exec("app", "sh", "-c", "ls -A /var/backups /var/www/moodle").stdout,
+        "processes": processes(lab, "app"),
+    }
+
+
+def cluster_snapshot(lab: Lab) -> dict[str, Any]:
+    return {**lab_snapshot(lab), **{h: px_snapshot(lab, h) for h in PROXIES},
+            "app": app_snapshot(lab)}
+
+
+def vip_holders(lab: Lab) -> list[str]:
+    return [h for h in PROXIES
+            if f"inet {VIP}/" in lab.exec(h, "ip", "-o", "-4", "addr", "show", "dev",
+                                          "eth0").stdout]
+
+
+def wait_for(what: str, check: Any, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what} within {timeout:.0f} s"
+        time.sleep(0.1)
+
+
+# -- the migration, once ---------------------------------------------------------------------
+
+@dataclass
+class Migrated:
+    wizard: Wizard
+    before: dict[str, Any]
+    config_before: str
+    run_seconds: float
+    output: str
+    rolled_back: bool = False
+    secrets: dict[str, str] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def migrated(running_lab: Lab) -> Iterator[Migrated]:
+    lab = running_lab
+    with Wizard(lab) as wizard:
+        before = cluster_snapshot(lab)
+        config_before = lab.exec("app", "cat", CONFIG).stdout
+        started = time.monotonic()
+        run = wizard("run", "--inventory", LAB_INVENTORY, "--yes")
+        seconds = time.monotonic() - started
+        print(f"\nfull migration (run --yes): {seconds:.1f} s")
+        state = Migrated(wizard, before, config_before, seconds, run.stdout + run.stderr)
+        try:
+            assert run.returncode == 0, state.output
+            state.secrets = json.loads(lab.exec("jump", "cat",
+                                                f"{wizard.state_dir}/mwlab.secrets").stdout)
+            yield state
+        finally:
+            if not state.rolled_back:
+                back = wizard("rollback", "--yes")
+                assert back.returncode == 0, back.stdout + back.stderr
+
+
+def admin_query(lab: Lab, host: str, password: str, query: str,
+                user: str = "mw_admin") -> list[list[str]]:
+    """A query on ProxySQL's admin port of `host`, the password on stdin."""
+    out = lab.exec(host, "sh", "-c", 'MYSQL_PWD=$(cat) exec mariadb -N -B -r -h 127.0.0.1 '
+                   f'-P 6032 -u {user} -e "$0"', query, input=password.encode()).stdout
+    return [line.split("\t") for line in out.splitlines()]
+
+
+def probe(lab: Lab, *args: str) -> dict[str, Any]:
+    out = lab.exec("app", "moodle-probe", *args)
+    data: dict[str, Any] = json.loads(out.stdout)
+    return data
+
+
+# -- after `run --yes` -------------------------------------------------------------------------
+
+def test_the_run_goes_through_every_step(migrated: Migrated) -> None:
+    state = migrated.wizard.state()
+    assert {name: s["status"] for name, s in state["steps"].items()} == {
+        "discover": "done", "prepare-source": "done", "replicas": "done", "proxysql": "done",
+        "vip": "done", "cutover": "done"}
+    assert "migration mwlab: all implemented steps done" in migrated.output
+
+
+def test_db2_and_db3_replicate_from_db1(running_lab: Lab, migrated: Migrated) -> None:
+    for host in ("db2", "db3"):
+        status = replica_status(running_lab, host)
+        assert (status["Slave_IO_Running"], status["Slave_SQL_Running"]) == ("Yes", "Yes")
+        assert status["Master_Host"] == "10.77.0.11"
+        assert sql(running_lab, host, "SELECT @@read_only")[0] == ["1"]
+
+
+def test_proxysql_runs_the_same_config_on_both_nodes(running_lab: Lab,
+                                                     migrated: Migrated) -> None:
+    lab, password = running_lab, migrated.secrets["proxysql_admin_password"]
+    checksums = {h: admin_query(lab, h, password, "SELECT name, checksum FROM "
+                                "runtime_checksums_values ORDER BY name") for h in PROXIES}
+    assert checksums["px1"] == checksums["px2"]
+    assert dict(map(tuple, checksums["px1"]))["mysql_users"] != "0x0000000000000000"
+    servers = {h: admin_query(lab, h, password, "SELECT hostgroup_id, hostname, status FROM "
+                              "runtime_mysql_servers ORDER BY 1, 2") for h in PROXIES}
+    assert servers["px1"] == servers["px2"] == [
+        ["10", "10.77.0.11", "ONLINE"], ["20", "10.77.0.12", "ONLINE"],
+        ["20", "10.77.0.13", "ONLINE"]]
+    users = admin_query(lab, "px1", password, "SELECT DISTINCT username, default_hostgroup "
+                        "FROM runtime_mysql_users ORDER BY 1")
+    assert users == [["moodle_ro", "20"], ["moodleuser", "10"]]
+    version = admin_query(lab, "px1", password, "SELECT variable_value FROM global_variables "
+                          "WHERE variable_name = 'mysql-server_version'")[0][0]
+    assert version.startswith("10.11.") and "MariaDB" in version
+    # The monitor user logs in (its password has quotes, a backslash, a space and an é).
+    errors = admin_query(lab, "px1", password, "SELECT COUNT(*) FROM "
+                         "monitor.mysql_server_read_only_log WHERE error IS NULL")
+    assert int(errors[0][0]) > 0
+    # The package's admin:admin no longer works.
+    refused = lab.exec("px1", "mariadb", "-h", "127.0.0.1", "-P", "6032", "-uadmin", "-padmin",
+                       "-e", "SELECT 1", check=False)
+    assert refused.returncode != 0 and "Access denied" in refused.stderr
+
+
+def test_exactly_one_proxy_holds_the_vip(running_lab: Lab, migrated: Migrated) -> None:
+    assert len(vip_holders(running_lab)) == 1
+
+
+def test_config_php_points_at_the_vip_and_nothing_else_changed(running_lab: Lab,
+                                                               migrated: Migrated) -> None:
+    after = running_lab.exec("app", "cat", CONFIG).stdout
+    diff = list(difflib.ndiff(migrated.config_before.splitlines(), after.splitlines()))
+    removed = [line[2:] for line in diff if line.startswith("- ")]
+    added = [line[2:] for line in diff if line.startswith("+ ")]
+    assert removed == ["$CFG->dbhost    = '10.77.0.11';", "  'dbport' => '',"]
+    assert added[:2] == [f"$CFG->dbhost    = '{VIP}';", "  'dbport' => 6033,"]
+    readonly = "\n".join(added[2:])
+    assert readonly.startswith("  'readonly' => [")
+    assert f"'dbhost' => '{VIP}'" in readonly and "'dbuser' => 'moodle_ro'" in readonly
+    # Owner, group and mode are the original's.
+    assert app_snapshot(running_lab)["owner_mode"] == migrated.before["app"]["owner_mode"]
+
+
+def test_moodle_writes_through_the_vip_and_both_replicas_get_the_row(
+        running_lab: Lab, migrated: Migrated) -> None:
+    lab = running_lab
+    written = probe(lab)
+    assert written["via"] == f"{VIP}:6033" and written["host"] == "db1"
+    for host in ("db2", "db3"):
+        wait_for(f"the probe row on {host}", lambda h=host: sql(
+            lab, h, "SELECT COUNT(*) FROM moodle.mdl_mwlab_probe WHERE token = '"
+            + written["token"] + "'")[0] == ["1"])
+    read = probe(lab, "--read-only")
+    assert read["via"] == f"{VIP}:6033" and read["host"] in ("db2", "db3")
+    assert read["read_only"] == "1"
+
+
+def test_no_secret_reaches_the_state_the_audit_or_the_runbook(running_lab: Lab,
+                                                             migrated: Migrated) -> None:
+    lab, wizard = running_lab, migrated.wizard
+    lab_secrets = json.loads(lab.exec("jump", "cat", "/srv/mwlab/secrets.json").stdout)
+    values = [*migrated.secrets.values(), *lab_secrets.values()]
+    runbook = wizard("plan", "--inventory", LAB_INVENTORY)
+    assert runbook.returncode == 0, runbook.stderr
+    texts = {
+        "state": lab.exec("jump", "cat", f"{wizard.state_dir}/mwlab.json").stdout,
+        "audit": lab.exec("jump", "cat", f"{wizard.state_dir}/mwlab.audit.log").stdout,
+        "output": migrated.output,
+        "runbook": runbook.stdout,
+    }
+    for where, text in texts.items():
+        leaked = [v[:3] + "..." for v in values if v in text]
+        assert not leaked, f"secrets in the {where}: {leaked}"
+    mode = lab.exec("jump", "stat", "-c", "%a", f"{wizard.state_dir}/mwlab.secrets").stdout
+    assert mode.strip() == "600"
+
+
+def test_drill_moves_the_vip_and_moodle_keeps_working(running_lab: Lab,
+                                                      migrated: Migrated) -> None:
+    lab = running_lab
+    [holder] = vip_holders(lab)
+    drill = migrated.wizard("drill", "vip")
+    assert drill.returncode == 0, drill.stdout + drill.stderr
+    match = re.search(r"moved from (px\d) to (px\d) in ([0-9.]+) s", drill.stdout)
+    assert match, drill.stdout
+    print(f"\ndrill vip: {match.group(3)} s ({match.group(1)} -> {match.group(2)})")
+    assert match.group(1) == holder and vip_holders(lab) == [match.group(2)]
+    assert lab.exec(holder, "service", "proxysql", "status", check=False).returncode == 0
+    written = probe(lab)
+    assert written["via"] == f"{VIP}:6033" and written["host"] == "db1"
+
+
+def test_rollback_returns_every_host_to_the_original(running_lab: Lab,
+                                                     migrated: Migrated) -> None:
+    lab = running_lab
+    # keepalived killed with SIGKILL on the holder leaves the VIP on its interface: rollback
+    # must still take it away.
+    [holder] = vip_holders(lab)
+    pids = lab.exec(holder, "cat", "/run/keepalived.pid", "/run/vrrp.pid").stdout.split()
+    lab.exec(holder, "kill", "-KILL", *pids)
+    wait_for("keepalived gone", lambda: not any("keepalived" in p
+                                                for p in processes(lab, holder)))
+    assert holder in vip_holders(lab)
+    # The probe rows written through Moodle's config are the one change the source keeps.
+    lab.exec("db1", "mariadb", "-e", "DELETE FROM moodle.mdl_mwlab_probe")
+    started = time.monotonic()
+    back = migrated.wizard("rollback", "--yes")
+    assert back.returncode == 0, back.stdout + back.stderr
+    print(f"\nfull rollback: {time.monotonic() - started:.1f} s")
+    migrated.rolled_back = True
+    after = cluster_snapshot(lab)
+    before = migrated.before
+    for snap in (before, after):
+        snap["db1"]["checksums"].pop("moodle.mdl_mwlab_probe")
+    assert after == before
+    assert lab.exec("app", "cat", CONFIG).stdout == migrated.config_before
+    assert vip_holders(lab) == []
+    assert lab.exec("jump", "cat", f"{migrated.wizard.state_dir}/mwlab.secrets").stdout \
+        .strip() == "{}"
+
+
+def test_killed_after_proxysql_changed_its_admin_resume_finishes(running_lab: Lab) -> None:
+    """SIGKILL once px1's ProxySQL has the generated admin credentials: the resumed wizard
+    must find them again (they are in no state file), finish, and roll everything back."""
+    lab = running_lab
+    with Wizard(lab) as wizard:
+        before = cluster_snapshot(lab)
+        launcher = subprocess.Popen(
+            exec_argv(lab.pid("jump"), wizard.argv("run", "--inventory", LAB_INVENTORY, "--yes")),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+        def px1_configured() -> bool:
+            assert launcher.poll() is None, launcher.stdout.read() if launcher.stdout else ""
+            try:
+                actions = wizard.state()["steps"]["proxysql"]["actions"]
+            except (AssertionError, json.JSONDecodeError, KeyError):
+                return False
+            return any(a["id"] == "configure:px1" and a["status"] == "done" for a in actions)
+
+        wait_for("px1's ProxySQL configured", px1_configured, timeout=120)
+        os.kill(child_of(launcher.pid), signal.SIGKILL)
+        launcher.wait(timeout=30)
+        resumed = wizard("resume", "--yes")
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        assert probe(lab)["via"] == f"{VIP}:6033"
+        lab.exec("db1", "mariadb", "-e", "DELETE FROM moodle.mdl_mwlab_probe")
+        back = wizard("rollback", "--yes")
+        assert back.returncode == 0, back.stdout + back.stderr
+        after = cluster_snapshot(lab)
+        for snap in (before, after):
+            snap["db1"]["checksums"].pop("moodle.mdl_mwlab_probe")
+        assert after == before
