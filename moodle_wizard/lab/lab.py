@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -185,7 +186,9 @@ def up(subnet: str | None, data_mb: int, proxysql_bin: str | None, out: object =
 
 
 def _say(out: object, text: str) -> None:
-    print(text, file=out, flush=True)  # type: ignore[call-overload]
+    # A reader that went away (`lab up | head`) must not undo a lab that was built.
+    with contextlib.suppress(BrokenPipeError):
+        print(text, file=out, flush=True)  # type: ignore[call-overload]
 
 
 def _build(topo: Topology, data_mb: int, proxysql: str, out: object, labdir: Path) -> LabState:
