@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := mariadb-server mariadb-backup mariadb-client openssh-server openssh-client \
 	keepalived php-cli php-mysql iproute2 procps util-linux python3-venv socat
 
-.PHONY: all deps venv test lint unit tui lab-tests demo lab-up lab-down clean
+.PHONY: all deps venv test lint unit tui lab-tests test-crash-matrix demo lab-up lab-down clean
 
 all: test
 
@@ -43,7 +43,12 @@ lint: venv
 
 # The whole suite: unit, TUI and end-to-end lab tests (the lab tests need root).
 test: deps venv lint
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -m "not crash_matrix"
+
+# SIGKILL at every action boundary of a migration and of its rollback, then resume (slow;
+# MW_CRASH_POINTS=steps runs only the last action of each step).
+test-crash-matrix: deps venv
+	$(BIN)/pytest -q -s -p no:cacheprovider -m crash_matrix tests/lab/test_crash_matrix.py
 
 unit: venv
 	$(BIN)/pytest -q tests/unit
@@ -52,7 +57,7 @@ tui: venv
 	$(BIN)/pytest -q tests/tui
 
 lab-tests: deps venv
-	$(BIN)/pytest -q tests/lab
+	$(BIN)/pytest -q -m "not crash_matrix" tests/lab
 
 lab-up: deps venv
 	$(BIN)/moodle-wizard lab up
@@ -60,13 +65,13 @@ lab-up: deps venv
 lab-down: venv
 	$(BIN)/moodle-wizard lab down
 
+# Interactive: brings the lab up (or checks it), then starts the guided wizard on the lab's
+# jump host. Not part of `make test`.
 demo: deps venv
-	$(BIN)/moodle-wizard lab up
+	@echo "The lab's hosts are reachable with: $(BIN)/moodle-wizard lab shell jump  (then ssh db1 ...)"
+	@echo "Remove the lab afterwards with:     $(BIN)/moodle-wizard lab down"
 	@echo
-	@echo "The lab is up. Open a shell on the operator's jump host with"
-	@echo "    $(BIN)/moodle-wizard lab shell jump"
-	@echo "and from there: ssh db1, ssh app (moodle-probe), ... The wizard is installed there as"
-	@echo "moodle-wizard. Remove the lab with: $(BIN)/moodle-wizard lab down"
+	$(BIN)/moodle-wizard demo
 
 clean:
 	rm -rf $(VENV) dist build *.egg-info

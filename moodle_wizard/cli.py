@@ -23,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     from moodle_wizard import headless
 
     headless.add_parsers(sub)
+    from moodle_wizard.tui import demo
+
+    demo.add_parser(sub)
     return parser
 
 
@@ -32,13 +35,19 @@ def main(argv: list[str] | None = None) -> int:
         from moodle_wizard.lab import cli as lab_cli
 
         return lab_cli.run(args)
+    if args.command == "demo":
+        from moodle_wizard.tui import demo
+
+        return demo.main(args)
     if args.command is not None:
         from moodle_wizard import headless
 
         return headless.main(args)
+    import os
+
     from moodle_wizard.tui.app import WizardApp
 
-    WizardApp().run()
+    WizardApp(watch_loop=bool(os.environ.get("MOODLE_WIZARD_LOOPWATCH"))).run()
     return 0
 
 

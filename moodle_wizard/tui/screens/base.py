@@ -1,0 +1,75 @@
+"""What every wizard screen has: a header that says where you are, the guide panel (demo),
+F1 help, and a footer with every key."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Container
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from moodle_wizard.tui.widgets.guide_panel import GuidePanel
+
+if TYPE_CHECKING:
+    from moodle_wizard.tui.app import WizardApp
+
+STEPS_TOTAL = 9
+
+
+class WizardScreen(Screen[None]):
+    TOPIC: ClassVar[str] = ""
+    NUMBER: ClassVar[int] = 0
+    LABEL: ClassVar[str] = ""
+    HELP: ClassVar[str] = ""
+
+    @property
+    def wizard(self) -> WizardApp:
+        from moodle_wizard.tui.app import WizardApp
+
+        return cast(WizardApp, self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="≡")
+        with Container(id="frame"):
+            with Container(id="main"):
+                yield from self.body()
+            yield GuidePanel(self.TOPIC)
+        yield Footer(compact=True)
+
+    def body(self) -> ComposeResult:
+        yield from ()
+
+    def on_mount(self) -> None:
+        self.sub_title = (f"{self.NUMBER}/{STEPS_TOTAL} {self.LABEL}" if self.NUMBER
+                          else self.LABEL)
+
+
+class FlowScreen(WizardScreen):
+    """Screens 2-8: back and next through the wizard."""
+
+    NEXT: ClassVar[str] = ""
+    BACK: ClassVar[str] = ""
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+n", "next", "Next"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def action_next(self) -> None:
+        if self.leave():
+            self.wizard.goto(self.NEXT)
+
+    def action_back(self) -> None:
+        self.leave(validate=False)
+        self.wizard.goto(self.BACK)
+
+    def leave(self, validate: bool = True) -> bool:
+        """Store what the screen edits in the draft; False (and a message) to stay."""
+        return True
+
+    @property
+    def locked(self) -> bool:
+        """The migration has started: its inventory is no longer the screens' to change."""
+        return self.wizard.started

@@ -1,0 +1,68 @@
+"""Rollback's confirmation: exactly which steps will be undone (newest first) and what each
+one's rollback does, from the step's own rollback plan."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Footer
+
+from moodle_wizard.core.state import StepName
+from moodle_wizard.tui.preview import StepPreview
+from moodle_wizard.tui.widgets.plain_text import PlainText
+
+
+def undo_text(steps: list[StepPreview]) -> Text:
+    text = Text()
+    for n, step in enumerate(steps, 1):
+        text.append(f"{n}. {step.title}", style="bold")
+        text.append(f" ({step.name.value})\n")
+        if step.unavailable:
+            text.append(f"   the step's own rollback ({step.unavailable})\n", style="dim")
+        elif not step.actions:
+            text.append("   nothing on the hosts to undo; only its journal entry\n", style="dim")
+        for action in step.actions:
+            where = f" [{action.host}]" if action.host else ""
+            text.append(f"   - {action.title}{where}\n")
+    return text
+
+
+class RollbackModal(ModalScreen[bool]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Roll back"),
+        Binding("n,escape", "answer(False)", "Cancel"),
+    ]
+
+    def __init__(self, to: StepName | None, steps: list[StepPreview]) -> None:
+        super().__init__(classes="modal -risky")
+        self.to, self.steps = to, steps
+
+    def compose(self) -> ComposeResult:
+        first = self.steps[-1].title if self.steps else (self.to or "everything")
+        with Vertical(classes="dialog", id="rollback-dialog") as dialog:
+            dialog.border_title = "Roll back"
+            yield PlainText(f"This undoes {first!r} and every step after it, newest first:",
+                         classes="dialog-text")
+            with VerticalScroll(id="rollback-list"):
+                yield PlainText(undo_text(self.steps), id="rollback-steps")
+            yield PlainText("Each undo is journaled and safe to repeat. The source's data and "
+                         "Moodle's config.php are restored, never lost.", classes="dialog-text dim")
+            with Horizontal(classes="buttons"):
+                yield Button("Roll back (y)", id="yes", variant="error", compact=True)
+                yield Button("Cancel (n)", id="no", compact=True)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
