@@ -85,6 +85,7 @@ def replica_snapshot(lab: Lab, host: str) -> dict[str, Any]:
         "cnf": lab.exec(host, "sh", "-c", "cd /etc/mysql && find . -type f | sort | "
                         "xargs md5sum").stdout,
         "keys": lab.exec(host, "cat", "/root/.ssh/authorized_keys").stdout,
+        "binlogs": lab.exec(host, "sh", "-c", "ls /var/log/mysql 2>/dev/null || true").stdout,
     }
 
 

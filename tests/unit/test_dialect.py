@@ -189,10 +189,15 @@ def test_accounts(name: str) -> None:
     assert d.grant_replication("repl", "10.0.0.%").sql == f"GRANT {replication} ON *.* TO %s@%s"
     assert d.grant_monitor("mon", "10.0.0.%").sql == f"GRANT {monitor} ON *.* TO %s@%s"
     create = d.create_user("repl", "10.0.0.%", "pw")
-    assert create.sql == "CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s"
+    by = "BY PASSWORD" if d.version.is_mariadb else "BY"
+    assert create.sql == f"CREATE USER IF NOT EXISTS %s@%s IDENTIFIED {by} %s"
     assert (
-        create.display() == "CREATE USER IF NOT EXISTS 'repl'@'10.0.0.%' IDENTIFIED BY '********'"
+        create.display() == f"CREATE USER IF NOT EXISTS 'repl'@'10.0.0.%' IDENTIFIED {by} "
+        "'********'"
     )
+    if d.version.is_mariadb:  # never the cleartext (MariaDB logs the statement as sent)
+        assert "pw" not in create.params
+        assert d.alter_user_password("u", "h", "pw").params[2].startswith("*")
     assert d.drop_user("repl", "10.0.0.%").sql == "DROP USER IF EXISTS %s@%s"
     assert d.alter_user_password("u", "h", "x").secret == frozenset({2})
     grant = d.grant_select("moo`dle", "ro", "%")
@@ -530,3 +535,19 @@ def test_server_version_is_ordered_and_hashable() -> None:
     b = ServerVersion(Flavor.MYSQL, 8, 4, 0)
     assert a < b and len({a, b, ServerVersion(Flavor.MYSQL, 8, 0, 36)}) == 2
     assert re.fullmatch(r"\d+\.\d+\.\d+", a.number)
+
+
+def test_checksum_sql_quotes_every_identifier() -> None:
+    from moodle_wizard.core.steps.replicas import checksum_sql
+
+    assert checksum_sql("moodle", ["mdl_user"]) == "CHECKSUM TABLE `moodle`.`mdl_user`"
+    # A backtick in a name (config.php's dbname, a table on the server) cannot end the name.
+    assert checksum_sql("mood`le", ["t`; DROP TABLE x; --"]) == (
+        "CHECKSUM TABLE `mood``le`.`t``; DROP TABLE x; --`")
+
+
+def test_native_password_hash_is_what_mariadb_computes() -> None:
+    from moodle_wizard.core.remote.dialect import native_password_hash
+
+    # SELECT PASSWORD('secret') on MariaDB 10.11
+    assert native_password_hash("secret") == "*14E65567ABDB5135D0CFD9A70B3032C179A49EE7"

@@ -88,3 +88,26 @@ def test_duplicate_server_ids_are_refused(tmp_path: Path) -> None:
                         '[hosts.db1]\naddress = "10.0.0.11"\nserver_id = 12')
     with pytest.raises(InventoryError, match="server_id 12 is given to db1 and db2"):
         load_inventory(write(tmp_path, text))
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (('ssh_user = "deploy"', 'ssh_user = "deploy$(id)"'), "not a valid user name"),
+    (('ssh_user = "deploy"', 'ssh_user = "`id`"'), "not a valid user name"),
+    (('address = "app.example.org"', 'address = "app.example.org`id`"'), "neither an IP"),
+    (('address = "app.example.org"', 'address = "-oProxyCommand=sh"'), "neither an IP"),
+    (('backup_method = "logical"', 'backup_method = "logical"\nmoodle_config = '
+      '"/var/www/x;rm -rf ~/config.php"'), "not a plain absolute path"),
+    (('backup_method = "logical"', 'backup_method = "logical"\nmoodle_config = '
+      '"/var/www/$(id)/config.php"'), "not a plain absolute path"),
+    (('backup_method = "logical"', 'backup_method = "logical"\nmoodle_config = '
+      '"/var/www/../../etc/shadow"'), "not a plain absolute path"),
+    (('backup_method = "logical"', 'backup_method = "logical"\nreplication_user = '
+      '"repl\'@\'%"'), "migration.replication_user"),
+])
+def test_shell_and_sql_metacharacters_are_refused(
+        tmp_path: Path, change: tuple[str, str], message: str) -> None:
+    """Issue 6: names and paths that reach a shell or SQL cannot carry metacharacters."""
+    path = write(tmp_path, GOOD.replace(*change))
+    with pytest.raises(InventoryError, match=r"^inventory ") as err:
+        load_inventory(path)
+    assert message in str(err.value)

@@ -7,6 +7,11 @@
 // A candidate that is not written yet (the cutover's edit) comes instead as base64 in
 // $mw_candidate, set by a line the wizard puts before this script on stdin; $mw_no_connect
 // skips the logins (the VIP may not answer yet).
+// Read from stdin, the CLI defines no STDERR constant: without this, every message below
+// would be an 'Undefined constant' error instead.
+if (!defined('STDERR')) {
+    define('STDERR', fopen('php://stderr', 'w'));
+}
 $path = isset($argv[1]) ? $argv[1] : '';
 if (isset($mw_candidate)) {
     $content = base64_decode($mw_candidate);

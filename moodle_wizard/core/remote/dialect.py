@@ -19,6 +19,7 @@ MariaDB keeps accepting the SLAVE/MASTER statement forms, so they are used for e
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -95,6 +96,12 @@ def parse_version(version: str, version_comment: str = "") -> ServerVersion:
     text = f"{version} {version_comment}".lower()
     flavor = Flavor.MARIADB if "mariadb" in text else Flavor.MYSQL
     return ServerVersion(flavor, major, minor, patch)
+
+
+def native_password_hash(password: str) -> str:
+    """mysql_native_password's hash of `password` (as PASSWORD() computes it over UTF-8)."""
+    inner = hashlib.sha1(password.encode("utf-8")).digest()  # the protocol's own hash
+    return "*" + hashlib.sha1(inner).hexdigest().upper()
 
 
 def quote_identifier(name: str) -> str:
@@ -295,6 +302,15 @@ class Dialect:
     ) -> Statement:
         """CREATE USER IF NOT EXISTS; `auth_plugin` (MySQL) picks e.g. mysql_native_password."""
         if auth_plugin is None:
+            if self.version.is_mariadb:
+                # MariaDB writes the statement to the binary log as it was sent: with a
+                # cleartext password there (and on every replica's log). The hash is what
+                # mysql.user holds anyway. (MySQL rewrites the logged statement itself.)
+                return Statement(
+                    "CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY PASSWORD %s",
+                    (user, host, native_password_hash(password)),
+                    frozenset({2}),
+                )
             return Statement(
                 "CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s",
                 (user, host, password),
@@ -312,6 +328,9 @@ class Dialect:
 
     def alter_user_password(self, user: str, host: str, password: str) -> Statement:
         """Re-apply the password: CREATE USER IF NOT EXISTS keeps an old one."""
+        if self.version.is_mariadb:  # the hash, for the binary log's sake (see create_user)
+            return Statement("ALTER USER %s@%s IDENTIFIED BY PASSWORD %s",
+                             (user, host, native_password_hash(password)), frozenset({2}))
         return Statement(
             "ALTER USER %s@%s IDENTIFIED BY %s", (user, host, password), frozenset({2})
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from importlib import resources
 from typing import Any
@@ -19,6 +20,9 @@ from moodle_wizard.core.steps.base import (
     warning,
 )
 
+# Global privileges the source's admin account needs (reading every schema, creating and
+# granting the replication/monitor/Moodle users, flushing).
+ADMIN_PRIVILEGES = ("SELECT", "CREATE USER", "RELOAD", "REPLICATION SLAVE")
 READ_CONFIG_PHP = resources.files("moodle_wizard.core.php").joinpath("read_config.php")
 
 
@@ -38,7 +42,20 @@ async def read_moodle_config(host: RemoteHost, path: str) -> dict[str, Any]:
                         "run the wizard's app role against the host that serves Moodle")
     if result.exit_status != 0:
         why = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "PHP failed"
-        raise StepError(f"{host.target.name}: cannot read Moodle's config at {path}: {why}; "
+        # PHP names the private copy it evaluated; the operator knows the real file.
+        why = re.sub(r"\S*/moodle-wizard-[0-9a-f]+/config\.php", path, why)
+        name = host.target.name
+        if result.exit_status == 3:
+            raise StepError(f"{name}: there is no Moodle config.php at {path}; set "
+                            "migration.moodle_config to the path of Moodle's config.php")
+        if result.exit_status == 4:
+            raise StepError(f"{name}: {path} exists but {host.target.user} cannot read it; "
+                            f"make it readable (chmod/chown, as Moodle's web server user "
+                            f"needs too), or SSH in as its owner")
+        if "Parse error" in why or "syntax error" in why:
+            raise StepError(f"{name}: Moodle's config at {path} is not valid PHP ({why}); "
+                            f"fix it (check with `php -l {path}`) before migrating")
+        raise StepError(f"{name}: cannot read Moodle's config at {path}: {why}; "
                         "set migration.moodle_config to the path of config.php")
     data: dict[str, Any] = json.loads(result.stdout)
     return data
@@ -110,6 +127,24 @@ class Discover(Step):
                 self.ctx.secrets.register("moodle_readonly_db_password", str(inst["dbpass"]))
                 inst["dbpass"] = MASK
 
+    async def _check_admin_privileges(self, name: str, db: Any) -> None:
+        """The account the wizard uses on the source must be able to read everything and to
+        create and grant the migration's users: without this, later checks would only see
+        an empty server and say something misleading."""
+        rows = await db.query("SELECT privilege_type AS p, is_grantable AS g "
+                              "FROM information_schema.user_privileges")
+        have = {str(r["p"]).upper() for r in rows}
+        missing = [p for p in ADMIN_PRIVILEGES if p not in have]
+        if not any(str(r["g"]).upper() == "YES" for r in rows):
+            missing.append("GRANT OPTION")
+        if missing:
+            who = await db.one("SELECT CURRENT_USER() AS u")
+            raise StepError(
+                f"{name}: the database account {who['u']} lacks global privileges the "
+                f"migration needs ({', '.join(missing)}); grant them (e.g. GRANT ALL ON *.* "
+                "TO that account WITH GRANT OPTION), or SSH in as root and leave "
+                "migration.db_admin_user unset")
+
     async def _source(self, dbname: str) -> dict[str, Any]:
         name = self.ctx.inventory.source
         db = await self.ctx.db(name)
@@ -140,6 +175,7 @@ class Discover(Step):
             facts["gtid"] = {"mode": str(g["m"]), "enforce": str(g["e"]),
                              "executed": str(g["x"])}
             facts["log_slave_updates"] = bool(int(g["u"]))
+        await self._check_admin_privileges(name, db)
         tables = await db.query(
             "SELECT table_name AS t, engine AS e FROM information_schema.tables "
             "WHERE table_schema = %s AND table_type = 'BASE TABLE'", (dbname,))

@@ -105,6 +105,12 @@ class ProxySQLStep(Step):
         if lag:
             problems.append(warning(lag))
         self.ctx.secrets.get("monitor_password")  # named now, not halfway through
+        given = self.ctx.secrets.optional("proxysql_admin_password")
+        # admin-admin_credentials is `user:pass;user:pass`: these characters would split it.
+        if given is not None and set(given) & set(":; "):
+            problems.append(error("the secret proxysql_admin_password contains ':', ';' or a "
+                                  "space, which ProxySQL's admin-admin_credentials cannot hold; "
+                                  "give one without them (or none: the wizard generates one)"))
         for found in await asyncio.gather(*(self._node_preflight(px) for px in inv.proxies)):
             problems += found
         if cfg.readonly_user:

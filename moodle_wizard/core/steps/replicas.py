@@ -15,6 +15,7 @@ from moodle_wizard.core.remote.dialect import (
     BINLOG_INFO_FILENAMES,
     normalize_replica_status,
     parse_binlog_info,
+    quote_identifier,
 )
 from moodle_wizard.core.remote.jobs import (
     JobRef,
@@ -26,6 +27,7 @@ from moodle_wizard.core.remote.jobs import (
     start_job,
 )
 from moodle_wizard.core.render.mycnf import (
+    DEFAULT_LOG_BIN,
     render_client_defaults,
     render_replica_cnf,
     server_cnf_path,
@@ -46,6 +48,19 @@ def human(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TB"
+
+
+def checksum_sql(dbname: str, tables: list[str]) -> str:
+    """CHECKSUM TABLE for Moodle's tables; names come from config.php and the server, so they
+    are quoted as identifiers (a backtick in one cannot end the name)."""
+    db = quote_identifier(dbname)
+    return "CHECKSUM TABLE " + ", ".join(f"{db}.{quote_identifier(t)}" for t in tables)
+
+
+async def table_checksums(db: Any, dbname: str, tables: list[str]) -> dict[str, Any]:
+    rows = await db.query(checksum_sql(dbname, tables))
+    # The server answers `db.table` unquoted; the table is what follows the database's name.
+    return {str(r["Table"])[len(dbname) + 1:]: r["Checksum"] for r in rows}
 
 
 def major_minor(version: str) -> str:
@@ -254,6 +269,13 @@ class Replicas(Step):
 
     async def empty_datadir(self, r: str) -> None:
         host = await self.ctx.host(r)
+        before: dict[str, list[str]] = self.facts.setdefault("binlogs_before", {})
+        if r not in before:
+            # The replica's server will write binary logs (log_slave_updates): rollback
+            # removes them only if there were none of that name before.
+            out = await host.run(["sh", "-c", f"ls -1 {DEFAULT_LOG_BIN}.* 2>/dev/null || true"])
+            before[r] = sorted(line for line in out.stdout.splitlines() if line.strip())
+            self.ctx.save()
         listing = await host.run(["sh", "-c", f"ls -A {DATADIR} 2>/dev/null || true"])
         moved: dict[str, str] = self.facts.setdefault("moved_datadirs", {})
         if listing.stdout.strip() and r not in moved:
@@ -355,6 +377,16 @@ class Replicas(Step):
                 self.ctx.emit(Progress(self.name, "seed stream", max(
                     status.progress_bytes or 0, total), total))
                 return
+            if status.state == JobState.FAILED and status.exit_code == 12:
+                exits = dict(re.findall(r"receiver (\S+) exit (\d+)", status.output_tail))
+                lost = [r for r, rc in exits.items() if rc == "255"]  # ssh: connection lost
+                broken = lost or [r for r, rc in exits.items() if rc != "0"]
+                who = ", ".join(broken) if broken else "a replica"
+                raise StepError(f"the seed stream from {self.ctx.inventory.source} to {who} "
+                                f"broke: {who} stopped receiving (host or network down?): "
+                                f"{status.output_tail[-300:].strip()}; check that {who} is "
+                                "reachable from the source, then roll back this step "
+                                "(moodle-wizard rollback --to replicas) and run it again")
             if status.state in (JobState.FAILED, JobState.LOST):
                 raise StepError(f"the seed stream from {self.ctx.inventory.source} failed "
                                 f"(exit {status.exit_code}): {status.output_tail[-600:]}; roll "
@@ -518,8 +550,60 @@ class Replicas(Step):
                 self.ctx.save()
                 return
             if attempt == 2:
-                raise StepError("table checksums differ between the source and replicas: "
-                                + ", ".join(mismatched[:10]))
+                # Tables Moodle keeps writing never match at a moving position: compare each
+                # at one exact position instead (the replicas stopped right there).
+                still = await self._checksums_at_one_position(
+                    source, dbname, sorted({m.split(":", 1)[1] for m in mismatched}))
+                if still:
+                    raise StepError("table checksums differ between the source and replicas: "
+                                    + ", ".join(still[:10]))
+                self.facts["checksummed_tables"] = len(tables)
+                self.ctx.save()
+
+    async def _checksums_at_one_position(self, source: Any, dbname: str,
+                                         tables: list[str]) -> list[str]:
+        """Per table: its checksum on the source between two equal readings of the source's
+        GTID position P (nothing was written meanwhile), and on each replica with its SQL
+        thread stopped exactly at P (START SLAVE UNTIL), so writes going on at the same time
+        cannot make equal tables look different. MariaDB only; mismatches as 'host:table'."""
+        inv = self.ctx.inventory
+        if not source.version.is_mariadb:
+            return [f"{r}:{t}" for r in inv.replicas for t in tables]
+        mismatched = []
+        replicas = {r: await self.ctx.db(r) for r in inv.replicas}
+        for table in tables:
+            # Stopped first, the replicas are behind whatever position the source has next.
+            for db in replicas.values():
+                await db.query("STOP SLAVE")
+            try:
+                deadline = time.monotonic() + 60
+                while True:
+                    before = await self._source_position()
+                    want = (await self._checksums(source, dbname, [table])).get(table)
+                    pos = await self._source_position()
+                    if before == pos:
+                        break
+                    if time.monotonic() > deadline:
+                        raise StepError(f"{inv.source}: {dbname}.{table} was written to during "
+                                        "every checksum for 60 s; run the verification again "
+                                        "when Moodle is quieter (`resume`)")
+                    await asyncio.sleep(0.05)
+                for r, db in replicas.items():
+                    await db.query("START SLAVE UNTIL master_gtid_pos = %s", (pos,))
+                    stop_at = time.monotonic() + 60
+                    while (await db.one("SHOW SLAVE STATUS"))["Slave_SQL_Running"] == "Yes":
+                        if time.monotonic() > stop_at:
+                            raise StepError(f"{r}: replication did not reach the source's "
+                                            f"position {pos} in 60 s")
+                        await asyncio.sleep(0.05)
+                    got = (await self._checksums(db, dbname, [table])).get(table)
+                    if got != want:
+                        mismatched.append(f"{r}:{table}")
+            finally:
+                for db in replicas.values():
+                    await db.query("STOP SLAVE")
+                    await db.query("START SLAVE")
+        return mismatched
 
     async def _source_position(self) -> str:
         db = await self.ctx.db(self.ctx.inventory.source)
@@ -536,9 +620,7 @@ class Replicas(Step):
             raise StepError(f"{db.host_name}: did not reach the source's position {pos} in 60 s")
 
     async def _checksums(self, db: Any, dbname: str, tables: list[str]) -> dict[str, Any]:
-        names = ", ".join(f"`{dbname}`.`{t}`" for t in tables)
-        rows = await db.query(f"CHECKSUM TABLE {names}")
-        return {str(r["Table"]).split(".", 1)[1]: r["Checksum"] for r in rows}
+        return await table_checksums(db, dbname, tables)
 
     # -- rollback ----------------------------------------------------------------------
 
@@ -585,6 +667,8 @@ class Replicas(Step):
         await host.run(["rm", "-f", self.cnf_path()])
         await host.run(["sh", "-c", f"[ -d {DATADIR} ] && find {DATADIR} -mindepth 1 -delete "
                         "|| true"])
+        if dict(self.facts.get("binlogs_before", {})).get(r) == []:
+            await host.run(["sh", "-c", f"rm -f -- {DEFAULT_LOG_BIN}.*"])
         aside = dict(self.facts.get("moved_datadirs", {})).get(r)
         if aside:
             await host.run(["sh", "-c", f"[ -d {shlex.quote(aside)} ] || exit 0; rmdir {DATADIR}"

@@ -103,10 +103,19 @@ def sender_script(method: str, backup_cmd: str, receivers: Sequence[Receiver],
         "wait $tee_pid; tee_rc=$?",
         "for p in \"${senders[@]}\"; do wait $p; done",
         "echo \"backup exit $backup_rc, tee exit $tee_rc\"",
+    ]
+    # A receiver that broke (its host or link gone: ssh exits 255) makes tee, the backup and
+    # the other receivers fail too: every receiver's exit first, so the cause can be named.
+    lines.append("failed=0")
+    for r in receivers:
+        lines.append(f"rc=$(cat rc.{r.name} 2>/dev/null || echo 99); "
+                     f"echo \"receiver {r.name} exit $rc\"; [ \"$rc\" = 0 ] || failed=1")
+    for r in receivers:
+        lines.append(f"[ \"$(cat rc.{r.name} 2>/dev/null || echo 99)\" = 0 ] || "
+                     f"tail -3 recv.{r.name}.log")
+    lines.append("[ $failed = 0 ] || exit 12")
+    lines += [
         "[ $backup_rc -eq 0 ] || { echo 'backup failed:'; tail -20 backup.log; exit 10; }",
         "[ $tee_rc -eq 0 ] || exit 11",
     ]
-    for r in receivers:
-        lines.append(f"rc=$(cat rc.{r.name} 2>/dev/null || echo 99); echo \"{r.name} exit $rc\"; "
-                     f"[ \"$rc\" = 0 ] || {{ cat recv.{r.name}.log; exit 12; }}")
     return "\n".join(lines) + "\n"
