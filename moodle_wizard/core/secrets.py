@@ -11,7 +11,6 @@ never in the state, the logs or the runbook). That file is the one place this mo
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import json
 import os
@@ -21,6 +20,8 @@ import sys
 import tomllib
 from collections.abc import Callable, Iterable
 from pathlib import Path
+
+from moodle_wizard.core.state import write_private
 
 MASK = "********"
 
@@ -208,26 +209,7 @@ def _read_private_json(path: Path) -> dict[str, str]:
 
 
 def _write_private_json(path: Path, data: dict[str, str]) -> None:
-    """Atomically: a 0600 temp file (never readable by others, not even briefly), fsync,
-    rename, fsync the directory."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{_random.token_hex(4)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    write_private(path, json.dumps(data, indent=2, sort_keys=True).encode())
 
 
 def terminal_prompt(question: str) -> str:

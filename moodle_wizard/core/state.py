@@ -238,6 +238,27 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def write_private(path: Path, payload: bytes) -> None:
+    """Write a file that only its owner may read, atomically: a 0600 temp file in the same
+    directory (never readable by others, not even briefly), fsync, rename, fsync the
+    directory. A crash leaves the old file or the new one, never half of one."""
+    directory = path.parent
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = directory / f".{path.name}.{os.getpid()}.{_random.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    _fsync_dir(directory)
+
+
 def save(
     state: MigrationState,
     path: Path,
@@ -260,21 +281,7 @@ def save(
     except BaseException:
         state.updated_at = previous_stamp
         raise
-    directory = path.parent
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = directory / f".{path.name}.{os.getpid()}.{_random.token_hex(4)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    _fsync_dir(directory)
+    write_private(path, payload)
 
 
 def migrate_0_to_1(data: dict[str, Any]) -> dict[str, Any]:
