@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the lab and the tests need (installed with --no-install-recommends).
 APT_PACKAGES := mariadb-server mariadb-backup mariadb-client openssh-server openssh-client \
-	keepalived php-cli php-mysql iproute2 procps util-linux python3-venv socat
+	keepalived php-cli php-mysql iproute2 procps util-linux python3-venv socat iputils-ping
 
 .PHONY: all deps venv test lint unit tui lab-tests test-crash-matrix demo lab-up lab-down clean
 
