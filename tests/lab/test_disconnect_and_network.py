@@ -3,22 +3,20 @@ replica's network goes away mid-seed."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from moodle_wizard.lab.host import exec_argv
 from tests.lab.conftest import Lab
 from tests.lab.test_migration_replicas import (
     assert_replicating,
     child_of,
     roll_back_to,
+    start_until_mid_stream,
     streamed_bytes,
 )
 from tests.lab.wizard import LAB_INVENTORY, Wizard, lab_snapshot
@@ -31,25 +29,6 @@ def wizard(running_lab: Lab) -> Iterator[Wizard]:
         if running_lab.exec("jump", "test", "-e", f"{w.state_dir}/mwlab.json",
                             check=False).returncode == 0:
             w("rollback", "--yes")
-
-
-def start_until_mid_stream(lab: Lab, wizard: Wizard) -> tuple[subprocess.Popen[str],
-                                                               dict[str, Any]]:
-    launcher = subprocess.Popen(
-        exec_argv(lab.pid("jump"), wizard.argv("run", "--inventory", LAB_INVENTORY,
-                                               "--until", "replicas", "--yes")),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 90
-    while True:
-        assert launcher.poll() is None, launcher.stdout.read() if launcher.stdout else ""
-        try:
-            jobs = wizard.state()["steps"]["replicas"]["remote_jobs"]
-        except (AssertionError, json.JSONDecodeError, KeyError):
-            jobs = []
-        if jobs and streamed_bytes(lab, jobs[0]["paths"]["directory"]) > 0:
-            return launcher, jobs[0]
-        assert time.monotonic() < deadline, "the seed stream never started"
-        time.sleep(0.02)
 
 
 def test_sighup_mid_stream_the_job_goes_on_and_resume_reattaches(running_lab: Lab,

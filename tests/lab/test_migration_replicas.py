@@ -96,15 +96,14 @@ def child_of(pid: int) -> int:
     return int(children[0])
 
 
-def test_killed_during_the_stream_resume_reattaches(running_lab: Lab, wizard: Wizard) -> None:
-    lab = running_lab
-    before = lab_snapshot(lab)
+def start_until_mid_stream(lab: Lab, wizard: Wizard, timeout: float = 90,
+                           ) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    """Start `run --until replicas` on jump and return once seed bytes are flowing."""
     launcher = subprocess.Popen(
         exec_argv(lab.pid("jump"), wizard.argv("run", "--inventory", LAB_INVENTORY,
                                                "--until", "replicas", "--yes")),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    # nsenter forks the wizard into jump's namespaces: that child is the wizard.
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout
     while True:
         assert launcher.poll() is None, launcher.stdout.read() if launcher.stdout else ""
         try:
@@ -112,13 +111,20 @@ def test_killed_during_the_stream_resume_reattaches(running_lab: Lab, wizard: Wi
         except (AssertionError, json.JSONDecodeError, KeyError):
             jobs = []
         if jobs and streamed_bytes(lab, jobs[0]["paths"]["directory"]) > 0:
-            break  # mid-stream: bytes are flowing from db1 to the replicas
+            return launcher, jobs[0]
         assert time.monotonic() < deadline, "the seed stream never started"
-        time.sleep(0.05)
+        time.sleep(0.02)
+
+
+def test_killed_during_the_stream_resume_reattaches(running_lab: Lab, wizard: Wizard) -> None:
+    lab = running_lab
+    before = lab_snapshot(lab)
+    # nsenter forks the wizard into jump's namespaces: that child is the wizard.
+    launcher, job = start_until_mid_stream(lab, wizard, timeout=60)
     os.kill(child_of(launcher.pid), signal.SIGKILL)
     launcher.wait(timeout=30)
-    job_id = jobs[0]["job_id"]
-    killed_at = streamed_bytes(lab, jobs[0]["paths"]["directory"])
+    job_id = job["job_id"]
+    killed_at = streamed_bytes(lab, job["paths"]["directory"])
 
     resumed = wizard("resume", "--yes")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
