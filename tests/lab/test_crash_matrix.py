@@ -17,14 +17,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from moodle_wizard.lab.host import exec_argv
 from tests.lab.conftest import Lab
 from tests.lab.test_migration_cluster import (
     PROXIES,
@@ -77,8 +75,7 @@ def journal(wizard: Wizard) -> list[tuple[str, str]]:
 def rollback_journal(lab: Lab, wizard: Wizard) -> list[tuple[str, str]]:
     """`rollback --yes`, recording the rollback actions as they are journaled (a step's are
     cleared from the state once that step is rolled back)."""
-    launcher = subprocess.Popen(exec_argv(lab.pid("jump"), wizard.argv("rollback", "--yes")),
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    launcher = wizard.spawn("rollback", "--yes")
     seen: list[tuple[str, str]] = []
     while launcher.poll() is None:
         try:
@@ -95,8 +92,7 @@ def rollback_journal(lab: Lab, wizard: Wizard) -> list[tuple[str, str]]:
 def killed_at(lab: Lab, wizard: Wizard, argv: list[str],
               reached: Callable[[dict[str, Any]], bool]) -> None:
     """Run the wizard with `argv`; SIGKILL it as soon as its state file satisfies `reached`."""
-    launcher = subprocess.Popen(exec_argv(lab.pid("jump"), wizard.argv(*argv)),
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    launcher = wizard.spawn(*argv)
 
     def check() -> bool:
         ended = launcher.poll() is not None

@@ -26,6 +26,7 @@ from tests.lab.wizard import LAB_INVENTORY, Wizard, lab_snapshot
 def wizard(running_lab: Lab) -> Iterator[Wizard]:
     with Wizard(running_lab) as w:
         yield w
+        w.stop_spawned()
         if running_lab.exec("jump", "test", "-e", f"{w.state_dir}/mwlab.json",
                             check=False).returncode == 0:
             w("rollback", "--yes")

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,7 +22,6 @@ from typing import Any
 
 import pytest
 
-from moodle_wizard.lab.host import exec_argv
 from tests.lab.conftest import Lab
 from tests.lab.test_migration_replicas import child_of
 from tests.lab.wizard import LAB_INVENTORY, Wizard, lab_snapshot, replica_status, sql
@@ -282,9 +280,7 @@ def test_killed_after_proxysql_changed_its_admin_resume_finishes(running_lab: La
     lab = running_lab
     with Wizard(lab) as wizard:
         before = cluster_snapshot(lab)
-        launcher = subprocess.Popen(
-            exec_argv(lab.pid("jump"), wizard.argv("run", "--inventory", LAB_INVENTORY, "--yes")),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        launcher = wizard.spawn("run", "--inventory", LAB_INVENTORY, "--yes")
 
         def px1_configured() -> bool:
             assert launcher.poll() is None, launcher.stdout.read() if launcher.stdout else ""

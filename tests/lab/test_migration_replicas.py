@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from moodle_wizard.lab.host import exec_argv
 from tests.lab.conftest import Lab
 from tests.lab.wizard import (
     LAB_INVENTORY,
@@ -99,10 +98,7 @@ def child_of(pid: int) -> int:
 def start_until_mid_stream(lab: Lab, wizard: Wizard, timeout: float = 90,
                            ) -> tuple[subprocess.Popen[str], dict[str, Any]]:
     """Start `run --until replicas` on jump and return once seed bytes are flowing."""
-    launcher = subprocess.Popen(
-        exec_argv(lab.pid("jump"), wizard.argv("run", "--inventory", LAB_INVENTORY,
-                                               "--until", "replicas", "--yes")),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    launcher = wizard.spawn("run", "--inventory", LAB_INVENTORY, "--until", "replicas", "--yes")
     deadline = time.monotonic() + timeout
     while True:
         assert launcher.poll() is None, launcher.stdout.read() if launcher.stdout else ""

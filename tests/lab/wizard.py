@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import signal
 import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from moodle_wizard.lab.host import exec_argv
 from tests.lab.conftest import Lab
 
 LAB_INVENTORY = "/srv/mwlab/inventory.toml"
@@ -20,12 +24,32 @@ class Wizard:
     lab: Lab
     state_dir: str = field(default_factory=lambda: f"/root/mw-test-{secrets.token_hex(4)}")
     files: list[str] = field(default_factory=list)
+    spawned: list[subprocess.Popen[str]] = field(default_factory=list)
 
     def __enter__(self) -> Wizard:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stop_spawned()
         self.lab.exec("jump", "rm", "-rf", self.state_dir, *self.files)
+
+    def spawn(self, *args: str) -> subprocess.Popen[str]:
+        """The wizard in the background; a test that fails half-way must not leave it running
+        (it would hold the migration's lock, so nothing could roll the lab back)."""
+        proc = subprocess.Popen(exec_argv(self.lab.pid("jump"), self.argv(*args)),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.spawned.append(proc)
+        return proc
+
+    def stop_spawned(self) -> None:
+        for proc in self.spawned:
+            if proc.poll() is None:
+                # nsenter forks the wizard into jump's namespaces: stop that child first.
+                for child in wizard_children(proc.pid):
+                    os.kill(child, signal.SIGKILL)
+                proc.kill()
+                proc.communicate(timeout=30)
+        self.spawned.clear()
 
     def argv(self, *args: str, env: dict[str, str] | None = None) -> list[str]:
         extra = [f"{k}={v}" for k, v in (env or {}).items()]
@@ -51,6 +75,13 @@ class Wizard:
         self.files.append(path)
         self.lab.exec("jump", "sh", "-c", f"cat > {path}", input=text.encode())
         return path
+
+
+def wizard_children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
 
 
 def sql(lab: Lab, host: str, query: str) -> list[list[str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 
@@ -72,3 +73,27 @@ def test_a_failing_receiver_fails_the_job(tmp_path: Path) -> None:
                           env={"PATH": f"{bindir}:/usr/bin:/bin"})
     assert proc.returncode == 12
     assert "db3 exit 3" in proc.stdout
+
+
+def test_a_replica_that_never_answers_the_handshake_fails_the_job(tmp_path: Path) -> None:
+    """The real ssh against a port that accepts and then stays silent, as a replica does when
+    its link drops right after the TCP handshake: the job must end, not wait for ever."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    port = silent.getsockname()[1]
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "backup").write_text("#!/bin/bash\nhead -c 1000000 /dev/zero\n")
+    (bindir / "backup").chmod(0o755)
+    work = tmp_path / "work"
+    work.mkdir()
+    script = seed.sender_script("physical", "backup", [seed.Receiver("db2", "127.0.0.1", port)],
+                                str(work), connect_timeout=2)
+    try:
+        proc = subprocess.run(["bash", "-c", script], text=True, capture_output=True,
+                              timeout=60, env={"PATH": f"{bindir}:/usr/bin:/bin"})
+    finally:
+        silent.close()
+    assert proc.returncode == 12, proc.stdout + proc.stderr
+    assert "receiver db2 exit 255" in proc.stdout

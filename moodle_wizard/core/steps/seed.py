@@ -18,6 +18,7 @@ from dataclasses import dataclass
 SEED_DIR = "/var/tmp/moodle-wizard/seed"
 KEY_COMMENT = "moodle-wizard-seed"
 CIPHER = "aes128-gcm@openssh.com"
+CONNECT_TIMEOUT = 20
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def backup_command(method: str, backup: str, dump: Sequence[str], databases: Seq
 
 
 def sender_script(method: str, backup_cmd: str, receivers: Sequence[Receiver],
-                  workdir: str) -> str:
+                  workdir: str, connect_timeout: int = CONNECT_TIMEOUT) -> str:
     """The bash script of the source's seed job."""
     q = shlex.quote
     lines = [
@@ -73,9 +74,13 @@ def sender_script(method: str, backup_cmd: str, receivers: Sequence[Receiver],
     for r in receivers:
         fifo = f"to.{r.name}"
         fifos.append(fifo)
+        # Without ConnectTimeout, ssh waits for the server's banner for ever: a replica whose
+        # link drops between the TCP handshake and the banner would hang the whole stream.
+        # ServerAlive* bounds the key exchange and every later silence.
         ssh = (f"ssh -i seed_key -o IdentitiesOnly=yes -o BatchMode=yes "
                f"-o UserKnownHostsFile=known_hosts -o StrictHostKeyChecking=yes "
-               f"-o ServerAliveInterval=15 -c {CIPHER} -p {r.port} root@{q(r.address)}")
+               f"-o ConnectTimeout={connect_timeout} -o ServerAliveInterval=5 "
+               f"-o ServerAliveCountMax=6 -c {CIPHER} -p {r.port} root@{q(r.address)}")
         lines += [
             f"rm -f {fifo}; mkfifo {fifo}",
             f"( {ssh} < {fifo} > recv.{r.name}.log 2>&1; echo $? > rc.{r.name} ) &",
