@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from moodle_wizard.core.context import Context
 from moodle_wizard.core.events import ActionStarted, StepDone, StepFailed, StepStarted, Warning_
+from moodle_wizard.core.failpoint import crash_point
 from moodle_wizard.core.remote.ssh import RemoteError
 from moodle_wizard.core.secrets import SecretError
 from moodle_wizard.core.state import ActionRecord, ActionStatus, StepName, StepStatus
@@ -147,6 +148,11 @@ class Engine:
         existing.status = ActionStatus.DONE
         existing.finished_at = _now()
         self.ctx.save()
+        # The boundaries in order, for the operator reading the audit log after a crash (and
+        # for the crash matrix, which enumerates them from a reference run).
+        point = f"{step}/{action_id}"
+        self.ctx.audit.record("wizard", "action done", point)
+        crash_point(point)
 
     async def rollback(self, to: StepName | None = None) -> list[StepName]:
         """Undo `to` and every step after it (everything when None), newest first."""
