@@ -17,12 +17,15 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
 
+from moodle_wizard.core import failpoint
 from tests.lab.conftest import Lab
 from tests.lab.test_migration_cluster import (
     PROXIES,
@@ -33,7 +36,7 @@ from tests.lab.test_migration_cluster import (
     vip_holders,
     wait_for,
 )
-from tests.lab.test_migration_replicas import child_of
+from tests.lab.test_migration_replicas import child_of, streamed_bytes
 from tests.lab.wizard import LAB_INVENTORY, Wizard, replica_status
 
 pytestmark = pytest.mark.crash_matrix
@@ -62,72 +65,56 @@ def end_state(lab: Lab, wizard: Wizard) -> dict[str, Any]:
     return state
 
 
-def journal(wizard: Wizard) -> list[tuple[str, str]]:
-    """(step, action id) of every journaled action, in the order they ran (rollback actions
-    are journaled in the same list, their ids prefixed 'rollback:')."""
-    out = []
-    for name, step in wizard.state()["steps"].items():
-        for action in step.get("actions") or []:
-            out.append((action.get("started_at", ""), name, action["id"]))
-    return [(s, a) for _, s, a in sorted(out)]
+CRASHED = (-signal.SIGKILL, 128 + signal.SIGKILL)
 
 
-def rollback_journal(lab: Lab, wizard: Wizard) -> list[tuple[str, str]]:
-    """`rollback --yes`, recording the rollback actions as they are journaled (a step's are
-    cleared from the state once that step is rolled back)."""
-    launcher = wizard.spawn("rollback", "--yes")
-    seen: list[tuple[str, str]] = []
-    while launcher.poll() is None:
-        try:
-            current = journal(wizard)
-        except (AssertionError, json.JSONDecodeError, KeyError):
-            continue
-        seen += [p for p in current if p[1].startswith("rollback:") and p not in seen]
-        time.sleep(0.05)
-    output = launcher.stdout.read() if launcher.stdout else ""
-    assert launcher.returncode == 0, output
-    return seen
+def boundaries(lab: Lab, wizard: Wizard) -> list[str]:
+    """Every action boundary the wizard passed, in order, from its audit log."""
+    log = lab.exec("jump", "cat", f"{wizard.state_dir}/mwlab.audit.log").stdout
+    return [line.rsplit(": ", 1)[1] for line in log.splitlines() if " action done: " in line]
 
 
-def killed_at(lab: Lab, wizard: Wizard, argv: list[str],
-              reached: Callable[[dict[str, Any]], bool]) -> None:
-    """Run the wizard with `argv`; SIGKILL it as soon as its state file satisfies `reached`."""
+def crashed_after(wizard: Wizard, point: str, *argv: str) -> None:
+    """Run the wizard so that it SIGKILLs itself the moment `point` is journaled."""
+    out = wizard(*argv, env={failpoint.ENV: point})
+    assert out.returncode in CRASHED, (point, "the crash point was never reached",
+                                       out.stdout + out.stderr)
+
+
+def stream_size(lab: Lab, method: str) -> int:
+    """Roughly how many bytes a seed stream of the lab's db1 carries (the datadir's size is
+    far from it: a physical stream skips the redo logs, a logical one is a fifth of it)."""
+    backup = ("mariadb-backup --backup --stream=xbstream --target-dir=/tmp/mw-size 2>/dev/null"
+              if method == "physical" else
+              "mariadb-dump --single-transaction --hex-blob --databases moodle")
+    out = lab.exec("db1", "sh", "-c", f"{backup} | wc -c; rm -rf /tmp/mw-size").stdout
+    return int(out.split()[0])
+
+
+def killed_mid_stream(lab: Lab, wizard: Wizard, argv: list[str], at_bytes: int) -> None:
+    """SIGKILL the wizard from outside once `at_bytes` of the seed stream have gone through."""
     launcher = wizard.spawn(*argv)
 
-    def check() -> bool:
-        ended = launcher.poll() is not None
+    def far_enough() -> bool:
+        assert launcher.poll() is None, launcher.stdout.read() if launcher.stdout else ""
         try:
-            if reached(wizard.state()):
-                return True
-        except (AssertionError, json.JSONDecodeError, KeyError):
-            pass
-        if ended:
-            raise AssertionError("the wizard ended before the crash point: "
-                                 + (launcher.stdout.read() if launcher.stdout else ""))
-        return False
+            job = wizard.state()["steps"]["replicas"]["remote_jobs"][0]
+        except (AssertionError, json.JSONDecodeError, KeyError, IndexError):
+            return False
+        return streamed_bytes(lab, job["paths"]["directory"]) >= at_bytes
 
-    try:
-        wait_for("the crash point", check, timeout=300)
-        if launcher.poll() is None:  # (the last action's point may come with the very end)
-            os.kill(child_of(launcher.pid), signal.SIGKILL)
-    finally:
-        launcher.wait(timeout=60)
+    wait_for(f"{at_bytes} bytes of the seed stream", far_enough, timeout=300)
+    os.kill(child_of(launcher.pid), signal.SIGKILL)
+    launcher.wait(timeout=60)
 
 
-def action_done(step: str, action: str) -> Callable[[dict[str, Any]], bool]:
-    def reached(state: dict[str, Any]) -> bool:
-        return any(a["id"] == action and a["status"] == "done"
-                   for a in state["steps"][step].get("actions") or [])
-    return reached
-
-
-def selected(points: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def selected(points: list[str]) -> list[str]:
     choice = os.environ.get("MW_CRASH_POINTS", "")
     if choice == "steps":
-        return [p for i, p in enumerate(points)
-                if i + 1 == len(points) or points[i + 1][0] != p[0]]
+        steps = [p.split("/")[0] for p in points]
+        return [p for i, p in enumerate(points) if i + 1 == len(points) or steps[i + 1] != steps[i]]
     if choice:
-        return [points[int(i)] for i in choice.split(",")]
+        return [points[int(i)] for i in choice.split(",") if int(i) < len(points)]
     return points
 
 
@@ -139,61 +126,91 @@ def without_probe_rows(snapshot: dict[str, Any]) -> dict[str, Any]:
 def test_crash_matrix_of_the_migration_and_of_its_rollback(running_lab: Lab) -> None:
     lab = running_lab
     started = time.monotonic()
+    run_argv = ["run", "--inventory", LAB_INVENTORY, "--yes"]
     before = without_probe_rows(cluster_snapshot(lab))
+
+    def gives_back_the_lab(what: str) -> None:
+        lab.exec("db1", "mariadb", "-e", "DELETE FROM moodle.mdl_mwlab_probe")
+        assert without_probe_rows(cluster_snapshot(lab)) == before, what
+
     with Wizard(lab) as reference:
-        run = reference("run", "--inventory", LAB_INVENTORY, "--yes")
+        run = reference(*run_argv)
         assert run.returncode == 0, run.stdout + run.stderr
-        points = journal(reference)
         want = end_state(lab, reference)
         assert want["vip_holders"] == 1 and want["probe_via"] == f"{VIP}:6033"
-        rollback_points = rollback_journal(lab, reference)
-    lab.exec("db1", "mariadb", "-e", "DELETE FROM moodle.mdl_mwlab_probe")
-    assert without_probe_rows(cluster_snapshot(lab)) == before
-    one_run = time.monotonic() - started
-    chosen = selected(points)
-    print(f"\ncrash matrix: {len(points)} migration boundaries ({len(chosen)} chosen), "
-          f"{len(rollback_points)} rollback boundaries; reference run + rollback {one_run:.0f} s",
-          flush=True)
-    budget = float(os.environ.get("MW_CRASH_BUDGET_S", "inf"))
-    covered = 0
-    for step, action in chosen:
-        if time.monotonic() - started > budget:
-            break
-        covered += 1
-        with Wizard(lab) as wizard:
-            killed_at(lab, wizard, ["run", "--inventory", LAB_INVENTORY, "--yes"],
-                      action_done(step, action))
-            resumed = wizard("resume", "--yes")
-            assert resumed.returncode == 0, (step, action, resumed.stdout + resumed.stderr)
-            assert end_state(lab, wizard) == want, (step, action)
-            back = wizard("rollback", "--yes")
-            assert back.returncode == 0, (step, action, back.stdout + back.stderr)
-            lab.exec("db1", "mariadb", "-e", "DELETE FROM moodle.mdl_mwlab_probe")
-            assert without_probe_rows(cluster_snapshot(lab)) == before, (step, action)
-        print(f"  ok: killed after {step}/{action}, resumed ({time.monotonic() - started:.0f} s)",
-              flush=True)
-    rollback_covered = 0
-    # NOT FINISHED: a step's rollback actions leave the journal once that step is rolled
-    # back, so the state-file poll misses the last ones (the wizard ends first). Opt in with
-    # MW_CRASH_ROLLBACK=1 until the crash point is taken from the wizard's output instead.
-    if not os.environ.get("MW_CRASH_ROLLBACK"):
-        print("crash matrix: rollback points not run (MW_CRASH_ROLLBACK unset; unfinished)")
-        rollback_points = []
-    for step, action in selected(rollback_points):
-        if time.monotonic() - started > budget:
-            break
-        rollback_covered += 1
-        with Wizard(lab) as wizard:
-            run = wizard("run", "--inventory", LAB_INVENTORY, "--yes")
-            assert run.returncode == 0, run.stdout + run.stderr
-            killed_at(lab, wizard, ["rollback", "--yes"],
-                      action_done(step, action))
-            back = wizard("rollback", "--yes")
-            assert back.returncode == 0, (step, action, back.stdout + back.stderr)
-            lab.exec("db1", "mariadb", "-e", "DELETE FROM moodle.mdl_mwlab_probe")
-            assert without_probe_rows(cluster_snapshot(lab)) == before, (step, action)
-        print(f"  ok: rollback killed after {step}/{action}, rolled back again "
-              f"({time.monotonic() - started:.0f} s)", flush=True)
-    print(f"crash matrix: {covered} migration + {rollback_covered} rollback points covered "
-          f"(of {len(points)} + {len(rollback_points)}) in {time.monotonic() - started:.0f} s")
-    assert covered > 0
+        back = reference("rollback", "--yes")
+        assert back.returncode == 0, back.stdout + back.stderr
+        passed = boundaries(lab, reference)
+    gives_back_the_lab("reference rollback")
+    points = [p for p in passed if "/rollback:" not in p]
+    rollback_points = [p for p in passed if "/rollback:" in p]
+    with Wizard(lab) as probe_dir:
+        # Where the backup job is started but not finished: the inventory's method, and the
+        # other one, each killed early and late in its stream.
+        logical = probe_dir.inventory("logical", **{'backup_method = "physical"':
+                                                    'backup_method = "logical"'})
+        streams = [(inv, m, f) for inv, m in ((LAB_INVENTORY, "physical"), (logical, "logical"))
+                   for f in (0.2, 0.7)]
+        chosen, chosen_rollback = selected(points), selected(rollback_points)
+        print(f"\ncrash matrix: {len(points)} migration boundaries ({len(chosen)} chosen), "
+              f"{len(streams)} points inside the seed stream, {len(rollback_points)} rollback "
+              f"boundaries ({len(chosen_rollback)} chosen); reference run + rollback "
+              f"{time.monotonic() - started:.0f} s", flush=True)
+        budget = float(os.environ.get("MW_CRASH_BUDGET_S", "inf"))
+        covered: list[str] = []
+        cases: list[tuple[str, Callable[[Wizard], None], bool]] = [
+            *[(f"after {p}", partial(_crash_run, run_argv=run_argv, point=p), True)
+              for p in chosen],
+            *[(f"{f:.0%} into the {m} stream",
+               partial(_kill_mid_stream, lab=lab, inventory=inv, method=m, fraction=f), True)
+              for inv, m, f in streams],
+            *[(f"rollback after {p}", partial(_crash_rollback, run_argv=run_argv, point=p), False)
+              for p in chosen_rollback],
+        ]
+        for name, crash, resumes in cases:
+            if time.monotonic() - started > budget:
+                break
+            with Wizard(lab) as wizard:
+                try:
+                    crash(wizard)
+                    if resumes:
+                        resumed = wizard("resume", "--yes")
+                        assert resumed.returncode == 0, (name, resumed.stdout + resumed.stderr)
+                        assert end_state(lab, wizard) == want, name
+                finally:
+                    # Whatever failed, the lab goes back for the tests after this one.
+                    wizard.stop_spawned()
+                    back = wizard("rollback", "--yes")
+                assert back.returncode == 0, (name, back.stdout + back.stderr)
+                gives_back_the_lab(name)
+            covered.append(name)
+            print(f"  ok: killed {name} ({time.monotonic() - started:.0f} s)", flush=True)
+    print(f"crash matrix: {len(covered)} of {len(cases)} points covered "
+          f"in {time.monotonic() - started:.0f} s")
+    assert covered
+
+
+def _crash_run(wizard: Wizard, run_argv: list[str], point: str) -> None:
+    crashed_after(wizard, point, *run_argv)
+
+
+def _kill_mid_stream(wizard: Wizard, lab: Lab, inventory: str, method: str,
+                     fraction: float) -> None:
+    # The lab's stream takes a second or two: slowed to 40 Mbit/s toward the replicas (on
+    # the bridge side of their links), so that a point inside it can be hit at all.
+    links = ["mwv-db2", "mwv-db3"]
+    for link in links:
+        subprocess.run(["tc", "qdisc", "replace", "dev", link, "root", "tbf", "rate", "40mbit",
+                        "burst", "64kb", "latency", "200ms"], check=True)
+    try:
+        killed_mid_stream(lab, wizard, ["run", "--inventory", inventory, "--yes"],
+                          int(fraction * stream_size(lab, method)))
+    finally:
+        for link in links:
+            subprocess.run(["tc", "qdisc", "del", "dev", link, "root"], check=True)
+
+
+def _crash_rollback(wizard: Wizard, run_argv: list[str], point: str) -> None:
+    run = wizard(*run_argv)
+    assert run.returncode == 0, run.stdout + run.stderr
+    crashed_after(wizard, point, "rollback", "--yes")
