@@ -189,9 +189,12 @@ echo started
 """
 
 _STATUS = _ALIVE + """
-dir=$1
+dir=$1 n=$3
 if [ ! -d "$dir" ]; then echo state=missing; echo --; exit 0; fi
 cd -- "$dir"
+# Waiting here for the end (up to n x 50 ms) answers the moment the job ends, where a poll
+# from the wizard would only see it at its next turn.
+while [ "$n" -gt 0 ] && [ ! -e exit_code ]; do sleep 0.05; n=$((n - 1)); done
 pid=$(cat pid 2>/dev/null || true)
 state=lost
 if [ -n "$pid" ] && alive "$pid"; then state=running; fi
@@ -278,10 +281,14 @@ async def start_job(host: RemoteHost, job_id: str, script: str, *,
     return ref
 
 
-async def job_status(host: RemoteHost, ref: JobRef) -> JobStatus:
+async def job_status(host: RemoteHost, ref: JobRef, wait_s: float = 0.0) -> JobStatus:
+    """The job's state; with `wait_s`, first wait on the host up to that long for it to end."""
     _check_host(host, ref)
-    result = await host.run(["sh", "-c", _STATUS, "sh", ref.directory, str(_OUTPUT_TAIL)],
-                            display=f"status of job {ref.job_id} ({ref.directory})")
+    ticks = max(0, int(wait_s / 0.05))
+    result = await host.run(["sh", "-c", _STATUS, "sh", ref.directory, str(_OUTPUT_TAIL),
+                             str(ticks)],
+                            display=f"status of job {ref.job_id} ({ref.directory})",
+                            timeout=wait_s + 60)
     head, _, tail = result.stdout.partition("--\n")
     fields = dict(line.split("=", 1) for line in head.splitlines() if "=" in line)
     code = _int(fields.get("code"))
@@ -308,14 +315,13 @@ async def wait_job(host: RemoteHost, ref: JobRef, *,
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
     while True:
-        status = await job_status(host, ref)
+        status = await job_status(host, ref, wait_s=poll)
         if on_progress is not None:
             on_progress(status)
         if status.state is not JobState.RUNNING:
             return status
         if deadline is not None and loop.time() >= deadline:
             raise JobTimeout(ref, timeout or 0)
-        await asyncio.sleep(poll)
 
 
 async def cancel_job(host: RemoteHost, ref: JobRef, *, grace: int = 10) -> None:

@@ -183,12 +183,13 @@ class Replicas(Step):
             [f"on {src} (detached job): {backup} | tee "
              + " ".join(f">(ssh -c {seed.CIPHER} root@{r})" for r in inv.replicas)],
             done=self.stream_succeeded, host=src))
+        if self.method == "physical":
+            # All prepares first: they run at once, one job per replica.
+            actions += [Action(
+                f"prepare:{r}", f"Prepare the backup on {r}", partial(self.prepare, r),
+                [f"on {r} (detached job): {tools.backup} --prepare --target-dir={DATADIR}; "
+                 f"chown -R mysql:mysql {DATADIR}"], host=r) for r in inv.replicas]
         for r, server_id in self.server_ids().items():
-            if self.method == "physical":
-                actions.append(Action(
-                    f"prepare:{r}", f"Prepare the backup on {r}", partial(self.prepare, r),
-                    [f"on {r} (detached job): {tools.backup} --prepare --target-dir={DATADIR}; "
-                     f"chown -R mysql:mysql {DATADIR}"], host=r))
             cnf = render_replica_cnf(source_version(self.src), server_id,
                                      inv.hosts[r].address)
             actions += [
@@ -370,7 +371,9 @@ class Replicas(Step):
     async def _watch(self, source: Any, ref: JobRef) -> None:
         total = int(self.src["data_bytes"])
         while True:
-            status = await job_status(source, ref)
+            # Each poll is one audited command on the source, which answers within a second,
+            # or as soon as the stream ends.
+            status = await job_status(source, ref, wait_s=1.0)
             if status.progress_bytes is not None:
                 self.ctx.emit(Progress(self.name, "seed stream", status.progress_bytes, total))
             if status.state == JobState.SUCCEEDED:
@@ -392,23 +395,31 @@ class Replicas(Step):
                                 f"(exit {status.exit_code}): {status.output_tail[-600:]}; roll "
                                 "back this step (moodle-wizard rollback --to replicas) and "
                                 "run it again")
-            await asyncio.sleep(1.0)  # each poll is one audited command on the source
 
     async def prepare(self, r: str) -> None:
-        host = await self.ctx.host(r)
+        # The first prepare action starts every replica's (each a job on its own host, which
+        # never starts twice): two replicas then take the time of one. Each waits for its own.
         tools = self.dialect.backup_tools()
-        job_id = f"prepare-{r}"
-        ref = await start_job(host, job_id,
-                              f"{tools.backup} --prepare --target-dir={DATADIR} && "
-                              f"chown -R mysql:mysql {DATADIR}")
+        script = (f"{tools.backup} --prepare --target-dir={DATADIR} && "
+                  f"chown -R mysql:mysql {DATADIR}")
+        host = await self.ctx.host(r)
+        ref = JobRef(r, f"prepare-{r}", job_dir(f"prepare-{r}"))
+        prepared = self.facts.get("prepared", [])
+        if r in prepared:  # done before a crash, job removed or not
+            await remove_job(host, ref)
+            return
+        for other in self.ctx.inventory.replicas:
+            if other not in prepared:
+                await start_job(await self.ctx.host(other), f"prepare-{other}", script)
         while True:
-            status = await job_status(host, ref)
+            status = await job_status(host, ref, wait_s=1.0)
             if status.state == JobState.SUCCEEDED:
                 break
             if status.state in (JobState.FAILED, JobState.LOST):
                 raise StepError(f"{r}: preparing the backup failed: "
                                 f"{status.output_tail[-600:]}; roll back this step and retry")
-            await asyncio.sleep(0.5)
+        self.facts.setdefault("prepared", []).append(r)
+        self.ctx.save()
         await remove_job(host, ref)
 
     async def configure(self, r: str, cnf: str) -> None:
@@ -664,6 +675,10 @@ class Replicas(Step):
 
     async def restore_replica(self, r: str) -> None:
         host = await self.ctx.host(r)
+        # A prepare started for it by another replica's action may still be writing there.
+        prepare = JobRef(r, f"prepare-{r}", job_dir(f"prepare-{r}"))
+        await cancel_job(host, prepare)
+        await remove_job(host, prepare)
         await host.run(["rm", "-f", self.cnf_path()])
         await host.run(["sh", "-c", f"[ -d {DATADIR} ] && find {DATADIR} -mindepth 1 -delete "
                         "|| true"])

@@ -48,7 +48,10 @@ def backup_command(method: str, backup: str, dump: Sequence[str], databases: Seq
     # Double quotes: the path may name the job's directory as $MW_JOB_DIR.
     auth = f'--defaults-extra-file="{defaults_file}" ' if defaults_file else ""
     if method == "physical":
-        return (f"{backup} {auth}--backup --stream=xbstream "
+        # Commits wait while the backup holds its commit lock for the last redo log copy;
+        # the copying thread looks for new redo every second by default, so Moodle's writes
+        # would stall up to a second. Every 50 ms, they stall a few tens of milliseconds.
+        return (f"{backup} {auth}--backup --stream=xbstream --log-copy-interval=50 "
                 f"--target-dir={shlex.quote(workdir)}/tmp")
     binary, *options = dump
     dbs = " ".join(shlex.quote(d) for d in databases)
