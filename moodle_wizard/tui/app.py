@@ -33,7 +33,7 @@ from moodle_wizard.core.state import (
     state_path,
 )
 from moodle_wizard.resources import styles_dir
-from moodle_wizard.tui import ops, preview
+from moodle_wizard.tui import heap, ops, preview
 from moodle_wizard.tui.clock import Clock
 from moodle_wizard.tui.draft import InventoryDraft, discovery_key
 from moodle_wizard.tui.loopwatch import LoopWatch
@@ -209,6 +209,7 @@ class WizardApp(App[None]):
             self.push_screen(screen)
         else:
             self.switch_screen(screen)
+        self.call_after_refresh(heap.settle)
 
     def restart_flow(self) -> None:
         """Forget the flow screens (a new migration starts from empty forms)."""
@@ -458,6 +459,7 @@ class WizardApp(App[None]):
             self.state = payload.state
             self.run_model.load(payload.state)
             self.changed.publish("state")
+            heap.freeze()  # a step boundary: see heap.py
 
     def on_op_done(self, done: OpDone) -> None:
         op = done.op
