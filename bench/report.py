@@ -1,0 +1,135 @@
+"""docs/benchmarks.md and docs/benchmarks.json from the figures of one `make bench` run."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+
+def _version(argv: list[str]) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except OSError:
+        return "not installed"
+    return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr) \
+        else "?"
+
+
+def machine() -> dict[str, Any]:
+    meminfo = Path("/proc/meminfo").read_text().split("\n")[0].split()
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    from importlib.metadata import version
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(int(meminfo[1]) / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "os": _version(["sh", "-c", ". /etc/os-release; echo $PRETTY_NAME"]),
+        "python": platform.python_version(),
+        "textual": version("textual"),
+        "asyncssh": version("asyncssh"),
+        "mariadb": _version(["mariadbd", "--version"]),
+        "openssh": _version(["ssh", "-V"]),
+        "php": _version(["php", "--version"]),
+    }
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "—"
+    return f"{value}{unit}"
+
+
+def _row(n: int, what: str, measured: str, target: str, met: bool | None) -> str:
+    verdict = {True: "met", False: "**missed**", None: "reported"}[met]
+    return f"| {n} | {what} | {measured} | {target} | {verdict} |"
+
+
+def markdown(figures: dict[str, Any]) -> str:
+    m = figures["machine"]
+    seed = figures.get("seed", {})
+    mig = figures.get("migration", {})
+    tui = figures.get("tui_start", {})
+    s1 = figures.get("tui_stream_1gb", {})
+    s4 = figures.get("tui_stream_4gb", {})
+    writes = mig.get("writes", {})
+    drill = mig.get("drill", {})
+    rows = []
+    if seed:
+        rows += [
+            _row(1, "physical seed overhead (wizard / hand pipe, 1 replica)",
+                 f"{seed['seed_overhead']}x ({seed['wizard_seed_one_s']['median']} s vs "
+                 f"{seed['hand_seed_s']['median']} s)", "≤ 1.10x", seed["seed_overhead"] <= 1.10),
+            _row(2, "fan-out (2 replicas / 1)", f"{seed['fan_out']}x "
+                 f"({seed['wizard_seed_two_s']['median']} s vs "
+                 f"{seed['wizard_seed_one_s']['median']} s)", "≤ 1.3x", seed["fan_out"] <= 1.3),
+            _row(3, "logical / physical (2 replicas)", f"{seed['logical_vs_physical']}x "
+                 f"({seed['wizard_logical_two_s']['median']} s vs "
+                 f"{seed['wizard_seed_two_s']['median']} s)", "reported", None),
+        ]
+    if writes:
+        failed = writes["writes_failed"]
+        outside = writes.get("failed_outside_restart", failed)
+        rows.append(_row(
+            4, "write availability during the whole migration (PHP writer, every 20 ms)",
+            f"{writes['writes_ok']} ok, {failed} failed ({outside} outside the announced "
+            f"{_fmt(writes.get('announced_restart_s'), ' s')} restart of db1); longest gap "
+            f"{writes['longest_gap_s']} s, {_fmt(writes.get('longest_gap_outside_restart_s'))} s "
+            "outside the restart", "0 failed; gap ≤ 1 s",
+            failed == 0 and writes["longest_gap_s"] <= 1.0))
+    if drill:
+        rows.append(_row(5, "VIP failover (ProxySQL stopped on the holder)",
+                         f"client outage {drill['longest_gap_s']} s, {drill['writes_failed']} "
+                         f"failed writes; VIP answering again after "
+                         f"{_fmt(drill.get('vip_moved_s'), ' s')}", "≤ 5 s",
+                         drill["longest_gap_s"] <= 5.0))
+    if tui:
+        rows.append(_row(6, "TUI cold start to first screen painted",
+                         f"{tui['median_s']} s (max {tui['max_s']} s)", "≤ 1.0 s",
+                         tui["median_s"] <= 1.0))
+    if s1:
+        rows.append(_row(7, "largest UI event-loop stall during the 1 GB stream",
+                         f"{s1['stall_during_stream_ms']} ms (whole migration: "
+                         f"{s1['stall_whole_migration_ms']} ms)", "≤ 50 ms",
+                         s1["stall_during_stream_ms"] <= 50))
+        four = f", 4 GB stream: {s4['peak_rss_mb']} MB" if s4 else ", 4 GB: not run"
+        rows.append(_row(8, "wizard peak RSS (TUI process)", f"1 GB stream: {s1['peak_rss_mb']} MB"
+                         + four, "≤ 150 MB, same for both",
+                         s1["peak_rss_mb"] <= 150 and (not s4 or s4["peak_rss_mb"] <= 150)))
+    if mig:
+        steps = ", ".join(f"{k} {v} s" for k, v in mig["steps_s"].items())
+        rows.append(_row(9, f"end to end at {figures['data_mb']} MB (headless)",
+                         f"{mig['wall_s']} s: {steps}; rollback {mig['rollback_s']} s",
+                         "reported", None))
+    lines = [
+        "# Benchmarks",
+        "",
+        f"`make bench` on {figures['date']}: lab with `--data-mb {figures['data_mb']}` "
+        f"({figures.get('source_mb', '?')} MB of data on db1), {figures['reps']} repetitions "
+        "for each comparison, alternating, medians. Every figure is in `benchmarks.json`.",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; {m['os']}, kernel "
+        f"{m['kernel']}; Python {m['python']}, textual {m['textual']}, asyncssh "
+        f"{m['asyncssh']}; {m['mariadb']}; {m['openssh']}.",
+        "",
+        "| # | what | measured | target | |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
+    for note in figures.get("notes", []):
+        lines += [f"- {note}"]
+    return "\n".join(lines) + "\n"
+
+
+def write(figures: dict[str, Any], docs: Path) -> None:
+    docs.mkdir(exist_ok=True)
+    (docs / "benchmarks.json").write_text(json.dumps(figures, indent=2) + "\n")
+    (docs / "benchmarks.md").write_text(markdown(figures))

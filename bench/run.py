@@ -1,0 +1,106 @@
+"""`make bench`: the lab at a chosen data size, every figure of the benchmark, and the report.
+
+    python -m bench.run [--data-mb 1024] [--reps 3] [--big-mb 4096] [--only seed,migration,...]
+
+Needs root and the lab's packages (`make deps`). Leaves the lab as it found it: down if it was
+down, otherwise rebuilt at the size it had."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.labkit import ensure_lab, sh
+from moodle_wizard.lab import lab
+
+PARTS = ("tui_start", "seed", "migration", "tui_stream", "big")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def log(text: str) -> None:
+    print(text, flush=True)
+
+
+def tui_stream() -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, "-m", "bench.tui_stream"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=7200)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench.tui_stream failed: {proc.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def source_mb() -> int:
+    out = sh("db1", "du -sm /var/lib/mysql/moodle").stdout.split()[0]
+    return int(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run")
+    parser.add_argument("--data-mb", type=int, default=1024)
+    parser.add_argument("--big-mb", type=int, default=4096,
+                        help="data size for the second memory figure (0: skip)")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--only", default=",".join(PARTS))
+    parser.add_argument("--docs", type=Path, default=ROOT / "docs")
+    args = parser.parse_args(argv)
+    parts = args.only.split(",")
+    previous = lab.LabState.load(lab.LABDIR)
+    figures: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "data_mb": args.data_mb, "reps": args.reps, "machine": report.machine(), "notes": [],
+    }
+    started = time.monotonic()
+    try:
+        if "tui_start" in parts:
+            from bench.tui_start import measure_tui_start
+            log("6. TUI cold start")
+            figures["tui_start"] = measure_tui_start(reps=max(5, args.reps))
+            log(f"  median {figures['tui_start']['median_s']} s")
+        log(f"lab up with --data-mb {args.data_mb}")
+        t0 = time.monotonic()
+        rebuilt = ensure_lab(args.data_mb)
+        figures["lab_up_s"] = round(time.monotonic() - t0, 1) if rebuilt else None
+        figures["source_mb"] = source_mb()
+        if "seed" in parts:
+            from bench.seed import measure_seed
+            log("1-3. seed: hand pipe, wizard to 1 and 2 replicas, logical")
+            figures["seed"] = measure_seed(args.reps, log)
+        if "migration" in parts:
+            from bench.writes import measure_migration
+            log("4, 5, 9. full migration with the writer, VIP drill, rollback")
+            figures["migration"] = measure_migration(log)
+        if "tui_stream" in parts:
+            log("7, 8. the TUI through the whole migration")
+            figures["tui_stream_1gb"] = tui_stream()
+            log(f"  {figures['tui_stream_1gb']}")
+        if "big" in parts and args.big_mb:
+            log(f"8. the TUI through the migration at --data-mb {args.big_mb}")
+            ensure_lab(args.big_mb)
+            figures["big_source_mb"] = source_mb()
+            figures["tui_stream_4gb"] = tui_stream()
+            log(f"  {figures['tui_stream_4gb']}")
+    finally:
+        figures["bench_s"] = round(time.monotonic() - started, 1)
+        report.write(figures, args.docs)
+        log(f"wrote {args.docs / 'benchmarks.md'} and benchmarks.json "
+            f"({figures['bench_s']:.0f} s)")
+        # As found: down, or back at its own size.
+        now = lab.LabState.load(lab.LABDIR)
+        if previous is None and now is not None:
+            lab.down(out=io.StringIO())
+        elif previous is not None and now is not None and now.data_mb != previous.data_mb:
+            ensure_lab(previous.data_mb)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

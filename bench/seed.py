@@ -1,0 +1,111 @@
+"""Figures 1-3: the wizard's seed against the same pipe by hand, one replica against two, and
+the logical method against the physical one. Alternating, several repetitions, medians."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+from bench.labkit import Wizard, action_times, lab_address, run, seconds, sh, step_seconds
+
+DATADIR = "/var/lib/mysql"
+HAND_DIR = "/var/tmp/bench-hand"
+
+
+def replica_is_empty(host: str) -> None:
+    out = sh(host, f"ls -A {DATADIR}; pidof mariadbd || true").stdout.strip()
+    if out:
+        raise RuntimeError(f"{host} must have an empty {DATADIR} and no server running "
+                           f"before a seed (found: {out[:200]}); is a migration still in the lab?")
+
+
+def hand_seed(replica: str = "db2") -> float:
+    """What an operator types: mariadb-backup streamed over ssh into mbstream, then prepare.
+    Default ssh options (an operator's), a key of its own, removed afterwards."""
+    replica_is_empty(replica)
+    address = lab_address(replica)
+    sh("db1", f"rm -rf {HAND_DIR} && install -d -m 0700 {HAND_DIR}/tmp && "
+              f"ssh-keygen -q -t ed25519 -N '' -C bench-hand -f {HAND_DIR}/key")
+    pub = run("db1", "cat", f"{HAND_DIR}/key.pub").stdout.strip()
+    sh(replica, f"echo '{pub}' >> /root/.ssh/authorized_keys")
+    ssh = (f"ssh -i {HAND_DIR}/key -o BatchMode=yes -o StrictHostKeyChecking=accept-new "
+           f"-o UserKnownHostsFile={HAND_DIR}/known_hosts root@{address}")
+    try:
+        t0 = time.monotonic()
+        sh("db1", f"set -o pipefail; mariadb-backup --backup --stream=xbstream "
+                  f"--target-dir={HAND_DIR}/tmp 2>{HAND_DIR}/backup.log | "
+                  f"{ssh} 'mbstream -x -C {DATADIR}'")
+        sh(replica, f"mariadb-backup --prepare --target-dir={DATADIR} >/dev/null 2>&1")
+        took = time.monotonic() - t0
+    finally:
+        sh(replica, "sed -i '/ bench-hand$/d' /root/.ssh/authorized_keys")
+        sh(replica, f"find {DATADIR} -mindepth 1 -delete")
+        sh("db1", f"rm -rf {HAND_DIR}")
+    return took
+
+
+def wizard_seed(method: str, replicas: tuple[str, ...]) -> dict[str, Any]:
+    """The wizard's `run --until replicas`; the seed is the stream plus the prepares (the same
+    work as the hand pipe), timed from the journal. Rolled back afterwards."""
+    for r in replicas:
+        replica_is_empty(r)
+    wizard = Wizard()
+    try:
+        inventory = wizard.inventory(method=method, replicas=replicas)
+        t0 = time.monotonic()
+        wizard("run", "--inventory", inventory, "--until", "replicas", "--yes")
+        wall = time.monotonic() - t0
+        state = wizard.state()
+        times = action_times(state, "replicas")
+        seeded = [t for a, t in times.items() if a == "stream" or a.startswith("prepare:")]
+        seed = seconds(min(t[0] for t in seeded), max(t[1] for t in seeded))
+        result = {"seed_s": round(seed, 2), "stream_s": round(seconds(*times["stream"]), 2),
+                  "replicas_step_s": step_seconds(state)["replicas"], "wall_s": round(wall, 2),
+                  "actions_s": {a: round(seconds(*t), 2) for a, t in times.items()}}
+        wizard("rollback", "--yes")
+        return result
+    finally:
+        wizard.clean()
+
+
+def median(xs: list[float]) -> float:
+    return round(statistics.median(xs), 2)
+
+
+def measure_seed(reps: int, log: Any) -> dict[str, Any]:
+    hand: list[float] = []
+    one: list[dict[str, Any]] = []
+    two: list[dict[str, Any]] = []
+    logical: list[dict[str, Any]] = []
+    for rep in range(reps):
+        # Alternate the order, so that a warmer cache cannot always favour the same side.
+        order = ["hand", "one", "two", "logical"]
+        if rep % 2:
+            order.reverse()
+        for what in order:
+            if what == "hand":
+                hand.append(round(hand_seed(), 2))
+                log(f"  rep {rep + 1}: hand pipe to db2 {hand[-1]:.1f} s")
+            elif what == "one":
+                one.append(wizard_seed("physical", ("db2",)))
+                log(f"  rep {rep + 1}: wizard physical to db2 {one[-1]['seed_s']:.1f} s")
+            elif what == "two":
+                two.append(wizard_seed("physical", ("db2", "db3")))
+                log(f"  rep {rep + 1}: wizard physical to db2+db3 {two[-1]['seed_s']:.1f} s")
+            else:
+                logical.append(wizard_seed("logical", ("db2", "db3")))
+                log(f"  rep {rep + 1}: wizard logical to db2+db3 {logical[-1]['seed_s']:.1f} s")
+    one_s = median([r["seed_s"] for r in one])
+    two_s = median([r["seed_s"] for r in two])
+    logical_s = median([r["seed_s"] for r in logical])
+    hand_s = median(hand)
+    return {
+        "hand_seed_s": {"samples": hand, "median": hand_s},
+        "wizard_seed_one_s": {"samples": one, "median": one_s},
+        "wizard_seed_two_s": {"samples": two, "median": two_s},
+        "wizard_logical_two_s": {"samples": logical, "median": logical_s},
+        "seed_overhead": round(one_s / hand_s, 3),
+        "fan_out": round(two_s / one_s, 3),
+        "logical_vs_physical": round(logical_s / two_s, 3),
+    }

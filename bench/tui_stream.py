@@ -1,0 +1,168 @@
+"""Figures 7 and 8: the wizard's TUI driven through the whole migration of the lab (as the
+operator would, every question answered yes), measuring the UI event loop's largest stall
+while the seed stream runs, and the process's peak RSS. Run in a process of its own (its peak
+RSS is then the wizard's): `python -m bench.tui_stream`; prints one line of JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.writes import during
+from moodle_wizard.lab import lab
+from moodle_wizard.tui.app import WizardApp
+from moodle_wizard.tui.screens.confirm import ConfirmModal
+from moodle_wizard.tui.screens.dashboard import DashboardScreen
+from moodle_wizard.tui.screens.review import ReviewScreen
+from tests.lab.test_tui_end_to_end import start_demo, wait_for
+
+
+def status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def stream_status(state_file: Path) -> str | None:
+    try:
+        state = json.loads(state_file.read_text())
+        actions = state["steps"]["replicas"]["actions"] or []
+    except (OSError, ValueError, KeyError):
+        return None
+    return next((a["status"] for a in actions if a["id"] == "stream"), None)
+
+
+async def drive(home: Path, state_dir: Path, debug: bool = False) -> dict[str, Any]:
+    if debug:
+        asyncio.get_running_loop().slow_callback_duration = 0.02
+    shutil.copy(lab.LABDIR / "ssh" / "known_hosts", home / ".ssh" / "known_hosts")
+    state_file = state_dir / "mwlab.json"
+    app = WizardApp(known_hosts=home / ".ssh" / "known_hosts", ask_resume=False, guide=True,
+                    watch_loop=True)
+    result: dict[str, Any] = {"rss_before_kb": status_kb("VmRSS")}
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start_demo(app, pilot)
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: app.discovery is not None or "discover" in app.errors,
+                       timeout=300, what="discovery")
+        for _ in range(4):
+            await pilot.press("ctrl+n")
+            await pilot.pause()
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: "vip" in app.checks, timeout=60, what="VIP check")
+        await pilot.press("ctrl+n")
+        assert isinstance(app.screen, ReviewScreen)
+        await wait_for(pilot, lambda: app.review is not None, timeout=120, what="runbook")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), timeout=10,
+                       what="the start question")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), timeout=10,
+                       what="the dashboard")
+        assert app.loopwatch is not None
+        app.loopwatch.reset()
+        t0 = time.monotonic()
+        stalls: list[tuple[float, float]] = []
+        gcs: list[tuple[float, int, float]] = []
+        if debug:
+            asyncio.get_running_loop().create_task(_record_stalls(stalls))
+            _record_gc(gcs)
+        await wait_for(pilot, lambda: stream_status(state_file) == "running", timeout=1800,
+                       what="the seed stream", answer={ConfirmModal: "y"})
+        before_stream = app.loopwatch.max_stall
+        app.loopwatch.reset()
+        s0 = time.monotonic()
+        await wait_for(pilot, lambda: stream_status(state_file) == "done", timeout=3600,
+                       what="the end of the seed stream", answer={ConfirmModal: "y"})
+        result["stream_s"] = round(time.monotonic() - s0, 2)
+        result["stall_during_stream_ms"] = round(app.loopwatch.max_stall * 1000, 1)
+        result["stream_samples"] = app.loopwatch.samples
+        stream_stall = app.loopwatch.max_stall
+        app.loopwatch.reset()
+        await wait_for(pilot, lambda: not app.runner.busy and app.run_model.message,
+                       timeout=3600, what="the migration", answer={ConfirmModal: "y"})
+        result["migration_s"] = round(time.monotonic() - t0, 2)
+        result["stall_whole_migration_ms"] = round(
+            max(before_stream, stream_stall, app.loopwatch.max_stall) * 1000, 1)
+        result["all_done"] = app.all_done()
+        result["errors"] = {k: str(v) for k, v in app.errors.items()}
+        if debug:
+            result["stalls"] = [(round(at, 3), round(late * 1000, 1),
+                                 during(json.loads(state_file.read_text()), at - late, at))
+                                for at, late in stalls]
+            import collections
+            import gc
+            kinds = collections.Counter(type(o).__name__ for o in gc.get_objects())
+            result["objects"] = [len(gc.get_objects()), kinds.most_common(25)]
+            result["gc"] = [(round(at, 3), gen, round(took * 1000, 1))
+                            for at, gen, took in gcs if took > 0.02]
+    result["peak_rss_mb"] = round(status_kb("VmHWM") / 1024, 1)
+    return result
+
+
+def _record_gc(gcs: list[tuple[float, int, float]]) -> None:
+    import gc
+    started: dict[str, float] = {}
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started["t"] = time.perf_counter()
+        else:
+            gcs.append((time.time(), info["generation"], time.perf_counter() - started["t"]))
+    gc.callbacks.append(callback)
+
+
+async def _record_stalls(stalls: list[tuple[float, float]]) -> None:
+    while True:
+        before = time.perf_counter()
+        await asyncio.sleep(0.01)
+        late = time.perf_counter() - before - 0.01
+        if late > 0.03:
+            stalls.append((time.time(), late))
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="mw-bench-tui-") as tmp:
+        home = Path(tmp) / "home"
+        (home / ".ssh").mkdir(parents=True, mode=0o700)
+        shutil.copy(lab.LABDIR / "ssh" / "id_ed25519", home / ".ssh" / "id_ed25519")
+        (home / ".ssh" / "id_ed25519").chmod(0o600)
+        state_dir = Path(tmp) / "state"
+        os.environ["HOME"] = str(home)
+        os.environ["MOODLE_WIZARD_STATE_DIR"] = str(state_dir)
+        # MW_BENCH_ASYNCIO_DEBUG=1: asyncio names every UI-loop callback slower than 20 ms (on
+        # stderr): what to look at when the stall misses its target. It slows everything.
+        debug = os.environ.get("MW_BENCH_ASYNCIO_DEBUG") == "1"
+        if debug:
+            logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+        profile = os.environ.get("MW_BENCH_PROFILE")  # a path: cProfile of the UI thread
+        try:
+            if profile:
+                import cProfile
+                profiler = cProfile.Profile()
+                result = profiler.runcall(asyncio.run, drive(home, state_dir, debug))
+                profiler.dump_stats(profile)
+            else:
+                result = asyncio.run(drive(home, state_dir, debug), debug=debug)
+        finally:
+            # Put the lab back: the same engine, headless, on the state the TUI saved.
+            if (state_dir / "mwlab.json").exists():
+                from moodle_wizard.cli import main as cli_main
+                rc = cli_main(["rollback", "--yes"])
+                if rc:
+                    print(f"rollback after the TUI run failed ({rc})", file=sys.stderr)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
