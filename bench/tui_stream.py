@@ -20,9 +20,7 @@ from bench.writes import during
 from moodle_wizard.lab import lab
 from moodle_wizard.tui.app import WizardApp
 from moodle_wizard.tui.screens.confirm import ConfirmModal
-from moodle_wizard.tui.screens.dashboard import DashboardScreen
-from moodle_wizard.tui.screens.review import ReviewScreen
-from tests.lab.test_tui_end_to_end import start_demo, wait_for
+from tests.lab.test_tui_end_to_end import start_migration, wait_for
 
 
 def status_kb(field: str) -> int:
@@ -50,24 +48,7 @@ async def drive(home: Path, state_dir: Path, debug: bool = False) -> dict[str, A
                     watch_loop=True)
     result: dict[str, Any] = {"rss_before_kb": status_kb("VmRSS")}
     async with app.run_test(size=(120, 40)) as pilot:
-        await start_demo(app, pilot)
-        await pilot.press("ctrl+n")
-        await wait_for(pilot, lambda: app.discovery is not None or "discover" in app.errors,
-                       timeout=300, what="discovery")
-        for _ in range(4):
-            await pilot.press("ctrl+n")
-            await pilot.pause()
-        await pilot.press("ctrl+t")
-        await wait_for(pilot, lambda: "vip" in app.checks, timeout=60, what="VIP check")
-        await pilot.press("ctrl+n")
-        assert isinstance(app.screen, ReviewScreen)
-        await wait_for(pilot, lambda: app.review is not None, timeout=120, what="runbook")
-        await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), timeout=10,
-                       what="the start question")
-        await pilot.press("y")
-        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), timeout=10,
-                       what="the dashboard")
+        await start_migration(app, pilot)
         assert app.loopwatch is not None
         app.loopwatch.reset()
         t0 = time.monotonic()

@@ -95,6 +95,32 @@ async def start_demo(app: WizardApp, pilot: Pilot[Any]) -> HostsScreen:
     return app.screen
 
 
+async def start_migration(app: WizardApp, pilot: Pilot[Any]) -> None:
+    """The demo's inventory through every screen, then start: returns on the dashboard."""
+    await start_demo(app, pilot)
+    await pilot.press("ctrl+n")
+    await wait_for(pilot, lambda: app.discovery is not None or "discover" in app.errors,
+                   timeout=300, what="discovery")
+    assert app.discovery is not None, app.errors
+    assert not [f for f in app.discovery.findings if f.level == "error"]
+    for _ in range(4):  # backup, replicas, proxysql, vip
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+    await pilot.press("ctrl+t")  # the VIP step's preflight: is the address free?
+    await wait_for(pilot, lambda: "vip" in app.checks, timeout=60, what="VIP check")
+    assert not [f for f in app.checks["vip"] if f.level == "error"], app.checks["vip"]
+    await pilot.press("ctrl+n")
+    assert isinstance(app.screen, ReviewScreen)
+    await wait_for(pilot, lambda: app.review is not None, timeout=120, what="runbook")
+    assert app.review is not None and "# Runbook: migration mwlab" in app.review.runbook
+    await pilot.press("s")
+    await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), timeout=10,
+                   what="the start question")
+    await pilot.press("y")
+    await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), timeout=10,
+                   what="the dashboard")
+
+
 async def test_tui_checks_connections_and_discovers_the_lab_read_only(operator: Path) -> None:
     known = lab_fingerprints()
     app = WizardApp(known_hosts=operator, ask_resume=False, guide=True)
@@ -209,28 +235,7 @@ async def test_tui_migrates_the_lab_then_rolls_one_step_back_from_the_dashboard(
     app = WizardApp(known_hosts=operator, ask_resume=False, guide=True, watch_loop=True)
     async with app.run_test(size=(120, 40)) as pilot:
         try:
-            await start_demo(app, pilot)
-            await pilot.press("ctrl+n")
-            await wait_for(pilot, lambda: app.discovery is not None or "discover" in app.errors,
-                           timeout=120, what="discovery")
-            assert app.discovery is not None, app.errors
-            assert not [f for f in app.discovery.findings if f.level == "error"]
-            for _ in range(4):  # backup, replicas, proxysql, vip
-                await pilot.press("ctrl+n")
-                await pilot.pause()
-            await pilot.press("ctrl+t")  # the VIP step's preflight: is the address free?
-            await wait_for(pilot, lambda: "vip" in app.checks, timeout=60, what="VIP check")
-            assert not [f for f in app.checks["vip"] if f.level == "error"], app.checks["vip"]
-            await pilot.press("ctrl+n")
-            assert isinstance(app.screen, ReviewScreen)
-            await wait_for(pilot, lambda: app.review is not None, timeout=120, what="runbook")
-            assert app.review is not None and "# Runbook: migration mwlab" in app.review.runbook
-            await pilot.press("s")
-            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), timeout=10,
-                           what="the start question")
-            await pilot.press("y")
-            await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), timeout=10,
-                           what="the dashboard")
+            await start_migration(app, pilot)
             assert app.loopwatch is not None
             app.loopwatch.reset()
             # The engine's own questions (restart db1 once) are answered yes, as an operator.
