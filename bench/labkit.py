@@ -112,8 +112,12 @@ def lab_address(host: str) -> str:
     return Topology.from_cidr(state.subnet).host_address(host)
 
 
+def stamp(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()
+
+
 def seconds(a: str, b: str) -> float:
-    return datetime.fromisoformat(b).timestamp() - datetime.fromisoformat(a).timestamp()
+    return stamp(b) - stamp(a)
 
 
 def action_times(state: dict[str, Any], step: str) -> dict[str, tuple[str, str]]:

@@ -62,7 +62,7 @@ def markdown(figures: dict[str, Any]) -> str:
     writes = mig.get("writes", {})
     drill = mig.get("drill", {})
     rows = []
-    if seed:
+    if seed.get("seed_overhead") is not None:
         rows += [
             _row(1, "physical seed overhead (wizard / hand pipe, 1 replica)",
                  f"{seed['seed_overhead']}x ({seed['wizard_seed_one_s']['median']} s vs "

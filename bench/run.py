@@ -21,7 +21,7 @@ from bench import report
 from bench.labkit import ensure_lab, sh
 from moodle_wizard.lab import lab
 
-PARTS = ("tui_start", "seed", "migration", "tui_stream", "big")
+PARTS = ("tui_start", "seed", "migration", "binlog_on", "tui_stream", "big")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="data size for the second memory figure (0: skip)")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--only", default=",".join(PARTS))
+    parser.add_argument("--seed-variants", default="hand,one,two,logical",
+                        help="which seeds the seed part runs (a subset writes raw samples)")
     parser.add_argument("--docs", type=Path, default=ROOT / "docs")
     args = parser.parse_args(argv)
     parts = args.only.split(",")
@@ -73,11 +75,16 @@ def main(argv: list[str] | None = None) -> int:
         if "seed" in parts:
             from bench.seed import measure_seed
             log("1-3. seed: hand pipe, wizard to 1 and 2 replicas, logical")
-            figures["seed"] = measure_seed(args.reps, log)
+            figures["seed"] = measure_seed(args.reps, log,
+                                           tuple(args.seed_variants.split(",")))
         if "migration" in parts:
             from bench.writes import measure_migration
             log("4, 5, 9. full migration with the writer, VIP drill, rollback")
             figures["migration"] = measure_migration(log)
+        if "binlog_on" in parts:
+            from bench.writes import measure_migration_binlog_on
+            log("4 again, with db1's binary log already on (no restart to announce)")
+            figures["migration_binlog_on"] = measure_migration_binlog_on(log)
         if "tui_stream" in parts:
             log("7, 8. the TUI through the whole migration")
             figures["tui_stream_1gb"] = tui_stream()

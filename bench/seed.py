@@ -4,13 +4,68 @@ the logical method against the physical one. Alternating, several repetitions, m
 from __future__ import annotations
 
 import statistics
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
-from bench.labkit import Wizard, action_times, lab_address, run, seconds, sh, step_seconds
+from bench.labkit import (
+    Wizard,
+    action_times,
+    lab_address,
+    run,
+    seconds,
+    sh,
+    stamp,
+    step_seconds,
+)
 
 DATADIR = "/var/lib/mysql"
 HAND_DIR = "/var/tmp/bench-hand"
+
+
+def cpu_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine: every lab host shares its cores."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_since(start: tuple[int, int]) -> float:
+    """How busy the machine's cores were since `start`, 0..1."""
+    busy, total = cpu_jiffies()
+    return round((busy - start[0]) / max(1, total - start[1]), 3)
+
+
+class CpuSampler:
+    """/proc/stat twice a second in a thread, to tell afterwards how busy the machine was in
+    a window known only from the journal."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, int, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> CpuSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            self.samples.append((time.time(), *cpu_jiffies()))
+            if self._stop.wait(0.5):
+                return
+
+    def busy_between(self, a: float, b: float) -> float | None:
+        inside = [s for s in self.samples if a <= s[0] <= b]
+        if len(inside) < 2:
+            return None
+        (_, b0, t0), (_, b1, t1) = inside[0], inside[-1]
+        return round((b1 - b0) / max(1, t1 - t0), 3)
 
 
 def replica_is_empty(host: str) -> None:
@@ -20,7 +75,7 @@ def replica_is_empty(host: str) -> None:
                            f"before a seed (found: {out[:200]}); is a migration still in the lab?")
 
 
-def hand_seed(replica: str = "db2") -> float:
+def hand_seed(replica: str = "db2") -> dict[str, float]:
     """What an operator types: mariadb-backup streamed over ssh into mbstream, then prepare.
     Default ssh options (an operator's), a key of its own, removed afterwards."""
     replica_is_empty(replica)
@@ -32,17 +87,18 @@ def hand_seed(replica: str = "db2") -> float:
     ssh = (f"ssh -i {HAND_DIR}/key -o BatchMode=yes -o StrictHostKeyChecking=accept-new "
            f"-o UserKnownHostsFile={HAND_DIR}/known_hosts root@{address}")
     try:
-        t0 = time.monotonic()
+        t0, cpu0 = time.monotonic(), cpu_jiffies()
         sh("db1", f"set -o pipefail; mariadb-backup --backup --stream=xbstream "
                   f"--target-dir={HAND_DIR}/tmp 2>{HAND_DIR}/backup.log | "
                   f"{ssh} 'mbstream -x -C {DATADIR}'")
         sh(replica, f"mariadb-backup --prepare --target-dir={DATADIR} >/dev/null 2>&1")
         took = time.monotonic() - t0
+        cpu = busy_since(cpu0)
     finally:
         sh(replica, "sed -i '/ bench-hand$/d' /root/.ssh/authorized_keys")
         sh(replica, f"find {DATADIR} -mindepth 1 -delete")
         sh("db1", f"rm -rf {HAND_DIR}")
-    return took
+    return {"seed_s": round(took, 2), "cpu_busy": cpu}
 
 
 def wizard_seed(method: str, replicas: tuple[str, ...]) -> dict[str, Any]:
@@ -54,13 +110,16 @@ def wizard_seed(method: str, replicas: tuple[str, ...]) -> dict[str, Any]:
     try:
         inventory = wizard.inventory(method=method, replicas=replicas)
         t0 = time.monotonic()
-        wizard("run", "--inventory", inventory, "--until", "replicas", "--yes")
+        with CpuSampler() as cpu:
+            wizard("run", "--inventory", inventory, "--until", "replicas", "--yes")
         wall = time.monotonic() - t0
         state = wizard.state()
         times = action_times(state, "replicas")
         seeded = [t for a, t in times.items() if a == "stream" or a.startswith("prepare:")]
-        seed = seconds(min(t[0] for t in seeded), max(t[1] for t in seeded))
-        result = {"seed_s": round(seed, 2), "stream_s": round(seconds(*times["stream"]), 2),
+        start, end = min(t[0] for t in seeded), max(t[1] for t in seeded)
+        result = {"seed_s": round(seconds(start, end), 2),
+                  "cpu_busy": cpu.busy_between(stamp(start), stamp(end)),
+                  "stream_s": round(seconds(*times["stream"]), 2),
                   "replicas_step_s": step_seconds(state)["replicas"], "wall_s": round(wall, 2),
                   "actions_s": {a: round(seconds(*t), 2) for a, t in times.items()}}
         wizard("rollback", "--yes")
@@ -70,23 +129,24 @@ def wizard_seed(method: str, replicas: tuple[str, ...]) -> dict[str, Any]:
 
 
 def median(xs: list[float]) -> float:
-    return round(statistics.median(xs), 2)
+    return round(statistics.median(xs), 2) if xs else 0.0
 
 
-def measure_seed(reps: int, log: Any) -> dict[str, Any]:
-    hand: list[float] = []
+def measure_seed(reps: int, log: Any,
+                 variants: tuple[str, ...] = ("hand", "one", "two", "logical")) -> dict[str, Any]:
+    hand: list[dict[str, float]] = []
     one: list[dict[str, Any]] = []
     two: list[dict[str, Any]] = []
     logical: list[dict[str, Any]] = []
     for rep in range(reps):
         # Alternate the order, so that a warmer cache cannot always favour the same side.
-        order = ["hand", "one", "two", "logical"]
+        order = list(variants)
         if rep % 2:
             order.reverse()
         for what in order:
             if what == "hand":
-                hand.append(round(hand_seed(), 2))
-                log(f"  rep {rep + 1}: hand pipe to db2 {hand[-1]:.1f} s")
+                hand.append(hand_seed())
+                log(f"  rep {rep + 1}: hand pipe to db2 {hand[-1]['seed_s']:.1f} s")
             elif what == "one":
                 one.append(wizard_seed("physical", ("db2",)))
                 log(f"  rep {rep + 1}: wizard physical to db2 {one[-1]['seed_s']:.1f} s")
@@ -99,7 +159,9 @@ def measure_seed(reps: int, log: Any) -> dict[str, Any]:
     one_s = median([r["seed_s"] for r in one])
     two_s = median([r["seed_s"] for r in two])
     logical_s = median([r["seed_s"] for r in logical])
-    hand_s = median(hand)
+    hand_s = median([r["seed_s"] for r in hand])
+    if not (one and two and logical and hand):
+        return {"hand": hand, "one": one, "two": two, "logical": logical}
     return {
         "hand_seed_s": {"samples": hand, "median": hand_s},
         "wizard_seed_one_s": {"samples": one, "median": one_s},
