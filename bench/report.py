@@ -84,6 +84,13 @@ def markdown(figures: dict[str, Any]) -> str:
             f"{writes['longest_gap_s']} s, {_fmt(writes.get('longest_gap_outside_restart_s'))} s "
             "outside the restart", "0 failed; gap ≤ 1 s",
             failed == 0 and writes["longest_gap_s"] <= 1.0))
+    on = figures.get("migration_binlog_on", {}).get("writes")
+    if on:
+        rows.append(_row(
+            4, "the same, db1's binary log already on (no restart needed)",
+            f"{on['writes_ok']} ok, {on['writes_failed']} failed; longest gap "
+            f"{on['longest_gap_s']} s", "0 failed; gap ≤ 1 s",
+            on["writes_failed"] == 0 and on["longest_gap_s"] <= 1.0))
     if drill:
         rows.append(_row(5, "VIP failover (ProxySQL stopped on the holder)",
                          f"client outage {drill['longest_gap_s']} s, {drill['writes_failed']} "
