@@ -40,6 +40,7 @@ def test_sighup_mid_stream_the_job_goes_on_and_resume_reattaches(running_lab: La
     # What the wizard gets when the operator's SSH session to the jump host drops.
     os.kill(child_of(launcher.pid), signal.SIGHUP)
     launcher.wait(timeout=60)
+    assert launcher.returncode == -signal.SIGHUP, "the wizard did not end by the hangup"
     at_hangup = streamed_bytes(lab, job["paths"]["directory"])
     # The stream went on without the wizard: more bytes, or the job already finished.
     deadline = time.monotonic() + 60

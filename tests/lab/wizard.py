@@ -37,7 +37,8 @@ class Wizard:
         """The wizard in the background; a test that fails half-way must not leave it running
         (it would hold the migration's lock, so nothing could roll the lab back)."""
         proc = subprocess.Popen(exec_argv(self.lab.pid("jump"), self.argv(*args)),
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                preexec_fn=_default_sighup)
         self.spawned.append(proc)
         return proc
 
@@ -75,6 +76,12 @@ class Wizard:
         self.files.append(path)
         self.lab.exec("jump", "sh", "-c", f"cat > {path}", input=text.encode())
         return path
+
+
+def _default_sighup() -> None:
+    # As an operator's login shell leaves it: a test run under nohup would otherwise pass its
+    # ignored SIGHUP down to the wizard, and a dropped session would change nothing.
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def wizard_children(pid: int) -> list[int]:
