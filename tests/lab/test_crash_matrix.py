@@ -1,11 +1,13 @@
 """Issue 6, section 1: the crash and resume matrix (slow: `make test-crash-matrix`).
 
-A reference run gives every action boundary of a full migration (the action ids in the state
-file's journal, in order) and its end state. Then, for each boundary, a new run is killed with
-SIGKILL the moment that action is journaled done, `resume --yes` finishes it, and the end state
-must equal the reference's (replication healthy on both replicas, identical ProxySQL servers and
-users on both nodes, exactly one VIP holder, config.php at the VIP and Moodle writing through
-it); the rollback must then give back the original lab. The same for an interrupted rollback.
+A reference run and its rollback give every action boundary (from the wizard's audit log, in
+order) and the end state. Then, for each boundary, a new run SIGKILLs itself the moment that
+action is journaled done (MOODLE_WIZARD_CRASH_AFTER), `resume --yes` finishes it, and the end
+state must equal the reference's (replication healthy on both replicas, identical ProxySQL
+servers and users on both nodes, exactly one VIP holder, config.php at the VIP and Moodle
+writing through it); the rollback must then give back the original lab. The same inside the
+seed stream (killed from outside at a byte count, physical and logical), and for a rollback
+killed at each of its boundaries and run again.
 
 MW_CRASH_POINTS=steps limits the points to the last action of each step (a quick subset);
 MW_CRASH_POINTS=N1,N2 to those indexes in the list. MW_CRASH_BUDGET_S=S starts no new point
@@ -14,6 +16,7 @@ after S seconds (a time-boxed subset; the points covered are printed).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -158,14 +161,17 @@ def test_crash_matrix_of_the_migration_and_of_its_rollback(running_lab: Lab) -> 
               f"{time.monotonic() - started:.0f} s", flush=True)
         budget = float(os.environ.get("MW_CRASH_BUDGET_S", "inf"))
         covered: list[str] = []
+        # Interleaved, so that a time budget still covers every kind of point.
+        runs = [(f"after {p}", partial(_crash_run, run_argv=run_argv, point=p), True)
+                for p in chosen]
+        rollbacks = [(f"rollback after {p}", partial(_crash_rollback, run_argv=run_argv,
+                                                     point=p), False)
+                     for p in chosen_rollback]
         cases: list[tuple[str, Callable[[Wizard], None], bool]] = [
-            *[(f"after {p}", partial(_crash_run, run_argv=run_argv, point=p), True)
-              for p in chosen],
             *[(f"{f:.0%} into the {m} stream",
                partial(_kill_mid_stream, lab=lab, inventory=inv, method=m, fraction=f), True)
               for inv, m, f in streams],
-            *[(f"rollback after {p}", partial(_crash_rollback, run_argv=run_argv, point=p), False)
-              for p in chosen_rollback],
+            *[c for pair in itertools.zip_longest(runs, rollbacks) for c in pair if c],
         ]
         for name, crash, resumes in cases:
             if time.monotonic() - started > budget:
