@@ -8,7 +8,6 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from tests.lab.wizard import (
     moodle_checksums,
     replica_status,
     sql,
+    wizard_children,
 )
 
 
@@ -90,9 +90,9 @@ def streamed_bytes(lab: Lab, job_dir: str) -> int:
 
 
 def child_of(pid: int) -> int:
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    children = wizard_children(pid)
     assert len(children) == 1
-    return int(children[0])
+    return children[0]
 
 
 def start_until_mid_stream(lab: Lab, wizard: Wizard, timeout: float = 90,
