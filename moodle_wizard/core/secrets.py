@@ -14,6 +14,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import secrets as _random
 import stat
 import sys
@@ -177,7 +178,51 @@ class SecretStore:
     def mask(self, text: str) -> str:
         for value in self.values():
             text = text.replace(value, MASK)
-        return text
+        return mask_password_hashes(text)
+
+
+# -- password hashes ---------------------------------------------------------------------
+# A hash is not the password, but it is enough to attack the password offline (or, for
+# mysql_native_password, to log in with a patched client). The dialects produce them when an
+# account is copied (SHOW CREATE USER / SHOW GRANTS) and when MariaDB is given a hash instead
+# of the cleartext. Masked by where they stand (after IDENTIFIED ... BY/AS/USING, PASSWORD(,
+# SET PASSWORD =, MASTER_PASSWORD=), so GTIDs, checksums and ordinary text stay readable.
+_LIT = (r"(?:_[A-Za-z0-9]+\s*)?"  # a charset introducer (_binary'...')
+        r"(?:'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.|\"\")*\""
+        r"|0x[0-9A-Fa-f]+|[Xx]'[0-9A-Fa-f]*')")
+_PLUGIN = r"(?:'[^']*'|\"[^\"]*\"|`[^`]*`|\w+)"
+_PASSWORD_FN = r"(?:(?:OLD_)?PASSWORD\s*\(\s*)?"
+_HASH_CONTEXTS = [re.compile(f"(?P<pre>{pre})(?P<lit>{_LIT})", re.IGNORECASE) for pre in (
+    # IDENTIFIED BY 'clear' / IDENTIFIED BY PASSWORD '*HEX' (MariaDB, MySQL 5.7 SHOW GRANTS)
+    r"\bIDENTIFIED\s+BY\s+(?:PASSWORD\s+)?" + _PASSWORD_FN,
+    # ... REPLACE 'current password' (MySQL ALTER USER)
+    rf"\bIDENTIFIED\s+BY\s+{_LIT}\s+REPLACE\s+",
+    # IDENTIFIED WITH 'caching_sha2_password' AS 0x2441..., IDENTIFIED VIA ed25519 USING '...'
+    rf"\bIDENTIFIED\s+(?:VIA|WITH)\s+{_PLUGIN}\s+(?:USING|AS|BY)\s+{_PASSWORD_FN}",
+    # MariaDB's chained plugins: ... OR mysql_native_password USING '*HEX'
+    rf"\bOR\s+{_PLUGIN}\s+(?:USING|AS)\s+{_PASSWORD_FN}",
+    # PASSWORD('clear') / OLD_PASSWORD('clear') anywhere
+    r"\b(?:OLD_)?PASSWORD\s*\(\s*",
+    # SET PASSWORD [FOR user@host] = '*HEX'
+    r"\bSET\s+PASSWORD\b[^=;]*=\s*" + _PASSWORD_FN,
+    # CHANGE MASTER TO MASTER_PASSWORD='...' / SOURCE_PASSWORD='...'
+    r"\b(?:MASTER|SOURCE)_PASSWORD\s*=\s*",
+)]
+# Forms recognisable without context: mysql_native_password's '*' + 40 hex digits, and the
+# crypt-style hashes of caching_sha2_password ($A$005$...) and sha256_password ($5$...) as
+# text or as a hex literal (0x24412430... is "$A$0", 0x243524 is "$5$").
+_HASH_ANYWHERE = re.compile(
+    r"\*[0-9A-Fa-f]{40}(?![0-9A-Za-z])"
+    r"|'\$(?:A\$\d{3}|5)\$(?:[^'\\]|\\.)*'"
+    r"|0x(?:24412430|243524)[0-9A-Fa-f]*"
+)
+
+
+def mask_password_hashes(text: str) -> str:
+    """`text` with every password hash (and cleartext password literal) in SQL masked."""
+    for pattern in _HASH_CONTEXTS:
+        text = pattern.sub(lambda m: m.group("pre") + f"'{MASK}'", text)
+    return _HASH_ANYWHERE.sub(lambda m: f"'{MASK}'" if m.group().startswith("'") else MASK, text)
 
 
 def generate_password(length: int = 24) -> str:
