@@ -15,11 +15,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-HOSTNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$")
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
-USER_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
-PATH_RE = re.compile(r"^/[A-Za-z0-9._/+-]*$")
-SQL_USER_RE = re.compile(r"^[A-Za-z0-9_]{1,32}$")
+# \A...\Z, not ^...$: "$" also matches before a trailing newline, and "mw_repl\n"
+# would pass and end up inside a GRANT. Callers use fullmatch as well.
+HOSTNAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9.-]{0,252}\Z")
+NAME_RE = re.compile(r"\A[A-Za-z][A-Za-z0-9_-]{0,31}\Z")
+USER_RE = re.compile(r"\A[a-z_][a-z0-9_.-]{0,31}\Z")
+PATH_RE = re.compile(r"\A/[A-Za-z0-9._/+-]*\Z")
+SQL_USER_RE = re.compile(r"\A[A-Za-z0-9_]{1,32}\Z")
 
 
 class InventoryError(ValueError):
@@ -57,14 +59,14 @@ class Host(Strict):
         try:
             ipaddress.ip_address(v)
         except ValueError:
-            if not HOSTNAME_RE.match(v):
+            if not HOSTNAME_RE.fullmatch(v):
                 raise ValueError(f"{v!r} is neither an IP address nor a host name") from None
         return v
 
     @field_validator("ssh_user")
     @classmethod
     def _user(cls, v: str) -> str:
-        if not USER_RE.match(v):
+        if not USER_RE.fullmatch(v):
             raise ValueError(f"{v!r} is not a valid user name")
         return v
 
@@ -92,7 +94,7 @@ class Migration(Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not NAME_RE.match(v):
+        if not NAME_RE.fullmatch(v):
             raise ValueError(
                 f"{v!r}: use letters, digits, '-' and '_' (max 32), starting with a letter"
             )
@@ -101,14 +103,14 @@ class Migration(Strict):
     @field_validator("moodle_config", "db_socket")
     @classmethod
     def _path(cls, v: str) -> str:
-        if not PATH_RE.match(v) or ".." in v.split("/"):
+        if not PATH_RE.fullmatch(v) or ".." in v.split("/"):
             raise ValueError(f"{v!r} is not a plain absolute path")
         return v
 
     @field_validator("replication_user", "monitor_user", "db_admin_user")
     @classmethod
     def _sql_user(cls, v: str | None) -> str | None:
-        if v is not None and not SQL_USER_RE.match(v):
+        if v is not None and not SQL_USER_RE.fullmatch(v):
             raise ValueError(f"{v!r}: use letters, digits and '_' (max 32)")
         return v
 
@@ -136,7 +138,7 @@ class ProxySQL(Strict):
     @classmethod
     def _users(cls, v: str | None) -> str | None:
         # ProxySQL keeps admin credentials as `user:pass;user:pass`.
-        if v is not None and not SQL_USER_RE.match(v):
+        if v is not None and not SQL_USER_RE.fullmatch(v):
             raise ValueError(f"{v!r}: use letters, digits and '_' (max 32)")
         return v
 
@@ -193,7 +195,7 @@ class Inventory(Strict):
     @classmethod
     def _names(cls, hosts: dict[str, Host]) -> dict[str, Host]:
         for name in hosts:
-            if not NAME_RE.match(name):
+            if not NAME_RE.fullmatch(name):
                 raise ValueError(f"host name {name!r}: use letters, digits, '-' and '_'")
         return hosts
 

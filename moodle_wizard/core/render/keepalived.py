@@ -28,9 +28,10 @@ AUTH_PASS_MAX = 8
 
 # keepalived splits on whitespace, treats '#' and '!' as comment starts anywhere on a line,
 # and gives quotes and braces meaning: none of these may appear inside a bare token.
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.@:-]+$")
-_IFACE_RE = re.compile(r"^[A-Za-z0-9_.@:-]{1,15}$")
-_AUTH_RE = re.compile(r"^[\x21-\x7e]+$")
+# \A...\Z and fullmatch: "$" would accept a trailing newline (a new config line).
+_NAME_RE = re.compile(r"\A[A-Za-z0-9_.@:-]+\Z")
+_IFACE_RE = re.compile(r"\A[A-Za-z0-9_.@:-]{1,15}\Z")
+_AUTH_RE = re.compile(r"\A[\x21-\x7e]+\Z")
 _AUTH_FORBIDDEN = set("\"'{}#!\\")
 # Inside the double-quoted `script` string, args are split on unquoted spaces and an arg with
 # spaces is wrapped in single quotes. Anything that would need escaping is refused instead.
@@ -42,7 +43,7 @@ class KeepalivedConfigError(ValueError):
 
 
 def _check_name(kind: str, value: str, pattern: re.Pattern[str] = _NAME_RE) -> None:
-    if not pattern.match(value):
+    if not pattern.fullmatch(value):
         raise KeepalivedConfigError(
             f"{kind} {value!r} is not safe in keepalived.conf: use only letters, digits and "
             f"'_.@:-' (no spaces, quotes, braces, '#' or '!')"
@@ -188,7 +189,7 @@ class VrrpInstance:
                 f"the first {AUTH_PASS_MAX}; choose a password of at most {AUTH_PASS_MAX} "
                 f"characters"
             )
-        if not _AUTH_RE.match(self.auth_pass) or set(self.auth_pass) & _AUTH_FORBIDDEN:
+        if not _AUTH_RE.fullmatch(self.auth_pass) or set(self.auth_pass) & _AUTH_FORBIDDEN:
             raise KeepalivedConfigError(
                 "auth_pass may only contain printable ASCII without spaces, quotes, braces, "
                 "backslash, '#' or '!'"

@@ -34,8 +34,9 @@ _SERVER_ID_MAX = 2**32 - 1
 # The option-file reader works on lines of at most 4096 bytes.
 _MAX_VALUE_BYTES = 2000
 
-_PATH_RE = re.compile(r"^/[A-Za-z0-9_./-]+$")
-_HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,253})$")
+# \A...\Z and fullmatch: "$" would accept a trailing newline (a second option line).
+_PATH_RE = re.compile(r"\A/[A-Za-z0-9_./-]+\Z")
+_HOST_RE = re.compile(r"\A[A-Za-z0-9]([A-Za-z0-9.-]{0,253})\Z")
 
 
 class OptionFileError(ValueError):
@@ -55,7 +56,7 @@ def _check_server_id(server_id: int) -> None:
 
 
 def _check_log_bin(log_bin: str) -> None:
-    if not _PATH_RE.match(log_bin) or "/../" in f"{log_bin}/" or log_bin.endswith("/"):
+    if not _PATH_RE.fullmatch(log_bin) or "/../" in f"{log_bin}/" or log_bin.endswith("/"):
         raise OptionFileError(
             f"log_bin {log_bin!r} must be an absolute file basename of letters, digits and "
             f"'_./-', e.g. {DEFAULT_LOG_BIN!r}"
@@ -122,7 +123,7 @@ def render_replica_cnf(
     relay log from the source after a crash instead of trusting a torn one.
     """
     _check_server_id(server_id)
-    if not _HOST_RE.match(report_host):
+    if not _HOST_RE.fullmatch(report_host):
         raise OptionFileError(f"report_host {report_host!r} is not a host name or address")
     body = [f"server_id = {server_id}", "read_only = ON"]
     if not version.is_mariadb:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import re
 
-_NATIVE_HASH = re.compile(r"^\*[0-9A-Fa-f]{40}$")
+_NATIVE_HASH = re.compile(r"\*[0-9A-Fa-f]{40}")
 
 
 def is_native_hash(password: str) -> bool:
     """True for the ``*`` + 40 hex digits form MySQL stores (``PASSWORD('x')``)."""
-    return bool(_NATIVE_HASH.match(password))
+    return bool(_NATIVE_HASH.fullmatch(password))  # "$" would allow a trailing newline
 
 
 def native_hash(password: str) -> str:
