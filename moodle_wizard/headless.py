@@ -110,6 +110,16 @@ def find_state(name: str | None) -> Path:
     return found[0]
 
 
+def print_rollback_plan(engine: Engine, to: StepName | None) -> None:
+    """What the rollback will do, host by host and why, before the operator says yes."""
+    for step in engine.rollback_steps(to):
+        print(f"rollback {step.name}:")
+        for note in step.rollback_notes():
+            print(f"  {note}")
+        for action in step.rollback_plan():
+            print(f"  - {action.title}")
+
+
 async def cmd_run(args: argparse.Namespace, printer: Printer) -> int:
     if args.command == "run":
         inventory = load_inventory(Path(args.inventory))
@@ -126,6 +136,7 @@ async def cmd_run(args: argparse.Namespace, printer: Printer) -> int:
             engine = Engine(ctx)
             if args.command == "rollback":
                 to = StepName(args.to) if args.to else None
+                print_rollback_plan(engine, to)
                 if not args.yes and not await ctx.confirm(
                         f"roll back {to or 'everything'} (and every step after it)?", False):
                     print("rollback: declined; nothing was changed")

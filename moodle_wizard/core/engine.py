@@ -154,16 +154,21 @@ class Engine:
         self.ctx.audit.record("wizard", "action done", point)
         crash_point(point)
 
-    async def rollback(self, to: StepName | None = None) -> list[StepName]:
-        """Undo `to` and every step after it (everything when None), newest first."""
+    def rollback_steps(self, to: StepName | None = None) -> list[Step]:
+        """The steps `rollback(to)` undoes, newest first: each with its plan and its notes on
+        which hosts it touches, built from what the journal proves was done."""
         order = list(StepName)
         first = order.index(to) if to else 0
+        return [self.step(name) for name in reversed(order[first:])
+                if self.ctx.state.step(name).status
+                not in (StepStatus.PENDING, StepStatus.ROLLED_BACK)]
+
+    async def rollback(self, to: StepName | None = None) -> list[StepName]:
+        """Undo `to` and every step after it (everything when None), newest first."""
         undone = []
-        for name in reversed(order[first:]):
+        for step in self.rollback_steps(to):
+            name = step.name
             record = self.ctx.state.step(name)
-            if record.status in (StepStatus.PENDING, StepStatus.ROLLED_BACK):
-                continue
-            step = self.step(name)
             self.ctx.current_step = name
             self.ctx.emit(StepStarted(name, f"Roll back: {step.title}"))
             started = time.monotonic()

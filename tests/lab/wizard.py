@@ -15,6 +15,7 @@ from moodle_wizard.lab.host import exec_argv
 from tests.lab.conftest import Lab
 
 LAB_INVENTORY = "/srv/mwlab/inventory.toml"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -54,8 +55,10 @@ class Wizard:
 
     def argv(self, *args: str, env: dict[str, str] | None = None) -> list[str]:
         extra = [f"{k}={v}" for k, v in (env or {}).items()]
-        return ["env", f"MOODLE_WIZARD_STATE_DIR={self.state_dir}", *extra, "moodle-wizard",
-                *args]
+        # The wizard under test is the code beside these tests, whichever checkout the lab's
+        # `moodle-wizard` was installed from (a second worktree tests its own code).
+        return ["env", f"MOODLE_WIZARD_STATE_DIR={self.state_dir}", f"PYTHONPATH={ROOT}",
+                *extra, "moodle-wizard", *args]
 
     def __call__(self, *args: str, env: dict[str, str] | None = None,
                  input: bytes | None = None) -> subprocess.CompletedProcess[str]:

@@ -100,3 +100,8 @@ class Step(ABC):
 
     @abstractmethod
     def rollback_plan(self) -> list[Action]: ...
+
+    def rollback_notes(self) -> list[str]:
+        """Which hosts the rollback touches and why, and which it leaves alone (shown with the
+        rollback plan before anything is undone)."""
+        return []

@@ -33,11 +33,20 @@ from moodle_wizard.core.render.mycnf import (
     server_cnf_path,
 )
 from moodle_wizard.core.state import RemoteJob, StepName
-from moodle_wizard.core.steps import seed
-from moodle_wizard.core.steps.base import Action, Problem, Step, StepError, error, source_version
+from moodle_wizard.core.steps import replica_datadir, seed
+from moodle_wizard.core.steps.base import (
+    Action,
+    Problem,
+    Step,
+    StepError,
+    error,
+    source_version,
+    warning,
+)
+from moodle_wizard.core.steps.discover import replica_host_facts
 from moodle_wizard.core.steps.prepare_source import HEARTBEAT_DB, HEARTBEAT_TABLE, service_name
+from moodle_wizard.core.steps.replica_datadir import DATADIR, Datadir
 
-DATADIR = "/var/lib/mysql"
 SPACE_MARGIN = 1.15
 LAG_TIMEOUT_S = 120.0
 
@@ -90,6 +99,9 @@ class Replicas(Step):
         inv = self.ctx.inventory
         taken = {inv.hosts[inv.source].server_id or self.src["server_id"] or 1}
         taken |= {h.server_id for h in inv.hosts.values() if h.server_id}
+        # The source's existing replicas keep their ids: two replicas with one server_id make
+        # the source drop one connection for the other, over and over.
+        taken |= {int(e["server_id"]) for e in self.src.get("existing_replicas", [])}
         ids, candidate = {}, max(taken) + 1
         for r in inv.replicas:
             given = inv.hosts[r].server_id
@@ -107,19 +119,39 @@ class Replicas(Step):
 
     # -- preflight ---------------------------------------------------------------------
 
+    @property
+    def owner(self) -> str:
+        """This migration's token in the datadirs it makes: its id and its state's birth, so a
+        datadir left by an earlier migration of the same name is not taken for this one's."""
+        state = self.ctx.state
+        return f"{state.migration_id}@{state.created_at:%Y%m%dT%H%M%S%f}"
+
+    async def datadir(self, r: str) -> Datadir:
+        return await replica_datadir.inspect(await self.ctx.host(r),
+                                             self.ctx.state.migration_id)
+
     async def preflight(self) -> list[Problem]:
+        """Reads every replica host as it is now: discovery may be a week old, and someone may
+        have installed a server or put data on a host since."""
         inv = self.ctx.inventory
         problems: list[Problem] = []
         need = int(self.src["data_bytes"] * SPACE_MARGIN)
         src_id = inv.hosts[inv.source].server_id or self.src["server_id"]
         want = major_minor(self.src["version"])
         for r, server_id in self.server_ids().items():
-            f = self.replica_facts(r)
+            f = await replica_host_facts(await self.ctx.host(r))
             if server_id == src_id:
                 problems.append(error(
                     f"{r}: server_id {server_id} is the source's own server_id; give {r} "
                     "another server_id in the inventory (or leave it out to let the wizard "
                     "choose)"))
+            for e in self.src.get("existing_replicas", []):
+                if int(e["server_id"]) == server_id:
+                    problems.append(error(
+                        f"{r}: server_id {server_id} is already used by a replica of "
+                        f"{inv.source} ({e['host'] or 'unnamed'}:{e['port']}); give {r} another "
+                        "server_id in the inventory (or leave it out to let the wizard choose "
+                        "a free one)"))
             if f["free_bytes"] < need:
                 problems.append(error(
                     f"{r}: {human(f['free_bytes'])} free for {DATADIR}, but the copy of "
@@ -130,14 +162,23 @@ class Replicas(Step):
                         f"{r}: {pkg} {version} is installed, but the source runs "
                         f"{self.src['flavor']} {self.src['version']}; a replica needs the same "
                         f"major version ({want}): remove it or use another host"))
-            if f["datadir_entries"] and not inv.migration.replace_replica_datadir:
-                problems.append(error(
-                    f"{r}: {DATADIR} is not empty ({', '.join(f['datadir_entries'][:5])}); "
-                    "the wizard will not overwrite it. Empty it, or set "
-                    "migration.replace_replica_datadir = true to have it moved aside (kept, "
-                    "not deleted)"))
+            problems += self._datadir_problems(r, await self.datadir(r))
         self.ctx.secrets.get("replication_password")
         return problems
+
+    def _datadir_problems(self, r: str, d: Datadir) -> list[Problem]:
+        if d.empty or d.ours(self.owner):
+            return []
+        if not self.ctx.inventory.migration.replace_replica_datadir:
+            return [error(
+                f"{r}: {DATADIR} is not empty ({d.describe()}); the wizard will not overwrite "
+                "it. Empty it, or set migration.replace_replica_datadir = true to have it moved"
+                f" aside to {d.aside} (kept, not deleted)")]
+        why = d.movable_problem(r)
+        if why:
+            return [error(why)]
+        return [warning(f"{r}: {DATADIR} ({d.describe()}) will be moved aside to {d.aside} "
+                        "(kept, not deleted; rollback moves it back)")]
 
     # -- plan --------------------------------------------------------------------------
 
@@ -146,6 +187,7 @@ class Replicas(Step):
         src = inv.source
         svc = service_name(self.src["flavor"])
         tools = self.dialect.backup_tools()
+        mid = self.ctx.state.migration_id
         actions: list[Action] = []
         for r in inv.replicas:
             pkgs = self._packages()
@@ -155,11 +197,16 @@ class Replicas(Step):
                        [f"on {r}: apt-get install -y --no-install-recommends {' '.join(pkgs)}"
                         " (only if missing)"], done=partial(self.installed, r), host=r),
                 Action(f"stop:{r}", f"Stop any server on {r}", partial(self.stop, r),
-                       [f"on {r}: service {svc} stop"], host=r),
+                       [f"on {r}: check {DATADIR} again (refuse, before stopping anything, if "
+                        "it holds data the inventory does not allow to replace); "
+                        f"service {svc} stop"], host=r),
                 Action(f"datadir:{r}", f"Make {r}'s {DATADIR} empty (move aside, never delete)",
                        partial(self.empty_datadir, r),
-                       [f"on {r}: mv {DATADIR} {DATADIR}.moodle-wizard-<time> (only if not "
-                        f"empty); install -d -o mysql -g mysql -m 0750 {DATADIR}"], host=r),
+                       [f"on {r}: mv {DATADIR} {replica_datadir.aside_path(mid)} (only if it "
+                        "holds data and is not this migration's own: kept, never deleted); "
+                        f"install -d -o mysql -g mysql -m 0750 {DATADIR}; write "
+                        f"{DATADIR}/{replica_datadir.MARKER_NAME} (this migration's marker: "
+                        "only a datadir carrying it is ever emptied)"], host=r),
             ]
             if self.method == "logical":
                 actions.append(Action(
@@ -243,23 +290,48 @@ class Replicas(Step):
 
     # -- per-replica actions ---------------------------------------------------------------
 
-    async def installed(self, r: str) -> bool:
+    async def missing_packages(self, r: str) -> list[str]:
         host = await self.ctx.host(r)
-        out = await host.run(["sh", "-c", "dpkg-query -W -f '${Status}\\n' "
+        out = await host.run(["sh", "-c", "dpkg-query -W -f '${Package} ${Status}\\n' "
                               + " ".join(self._packages()) + " 2>/dev/null || true"])
-        return out.stdout.count("ok installed") == len(self._packages())
+        present = {line.split()[0] for line in out.stdout.splitlines()
+                   if line.endswith("ok installed")}
+        return [p for p in self._packages() if p not in present]
+
+    async def installed(self, r: str) -> bool:
+        return not await self.missing_packages(r)
 
     async def install(self, r: str) -> None:
-        if await self.installed(r):
+        missing = await self.missing_packages(r)
+        if not missing:
             return
-        self.facts.setdefault("installed_packages", {})[r] = self._packages()
-        self.ctx.save()
+        # Recorded before apt-get runs (a crash or a failure half-way leaves some installed);
+        # only what was missing: rollback removes nothing the operator had installed.
+        recorded: dict[str, list[str]] = self.facts.setdefault("installed_packages", {})
+        if r not in recorded:
+            recorded[r] = missing
+            self.ctx.save()
         host = await self.ctx.host(r)
         await host.run(["sh", "-c", "DEBIAN_FRONTEND=noninteractive apt-get install -y "
-                        "--no-install-recommends " + " ".join(self._packages())
-                        + " </dev/null"], timeout=1800)
+                        "--no-install-recommends " + " ".join(missing) + " </dev/null"],
+                       timeout=1800)
 
     async def stop(self, r: str) -> None:
+        d = await self.datadir(r)
+        # Looked at again here, before anything is stopped: the preflight may be from before a
+        # crash, and a resumed step is not preflighted again.
+        problems = [p for p in self._datadir_problems(r, d) if p.level == "error"]
+        if problems:
+            raise StepError(problems[0].message)
+        if d.server_pids:
+            stopped: list[str] = self.facts.setdefault("stopped_servers", [])
+            if r not in stopped:
+                # Rollback starts it again: the host is left running, as it was found.
+                stopped.append(r)
+                self.ctx.save()
+        await self._stop_server(r)
+
+    async def _stop_server(self, r: str) -> None:
         host = await self.ctx.host(r)
         await self.ctx.forget_db(r)
         await host.run(["service", service_name(self.src["flavor"]), "stop"], check=False)
@@ -277,25 +349,36 @@ class Replicas(Step):
             out = await host.run(["sh", "-c", f"ls -1 {DEFAULT_LOG_BIN}.* 2>/dev/null || true"])
             before[r] = sorted(line for line in out.stdout.splitlines() if line.strip())
             self.ctx.save()
-        listing = await host.run(["sh", "-c", f"ls -A {DATADIR} 2>/dev/null || true"])
+        d = await self.datadir(r)
         moved: dict[str, str] = self.facts.setdefault("moved_datadirs", {})
-        if listing.stdout.strip() and r not in moved:
-            if not self.ctx.inventory.migration.replace_replica_datadir:
-                raise StepError(f"{r}: {DATADIR} is not empty; the wizard will not overwrite "
-                                "it (see migration.replace_replica_datadir)")
-            aside = f"{DATADIR}.moodle-wizard-{time.strftime('%Y%m%d%H%M%S')}"
-            moved[r] = aside
+        if d.ours(self.owner):
+            # Ours, from an earlier attempt of this step: the host itself proves it.
+            await replica_datadir.empty_ours(host, self.owner)
+            return
+        if not d.empty:
+            problems = [p for p in self._datadir_problems(r, d) if p.level == "error"]
+            if problems:
+                raise StepError(problems[0].message)
+            await host.run(["mv", "--no-target-directory", DATADIR, d.aside])
+            d = await self.datadir(r)
+            if d.exists or not d.aside_exists:
+                raise StepError(f"{r}: moving {DATADIR} to {d.aside} did not happen as "
+                                f"expected; check both directories by hand, then resume")
+        if d.aside_exists and r not in moved:
+            # Recorded once the move can be seen (also a move a crash kept from recording).
+            moved[r] = d.aside
             self.ctx.save()
-            await host.run(["mv", DATADIR, aside])
-        elif listing.stdout.strip():
-            # Ours from an earlier, interrupted attempt: the original is safe aside.
-            await host.run(["sh", "-c", f"find {DATADIR} -mindepth 1 -delete"])
-        await host.run(["install", "-d", "-o", "mysql", "-g", "mysql", "-m", "0750", DATADIR])
+        if not d.exists and r not in moved:
+            created: list[str] = self.facts.setdefault("created_datadirs", [])
+            if r not in created:
+                created.append(r)
+                self.ctx.save()
+        await replica_datadir.claim(host, self.owner)
 
     async def init_server(self, r: str) -> None:
         host = await self.ctx.host(r)
-        await host.run(["sh", "-c", f"find {DATADIR} -mindepth 1 -delete && "
-                        f"mariadb-install-db --user=mysql --datadir={DATADIR} "
+        await replica_datadir.empty_ours(host, self.owner)
+        await host.run(["sh", "-c", f"mariadb-install-db --user=mysql --datadir={DATADIR} "
                         "--skip-test-db > /dev/null"])
         await host.run(["service", service_name(self.src["flavor"]), "start"], timeout=300)
 
@@ -635,35 +718,74 @@ class Replicas(Step):
 
     # -- rollback ----------------------------------------------------------------------
 
+    def _journaled(self, *action_ids: str) -> bool:
+        """Whether one of these actions of apply ran: done, or in flight when it stopped."""
+        return any(a.id in action_ids for a in self.ctx.state.step(self.name).actions)
+
+    def _touched(self, r: str) -> dict[str, str]:
+        """What rollback has to undo on `r`, each with why, from the journal and the facts
+        apply recorded; empty for a host the wizard changed nothing on."""
+        undo: dict[str, str] = {}
+        if self._journaled(f"init:{r}", f"start:{r}", f"replicate:{r}"):
+            undo["server"] = "the wizard started a replica server on it"
+        if self._journaled(f"datadir:{r}", f"config:{r}"):
+            undo["datadir"] = "the wizard replaced its datadir or config"
+        if r in self.facts.get("stopped_servers", []):
+            undo["restart"] = "the wizard stopped the server that was running there"
+        if r in dict(self.facts.get("installed_packages", {})):
+            undo["packages"] = "the wizard installed the server packages"
+        return undo
+
+    def rollback_notes(self) -> list[str]:
+        inv = self.ctx.inventory
+        notes = [f"{r}: {why}" for r in inv.replicas for why in self._touched(r).values()]
+        notes += [f"{r}: not touched (no action of this migration ran there); left as it is"
+                  for r in inv.replicas if not self._touched(r)]
+        return notes
+
     def rollback_plan(self) -> list[Action]:
         inv = self.ctx.inventory
         svc = service_name(self.src["flavor"])
         actions = []
         for r in inv.replicas:
-            actions += [
-                Action(f"unreplicate:{r}", f"Stop and reset replication on {r}",
-                       partial(self.unreplicate, r),
-                       [f"on {r}: STOP SLAVE; RESET SLAVE ALL (if the server runs)"], host=r),
-                Action(f"stop:{r}", f"Stop the server on {r}", partial(self.stop, r),
-                       [f"on {r}: service {svc} stop"], host=r),
-                Action(f"restore:{r}", f"Restore {r}'s datadir and config",
-                       partial(self.restore_replica, r),
-                       [f"on {r}: rm -f {self.cnf_path()}; empty {DATADIR} (the copy); move "
-                        "back a datadir the wizard moved aside"], host=r),
-            ]
-        actions.append(Action("seed-key", "Remove the temporary seed key and job files",
-                              self.cleanup_seed, [f"on {inv.source}: rm -rf {seed.SEED_DIR}"],
-                              host=inv.source))
+            undo = self._touched(r)
+            if "server" in undo:
+                actions += [
+                    Action(f"unreplicate:{r}", f"Stop and reset replication on {r} "
+                           f"({undo['server']})", partial(self.unreplicate, r),
+                           [f"on {r}: {self.dialect.stop_replica().display()}; "
+                            f"{self.dialect.reset_replica_all().display()} (if the server "
+                            "runs on this migration's datadir)"], host=r),
+                    Action(f"stop:{r}", f"Stop the replica server on {r}",
+                           partial(self.stop_ours, r),
+                           [f"on {r}: service {svc} stop (only if {DATADIR} carries this "
+                            "migration's marker)"], host=r),
+                ]
+            if "datadir" in undo or "restart" in undo:
+                actions.append(Action(
+                    f"restore:{r}", f"Restore {r}'s datadir and config "
+                    f"({undo.get('datadir') or undo['restart']})",
+                    partial(self.restore_replica, r),
+                    [f"on {r}: rm -f {self.cnf_path()} (if the wizard wrote it); empty "
+                     f"{DATADIR} only if it carries this migration's marker; mv "
+                     f"{replica_datadir.aside_path(self.ctx.state.migration_id)} {DATADIR} "
+                     "(if the wizard moved it there); service start (if the wizard stopped "
+                     "a running server)"], host=r))
+        if self._journaled("seed-key", "stream"):
+            actions.append(Action("seed-key", "Remove the temporary seed key and job files",
+                                  self.cleanup_seed,
+                                  [f"on {inv.source}: rm -rf {seed.SEED_DIR}"],
+                                  host=inv.source))
         for r, pkgs in dict(self.facts.get("installed_packages", {})).items():
-            actions.append(Action(f"uninstall:{r}", f"Remove the packages installed on {r}",
-                                  partial(self.uninstall, r, pkgs),
+            actions.append(Action(f"uninstall:{r}", f"Remove the packages the wizard installed "
+                                  f"on {r}", partial(self.uninstall, r, pkgs),
                                   [f"on {r}: apt-get remove -y {' '.join(pkgs)}"], host=r))
         return actions
 
     async def unreplicate(self, r: str) -> None:
         host = await self.ctx.host(r)
-        running = await host.run(["sh", "-c", "pidof mariadbd mysqld || true"])
-        if not running.stdout.strip():
+        d = await replica_datadir.inspect(host, self.ctx.state.migration_id)
+        if not d.server_pids or not d.ours(self.owner):
             return
         try:
             db = await self.ctx.db(r)
@@ -673,21 +795,43 @@ class Replicas(Step):
         await db.run(db.dialect.reset_replica_all())
         await self.ctx.forget_db(r)
 
+    async def stop_ours(self, r: str) -> None:
+        """Stops the server only if it runs on this migration's datadir: the operator's own
+        server (one the wizard never replaced) keeps running."""
+        d = await self.datadir(r)
+        if d.server_pids and d.ours(self.owner):
+            await self._stop_server(r)
+
     async def restore_replica(self, r: str) -> None:
         host = await self.ctx.host(r)
         # A prepare started for it by another replica's action may still be writing there.
         prepare = JobRef(r, f"prepare-{r}", job_dir(f"prepare-{r}"))
         await cancel_job(host, prepare)
         await remove_job(host, prepare)
-        await host.run(["rm", "-f", self.cnf_path()])
-        await host.run(["sh", "-c", f"[ -d {DATADIR} ] && find {DATADIR} -mindepth 1 -delete "
-                        "|| true"])
-        if dict(self.facts.get("binlogs_before", {})).get(r) == []:
+        if self._journaled(f"config:{r}"):
+            await host.run(["rm", "-f", self.cnf_path()])
+        d = await self.datadir(r)
+        if d.ours(self.owner):
+            await replica_datadir.empty_ours(host, self.owner, keep_marker=False)
+            d = await self.datadir(r)
+        if (self._journaled(f"start:{r}", f"init:{r}")
+                and dict(self.facts.get("binlogs_before", {})).get(r) == []):
             await host.run(["sh", "-c", f"rm -f -- {DEFAULT_LOG_BIN}.*"])
-        aside = dict(self.facts.get("moved_datadirs", {})).get(r)
-        if aside:
-            await host.run(["sh", "-c", f"[ -d {shlex.quote(aside)} ] || exit 0; rmdir {DATADIR}"
-                            f" && mv {shlex.quote(aside)} {DATADIR}"])
+        if d.aside_exists:
+            # The operator's datadir, moved by this migration (found by its name even if a
+            # crash kept the move from being recorded).
+            if not d.empty:
+                raise StepError(
+                    f"{r}: {DATADIR} holds data this migration cannot prove is its own "
+                    f"({d.describe()}), and the original datadir is at {d.aside}; the wizard "
+                    "overwrites neither. Move one of them away by hand, then roll back again")
+            if d.exists:
+                await host.run(["rmdir", DATADIR])
+            await host.run(["mv", "--no-target-directory", d.aside, DATADIR])
+        elif d.exists and d.empty and r in self.facts.get("created_datadirs", []):
+            await host.run(["rmdir", DATADIR])
+        if r in self.facts.get("stopped_servers", []):
+            await host.run(["service", service_name(self.src["flavor"]), "start"], timeout=300)
 
     async def uninstall(self, r: str, pkgs: list[str]) -> None:
         host = await self.ctx.host(r)
