@@ -43,6 +43,9 @@ class Context:
         self._admins: dict[tuple[str, str, str], ProxySqlAdmin] = {}
         self._forwards: dict[tuple[str, str, int], tuple[object, tuple[str, int]]] = {}
         self.current_step = ""
+        # `rollback --force-config`: the cutover's rollback may overwrite a config.php that
+        # someone changed after the cutover (it refuses otherwise).
+        self.force_config = False
 
     def emit(self, event: Event) -> None:
         self._emit(event)
@@ -86,13 +89,12 @@ class Context:
         known = self.secrets.known("moodle_db_password")
         if known is not None:
             return known
-        from moodle_wizard.core.steps.discover import read_moodle_config
+        from moodle_wizard.core.moodle_config import read_moodle_config, register_config_secrets
 
         host = await self.host(self.inventory.apps[0])
         cfg = await read_moodle_config(host, self.inventory.migration.moodle_config)
-        password = str(cfg.get("dbpass") or "")
-        self.secrets.register("moodle_db_password", password)
-        return password
+        # Every password in config.php is masked from now on, not only this one.
+        return register_config_secrets(cfg, self.secrets, self.inventory.apps[0])
 
     async def forward(self, name: str, address: str, port: int) -> tuple[str, int]:
         """A local port forwarded to address:port as seen from host `name` (one per target,

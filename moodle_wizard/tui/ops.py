@@ -19,13 +19,13 @@ from moodle_wizard.core import events as ev
 from moodle_wizard.core.context import Context
 from moodle_wizard.core.engine import EXPECTED, Engine
 from moodle_wizard.core.inventory import Inventory
+from moodle_wizard.core.moodle_config import read_moodle_config, register_config_secrets
 from moodle_wizard.core.remote.dialect import normalize_replica_status
 from moodle_wizard.core.remote.ssh import ChangedHostKey, RemoteError
 from moodle_wizard.core.runbook import runbook_markdown
 from moodle_wizard.core.secrets import MASK
 from moodle_wizard.core.session import open_session
 from moodle_wizard.core.state import MigrationState, StepName, StepStatus
-from moodle_wizard.core.steps.discover import read_moodle_config
 from moodle_wizard.core.steps.registry import STEP_CLASSES, implemented
 from moodle_wizard.tui.runner import SessionIO
 
@@ -162,7 +162,8 @@ async def _moodle_config(ctx: Context, app: str, path: str) -> MoodleConfig:
         cfg = await read_moodle_config(await ctx.host(app), path)
     except EXPECTED as exc:
         return MoodleConfig({}, ctx.secrets.mask(str(exc)))
-    password = str(cfg.pop("dbpass", "") or "")
+    # Every password in it (the read-only replicas' too) is masked below.
+    password = register_config_secrets(cfg, ctx.secrets, app)
     values = {k: _flat(v) for k, v in cfg.items() if k in
               ("dbtype", "dbhost", "dbname", "dbuser", "prefix", "dboptions", "wwwroot")}
     values["dbpass"] = MASK if password else "(empty)"

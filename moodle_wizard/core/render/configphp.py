@@ -29,6 +29,7 @@ __all__ = [
     "ReadonlySettings",
     "config_php_diff",
     "edit_config_php",
+    "mask_secret_settings",
     "php_single_quoted",
 ]
 
@@ -634,7 +635,23 @@ def edit_config_php(
     return out.encode("utf-8", "surrogateescape")
 
 
+# A string literal assigned to a setting whose name says it is a secret: `$CFG->dbpass = '..'`,
+# `'dbpass' => ".."`, `$CFG->passwordsaltmain = ..`, a readonly instance's dbpass at any depth.
+_SECRET_SETTING = re.compile(
+    r"""((?:->|['"])\w*(?:pass|secret|salt|token)\w*['"]?\s*\]?\s*=>?\s*)"""
+    r"""(?:'(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*")""",
+    re.IGNORECASE,
+)
+
+
+def mask_secret_settings(text: str) -> str:
+    """Every literal assigned to a password-like setting, masked: the wizard may not know
+    a password someone else put into config.php."""
+    return _SECRET_SETTING.sub(lambda m: f"{m.group(1)}'{MASK}'", text)
+
+
 def _mask(text: str, secrets: Iterable[str]) -> str:
+    text = mask_secret_settings(text)
     forms: set[str] = set()
     for secret in secrets:
         if secret:
@@ -650,16 +667,21 @@ def config_php_diff(
     *,
     secrets: Sequence[str] = (),
     filename: str = "config.php",
+    labels: tuple[str, str] = ("now", "after cutover"),
+    mask: bool = True,
 ) -> str:
     """A unified diff of the edit for the plan, with every secret (and its escaped PHP form)
-    masked. Empty when nothing changes."""
-    before = _mask(original.decode("utf-8", "replace"), secrets)
-    after = _mask(edited.decode("utf-8", "replace"), secrets)
+    and every literal of a password-like setting masked. Empty when nothing changes.
+    `mask=False` is for counting changed lines only: never show that one."""
+    before = original.decode("utf-8", "replace")
+    after = edited.decode("utf-8", "replace")
+    if mask:
+        before, after = _mask(before, secrets), _mask(after, secrets)
     diff = difflib.unified_diff(
         before.splitlines(keepends=True),
         after.splitlines(keepends=True),
-        fromfile=f"{filename} (now)",
-        tofile=f"{filename} (after cutover)",
+        fromfile=f"{filename} ({labels[0]})",
+        tofile=f"{filename} ({labels[1]})",
     )
     lines = [line if line.endswith("\n") else line + "\n" for line in diff]
     return "".join(line.replace("\r\n", "\n") for line in lines)

@@ -5,21 +5,24 @@ port, and optionally `dboptions['readonly']` names the read-only user; every oth
 Per app host: the original bytes are copied aside on that host first (0600), the edit is made
 from that copy and checked by PHP itself (`php -l`, then evaluating it with lib/setup.php
 neutralised) and by a real mysqli login through the VIP with the edited file's own settings,
-all before config.php is replaced (atomically; owner, group and mode kept). Rollback writes
-the original bytes back and checks their sha256.
+all before config.php is replaced (atomically; owner, group and mode kept). PHP runs as the
+file's owner or the web server's user, never as root (core/moodle_config.py).
+
+Rollback writes the original bytes back and checks their sha256, but only over the file the
+cutover wrote: if someone changed config.php since, it refuses and shows the change (secrets
+masked) unless the operator forces it (`rollback --force-config`, Context.force_config).
+The copy's path is in the state; `moodle-wizard finish` removes it once the migration is done.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import time
 from functools import partial
 from typing import Any
 
 from moodle_wizard.core.events import OutputLine
-from moodle_wizard.core.remote.ssh import RemoteHost
+from moodle_wizard.core.moodle_config import evaluate_config, php_lint, read_moodle_config
 from moodle_wizard.core.render.configphp import (
     ConfigPhpError,
     ReadonlyReplica,
@@ -29,7 +32,6 @@ from moodle_wizard.core.render.configphp import (
 )
 from moodle_wizard.core.state import StepName
 from moodle_wizard.core.steps.base import Action, Problem, Step, StepError, error
-from moodle_wizard.core.steps.discover import READ_CONFIG_PHP
 
 BACKUP_BASE = "/var/backups/moodle-wizard"
 PLACEHOLDER = "********"
@@ -39,29 +41,13 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-async def evaluate_config(host: RemoteHost, content: bytes, *, connect: bool) -> dict[str, Any]:
-    """Evaluate config.php text that is not written yet, with the app host's PHP (what Moodle
-    would see), and with `connect`, try its logins. The text goes on stdin, never on a command
-    line; the result holds passwords: keep it in memory."""
-    encoded = base64.b64encode(content).decode("ascii")
-    head = f"<?php $mw_candidate = '{encoded}';{'' if connect else ' $mw_no_connect = true;'} ?>"
-    result = await host.run(["php", "--", "(candidate)"], input=head + READ_CONFIG_PHP.read_text(),
-                            check=False, display="php -- (evaluate the edited config.php, sent "
-                                                 "on stdin" + (", and log in)" if connect else ")"))
-    if result.exit_status != 0 or not result.stdout.strip():
-        why = (result.stderr.strip() or result.stdout.strip() or "PHP failed").splitlines()[-1]
-        raise StepError(f"{host.target.name}: PHP cannot evaluate the edited config.php: {why}")
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
+def _changed_lines(diff: str) -> int:
+    return sum(1 for line in diff.splitlines()
+               if line[:1] in "+-" and not line.startswith(("+++", "---")))
 
 
-async def php_lint(host: RemoteHost, content: bytes) -> str | None:
-    """None when `php -l` accepts the text (sent on stdin), else PHP's complaint."""
-    result = await host.run(["php", "-l"], input=content, check=False,
-                            display="php -l (the edited config.php, sent on stdin)")
-    if result.exit_status == 0:
-        return None
-    return (result.stdout.strip() or result.stderr.strip() or "php -l failed").splitlines()[0]
+class ConfigChangedError(StepError):
+    """config.php is no longer what the cutover wrote: someone changed it since."""
 
 
 class Cutover(Step):
@@ -137,11 +123,12 @@ class Cutover(Step):
             edited = self.edit(original, PLACEHOLDER)
         except ConfigPhpError as exc:
             return [error(f"{app}: {path} cannot be changed safely: {exc}")]
-        lint = await php_lint(host, edited)
+        lint = await php_lint(host, path, edited)
         if lint is not None:
             return [error(f"{app}: the edited {path} would not be valid PHP ({lint}); this is "
                           "a bug in the wizard's edit: change dbhost and dbport by hand")]
-        return self._check_evaluated(app, await evaluate_config(host, edited, connect=False))
+        return self._check_evaluated(app, await evaluate_config(host, path, edited,
+                                                                connect=False))
 
     def _check_evaluated(self, app: str, got: dict[str, Any]) -> list[Problem]:
         """The edited file, as PHP sees it, changes what it should and nothing else."""
@@ -229,10 +216,10 @@ class Cutover(Step):
         host = await self.ctx.host(app)
         original = await self.original(app)
         edited = self.edit(original, self.ro_password())
-        lint = await php_lint(host, edited)
+        lint = await php_lint(host, self.path, edited)
         if lint is not None:
             raise StepError(f"{app}: the edited config.php is not valid PHP ({lint})")
-        got = await evaluate_config(host, edited, connect=True)
+        got = await evaluate_config(host, self.path, edited, connect=True)
         problems = self._check_evaluated(app, got)
         if problems:
             raise StepError(problems[0].message)
@@ -280,8 +267,6 @@ class Cutover(Step):
     # -- verify ---------------------------------------------------------------------------
 
     async def verify(self) -> None:
-        from moodle_wizard.core.steps.discover import read_moodle_config
-
         for app in self.ctx.inventory.apps:
             host = await self.ctx.host(app)
             data = await host.read_file(self.path)
@@ -302,21 +287,68 @@ class Cutover(Step):
             actions.append(Action(
                 f"restore:{app}", f"Put the original config.php back on {app}",
                 partial(self.restore, app),
-                [f"on {app}: write the bytes of {facts['backup']} to {facts['path']} "
-                 f"(atomically, mode {facts['mode']}); check sha256 {facts['sha256_before']}; "
-                 "remove the copy"], host=app))
+                [f"on {app}: check that {facts['path']} is still what the cutover wrote "
+                 f"(sha256 {facts.get('sha256_after', '(not written)')}), else refuse and show "
+                 "the change (--force-config overwrites it); write the bytes of "
+                 f"{facts['backup']} to {facts['path']} (atomically, mode {facts['mode']}); "
+                 f"check sha256 {facts['sha256_before']}; remove the copy"], host=app))
         return actions
 
     async def restore(self, app: str) -> None:
         facts = self.apps_facts()[app]
         host = await self.ctx.host(app)
         current = await host.read_file(facts["path"])
-        if current is None or sha256(current) != facts["sha256_before"]:
+        now = sha256(current) if current is not None else None
+        if now != facts["sha256_before"]:
+            if now is None or now != facts.get("sha256_after"):
+                if not self.ctx.force_config:
+                    # Journaled, so the dashboard can offer the forced retry.
+                    facts["changed_since_cutover"] = True
+                    self.ctx.save()
+                    raise ConfigChangedError(await self._changed(app, current))
+                self.ctx.emit(OutputLine(self.name, app, f"{facts['path']} was changed after "
+                                         "the cutover; overwriting it (--force-config)"))
             original = await self.original(app)
             await host.write_file(facts["path"], original, mode=int(facts["mode"], 8))
             back = await host.read_file(facts["path"])
             if back is None or sha256(back) != facts["sha256_before"]:
                 raise StepError(f"{app}: {facts['path']} does not read back as the original "
                                 f"after restoring it; its copy is still at {facts['backup']}")
+        facts.pop("changed_since_cutover", None)
+        self.ctx.save()
         await host.run(["rm", "-f", "--", facts["backup"]])
         await host.run(["sh", "-c", f"rmdir {BACKUP_BASE} 2>/dev/null || true"])
+
+    async def _changed(self, app: str, current: bytes | None) -> str:
+        """The refusal: what changed since the cutover wrote config.php, secrets masked, and
+        how to go on either way."""
+        facts = self.apps_facts()[app]
+        path = facts["path"]
+        original = await self.original(app)
+        secrets = [s for s in self.ctx.secrets.values() if s]
+        try:
+            written = self.edit(original, self.ro_password())
+            label = "written by the cutover"
+            if sha256(written) != facts.get("sha256_after"):
+                raise StepError("the edit is not the one written")
+        except (StepError, ConfigPhpError):
+            # The cutover never wrote it (or its edit cannot be rebuilt): compare with the
+            # original, which the rollback would write.
+            written, label = original, "original, before the cutover"
+        if current is None:
+            what = f"{path} has been removed since the cutover"
+            diff = ""
+        else:
+            what = f"{path} was changed by someone else after the cutover"
+            diff = config_php_diff(written, current, secrets=secrets, filename=path,
+                                   labels=(label, "now"))
+            raw = config_php_diff(written, current, filename=path, mask=False)
+            if _changed_lines(raw) > _changed_lines(diff):
+                diff += "(and lines that differ only in a password or another secret, not "\
+                        "shown)\n"
+        return self.ctx.secrets.mask(
+            f"{app}: {what}; the rollback will not overwrite that change with the original "
+            f"(it is still at {facts['backup']}).\n{diff}Keep the change: leave the cutover "
+            f"rolled forward and edit config.php by hand. Replace it with the original from "
+            f"before the cutover anyway: moodle-wizard rollback --force-config (in the wizard, "
+            f"answer yes to overwriting it)")

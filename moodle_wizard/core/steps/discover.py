@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import re
 import shlex
-from importlib import resources
 from typing import Any
 
+from moodle_wizard.core.moodle_config import (  # noqa: F401 - read_moodle_config: re-exported
+    READ_CONFIG_PHP,
+    read_moodle_config,
+    register_config_secrets,
+)
 from moodle_wizard.core.remote.ssh import RemoteHost
-from moodle_wizard.core.secrets import MASK
 from moodle_wizard.core.state import StepName
 from moodle_wizard.core.steps.base import (
     Action,
@@ -23,7 +24,6 @@ from moodle_wizard.core.steps.base import (
 # Global privileges the source's admin account needs (reading every schema, creating and
 # granting the replication/monitor/Moodle users, flushing).
 ADMIN_PRIVILEGES = ("SELECT", "CREATE USER", "RELOAD", "REPLICATION SLAVE")
-READ_CONFIG_PHP = resources.files("moodle_wizard.core.php").joinpath("read_config.php")
 
 
 async def free_bytes(host: RemoteHost, path: str) -> int:
@@ -32,53 +32,6 @@ async def free_bytes(host: RemoteHost, path: str) -> int:
               "df -P -B1 \"$p\" | awk 'NR==2 {print $4}'")
     out = await host.run(["sh", "-c", script])
     return int(out.stdout.strip())
-
-
-async def read_moodle_config(host: RemoteHost, path: str) -> dict[str, Any]:
-    """Evaluate config.php with the app host's PHP; the result holds dbpass: keep it in memory."""
-    result = await host.run(["php", "--", path], input=READ_CONFIG_PHP.read_text(), check=False)
-    if result.exit_status == 127:
-        raise StepError(f"{host.target.name}: PHP is not installed (php: command not found); "
-                        "run the wizard's app role against the host that serves Moodle")
-    if result.exit_status != 0:
-        why = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "PHP failed"
-        # PHP names the private copy it evaluated; the operator knows the real file.
-        why = re.sub(r"\S*/moodle-wizard-[0-9a-f]+/config\.php", path, why)
-        name = host.target.name
-        if result.exit_status == 3:
-            raise StepError(f"{name}: there is no Moodle config.php at {path}; set "
-                            "migration.moodle_config to the path of Moodle's config.php")
-        if result.exit_status == 4:
-            raise StepError(f"{name}: {path} exists but {host.target.user} cannot read it; "
-                            f"make it readable (chmod/chown, as Moodle's web server user "
-                            f"needs too), or SSH in as its owner")
-        if "Parse error" in why or "syntax error" in why:
-            raise StepError(f"{name}: Moodle's config at {path} is not valid PHP ({why}); "
-                            f"fix it (check with `php -l {path}`) before migrating")
-        raise StepError(f"{name}: cannot read Moodle's config at {path}: {why}; "
-                        "set migration.moodle_config to the path of config.php")
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
-
-
-async def replica_host_facts(host: RemoteHost) -> dict[str, Any]:
-    """A replica host as it is now: server packages, datadir entries, running server, space.
-    Discovery records it for the screens; the replicas step reads it again before it acts."""
-    pkgs = await host.run(
-        ["sh", "-c", "dpkg-query -W -f '${Package} ${Version} ${Status}\\n' "
-         "mariadb-server mysql-server 2>/dev/null | grep ' installed$' || true"])
-    installed = {line.split()[0]: line.split()[1]
-                 for line in pkgs.stdout.splitlines() if line.strip()}
-    datadir = "/var/lib/mysql"
-    listing = await host.run(["sh", "-c", f"ls -A {datadir} 2>/dev/null | head -20"])
-    running = await host.run(["sh", "-c", "pidof mariadbd mysqld || true"])
-    return {
-        "packages": installed,
-        "datadir": datadir,
-        "datadir_entries": [e for e in listing.stdout.split() if e],
-        "server_running": bool(running.stdout.strip()),
-        "free_bytes": await free_bytes(host, datadir),
-    }
 
 
 class Discover(Step):
@@ -104,8 +57,10 @@ class Discover(Step):
             f"on {inv.source}: SELECT table_name, engine FROM information_schema.tables "
             "WHERE table_schema = <moodle dbname> AND engine <> 'InnoDB'",
             f"on {inv.source}: du -sb <datadir>; df -P -B1 <datadir>",
-            *[f"on {a}: php -- {inv.migration.moodle_config}  (evaluates config.php with "
-              "lib/setup.php neutralised, tries its DB login)" for a in inv.apps],
+            *[f"on {a}: cat {inv.migration.moodle_config}; php -- "
+              f"{inv.migration.moodle_config} (its text on stdin, as the file's owner or "
+              "www-data, never root; lib/setup.php neutralised; tries its DB logins)"
+              for a in inv.apps],
             *[f"on {r}: dpkg-query -W mariadb-server mysql-server; ls -A /var/lib/mysql; "
               "df -P -B1 /var/lib/mysql" for r in inv.replicas],
         ]
@@ -124,9 +79,8 @@ class Discover(Step):
         configs = {}
         for app in inv.apps:
             cfg = await read_moodle_config(await self.ctx.host(app), inv.migration.moodle_config)
-            password = cfg.pop("dbpass") or ""
-            self.ctx.secrets.register("moodle_db_password", password)
-            self._scrub_readonly(cfg)
+            # Every password in it (the read-only replicas' too) is masked before it is a fact.
+            register_config_secrets(cfg, self.ctx.secrets, app)
             configs[app] = cfg
         first = configs[inv.apps[0]]
         for app, cfg in configs.items():
@@ -136,16 +90,6 @@ class Discover(Step):
                                     f"{inv.apps[0]} {first[key]!r}; all app servers must use "
                                     "the same database")
         return {**first, "apps": configs}
-
-    def _scrub_readonly(self, cfg: dict[str, Any]) -> None:
-        """A readonly block (dboptions['readonly']) may carry its own password: it is a secret,
-        not a fact."""
-        readonly = (cfg.get("dboptions") or {}).get("readonly")
-        instances = readonly.get("instance") if isinstance(readonly, dict) else None
-        for inst in instances if isinstance(instances, list) else []:
-            if isinstance(inst, dict) and inst.get("dbpass"):
-                self.ctx.secrets.register("moodle_readonly_db_password", str(inst["dbpass"]))
-                inst["dbpass"] = MASK
 
     async def _check_admin_privileges(self, name: str, db: Any) -> None:
         """The account the wizard uses on the source must be able to read everything and to
@@ -211,7 +155,22 @@ class Discover(Step):
         return facts
 
     async def _replica(self, name: str) -> dict[str, Any]:
-        return await replica_host_facts(await self.ctx.host(name))
+        host = await self.ctx.host(name)
+        pkgs = await host.run(
+            ["sh", "-c", "dpkg-query -W -f '${Package} ${Version} ${Status}\\n' "
+             "mariadb-server mysql-server 2>/dev/null | grep ' installed$' || true"])
+        installed = {line.split()[0]: line.split()[1]
+                     for line in pkgs.stdout.splitlines() if line.strip()}
+        datadir = "/var/lib/mysql"
+        listing = await host.run(["sh", "-c", f"ls -A {datadir} 2>/dev/null | head -20"])
+        running = await host.run(["sh", "-c", "pidof mariadbd mysqld || true"])
+        return {
+            "packages": installed,
+            "datadir": datadir,
+            "datadir_entries": [e for e in listing.stdout.split() if e],
+            "server_running": bool(running.stdout.strip()),
+            "free_bytes": await free_bytes(host, datadir),
+        }
 
     async def verify(self) -> None:
         facts = self.facts
