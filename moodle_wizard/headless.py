@@ -1,4 +1,4 @@
-"""The headless commands (run, resume, rollback, status, plan): the engine, printed."""
+"""The headless commands (run, resume, rollback, finish, status, plan): the engine, printed."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 from moodle_wizard.core import events as ev
 from moodle_wizard.core.engine import EXPECTED, Engine, MigrationError
+from moodle_wizard.core.finish import rollback_refusal
 from moodle_wizard.core.inventory import Inventory, InventoryError, load_inventory
 from moodle_wizard.core.remote.ssh import RemoteError
 from moodle_wizard.core.runbook import runbook_markdown
@@ -136,6 +137,10 @@ async def cmd_run(args: argparse.Namespace, printer: Printer) -> int:
             engine = Engine(ctx)
             if args.command == "rollback":
                 to = StepName(args.to) if args.to else None
+                refused = rollback_refusal(state)
+                if refused is not None:
+                    raise MigrationError(f"rollback: {refused}; nothing was changed")
+                ctx.force_config = args.force_config
                 print_rollback_plan(engine, to)
                 if not args.yes and not await ctx.confirm(
                         f"roll back {to or 'everything'} (and every step after it)?", False):
@@ -184,11 +189,52 @@ async def cmd_drill(args: argparse.Namespace, printer: Printer) -> int:
     return EXIT_OK
 
 
+async def cmd_finish(args: argparse.Namespace, printer: Printer) -> int:
+    """`finish`: the plan, the operator's yes, then the removals (core/finish.py)."""
+    from moodle_wizard.core.finish import Finish
+
+    path = find_state(args.migration)
+    with MigrationLock(path):  # before the journal is read (see cmd_run)
+        state = load(path)
+        inventory = load_inventory(Path(state.inventory_path))
+        async with session(inventory, state, path, args, printer) as ctx:
+            finish = Finish(ctx)
+            problems = finish.problems()
+            if problems:
+                raise MigrationError(f"finish: {problems[0]}; nothing was changed")
+            plan = finish.plan()
+            print(f"finish {state.migration_id}: the migration is complete, the cluster stays."
+                  "\n  removes:")
+            for action in plan.removals:
+                print(f"  - {action.title}")
+                for line in action.runbook:
+                    print(f"      {line}")
+            if not plan.removals:
+                print("  - nothing left to remove")
+            print("  keeps:")
+            for kept in plan.kept:
+                print(f"  - {kept}")
+            if not await ctx.confirm("declare the migration finished and remove these? "
+                                     "Rollback will no longer be offered", False):
+                print("finish: declined; nothing was changed")
+                return EXIT_FAILED
+            try:
+                await finish.run(plan)
+            except EXPECTED as exc:
+                raise MigrationError(f"finish: {ctx.secrets.mask(str(exc))}; run `moodle-wizard "
+                                     "finish` again to remove what is left") from None
+    print(f"migration {state.migration_id}: finished; rollback is no longer offered")
+    return EXIT_OK
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     path = find_state(args.migration)
     state = load(path)
     print(f"migration {state.migration_id} (inventory {state.inventory_path}), "
           f"updated {state.updated_at:%Y-%m-%d %H:%M:%S} UTC")
+    if state.finished_at is not None:
+        print(f"  finished {state.finished_at:%Y-%m-%d %H:%M:%S} UTC (moodle-wizard finish): "
+              "rollback is no longer offered")
     for name, step in state.steps.items():
         err = f" — {step.last_error}" if step.last_error else ""
         print(f"  {name:<15} {step.status:<12} {len(step.actions)} action(s){err}")
@@ -215,6 +261,15 @@ def add_parsers(sub: Any) -> None:
     rb.add_argument("--yes", action="store_true")
     rb.add_argument("--migration")
     rb.add_argument("--accept-host-key", action="append", metavar="HOST=SHA256:...")
+    rb.add_argument("--force-config", action="store_true",
+                    help="put config.php back even if someone changed it after the cutover "
+                    "(without it, the rollback refuses and shows the change)")
+    fin = sub.add_parser("finish", help="declare the migration complete: remove the backups "
+                         "only a rollback needed and the wizard's scratch schema (the cluster "
+                         "stays; rollback is no longer offered)")
+    fin.add_argument("--yes", action="store_true", help="answer yes to the confirmation")
+    fin.add_argument("--migration", help="which saved migration (if several)")
+    fin.add_argument("--accept-host-key", action="append", metavar="HOST=SHA256:...")
     st = sub.add_parser("status", help="the saved migration's steps and facts")
     st.add_argument("--migration")
     st.add_argument("--facts", action="store_true", help="also print the facts learned")
@@ -239,6 +294,8 @@ def main(args: argparse.Namespace) -> int:
             return asyncio.run(cmd_plan(args, printer))
         if args.command == "drill":
             return asyncio.run(cmd_drill(args, printer))
+        if args.command == "finish":
+            return asyncio.run(cmd_finish(args, printer))
         return asyncio.run(cmd_run(args, printer))
     except (InventoryError, StateError, SecretError) as exc:
         print(f"moodle-wizard: {exc}", file=sys.stderr)

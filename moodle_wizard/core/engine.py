@@ -165,6 +165,11 @@ class Engine:
 
     async def rollback(self, to: StepName | None = None) -> list[StepName]:
         """Undo `to` and every step after it (everything when None), newest first."""
+        from moodle_wizard.core.finish import rollback_refusal
+
+        refused = rollback_refusal(self.ctx.state)
+        if refused is not None:
+            raise MigrationError(f"rollback: {refused}; nothing was changed")
         undone = []
         for step in self.rollback_steps(to):
             name = step.name

@@ -130,6 +130,10 @@ class MigrationState(_Model):
     updated_at: datetime = Field(default_factory=_now)
     inventory_path: str
     steps: dict[StepName, StepState] = Field(default_factory=_all_steps)
+    # Set by `moodle-wizard finish` before it removes anything: from then on the migration
+    # cannot be rolled back (the backups rollback needs are going or gone).
+    finished_at: datetime | None = None
+
 
     def step(self, name: StepName | str) -> StepState:
         return self.steps.setdefault(StepName(name), StepState())

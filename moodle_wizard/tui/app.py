@@ -132,6 +132,7 @@ class WizardApp(App[None]):
         self.ask_resume = ask_resume
         self._asks: dict[Any, Screen[Any]] = {}
         self._after: dict[str, Callable[[], None]] = {}
+        self._rollback_to: StepName | None = None  # for a forced retry of that rollback
         self._lock: MigrationLock | None = None
         self.reset_migration()
 
@@ -405,7 +406,7 @@ class WizardApp(App[None]):
         self.changed.publish("run")
         return True
 
-    def start_rollback(self, to: StepName | None) -> bool:
+    def start_rollback(self, to: StepName | None, force_config: bool = False) -> bool:
         if self.busy_notice() or self.state is None or self.state_file is None:
             return False
         try:
@@ -419,8 +420,9 @@ class WizardApp(App[None]):
         self.run_model.message = None
         self.health = None
         state, path, settings = self.state, self.state_file, self.settings
+        self._rollback_to = to
         self.runner.start("rollback", lambda io: ops.rollback(io, settings, inventory, state,
-                                                              path, to))
+                                                              path, to, force_config))
         self.changed.publish("run")
         return True
 
@@ -493,6 +495,8 @@ class WizardApp(App[None]):
                 self.run_model.load(result.state)
             if done.error is not None:
                 self.run_model.message = self.errors[op]
+                if op == "rollback":
+                    self._offer_forced_config_rollback()
             elif done.cancelled:
                 self.run_model.message = "stopped; the state is saved - resume continues it"
             elif op == "rollback" and isinstance(result, ops.RunResult):
@@ -515,6 +519,28 @@ class WizardApp(App[None]):
         follow = self._after.pop("_published", None)
         if follow is not None:
             follow()
+
+    def _offer_forced_config_rollback(self) -> None:
+        """The cutover's rollback refused: config.php changed after the cutover (its message,
+        with the masked diff, is on the dashboard). Overwriting it is the operator's call."""
+        from moodle_wizard.tui.screens.confirm import ConfirmModal
+
+        apps = self.state.step(StepName.CUTOVER).facts.get("apps") if self.state else None
+        changed = [a for a, f in apps.items() if isinstance(f, dict)
+                   and f.get("changed_since_cutover")] if isinstance(apps, dict) else []
+        if not changed:
+            return
+        to = self._rollback_to
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.start_rollback(to, force_config=True)
+
+        self.push_screen(ConfirmModal(
+            f"config.php on {', '.join(changed)} was changed after the cutover (the change is "
+            "shown on the dashboard). Overwrite it with the original from before the cutover "
+            "(as rollback --force-config)?", risky=True, yes="Overwrite", no="Keep it",
+            title="config.php changed"), callback=answered)
 
     def _check_health(self) -> None:
         self.start_health()

@@ -251,10 +251,12 @@ async def run(io: SessionIO, settings: Settings, inventory: Inventory, state: Mi
 
 
 async def rollback(io: SessionIO, settings: Settings, inventory: Inventory,
-                   state: MigrationState, path: Path, to: StepName | None) -> RunResult:
+                   state: MigrationState, path: Path, to: StepName | None,
+                   force_config: bool = False) -> RunResult:
     emitter = _Emitter(io)
     async with _session(io, settings, inventory, state, path, emitter) as ctx:
         emitter.ctx = ctx
+        ctx.force_config = force_config
         try:
             undone = await Engine(ctx).rollback(to)
         finally:
