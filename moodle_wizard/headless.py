@@ -122,17 +122,22 @@ def print_rollback_plan(engine: Engine, to: StepName | None) -> None:
 
 
 async def cmd_run(args: argparse.Namespace, printer: Printer) -> int:
+    inventory: Inventory | None = None
     if args.command == "run":
         inventory = load_inventory(Path(args.inventory))
         path = state_path(inventory.migration.name)
-        state = load(path) if path.exists() else new_state(inventory.migration.name,
-                                                           inventory.path or args.inventory)
     else:
         path = find_state(args.migration)
-        state = load(path)
-        inventory = load_inventory(Path(state.inventory_path))
     until = StepName(args.until) if getattr(args, "until", None) else None
+    # The lock before the journal is read: what another wizard is about to change is never
+    # the basis of this one's decisions.
     with MigrationLock(path):
+        if inventory is not None:
+            state = load(path) if path.exists() else new_state(inventory.migration.name,
+                                                               inventory.path or args.inventory)
+        else:
+            state = load(path)
+            inventory = load_inventory(Path(state.inventory_path))
         async with session(inventory, state, path, args, printer) as ctx:
             engine = Engine(ctx)
             if args.command == "rollback":
@@ -175,9 +180,9 @@ async def cmd_drill(args: argparse.Namespace, printer: Printer) -> int:
     from moodle_wizard.core.drill import drill_vip
 
     path = find_state(args.migration)
-    state = load(path)
-    inventory = load_inventory(Path(state.inventory_path))
-    with MigrationLock(path):
+    with MigrationLock(path):  # before the journal is read (see cmd_run)
+        state = load(path)
+        inventory = load_inventory(Path(state.inventory_path))
         async with session(inventory, state, path, args, printer) as ctx:
             try:
                 result = await drill_vip(ctx)

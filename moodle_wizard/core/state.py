@@ -30,6 +30,8 @@ from typing import Any
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
+from moodle_wizard.core.hostlock import HostLock, HostLockError, HostLockHeld, host_lock_dir
+
 __all__ = [
     "CURRENT_SCHEMA_VERSION",
     "MIGRATIONS",
@@ -133,7 +135,6 @@ class MigrationState(_Model):
     # Set by `moodle-wizard finish` before it removes anything: from then on the migration
     # cannot be rolled back (the backups rollback needs are going or gone).
     finished_at: datetime | None = None
-
 
     def step(self, name: StepName | str) -> StepState:
         return self.steps.setdefault(StepName(name), StepState())
@@ -358,7 +359,10 @@ def load(path: Path) -> MigrationState:
 
 
 class MigrationLock:
-    """Exclusive, non-blocking lock on `<state file>.lock`, holding the owner's pid.
+    """Exclusive, non-blocking lock on `<state file>.lock`, holding the owner's pid, and on
+    the host-wide lock of the migration id (core/hostlock.py), which every user's wizard on
+    this jump host shares. Take it before reading the state: a journal read before the lock
+    may be one another wizard is about to change.
 
     flock locks die with the process, so a crashed wizard never leaves a stale lock; the pid
     in the file is only there to tell the next wizard who holds it.
@@ -367,8 +371,32 @@ class MigrationLock:
     def __init__(self, path: Path) -> None:
         self.path = path.with_name(path.name + ".lock")
         self._fd: int | None = None
+        # A journal outside the user's own state directory (MOODLE_WIZARD_STATE_DIR: tests,
+        # sandboxes) keeps its host-wide lock next to it, so sandboxes never contend.
+        default = path.parent == platformdirs.user_state_path("moodle-wizard")
+        self.host = HostLock(path.stem, host_lock_dir(None if default else path.parent))
 
     def acquire(self) -> None:
+        self._acquire_journal()
+        try:
+            self.host.acquire()
+        except HostLockHeld as exc:
+            self.release()
+            who = f"pid {exc.pid}" if exc.pid is not None else "another process"
+            raise LockHeldError(
+                f"another moodle-wizard ({who}, maybe another user's) is driving migration "
+                f"{self.host.path.stem} on this host ({exc.path}); wait for it to finish or "
+                "stop it before continuing here",
+                exc.pid,
+            ) from None
+        except HostLockError as exc:
+            self.release()
+            raise StateError(str(exc)) from None
+        except BaseException:
+            self.release()
+            raise
+
+    def _acquire_journal(self) -> None:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
@@ -390,6 +418,7 @@ class MigrationLock:
         self._fd = fd
 
     def release(self) -> None:
+        self.host.release()
         if self._fd is None:
             return
         fd, self._fd = self._fd, None

@@ -21,7 +21,6 @@ from moodle_wizard.core.remote.ssh import ChangedHostKey, RemoteError
 from moodle_wizard.core.secrets import SecretError
 from moodle_wizard.core.session import audit_path
 from moodle_wizard.core.state import (
-    LockHeldError,
     MigrationLock,
     MigrationState,
     StateError,
@@ -257,7 +256,7 @@ class WizardApp(App[None]):
         lock = MigrationLock(path)
         try:
             lock.acquire()
-        except LockHeldError as exc:
+        except StateError as exc:  # held by another wizard, or a lock path not to be trusted
             self.show_error("This migration is busy", str(exc))
             return False
         if self._lock is not None:
@@ -266,17 +265,21 @@ class WizardApp(App[None]):
         return True
 
     def open_saved(self, path: Path) -> bool:
-        """Open a journaled migration: its state, its inventory, its lock."""
+        """Open a journaled migration: its lock first, then its state and its inventory."""
+        if not self.take_lock(path):
+            return False
+        lock, self._lock = self._lock, None  # kept across reset_migration, which releases
         try:
             state = load(path)
             draft = InventoryDraft.from_file(Path(state.inventory_path))
         except (StateError, InventoryError) as exc:
+            if lock is not None:
+                lock.release()
             self.show_error("Cannot open the saved migration", str(exc))
             return False
         self.reset_migration(draft)
         self.restart_flow()
-        if not self.take_lock(path):
-            return False
+        self._lock = lock
         self.state, self.state_file = state, path
         self.discovered_for = discovery_key(self.draft) if state.step(
             StepName.DISCOVER).status == StepStatus.DONE else None
@@ -336,14 +339,17 @@ class WizardApp(App[None]):
             self.notify("the migration has started; discovery is not run again",
                         severity="warning")
             return False
+        if not self.take_lock(path):  # before the saved journal is read
+            return False
         if self.state_file != path and path.exists():
             problem = _saved_conflict(path)
             if problem:
+                if self._lock is not None:  # not ours to hold: another migration's journal
+                    self._lock.release()
+                    self._lock = None
                 self.errors["discover"] = problem
                 self.changed.publish("discover")
                 return False
-        if not self.take_lock(path):
-            return False
         state = new_state(inventory.migration.name, inventory.path or self.draft.path())
         self.state_file = path
         self.discovery = None
