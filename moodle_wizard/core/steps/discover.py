@@ -34,6 +34,26 @@ async def free_bytes(host: RemoteHost, path: str) -> int:
     return int(out.stdout.strip())
 
 
+async def replica_host_facts(host: RemoteHost) -> dict[str, Any]:
+    """A replica host as it is now: server packages, datadir entries, running server, space.
+    Discovery records it for the screens; the replicas step reads it again before it acts."""
+    pkgs = await host.run(
+        ["sh", "-c", "dpkg-query -W -f '${Package} ${Version} ${Status}\\n' "
+         "mariadb-server mysql-server 2>/dev/null | grep ' installed$' || true"])
+    installed = {line.split()[0]: line.split()[1]
+                 for line in pkgs.stdout.splitlines() if line.strip()}
+    datadir = "/var/lib/mysql"
+    listing = await host.run(["sh", "-c", f"ls -A {datadir} 2>/dev/null | head -20"])
+    running = await host.run(["sh", "-c", "pidof mariadbd mysqld || true"])
+    return {
+        "packages": installed,
+        "datadir": datadir,
+        "datadir_entries": [e for e in listing.stdout.split() if e],
+        "server_running": bool(running.stdout.strip()),
+        "free_bytes": await free_bytes(host, datadir),
+    }
+
+
 class Discover(Step):
     name = StepName.DISCOVER
     title = "Connect and discover"
@@ -155,22 +175,7 @@ class Discover(Step):
         return facts
 
     async def _replica(self, name: str) -> dict[str, Any]:
-        host = await self.ctx.host(name)
-        pkgs = await host.run(
-            ["sh", "-c", "dpkg-query -W -f '${Package} ${Version} ${Status}\\n' "
-             "mariadb-server mysql-server 2>/dev/null | grep ' installed$' || true"])
-        installed = {line.split()[0]: line.split()[1]
-                     for line in pkgs.stdout.splitlines() if line.strip()}
-        datadir = "/var/lib/mysql"
-        listing = await host.run(["sh", "-c", f"ls -A {datadir} 2>/dev/null | head -20"])
-        running = await host.run(["sh", "-c", "pidof mariadbd mysqld || true"])
-        return {
-            "packages": installed,
-            "datadir": datadir,
-            "datadir_entries": [e for e in listing.stdout.split() if e],
-            "server_running": bool(running.stdout.strip()),
-            "free_bytes": await free_bytes(host, datadir),
-        }
+        return await replica_host_facts(await self.ctx.host(name))
 
     async def verify(self) -> None:
         facts = self.facts
