@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from moodle_wizard.core.remote.jobs import (
+    ForeignJobDirectory,
     JobRef,
     JobState,
     JobStatus,
@@ -76,7 +77,8 @@ async def env(running_lab: Lab, tmp_path: Path) -> AsyncIterator[Env]:
     known = tmp_path / "known_hosts"
     known.write_bytes((lab.LABDIR / "ssh" / "known_hosts").read_bytes())
     policy = HostKeyPolicy(known)
-    base = f"/var/tmp/mw-test-{secrets.token_hex(4)}/jobs"
+    # Like the real base: root's own all the way from / (a base under /var/tmp is refused).
+    base = f"/var/lib/mw-test-{secrets.token_hex(4)}/jobs"
     pool = SshPool(policy, connect_timeout=5)
     host = await pool.connect(SshTarget(HOST, running_lab.topo.host_address(HOST),
                                         client_keys=(KEY,)))
@@ -87,7 +89,7 @@ async def env(running_lab: Lab, tmp_path: Path) -> AsyncIterator[Env]:
         async with SshPool(policy) as cleanup:
             h = await cleanup.connect(e.target)
             for ref in e.refs:
-                await cancel_job(h, ref, grace=1)
+                await cancel_job(h, ref, grace=1, base_dir=base)
             await h.run(["rm", "-rf", base.rpartition("/")[0]])
         await pool.close()
 
@@ -103,7 +105,7 @@ async def test_a_job_runs_detached_and_reports_output_progress_and_exit_code(env
                           'echo 4096 > progress.tmp && mv progress.tmp progress\n'
                           + WAIT_FOR_GO + 'echo done; exit 3\n')
     assert ref.directory == job_dir(ref.job_id, env.base)
-    running = await job_status(env.host, ref)
+    running = await job_status(env.host, ref, base_dir=env.base)
     assert running.state is JobState.RUNNING and running.exit_code is None
     assert running.pid is not None
 
@@ -114,12 +116,13 @@ async def test_a_job_runs_detached_and_reports_output_progress_and_exit_code(env
     assert stdin.stdout.strip() == "/dev/null"
 
     async def progressed() -> bool:
-        return (await job_status(env.host, ref)).progress_bytes == 4096
+        return (await job_status(env.host, ref, base_dir=env.base)).progress_bytes == 4096
 
     await until(progressed, "the progress file")
     await env.go(ref)
     seen: list[JobStatus] = []
-    final = await wait_job(env.host, ref, on_progress=seen.append, poll=0.05, timeout=20)
+    final = await wait_job(env.host, ref, base_dir=env.base, on_progress=seen.append,
+                           poll=0.05, timeout=20)
     assert final.state is JobState.FAILED and final.exit_code == 3
     assert final.output_tail.splitlines() == ["to stdout", "to stderr", "done"]
     assert seen[-1] == final
@@ -134,11 +137,12 @@ async def test_the_same_job_id_starts_one_process(env: Env) -> None:
     assert len(set(refs)) == 1
     ref = refs[0]
     await env.go(ref)
-    assert (await wait_job(env.host, ref, poll=0.05, timeout=20)).state is JobState.SUCCEEDED
+    final = await wait_job(env.host, ref, base_dir=env.base, poll=0.05, timeout=20)
+    assert final.state is JobState.SUCCEEDED
     assert await start_job(env.host, job_id, "echo never", base_dir=env.base) == ref
     starts = await env.sh(f"cat {ref.directory}/starts")
     assert len(starts.stdout.split()) == 1
-    assert (await job_status(env.host, ref)).state is JobState.SUCCEEDED
+    assert (await job_status(env.host, ref, base_dir=env.base)).state is JobState.SUCCEEDED
     leftovers = await env.sh(f"ls -A {env.base}")
     assert leftovers.stdout.split() == [ref.job_id], "no staging directory left behind"
 
@@ -150,26 +154,26 @@ async def test_a_job_survives_the_wizard_closing_its_connection(env: Env) -> Non
 
     async with SshPool(env.policy) as again:
         host = await again.connect(env.target)
-        ref2 = JobRef.from_dict(json.loads(saved))
+        ref2 = JobRef.from_dict(json.loads(saved), env.base)
         assert ref2 == ref
-        assert (await job_status(host, ref2)).state is JobState.RUNNING
+        assert (await job_status(host, ref2, base_dir=env.base)).state is JobState.RUNNING
         await env.go(ref2)
-        final = await wait_job(host, ref2, poll=0.05, timeout=20)
+        final = await wait_job(host, ref2, poll=0.05, timeout=20, base_dir=env.base)
     assert final.state is JobState.SUCCEEDED and final.exit_code == 0
     assert final.output_tail == "started\nfinished\n"
 
 
 async def test_a_job_killed_without_an_exit_code_is_lost(env: Env) -> None:
     ref = await env.start(WAIT_FOR_GO, secret_files={"db.cnf": "[client]\npassword=x\n"})
-    status = await job_status(env.host, ref)
+    status = await job_status(env.host, ref, base_dir=env.base)
     assert status.state is JobState.RUNNING and status.pid is not None
     await env.sh(f"kill -s KILL -- -{status.pid}")
 
     async def lost() -> bool:
-        return (await job_status(env.host, ref)).state is JobState.LOST
+        return (await job_status(env.host, ref, base_dir=env.base)).state is JobState.LOST
 
     await until(lost, "the job to be seen as lost")
-    final = await job_status(env.host, ref)
+    final = await job_status(env.host, ref, base_dir=env.base)
     assert final.exit_code is None
     gone = await env.sh(f"test -e {ref.directory}/secret", check=False)
     assert gone.returncode == 1, "a lost job's secrets are removed"
@@ -177,7 +181,7 @@ async def test_a_job_killed_without_an_exit_code_is_lost(env: Env) -> None:
 
 async def test_cancel_kills_the_whole_process_group_and_nothing_else(env: Env) -> None:
     decoy_file = f"{env.base}-decoy.pid"
-    await env.sh(f"mkdir -p {env.base}; setsid -f sh -c 'echo $$ > {decoy_file}; "
+    await env.sh(f"install -d -m 0700 {env.base}; setsid -f sh -c 'echo $$ > {decoy_file}; "
                  f"exec sleep 300' < /dev/null > /dev/null 2>&1")
 
     async def decoy_started() -> bool:
@@ -196,22 +200,22 @@ async def test_cancel_kills_the_whole_process_group_and_nothing_else(env: Env) -
 
     await until(two_kids, "the job's children")
     kids = [int(p) for p in (await env.sh(f"cat {ref.directory}/kids")).stdout.split()]
-    runner = (await job_status(env.host, ref)).pid
+    runner = (await job_status(env.host, ref, base_dir=env.base)).pid
     assert runner is not None
-    await cancel_job(env.host, ref)
+    await cancel_job(env.host, ref, base_dir=env.base)
     for pid in (runner, *kids):
         assert not await alive(env, pid), f"pid {pid} of the job survived"
     assert await alive(env, decoy_pid), "a process outside the job, same name, untouched"
     await env.sh(f"kill {decoy_pid}")
 
-    final = await job_status(env.host, ref)
+    final = await job_status(env.host, ref, base_dir=env.base)
     assert final.state is JobState.FAILED and final.exit_code == 143
-    await cancel_job(env.host, ref)  # idempotent
+    await cancel_job(env.host, ref, base_dir=env.base)  # idempotent
     secret = await env.sh(f"test -e {ref.directory}/secret", check=False)
     assert secret.returncode == 1
-    await remove_job(env.host, ref)
-    await remove_job(env.host, ref)  # idempotent
-    assert (await job_status(env.host, ref)).state is JobState.LOST
+    await remove_job(env.host, ref, base_dir=env.base)
+    await remove_job(env.host, ref, base_dir=env.base)  # idempotent
+    assert (await job_status(env.host, ref, base_dir=env.base)).state is JobState.LOST
 
 
 async def test_secret_files_are_private_while_running_and_gone_afterwards(env: Env) -> None:
@@ -224,28 +228,33 @@ async def test_secret_files_are_private_while_running_and_gone_afterwards(env: E
     assert password in (await env.sh(f"cat {secret}")).stdout
     assert password not in (await env.sh("ps -eww -o args")).stdout
     await env.go(ref)
-    final = await wait_job(env.host, ref, poll=0.05, timeout=20)
+    final = await wait_job(env.host, ref, base_dir=env.base, poll=0.05, timeout=20)
     assert final.state is JobState.SUCCEEDED and final.output_tail == "1\n"
     assert (await env.sh(f"test -e {ref.directory}/secret", check=False)).returncode == 1
 
     failing = await env.start("exit 9\n", secret_files={"x": "y"})
-    assert (await wait_job(env.host, failing, poll=0.05, timeout=20)).exit_code == 9
+    ended = await wait_job(env.host, failing, base_dir=env.base, poll=0.05, timeout=20)
+    assert ended.exit_code == 9
     assert (await env.sh(f"test -e {failing.directory}/secret", check=False)).returncode == 1
 
 
 async def test_a_running_job_is_not_removed(env: Env) -> None:
     ref = await env.start(WAIT_FOR_GO)
     with pytest.raises(RemoteError, match="still running"):
-        await remove_job(env.host, ref)
+        await remove_job(env.host, ref, base_dir=env.base)
     await env.go(ref)
-    await wait_job(env.host, ref, poll=0.05, timeout=20)
-    await remove_job(env.host, ref)
+    await wait_job(env.host, ref, base_dir=env.base, poll=0.05, timeout=20)
+    await remove_job(env.host, ref, base_dir=env.base)
     assert (await env.sh(f"test -e {ref.directory}", check=False)).returncode == 1
 
 
 def test_refs_round_trip_and_bad_ones_are_refused() -> None:
-    ref = JobRef("db2", "seed-db2", "/var/tmp/moodle-wizard/jobs/seed-db2")
+    ref = JobRef("db2", "seed-db2", "/var/lib/moodle-wizard/jobs/seed-db2")
     assert JobRef.from_dict(json.loads(json.dumps(ref.to_dict()))) == ref
+    # An older wizard's job under /var/tmp, or any directory outside the base: refused.
+    for foreign in ("/var/tmp/moodle-wizard/jobs/seed-db2", "/etc/seed-db2"):
+        with pytest.raises(ForeignJobDirectory, match="not under /var/lib/moodle-wizard/jobs"):
+            JobRef.from_dict({"host": "db2", "job_id": "seed-db2", "directory": foreign})
     for bad in ({"host": "db2", "job_id": "x", "directory": "/"},
                 {"host": "db2", "job_id": "..", "directory": "/var/tmp/.."},
                 {"host": "db2", "job_id": "x", "directory": "/etc/y"}):

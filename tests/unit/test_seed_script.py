@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+from moodle_wizard.core.remote import privatedir
 from moodle_wizard.core.steps import seed
 
 
@@ -46,7 +52,8 @@ def test_one_backup_read_feeds_every_receiver(tmp_path: Path) -> None:
     out.mkdir()
     script = seed.sender_script("physical", "backup",
                                 [seed.Receiver("db2", "10.0.0.12", 22),
-                                 seed.Receiver("db3", "10.0.0.13", 22)], str(work))
+                                 seed.Receiver("db3", "10.0.0.13", 22)], str(work),
+                                check_workdir=False)
     proc = subprocess.run(["bash", "-c", script], text=True, capture_output=True, timeout=60,
                           env={"PATH": f"{bindir}:/usr/bin:/bin", "OUT": str(out)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -68,7 +75,8 @@ def test_a_failing_receiver_fails_the_job(tmp_path: Path) -> None:
     work.mkdir()
     script = seed.sender_script("physical", "backup",
                                 [seed.Receiver("db2", "10.0.0.12", 22),
-                                 seed.Receiver("db3", "10.0.0.13", 22)], str(work))
+                                 seed.Receiver("db3", "10.0.0.13", 22)], str(work),
+                                check_workdir=False)
     proc = subprocess.run(["bash", "-c", script], text=True, capture_output=True, timeout=60,
                           env={"PATH": f"{bindir}:/usr/bin:/bin"})
     assert proc.returncode == 12
@@ -89,7 +97,7 @@ def test_a_replica_that_never_answers_the_handshake_fails_the_job(tmp_path: Path
     work = tmp_path / "work"
     work.mkdir()
     script = seed.sender_script("physical", "backup", [seed.Receiver("db2", "127.0.0.1", port)],
-                                str(work), connect_timeout=2)
+                                str(work), connect_timeout=2, check_workdir=False)
     try:
         proc = subprocess.run(["bash", "-c", script], text=True, capture_output=True,
                               timeout=60, env={"PATH": f"{bindir}:/usr/bin:/bin"})
@@ -97,3 +105,76 @@ def test_a_replica_that_never_answers_the_handshake_fails_the_job(tmp_path: Path
         silent.close()
     assert proc.returncode == 12, proc.stdout + proc.stderr
     assert "receiver db2 exit 255" in proc.stdout
+
+
+@pytest.fixture
+def root_scratch() -> Iterator[Path]:
+    """A directory whose every parent is root's own and not writable by others (under /run),
+    for a test running as root; /tmp, where tmp_path lives, is world-writable."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the stage must be root's own")
+    path = Path(f"/run/mw-unit-{secrets.token_hex(4)}")
+    path.mkdir(mode=0o700)
+    try:
+        yield path
+    finally:
+        subprocess.run(["rm", "-rf", "--", str(path)], check=True)
+
+
+def run_seed_job(workdir: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    (bindir / "ssh").write_text('#!/bin/bash\ncat > /dev/null\n')
+    (bindir / "ssh").chmod(0o755)
+    (bindir / "backup").write_text("#!/bin/bash\nhead -c 1000 /dev/zero\n")
+    (bindir / "backup").chmod(0o755)
+    script = seed.sender_script("physical", "backup", [seed.Receiver("db2", "10.0.0.12", 22)],
+                                str(workdir))
+    return subprocess.run(["bash", "-c", script], text=True, capture_output=True, timeout=60,
+                          env={"PATH": f"{bindir}:/usr/bin:/bin"})
+
+
+def test_the_stage_is_under_the_root_owned_base() -> None:
+    assert seed.SEED_DIR == "/var/lib/moodle-wizard/seed"
+    assert not seed.SEED_DIR.startswith(("/tmp", "/var/tmp"))
+
+
+def test_the_job_refuses_a_stage_under_a_world_writable_directory(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir(mode=0o700)
+    proc = run_seed_job(work, tmp_path)
+    assert proc.returncode == privatedir.UNSAFE_EXIT, proc.stdout + proc.stderr
+    assert "unsafe directory /tmp: it has mode 01777" in proc.stderr
+    assert "cannot prove is root's own" in proc.stderr
+    assert not (work / "stream").exists(), "nothing ran in the stage"
+
+
+@pytest.mark.parametrize("how", ["nobody's", "0755", "symlink"])
+def test_the_job_refuses_a_stage_someone_else_prepared(root_scratch: Path, tmp_path: Path,
+                                                       how: str) -> None:
+    work = root_scratch / "seed"
+    if how == "symlink":
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir(mode=0o700)
+        work.symlink_to(elsewhere)
+    else:
+        work.mkdir(mode=0o700)
+        if how == "nobody's":
+            os.chown(work, 65534, 65534)
+        else:
+            work.chmod(0o755)
+    proc = run_seed_job(work, tmp_path)
+    assert proc.returncode == privatedir.UNSAFE_EXIT, proc.stdout + proc.stderr
+    reason = {"nobody's": "is owned by uid 65534", "0755": "has mode 0755, not 0700",
+              "symlink": "is a symbolic link"}[how]
+    assert f"unsafe directory {work}: it {reason}" in proc.stderr
+    assert not (work / "stream").exists()
+
+
+def test_the_job_runs_in_a_stage_only_root_can_have_made(root_scratch: Path,
+                                                         tmp_path: Path) -> None:
+    work = root_scratch / "seed"
+    work.mkdir(mode=0o700)
+    proc = run_seed_job(work, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "receiver db2 exit 0" in proc.stdout

@@ -4,6 +4,16 @@ A job runs on its host in a session of its own (`setsid`), stdin from /dev/null,
 crashed wizard nor a dropped connection stops it; the wizard keeps the `JobRef` in its state
 file and reattaches with `job_status`/`wait_job`.
 
+Jobs live under DEFAULT_BASE_DIR (/var/lib/moodle-wizard/jobs), in the root-owned 0700 base of
+`privatedir`: never under a world-writable directory such as /var/tmp, where another local user
+could create the directory first, swap a stage and have root run their `runner` or read the
+secret files. Every command below (start, status, cancel, remove) first proves, in the same
+remote command, that every directory from / down to the job's is root's own
+(`privatedir.SHELL_FUNCTION`), and refuses with `UnsafeDirectory` otherwise. A ref's directory
+must be the job's directory under the base the call is given: a ref from an older wizard's
+state file (jobs under /var/tmp/moodle-wizard/jobs) is refused with `ForeignJobDirectory`, never
+acted on.
+
 The job directory (BASE/JOB_ID, 0700) holds:
   script     the job (0700), run by the interpreter of its `#!` line (`#!/bin/sh -eu` is
              added if it has none) with umask 077
@@ -37,10 +47,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
-from moodle_wizard.core.remote.ssh import RemoteError, RemoteHost
+from moodle_wizard.core.remote import privatedir
+from moodle_wizard.core.remote.ssh import RemoteError, RemoteHost, Result
 
 __all__ = [
     "DEFAULT_BASE_DIR",
+    "ForeignJobDirectory",
     "JobRef",
     "JobState",
     "JobStatus",
@@ -53,7 +65,7 @@ __all__ = [
     "wait_job",
 ]
 
-DEFAULT_BASE_DIR = "/var/tmp/moodle-wizard/jobs"
+DEFAULT_BASE_DIR = f"{privatedir.BASE_DIR}/jobs"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _OUTPUT_TAIL = 4096
 
@@ -68,10 +80,10 @@ class JobRef:
         return {"host": self.host, "job_id": self.job_id, "directory": self.directory}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, object]) -> JobRef:
+    def from_dict(cls, data: Mapping[str, object], base_dir: str = DEFAULT_BASE_DIR) -> JobRef:
         ref = cls(host=str(data["host"]), job_id=str(data["job_id"]),
                   directory=str(data["directory"]))
-        _check_ref(ref)
+        _check_ref(ref, base_dir)
         return ref
 
 
@@ -91,6 +103,18 @@ class JobStatus:
     output_tail: str
 
 
+class ForeignJobDirectory(RemoteError):
+    """A ref whose directory is not the job's directory under the base the wizard trusts."""
+
+    def __init__(self, ref: JobRef, base_dir: str) -> None:
+        self.ref = ref
+        super().__init__(ref.host, f"job {ref.job_id}: its directory {ref.directory} is not "
+                                   f"under {base_dir} (an older wizard kept jobs under "
+                                   "world-writable /var/tmp); the wizard will not act on a "
+                                   "directory it cannot prove is its own: check that no job "
+                                   f"runs from it on {ref.host}, then remove it by hand")
+
+
 class JobTimeout(RemoteError):
     def __init__(self, ref: JobRef, timeout: float) -> None:
         self.ref = ref
@@ -100,22 +124,27 @@ class JobTimeout(RemoteError):
 
 def job_dir(job_id: str, base_dir: str = DEFAULT_BASE_DIR) -> str:
     """Where job `job_id` lives (known before it starts, e.g. to name a file in the script)."""
-    if not _NAME.fullmatch(job_id):
+    if not _NAME.fullmatch(job_id) or job_id in (".", ".."):
         raise ValueError(f"job id {job_id!r}: use letters, digits, '.', '_' and '-'")
-    if not base_dir.startswith("/") or base_dir.rstrip("/") == "":
-        raise ValueError(f"job base directory {base_dir!r} must be an absolute path below /")
-    return f"{base_dir.rstrip('/')}/{job_id}"
+    try:
+        privatedir.check_path(base_dir)
+    except ValueError:
+        raise ValueError(f"job base directory {base_dir!r} must be a plain absolute path "
+                         "below /") from None
+    return f"{base_dir}/{job_id}"
 
 
-def _check_ref(ref: JobRef) -> None:
+def _check_ref(ref: JobRef, base_dir: str) -> None:
     # The directory gets `rm -rf`: it must be a job directory, whatever the state file says.
     base, _, name = ref.directory.rpartition("/")
     if name != ref.job_id or job_dir(ref.job_id, base or "/") != ref.directory:
         raise ValueError(f"{ref.directory!r} is not the directory of job {ref.job_id!r}")
+    if ref.directory != job_dir(ref.job_id, base_dir):
+        raise ForeignJobDirectory(ref, base_dir)
 
 
-def _check_host(host: RemoteHost, ref: JobRef) -> None:
-    _check_ref(ref)
+def _check_host(host: RemoteHost, ref: JobRef, base_dir: str) -> None:
+    _check_ref(ref, base_dir)
     if host.target.name != ref.host:
         raise ValueError(f"job {ref.job_id} belongs to {ref.host}, not {host.target.name}")
 
@@ -145,7 +174,7 @@ trap 'finish 129' HUP
 trap 'finish 130' INT
 trap 'rm -rf -- "$MW_JOB_DIR/secret"' EXIT
 echo "$$" > pid.tmp && mv -f pid.tmp pid
-# Started through its #! interpreter, not exec'd: /var/tmp may be mounted noexec.
+# Started through its #! interpreter, not exec'd: /var may be mounted noexec.
 read -r first < script
 set -- ${first#??}
 "$@" ./script
@@ -154,11 +183,11 @@ finish "$?"
 
 # The script comes on stdin. Stages left by a start that died half-way (they may hold
 # secrets) are removed by the next start after 10 minutes, or by remove_job.
-_PREPARE = """
+_PREPARE = privatedir.SHELL_FUNCTION + """
 umask 077
 base=$1 dir=$2 id=$3 runner=$4
-if [ -e "$dir" ]; then echo exists; exit 0; fi
-mkdir -p -- "$base"
+mw_private_dir make "$base"
+if [ -e "$dir" ] || [ -L "$dir" ]; then mw_private_dir check "$dir"; echo exists; exit 0; fi
 find "$base" -maxdepth 1 -name '.stage-*' -mmin +10 -exec rm -rf -- {} + 2>/dev/null || true
 stage=$(mktemp -d -- "$base/.stage-$id-XXXXXX")
 mkdir -- "$stage/secret"
@@ -170,9 +199,10 @@ echo "$stage"
 
 # A directory rename is atomic and fails onto a non-empty directory: of two starts with the
 # same id, exactly one launches.
-_LAUNCH = """
+_LAUNCH = privatedir.SHELL_FUNCTION + """
 umask 077
 stage=$1 dir=$2
+mw_private_dir check "$stage" || { echo "$stage is gone" >&2; exit 1; }
 if ! mv -T -- "$stage" "$dir" 2>/dev/null; then
     rm -rf -- "$stage"
     if [ -e "$dir" ]; then echo exists; exit 0; fi
@@ -188,9 +218,9 @@ done
 echo started
 """
 
-_STATUS = _ALIVE + """
+_STATUS = privatedir.SHELL_FUNCTION + _ALIVE + """
 dir=$1 n=$3
-if [ ! -d "$dir" ]; then echo state=missing; echo --; exit 0; fi
+if ! mw_private_dir check "$dir"; then echo state=missing; echo --; exit 0; fi
 cd -- "$dir"
 # Waiting here for the end (up to n x 50 ms) answers the moment the job ends, where a poll
 # from the wizard would only see it at its next turn.
@@ -207,9 +237,9 @@ printf 'state=%s\\ncode=%s\\npid=%s\\nprogress=%s\\n--\\n' \
 tail -c "$2" output 2>/dev/null || true
 """
 
-_CANCEL = _ALIVE + """
+_CANCEL = privatedir.SHELL_FUNCTION + _ALIVE + """
 dir=$1 grace=$2
-[ -d "$dir" ] || exit 0
+mw_private_dir check "$dir" || exit 0
 pid=$(cat "$dir/pid" 2>/dev/null || true)
 [ -n "$pid" ] || { rm -rf -- "$dir/secret"; exit 0; }
 # Live members of the job's process group that carry the job's mark.
@@ -243,10 +273,11 @@ if [ -n "$killed" ] && [ ! -e "$dir/exit_code" ]; then
 fi
 """
 
-_REMOVE = _ALIVE + """
+_REMOVE = privatedir.SHELL_FUNCTION + _ALIVE + """
 dir=$1
+mw_private_dir check "${dir%/*}" || exit 0
 rm -rf -- "${dir%/*}/.stage-${dir##*/}-"*
-[ -e "$dir" ] || exit 0
+mw_private_dir check "$dir" || exit 0
 pid=$(cat "$dir/pid" 2>/dev/null || true)
 if [ -n "$pid" ] && [ ! -e "$dir/exit_code" ] && alive "$pid"; then exit 3; fi
 rm -rf -- "$dir"
@@ -264,31 +295,37 @@ async def start_job(host: RemoteHost, job_id: str, script: str, *,
     for name in secrets:
         if not _NAME.fullmatch(name):
             raise ValueError(f"secret file name {name!r}: use letters, digits, '.', '_', '-'")
-    base = directory.rpartition("/")[0]
     if not script.startswith("#!"):
         script = "#!/bin/sh -eu\n" + script
-    prepared = await host.run(["sh", "-eu", "-c", _PREPARE, "sh", base, directory, job_id,
-                               _RUNNER], input=script,
-                              display=f"prepare job {job_id} in {directory}")
+    display = f"prepare job {job_id} in {directory}"
+    prepared = await _run(host, ["sh", "-eu", "-c", _PREPARE, "sh", base_dir, directory,
+                                 job_id, _RUNNER], display, input=script)
     stage = prepared.stdout.strip()
     if stage == "exists":
         return ref
     for name, content in secrets.items():
         await host.write_file(f"{stage}/secret/{name}", content.encode(), mode=0o600,
                               atomic=False)
-    await host.run(["sh", "-eu", "-c", _LAUNCH, "sh", stage, directory],
-                   display=f"start job {job_id} detached in {directory}:\n{script.rstrip()}")
+    await _run(host, ["sh", "-eu", "-c", _LAUNCH, "sh", stage, directory],
+               f"start job {job_id} detached in {directory}:\n{script.rstrip()}")
     return ref
 
 
-async def job_status(host: RemoteHost, ref: JobRef, wait_s: float = 0.0) -> JobStatus:
+async def _run(host: RemoteHost, argv: list[str], display: str, *,
+               input: str | None = None, timeout: float = 600) -> Result:
+    """One job command; UnsafeDirectory if a directory on its way is not provably root's."""
+    result = await host.run(argv, input=input, check=False, timeout=timeout, display=display)
+    return privatedir.raise_for(host, result, display.partition("\n")[0])
+
+
+async def job_status(host: RemoteHost, ref: JobRef, wait_s: float = 0.0, *,
+                     base_dir: str = DEFAULT_BASE_DIR) -> JobStatus:
     """The job's state; with `wait_s`, first wait on the host up to that long for it to end."""
-    _check_host(host, ref)
+    _check_host(host, ref, base_dir)
     ticks = max(0, int(wait_s / 0.05))
-    result = await host.run(["sh", "-c", _STATUS, "sh", ref.directory, str(_OUTPUT_TAIL),
-                             str(ticks)],
-                            display=f"status of job {ref.job_id} ({ref.directory})",
-                            timeout=wait_s + 60)
+    result = await _run(host, ["sh", "-c", _STATUS, "sh", ref.directory, str(_OUTPUT_TAIL),
+                               str(ticks)], f"status of job {ref.job_id} ({ref.directory})",
+                        timeout=wait_s + 60)
     head, _, tail = result.stdout.partition("--\n")
     fields = dict(line.split("=", 1) for line in head.splitlines() if "=" in line)
     code = _int(fields.get("code"))
@@ -309,13 +346,14 @@ def _int(text: str | None) -> int | None:
 
 async def wait_job(host: RemoteHost, ref: JobRef, *,
                    on_progress: Callable[[JobStatus], None] | None = None, poll: float = 0.5,
-                   timeout: float | None = None) -> JobStatus:
+                   timeout: float | None = None,
+                   base_dir: str = DEFAULT_BASE_DIR) -> JobStatus:
     """Poll until the job is no longer RUNNING; `on_progress` sees every poll. On timeout the
     job keeps running and JobTimeout is raised."""
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
     while True:
-        status = await job_status(host, ref, wait_s=poll)
+        status = await job_status(host, ref, wait_s=poll, base_dir=base_dir)
         if on_progress is not None:
             on_progress(status)
         if status.state is not JobState.RUNNING:
@@ -324,21 +362,24 @@ async def wait_job(host: RemoteHost, ref: JobRef, *,
             raise JobTimeout(ref, timeout or 0)
 
 
-async def cancel_job(host: RemoteHost, ref: JobRef, *, grace: int = 10) -> None:
+async def cancel_job(host: RemoteHost, ref: JobRef, *, grace: int = 10,
+                     base_dir: str = DEFAULT_BASE_DIR) -> None:
     """SIGTERM the job's process group (found by the recorded pid and checked by the job's mark
     in the environment), SIGKILL after `grace` seconds; remove its secret files. Idempotent."""
-    _check_host(host, ref)
-    await host.run(["sh", "-c", _CANCEL, "sh", ref.directory, str(int(grace))],
-                   timeout=grace + 30,
-                   display=f"cancel job {ref.job_id}: kill its process group "
-                           f"({ref.directory}/pid)")
+    _check_host(host, ref, base_dir)
+    await _run(host, ["sh", "-c", _CANCEL, "sh", ref.directory, str(int(grace))],
+               f"cancel job {ref.job_id}: kill its process group ({ref.directory}/pid)",
+               timeout=grace + 30)
 
 
-async def remove_job(host: RemoteHost, ref: JobRef) -> None:
+async def remove_job(host: RemoteHost, ref: JobRef, *,
+                     base_dir: str = DEFAULT_BASE_DIR) -> None:
     """Remove the job's directory; refused while the job runs (cancel it first). Idempotent."""
-    _check_host(host, ref)
+    _check_host(host, ref, base_dir)
     result = await host.run(["sh", "-c", _REMOVE, "sh", ref.directory], check=False,
                             display=f"rm -rf -- {shlex.quote(ref.directory)}")
+    if result.exit_status == privatedir.UNSAFE_EXIT:
+        privatedir.raise_for(host, result, f"rm -rf -- {ref.directory}")
     if result.exit_status == 3:
         raise RemoteError(ref.host, f"job {ref.job_id} is still running; cancel it before "
                                     f"removing {ref.directory}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-import shlex
 import time
 from functools import partial
 from typing import Any
@@ -33,7 +32,7 @@ from moodle_wizard.core.render.mycnf import (
     server_cnf_path,
 )
 from moodle_wizard.core.state import RemoteJob, StepName
-from moodle_wizard.core.steps import replica_datadir, seed
+from moodle_wizard.core.steps import replica_datadir, seed, seed_key
 from moodle_wizard.core.steps.base import (
     Action,
     Problem,
@@ -218,10 +217,7 @@ class Replicas(Step):
         actions.append(Action(
             "seed-key", "Create a temporary seed key on the source and allow it on each "
             "replica for one command", self.install_seed_key,
-            [f"on {src}: ssh-keygen -t ed25519 -N '' -f {seed.SEED_DIR}/seed_key",
-             *[f"on {r}: append to /root/.ssh/authorized_keys: restrict,from=\"<{src} address>"
-               f"\",command=\"{recv_cmd}\" <seed key> {seed.KEY_COMMENT}" for r in inv.replicas]],
-            host=src))
+            seed_key.install_runbook(self.ctx, recv_cmd), host=src))
         backup = seed.backup_command(self.method, tools.backup, self.dump_argv(),
                                      self.databases(), None, "<job dir>")
         actions.append(Action(
@@ -252,11 +248,7 @@ class Replicas(Step):
                        done=partial(self.replicating, r), host=r),
             ]
         actions.append(Action("cleanup", "Remove the temporary seed key and job files",
-                              self.cleanup_seed, [
-                                  f"on {src}: rm -rf {seed.SEED_DIR}",
-                                  *[f"on {r}: remove the {seed.KEY_COMMENT} line from "
-                                    "/root/.ssh/authorized_keys" for r in inv.replicas]],
-                              host=src))
+                              self.cleanup_seed, seed_key.cleanup_runbook(self.ctx), host=src))
         return actions
 
     def dump_argv(self) -> tuple[str, ...]:
@@ -383,31 +375,8 @@ class Replicas(Step):
         await host.run(["service", service_name(self.src["flavor"]), "start"], timeout=300)
 
     async def install_seed_key(self) -> None:
-        inv = self.ctx.inventory
-        source = await self.ctx.host(inv.source)
-        await source.run(["sh", "-c", f"install -d -m 0700 {seed.SEED_DIR} && cd {seed.SEED_DIR}"
-                          " && { [ -s seed_key ] || ssh-keygen -q -t ed25519 -N '' -C "
-                          f"{seed.KEY_COMMENT} -f seed_key; }}"])
-        pubkey = (await source.run(["cat", f"{seed.SEED_DIR}/seed_key.pub"])).stdout.strip()
-        known = []
         command = seed.receive_command(self.method, DATADIR, self.dialect.client_binary())
-        for r in inv.replicas:
-            host = await self.ctx.host(r)
-            hostkey = (await host.run(["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])).stdout
-            keytype, keydata = hostkey.split()[:2]
-            address = inv.hosts[r].address
-            port = inv.hosts[r].ssh_port
-            known.append(f"{address if port == 22 else f'[{address}]:{port}'} {keytype} {keydata}")
-            line = seed.authorized_key_line(pubkey, inv.hosts[inv.source].address, command)
-            await host.run(["sh", "-c", "umask 077; mkdir -p /root/.ssh; "
-                            f"grep -v {shlex.quote(seed.KEY_COMMENT)} /root/.ssh/authorized_keys "
-                            "> /root/.ssh/.ak.mw 2>/dev/null; cat >> /root/.ssh/.ak.mw; "
-                            "mv /root/.ssh/.ak.mw /root/.ssh/authorized_keys"],
-                           input=line + "\n")
-        await source.write_file(f"{seed.SEED_DIR}/known_hosts", ("\n".join(known) + "\n").encode(),
-                                mode=0o600)
-        self.facts["seed_key"] = True
-        self.ctx.save()
+        await seed_key.install(self.ctx, self.facts, command)
 
     def _job_ref(self) -> JobRef | None:
         for job in self.ctx.state.step(self.name).remote_jobs:
@@ -565,21 +534,12 @@ class Replicas(Step):
         return status is not None and status.healthy
 
     async def cleanup_seed(self) -> None:
-        inv = self.ctx.inventory
-        for r in inv.replicas:
-            host = await self.ctx.host(r)
-            await self._remove_seed_key(host)
-        source = await self.ctx.host(inv.source)
-        for job in self.ctx.state.step(self.name).remote_jobs:
-            ref = JobRef(job.host, job.job_id, job.paths["directory"])
-            await cancel_job(source, ref)  # a stream still running when rolled back
-            await remove_job(source, ref)
-        await source.run(["rm", "-rf", seed.SEED_DIR])
+        jobs = [JobRef(job.host, job.job_id, job.paths["directory"])
+                for job in self.ctx.state.step(self.name).remote_jobs]
+        await seed_key.cleanup(self.ctx, self.facts, jobs)
 
     async def _remove_seed_key(self, host: Any) -> None:
-        await host.run(["sh", "-c", "[ -f /root/.ssh/authorized_keys ] || exit 0; umask 077; "
-                        f"grep -v {shlex.quote(seed.KEY_COMMENT)} /root/.ssh/authorized_keys "
-                        "> /root/.ssh/.ak.mw; mv /root/.ssh/.ak.mw /root/.ssh/authorized_keys"])
+        await seed_key.unauthorize(host, seed_key.migration_markers(self.ctx, self.facts))
 
     # -- verify ------------------------------------------------------------------------
 

@@ -7,6 +7,14 @@ Moodle database is personal data; aes128-gcm because it is the fastest cipher on
 AES instructions. One `tee` feeds every replica, so the source is read once whatever the
 number of replicas. The job writes the bytes read so far (from tee's /proc io counters) to
 `progress` every second, and each receiver's exit status to `rc.NAME`.
+
+The stage, SEED_DIR (/var/lib/moodle-wizard/seed on the source), holds the temporary key pair
+(`seed_key`, `seed_key.pub`), the replicas' `known_hosts`, the stream's fifos and logs and the
+dump's `gtid.txt`. It lives in the root-owned 0700 base of `privatedir`, never under a
+world-writable directory: there another local user could have created it first and planted a
+key or read what the job writes. The job proves the stage root's own before it uses it (exit
+status UNSAFE_EXIT with the reason otherwise). The key pair is made fresh for every migration
+(see `seed_key`); the admin client file with its password is in the job's own `secret/`.
 """
 
 from __future__ import annotations
@@ -15,7 +23,9 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-SEED_DIR = "/var/tmp/moodle-wizard/seed"
+from moodle_wizard.core.remote import privatedir
+
+SEED_DIR = f"{privatedir.BASE_DIR}/seed"
 KEY_COMMENT = "moodle-wizard-seed"
 CIPHER = "aes128-gcm@openssh.com"
 CONNECT_TIMEOUT = 20
@@ -60,12 +70,20 @@ def backup_command(method: str, backup: str, dump: Sequence[str], databases: Seq
 
 
 def sender_script(method: str, backup_cmd: str, receivers: Sequence[Receiver],
-                  workdir: str, connect_timeout: int = CONNECT_TIMEOUT) -> str:
-    """The bash script of the source's seed job."""
+                  workdir: str, connect_timeout: int = CONNECT_TIMEOUT, *,
+                  check_workdir: bool = True) -> str:
+    """The bash script of the source's seed job. With `check_workdir` (always, except for
+    tests that run it in a scratch directory), it first proves `workdir` root's own."""
     q = shlex.quote
+    check = []
+    if check_workdir:
+        check = [privatedir.SHELL_FUNCTION.strip(),
+                 f"mw_private_dir check {q(workdir)} || {{ echo {q(workdir)} is missing: roll "
+                 "back this step and run it again; exit 13; }"]
     lines = [
         "#!/bin/bash",
         "set -u",
+        *check,
         f"cd {q(workdir)}",
         # The job runner's directory, where the wizard reads progress; else the workdir.
         'progress="${MW_JOB_DIR:-$PWD}/progress"',
