@@ -81,12 +81,8 @@ def test_a_server_installed_after_discovery_is_left_exactly_as_it_was(running_la
     inventory = wizard.inventory("late-server", **ALLOW_RESTART)
     first = wizard("run", "--inventory", inventory, "--until", "discover", "--yes")
     assert first.returncode == 0, first.stderr
-    lab.exec("db3", "sh", "-c", f"mariadb-install-db --user=mysql --datadir={DATADIR} "
-             "--skip-test-db >/dev/null && service mariadb start >/dev/null")
     try:
-        lab.exec("db3", "mariadb", "-e", "CREATE DATABASE keepme; CREATE TABLE keepme.t "
-                 "(id INT PRIMARY KEY); INSERT INTO keepme.t VALUES (42)")
-        pid = lab.exec("db3", "pidof", "mariadbd").stdout.strip()
+        pid = add_server(lab, "db3")
         run = wizard("run", "--inventory", inventory, "--yes")
         assert run.returncode != 0
         assert f"db3: {DATADIR} is not empty" in run.stderr, run.stderr
@@ -110,12 +106,8 @@ def test_rollback_touches_only_the_hosts_the_journal_names(running_lab: Lab,
     crashed = wizard("run", "--inventory", inventory, "--until", "replicas", "--yes",
                      env={"MOODLE_WIZARD_CRASH_AFTER": "replicas/datadir:db2"})
     assert crashed.returncode != 0
-    lab.exec("db3", "sh", "-c", f"mariadb-install-db --user=mysql --datadir={DATADIR} "
-             "--skip-test-db >/dev/null && service mariadb start >/dev/null")
     try:
-        lab.exec("db3", "mariadb", "-e", "CREATE DATABASE keepme; CREATE TABLE keepme.t "
-                 "(id INT PRIMARY KEY); INSERT INTO keepme.t VALUES (42)")
-        pid = lab.exec("db3", "pidof", "mariadbd").stdout.strip()
+        pid = add_server(lab, "db3")
         again = wizard("resume", "--yes")
         assert again.returncode != 0
         assert f"db3: {DATADIR} is not empty" in again.stderr, again.stderr
@@ -138,27 +130,38 @@ def remove_server(lab: Lab, host: str) -> None:
 
 
 def test_a_replaced_datadir_is_moved_aside_and_back(running_lab: Lab, wizard: Wizard) -> None:
-    """With replace_replica_datadir, db2's data is moved aside whole (never deleted), the copy
-    carries the migration's marker, and rollback empties only the marked copy and moves the
-    original back byte for byte."""
+    """With replace_replica_datadir, db2's running server is stopped and its datadir moved
+    aside whole (never deleted); the copy carries the migration's marker; rollback empties only
+    the marked copy, moves the original back and starts the server the wizard stopped."""
     lab = running_lab
     inventory = wizard.inventory("replace", **ALLOW_RESTART, **REPLACE)
-    lab.exec("db2", "sh", "-c", f"mkdir {DATADIR}/precious && echo keep > "
-             f"{DATADIR}/precious/data")
+    add_server(lab, "db2")
     try:
         run = wizard("run", "--inventory", inventory, "--until", "replicas", "--yes")
         assert run.returncode == 0, run.stdout + run.stderr
         aside = f"{DATADIR}.moodle-wizard-mwlab"
-        assert lab.exec("db2", "cat", f"{aside}/precious/data").stdout == "keep\n"
+        assert lab.exec("db2", "test", "-d", f"{aside}/keepme").returncode == 0
         marker = lab.exec("db2", "cat", f"{DATADIR}/.moodle-wizard-datadir").stdout
         assert marker.startswith("mwlab@")
         assert lab.exec("db3", "cat", f"{DATADIR}/.moodle-wizard-datadir").stdout == marker
         rollback = wizard("rollback", "--yes")
         assert rollback.returncode == 0, rollback.stdout + rollback.stderr
         assert "db2: the wizard replaced its datadir" in rollback.stdout
-        assert lab.exec("db2", "ls", "-A", DATADIR).stdout == "precious\n"
-        assert precious(lab, "db2") == "keep\n"
+        assert "db2: the wizard stopped the server that was running there" in rollback.stdout
+        assert sql(lab, "db2", "SELECT id FROM keepme.t") == [["42"]]
         assert lab.exec("db2", "sh", "-c", f"ls -d {aside} 2>/dev/null || true").stdout == ""
+        assert lab.exec("db2", "sh", "-c", f"ls -A {DATADIR} | grep -c moodle-wizard || true"
+                        ).stdout.strip() == "0"
         assert lab.exec("db3", "ls", "-A", DATADIR).stdout == ""
     finally:
-        lab.exec("db2", "rm", "-rf", f"{DATADIR}/precious")
+        remove_server(lab, "db2")
+
+
+def add_server(lab: Lab, host: str) -> str:
+    """A server with a database of its own on a replica host, as an operator might have put
+    there; its pid."""
+    lab.exec(host, "sh", "-c", f"mariadb-install-db --user=mysql --datadir={DATADIR} "
+             "--skip-test-db >/dev/null && service mariadb start >/dev/null")
+    lab.exec(host, "mariadb", "-e", "CREATE DATABASE keepme; CREATE TABLE keepme.t "
+             "(id INT PRIMARY KEY); INSERT INTO keepme.t VALUES (42)")
+    return lab.exec(host, "pidof", "mariadbd").stdout.strip()
