@@ -8,7 +8,7 @@ calls the steps' public, synchronous methods on it. It holds no migration logic 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from moodle_wizard.core.audit import AuditLog
@@ -47,6 +47,8 @@ class StepPreview:
     actions: list[ActionPreview]
     # Why the plan could not be made yet (e.g. discovery has not run), or None.
     unavailable: str | None = None
+    # A rollback's hosts: which it touches and why, which it leaves alone.
+    notes: list[str] = field(default_factory=list)
 
 
 def _actions(ctx: Context, actions: list[Any]) -> list[ActionPreview]:
@@ -80,11 +82,13 @@ def rollback_preview(inventory: Inventory, state: MigrationState,
             continue
         cls = STEP_CLASSES[name]
         try:
-            actions = _actions(ctx, cls(ctx).rollback_plan())
+            step = cls(ctx)
+            actions = _actions(ctx, step.rollback_plan())
+            notes = step.rollback_notes()
         except Exception as exc:
             out.append(StepPreview(name, cls.title, cls.summary, [], _why(exc)))
             continue
-        out.append(StepPreview(name, cls.title, cls.summary, actions))
+        out.append(StepPreview(name, cls.title, cls.summary, actions, notes=notes))
     return out
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from moodle_wizard.core.state import StepName, load
+from moodle_wizard.core.state import ActionRecord, ActionStatus, StepName, load
 from moodle_wizard.tui import preview
 from moodle_wizard.tui.app import WizardApp
 from moodle_wizard.tui.clock import FixedClock
@@ -163,6 +163,10 @@ def modal(make: Callable[[WizardApp], Any], screen: str = "dashboard",
 
 def rollback_of_replicas(app: WizardApp) -> RollbackModal:
     assert app.state is not None
+    # The journal says db2 was seeded and db3 never touched (the seed stopped before it).
+    app.state.step(StepName.REPLICAS).actions = [
+        ActionRecord(id=f"{a}:db2", status=ActionStatus.DONE)
+        for a in ("stop", "datadir", "config", "start", "replicate")]
     inventory = app.draft.validate()
     return RollbackModal(StepName.PREPARE_SOURCE,
                          preview.rollback_preview(inventory, app.state, StepName.PREPARE_SOURCE))

@@ -711,8 +711,8 @@ class Replicas(Step):
             undo = self._touched(r)
             if "server" in undo:
                 actions += [
-                    Action(f"unreplicate:{r}", f"Stop and reset replication on {r} "
-                           f"({undo['server']})", partial(self.unreplicate, r),
+                    Action(f"unreplicate:{r}", f"Stop and reset replication on {r}",
+                           partial(self.unreplicate, r),
                            [f"on {r}: {self.dialect.stop_replica().display()}; "
                             f"{self.dialect.reset_replica_all().display()} (if the server "
                             "runs on this migration's datadir)"], host=r),
@@ -723,8 +723,7 @@ class Replicas(Step):
                 ]
             if "datadir" in undo or "restart" in undo:
                 actions.append(Action(
-                    f"restore:{r}", f"Restore {r}'s datadir and config "
-                    f"({undo.get('datadir') or undo['restart']})",
+                    f"restore:{r}", f"Restore {r}'s datadir and config",
                     partial(self.restore_replica, r),
                     [f"on {r}: rm -f {self.cnf_path()} (if the wizard wrote it); empty "
                      f"{DATADIR} only if it carries this migration's marker; mv "

@@ -26,6 +26,8 @@ def undo_text(steps: list[StepPreview]) -> Text:
             text.append(f"   the step's own rollback ({step.unavailable})\n", style="dim")
         elif not step.actions:
             text.append("   nothing on the hosts to undo; only its journal entry\n", style="dim")
+        for note in step.notes:
+            text.append(f"   {note}\n", style="dim")
         for action in step.actions:
             where = f" [{action.host}]" if action.host else ""
             text.append(f"   - {action.title}{where}\n")
