@@ -51,33 +51,49 @@ mw_unsafe() {
     printf 'unsafe directory %s: it %s; %s\n' "$1" "$2" __FIX__ >&2
     exit __UNSAFE__
 }
-mw_root_dir() {
-    if [ -L "$1" ]; then mw_unsafe "$1" "is a symbolic link (to $(readlink -- "$1"))"; fi
-    mw_s=$(stat -c '%u %a %F' -- "$1" 2>&1) || mw_unsafe "$1" "cannot be examined ($mw_s)"
-    mw_uid=${mw_s%% *}; mw_s=${mw_s#* }; mw_mode=${mw_s%% *}; mw_type=${mw_s#* }
-    [ "$mw_type" = directory ] || mw_unsafe "$1" "is a $mw_type, not a directory"
-    [ "$mw_uid" = 0 ] || mw_unsafe "$1" "is owned by uid $mw_uid ($(stat -c %U -- "$1")), not root"
-    [ $((0$mw_mode & 022)) = 0 ] || \
-        mw_unsafe "$1" "has mode 0$mw_mode: group or others can write to it"
-    if [ "$1" = "$2" ] && [ "$mw_mode" != 700 ]; then
-        mw_unsafe "$1" "has mode 0$mw_mode, not 0700"
-    fi
+mw_root_dirs() {
+    # $1 the final path, then the components to prove, parents first: one `stat` for all.
+    mw_final=$1; shift
+    mw_out=$(stat -c '%u %a %F|%n' -- "$@" 2>&1) || mw_unsafe "$1" "cannot be examined ($mw_out)"
+    while IFS= read -r mw_line; do
+        mw_uid=${mw_line%% *}; mw_line=${mw_line#* }; mw_mode=${mw_line%% *}
+        mw_line=${mw_line#* }; mw_type=${mw_line%%|*}; mw_n=${mw_line#*|}
+        [ "$mw_type" != "symbolic link" ] || \
+            mw_unsafe "$mw_n" "is a symbolic link (to $(readlink -- "$mw_n"))"
+        [ "$mw_type" = directory ] || mw_unsafe "$mw_n" "is a $mw_type, not a directory"
+        [ "$mw_uid" = 0 ] || \
+            mw_unsafe "$mw_n" "is owned by uid $mw_uid ($(stat -c %U -- "$mw_n")), not root"
+        [ $((0$mw_mode & 022)) = 0 ] || \
+            mw_unsafe "$mw_n" "has mode 0$mw_mode: group or others can write to it"
+        if [ "$mw_n" = "$mw_final" ] && [ "$mw_mode" != 700 ]; then
+            mw_unsafe "$mw_n" "has mode 0$mw_mode, not 0700"
+        fi
+    done <<MW_EOF
+$mw_out
+MW_EOF
 }
 mw_private_dir() {
-    mw_root_dir / "$2"
-    mw_p= mw_rest=${2#/}
+    mw_found=/ mw_missing= mw_p= mw_rest=${2#/}
     while [ -n "$mw_rest" ]; do
         mw_c=${mw_rest%%/*}
         case $mw_rest in */*) mw_rest=${mw_rest#*/} ;; *) mw_rest= ;; esac
         mw_p=$mw_p/$mw_c
-        if [ ! -e "$mw_p" ] && [ ! -L "$mw_p" ]; then
-            [ "$1" = make ] || return 1
-            mkdir -m 0700 -- "$mw_p" 2>/dev/null || [ -d "$mw_p" ] || \
-                mw_unsafe "$mw_p" "cannot be created"
+        if [ -z "$mw_missing" ] && { [ -e "$mw_p" ] || [ -L "$mw_p" ]; }; then
+            mw_found="$mw_found $mw_p"
+        else
+            mw_missing="$mw_missing $mw_p"
         fi
-        mw_root_dir "$mw_p" "$2"
     done
-    return 0
+    # What exists is proved first (an unsafe parent is named even when its child is missing).
+    mw_root_dirs "$2" $mw_found
+    [ -n "$mw_missing" ] || return 0
+    [ "$1" = make ] || return 1
+    # Each parent is proved root's own, so no one else can create these meanwhile.
+    for mw_p in $mw_missing; do
+        mkdir -m 0700 -- "$mw_p" 2>/dev/null || [ -d "$mw_p" ] || \
+            mw_unsafe "$mw_p" "cannot be created"
+    done
+    mw_root_dirs "$2" $mw_missing
 }
 """.replace("__UNSAFE__", str(UNSAFE_EXIT)).replace("__FIX__", shlex.quote(FIX))
 

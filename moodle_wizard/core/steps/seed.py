@@ -77,6 +77,7 @@ def sender_script(method: str, backup_cmd: str, receivers: Sequence[Receiver],
     q = shlex.quote
     check = []
     if check_workdir:
+        privatedir.check_path(workdir)
         check = [privatedir.SHELL_FUNCTION.strip(),
                  f"mw_private_dir check {q(workdir)} || {{ echo {q(workdir)} is missing: roll "
                  "back this step and run it again; exit 13; }"]
