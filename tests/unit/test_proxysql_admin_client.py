@@ -101,7 +101,8 @@ async def test_the_wizard_config_applies_and_replaces_admin_admin(standin: Stand
         users=(FrontendUser("moodle", NASTY, 10, "moodle"),
                FrontendUser("moodle_ro", "ro-pw", 20, "moodle")),
         monitor_user="mw_monitor", monitor_password=NASTY, server_version="10.11.6-MariaDB",
-        admin_user="mw_admin", admin_password="Gen3ratedPw")
+        admin_user="mw_admin", admin_password="Gen3ratedPw",
+        admin_ifaces=f"127.0.0.1:{standin.admin_port}")  # the test's port, on loopback
     admin = await connect(standin.admin_port)
     for stmt in [*mysql_statements(cfg), *admin_statements(cfg)]:
         await admin.run(stmt)

@@ -78,7 +78,9 @@ def test_the_statements_configure_servers_users_and_variables_then_admin_last() 
     assert NASTY not in monitor.display()
     admin = admin_statements(cfg)
     assert admin[0].params[0] == "mw_admin:Secret123" and 0 in admin[0].secret
-    assert [s.sql for s in admin[1:]] == ["LOAD ADMIN VARIABLES TO RUNTIME",
+    # The admin interface on loopback only, in the same LOAD (issue 10, item 11).
+    assert admin[1].params == ("127.0.0.1:6032", "admin-mysql_ifaces") and not admin[1].secret
+    assert [s.sql for s in admin[2:]] == ["LOAD ADMIN VARIABLES TO RUNTIME",
                                           "SAVE ADMIN VARIABLES TO DISK"]
     assert cfg.variables["mysql-monitor_writer_is_also_reader"] == "false"
 
@@ -94,6 +96,8 @@ def test_reader_rows_carry_the_lag_limit_and_the_writer_none() -> None:
     ({"admin_password": "a:b"}, "cannot be empty or contain"),
     ({"admin_password": ""}, "cannot be empty"),
     ({"admin_user": "bad name"}, "letters, digits"),
+    ({"admin_ifaces": "0.0.0.0:6032"}, "only 127.0.0.1:PORT"),
+    ({"admin_ifaces": "127.0.0.1:6032;10.0.0.11:6032"}, "only 127.0.0.1:PORT"),
 ])
 def test_unsafe_configs_are_refused(changes: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):

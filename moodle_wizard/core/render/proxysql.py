@@ -4,8 +4,14 @@ One node's config is: the database servers (the source in the writer hostgroup, 
 the reader hostgroup; the monitor then moves them by `read_only`), one replication hostgroup
 pair checked with `read_only`, the frontend users routed by user (Moodle's to the writer, the
 optional read-only user to the readers), and the variables: monitor credentials, the version
-ProxySQL announces (Moodle checks it), and the replacement admin credentials. Every node gets
-exactly the same statements, so two nodes end with identical runtime config.
+ProxySQL announces (Moodle checks it), the replacement admin credentials, and the admin
+interface bound to loopback. Every node gets exactly the same statements, so two nodes end with
+identical runtime config.
+
+Why loopback: ProxySQL's admin interface listens on 0.0.0.0:6032 out of the box, and any admin
+user other than the built-in `admin` may log in from the network, where
+`SELECT password FROM mysql_users` returns Moodle's cleartext password. The wizard reaches the
+admin interface through SSH at 127.0.0.1, so nothing else needs it.
 
 Rows the wizard owns carry the comment `moodle-wizard`; rollback does not need it (it restores
 the node's own files), but an operator can tell the wizard's rows from theirs.
@@ -31,6 +37,7 @@ __all__ = [
 ]
 
 COMMENT = "moodle-wizard"
+_LOOPBACK_IFACE = re.compile(r"\A127\.0\.0\.1:[0-9]{1,5}\Z")
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,8 @@ class ProxySqlConfig:
     admin_user: str
     admin_password: str
     max_replication_lag: int = 0
+    # admin-mysql_ifaces: loopback only (see the module's docstring).
+    admin_ifaces: str = "127.0.0.1:6032"
 
     def __post_init__(self) -> None:
         for user in (self.admin_user, *(u.username for u in self.users)):
@@ -68,6 +77,9 @@ class ProxySqlConfig:
         # admin-admin_credentials is `user:pass;user:pass`: these would split it.
         if set(self.admin_password) & set(":; ") or not self.admin_password:
             raise ValueError("the admin password cannot be empty or contain ':', ';' or spaces")
+        if not _LOOPBACK_IFACE.fullmatch(self.admin_ifaces):
+            raise ValueError(f"admin interface {self.admin_ifaces!r}: only 127.0.0.1:PORT "
+                             "(the wizard reaches it through SSH; nothing else needs it)")
         if self.admin_user in {u.username for u in self.users}:
             raise ValueError(f"{self.admin_user!r} is both an admin user and a mysql user; "
                              "ProxySQL refuses that")
@@ -132,10 +144,13 @@ def mysql_statements(cfg: ProxySqlConfig) -> list[Statement]:
 
 
 def admin_statements(cfg: ProxySqlConfig) -> list[Statement]:
-    """The replacement admin credentials, last: the session that sends them stays logged in,
-    and every later login uses the new ones."""
+    """The replacement admin credentials and the loopback-only admin interface, last: the
+    session that sends them stays logged in (ProxySQL rebinds its admin listeners at LOAD
+    ADMIN VARIABLES TO RUNTIME; established sessions are not closed), and every later login
+    uses the new ones, through SSH to 127.0.0.1."""
     return [
         _update_variable("admin-admin_credentials", cfg.admin_credentials, True),
+        _update_variable("admin-mysql_ifaces", cfg.admin_ifaces, False),
         Statement("LOAD ADMIN VARIABLES TO RUNTIME"),
         Statement("SAVE ADMIN VARIABLES TO DISK"),
     ]

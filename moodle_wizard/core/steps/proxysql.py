@@ -5,8 +5,11 @@ running, which config databases exist: copied aside before anything changes), st
 configure it through its admin interface: the servers (source in the writer hostgroup, replicas
 in the reader hostgroup, moved by the `read_only` monitor), the Moodle user routed to the
 writer, the optional read-only user routed to the readers, monitor credentials, the version it
-announces (Moodle's), and a generated admin user that replaces the package's admin:admin.
-Everything is loaded to RUNTIME and saved to DISK.
+announces (Moodle's), a generated admin user that replaces the package's admin:admin, and the
+admin interface bound to 127.0.0.1 (the package listens on 0.0.0.0:6032, where a non-`admin`
+admin user may log in from the network and read Moodle's password; the wizard reaches it over
+SSH). Everything is loaded to RUNTIME and saved to DISK. Verify proves from another host that
+the admin port refuses connections.
 
 Rollback puts each node back as it was: ProxySQL stopped (or running, if it was), its config
 databases restored from the copy (or removed, if there were none), the package removed if the
@@ -302,6 +305,14 @@ class ProxySQLStep(Step):
 
     async def configure(self, px: str) -> None:
         admin = await self.admin(px)
+        node = self.nodes().get(px)
+        if node is not None and "admin_ifaces" not in node:
+            # What the admin interface listened on before (shown by the rollback, which puts
+            # it back with the node's own config databases).
+            rows = await admin.query("SELECT variable_value AS v FROM runtime_global_variables "
+                                     "WHERE variable_name = 'admin-mysql_ifaces'")
+            node["admin_ifaces"] = str(rows[0]["v"]) if rows else None
+            self.ctx.save()
         cfg = await self.config()
         for stmt in mysql_statements(cfg):
             await admin.run(stmt)
@@ -340,7 +351,8 @@ class ProxySQLStep(Step):
             writer_hostgroup=w, reader_hostgroup=r, servers=servers, users=tuple(users),
             monitor_user=inv.migration.monitor_user, monitor_password=monitor_pw,
             server_version=str(self.src["server_version"]), admin_user=cfg.admin_user,
-            admin_password=admin_pw, max_replication_lag=cfg.max_replication_lag)
+            admin_password=admin_pw, max_replication_lag=cfg.max_replication_lag,
+            admin_ifaces=f"127.0.0.1:{cfg.admin_port}")
 
     async def create_readonly_user(self) -> None:
         inv, ro = self.ctx.inventory, self.cfg.readonly_user
@@ -375,6 +387,9 @@ class ProxySQLStep(Step):
             back = f"remove the files ProxySQL made in {DATADIR} (its log stays)"
             if node["backup"]:
                 back += f"; cp -a {node['backup']}/*.db {DATADIR}/"
+            if node.get("admin_ifaces"):
+                # It lives in those files (or in proxysql.cnf, which a first start reads).
+                back += f"; admin-mysql_ifaces is {node['admin_ifaces']} again, as it was"
             actions.append(Action(
                 f"restore:{px}", f"Put ProxySQL on {px} back as it was", partial(self.restore, px),
                 [f"on {px}: service proxysql stop; {back}"

@@ -1,7 +1,7 @@
 """Step 4's verification, from the outside: each node has the wizard's admin user (and no
-longer admin:admin), every node runs the same config with the servers where they belong, and
-through each node's client port Moodle's user reaches the source and writes while the
-read-only user reaches a replica."""
+longer admin:admin), its admin interface refuses connections from the other hosts, every node
+runs the same config with the servers where they belong, and through each node's client port
+Moodle's user reaches the source and writes while the read-only user reaches a replica."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ async def verify(step: ProxySQLStep) -> None:
     inv = step.ctx.inventory
     for px in inv.proxies:
         await verify_credentials(step, px)
+        await verify_admin_local(step, px)
     await verify_identical(step)
     ids = await server_ids(step)
     for px in inv.proxies:
@@ -44,6 +45,60 @@ async def verify_credentials(step: ProxySQLStep, px: str) -> None:
         return
     raise StepError(f"{px}: ProxySQL still accepts the initial admin credentials; they "
                     "should have been replaced")
+
+
+# One TCP connect from a host to ADDR:PORT, as that host's network sees it. bash's /dev/tcp
+# (no client tool needed); `timeout` tells a filtered port from a refused one.
+_TCP_PROBE = r"""
+out=$(timeout 5 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>&1)
+rc=$?
+case $rc in
+    0) echo open ;;
+    124) echo timeout ;;
+    *) case $out in *"Connection refused"*) echo refused ;; *) echo "error: $out" ;; esac ;;
+esac
+"""
+
+
+async def tcp_probe(step: ProxySQLStep, source: str, address: str, port: int) -> str:
+    """open, refused, timeout or "error: ..." for a TCP connect from host `source`."""
+    host = await step.ctx.host(source)
+    out = await host.run(["bash", "-c", _TCP_PROBE, "bash", address, str(port)], check=False,
+                         timeout=30, display=f"from {source}: TCP connect to {address}:{port}")
+    return out.stdout.strip() or f"error: {out.stderr.strip()}"
+
+
+def probe_sources(step: ProxySQLStep, px: str) -> list[str]:
+    """Where the admin port is tried from: the other proxy hosts and the first app host (the
+    web application is the likeliest attacker's seat)."""
+    inv = step.ctx.inventory
+    return [p for p in inv.proxies if p != px] + inv.apps[:1]
+
+
+async def verify_admin_local(step: ProxySQLStep, px: str) -> None:
+    """The admin interface listens on 127.0.0.1 only: ProxySQL says so, and from the other
+    hosts its port refuses (a filtered port counts only when the same host reaches the
+    client port, so an unreachable node is never taken for a closed port)."""
+    inv = step.ctx.inventory
+    want = f"127.0.0.1:{step.cfg.admin_port}"
+    admin = await step.admin(px)
+    rows = await admin.query("SELECT variable_value AS v FROM runtime_global_variables "
+                             "WHERE variable_name = 'admin-mysql_ifaces'")
+    running = str(rows[0]["v"]) if rows else "(none)"
+    if running != want:
+        raise StepError(f"{px}: ProxySQL's admin interface listens on {running}, not {want}")
+    address = inv.hosts[px].address
+    for source in probe_sources(step, px):
+        seen = await tcp_probe(step, source, address, step.cfg.admin_port)
+        if seen == "refused":
+            continue
+        if seen == "timeout" and await tcp_probe(
+                step, source, address, step.cfg.client_port) == "open":
+            continue  # filtered by a firewall, while the node itself is reachable
+        raise StepError(
+            f"{px}: its admin port {address}:{step.cfg.admin_port} is not closed to {source} "
+            f"(a connect from there: {seen}); ProxySQL's admin interface must answer on "
+            f"{want} only: check admin-mysql_ifaces on {px}")
 
 
 async def runtime_config(step: ProxySQLStep, px: str) -> dict[str, Any]:

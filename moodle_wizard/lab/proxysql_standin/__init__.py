@@ -5,7 +5,7 @@ server instead when no real ``proxysql`` binary is available. It imitates the
 parts of ProxySQL 2.7 the wizard relies on (see
 ``/work/shared/reference/proxysql-admin.md``):
 
-- the admin interface (``admin-mysql_ifaces``, default 127.0.0.1:6032): the same
+- the admin interface (``admin-mysql_ifaces``, default 0.0.0.0:6032): the same
   tables, the MEMORY / RUNTIME / DISK layers with LOAD/SAVE, ``SET`` of
   variables, ``runtime_checksums_values`` and the ``ProxySQL Admin Error``
   error style (SQLite underneath, as in ProxySQL itself);

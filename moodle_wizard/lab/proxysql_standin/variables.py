@@ -36,13 +36,15 @@ def _text(default: str) -> VariableSpec:
     return VariableSpec(default, Kind.TEXT)
 
 
-# Defaults are ProxySQL 2.7's, except admin-mysql_ifaces: the stand-in listens
-# on loopback only until told otherwise (the built-in admin user may log in
-# from localhost only anyway).
+# Defaults are ProxySQL 2.7's, admin-mysql_ifaces included: the admin interface
+# listens on every address (0.0.0.0:6032) until told otherwise, as a freshly
+# installed ProxySQL does. Only the built-in `admin` user is limited to
+# localhost; any other admin user may log in from the network, which is what
+# the wizard must close (it binds the interface to 127.0.0.1).
 ADMIN_VARIABLES: Final[Mapping[str, VariableSpec]] = {
     "admin-admin_credentials": _text("admin:admin"),
     "admin-stats_credentials": _text("stats:stats"),
-    "admin-mysql_ifaces": _text("127.0.0.1:6032"),
+    "admin-mysql_ifaces": _text("0.0.0.0:6032"),
     "admin-cluster_username": _text(""),
     "admin-cluster_password": _text(""),
     "admin-cluster_check_interval_ms": _int(1000),
