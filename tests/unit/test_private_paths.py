@@ -327,3 +327,22 @@ def test_the_key_line_is_built_by_the_wizard() -> None:
     line = our_line(mark)
     assert line.endswith(f" {ED25519} {mark}") and "\n" not in line
     assert base64.b64decode(ED25519.split()[1])[4:15] == b"ssh-ed25519"
+
+
+async def test_cleanup_skips_an_older_wizards_job_that_is_gone_and_refuses_one_that_is_not(
+        host: LocalHost, tmp_path: Path) -> None:
+    """A state file from before the base moved: its job directory is not the wizard's to
+    remove; gone already is fine, still there is handed to the operator."""
+    async def connect(name: str) -> LocalHost:
+        return host
+
+    ctx = SimpleNamespace(inventory=SimpleNamespace(replicas=[], source="db9"), host=connect,
+                          state=SimpleNamespace(migration_id="t"))
+    old = tmp_path / "jobs" / "seed-1"
+    ref = JobRef("db9", "seed-1", str(old))
+    old.mkdir(parents=True)
+    with pytest.raises(ForeignJobDirectory, match="remove it by hand"):
+        await seed_key.cleanup(ctx, {}, [ref])  # type: ignore[arg-type]
+    assert old.is_dir(), "not removed"
+    old.rmdir()
+    await seed_key.cleanup(ctx, {}, [ref])  # type: ignore[arg-type]
