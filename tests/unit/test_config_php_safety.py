@@ -23,6 +23,7 @@ import pytest
 
 from moodle_wizard.core.audit import AuditLog
 from moodle_wizard.core.context import Context
+from moodle_wizard.core.engine import Engine, MigrationError
 from moodle_wizard.core.inventory import Inventory
 from moodle_wizard.core.remote.ssh import Result, SshTarget
 from moodle_wizard.core.secrets import SecretStore
@@ -258,3 +259,16 @@ async def test_rollback_refuses_when_config_php_was_removed(tmp_path: Path) -> N
         for action in step.rollback_plan():
             await action.run()
     assert PATH not in host.files
+
+
+async def test_a_refused_rollback_leaves_the_cutover_done(tmp_path: Path) -> None:
+    """Nothing was undone, so the journal still says done: `resume` and `finish` see the
+    cutover as it is, not a rollback stuck half-way."""
+    ctx, host, _, _, edited = cut_over(tmp_path)
+    host.files[PATH] = edited + b"// the admin's own line\n"
+    with pytest.raises(MigrationError, match=r"rollback of cutover: .*changed by someone else"):
+        await Engine(ctx).rollback(StepName.CUTOVER)
+    record = ctx.state.step(StepName.CUTOVER)
+    assert record.status == StepStatus.DONE
+    assert record.last_error and "--force-config" in record.last_error
+    assert host.files[PATH].endswith(b"// the admin's own line\n")

@@ -30,7 +30,7 @@ from moodle_wizard.core.render.configphp import (
     config_php_diff,
     edit_config_php,
 )
-from moodle_wizard.core.state import StepName
+from moodle_wizard.core.state import ActionStatus, StepName, StepStatus
 from moodle_wizard.core.steps.base import Action, Problem, Step, StepError, error
 
 BACKUP_BASE = "/var/backups/moodle-wizard"
@@ -304,6 +304,7 @@ class Cutover(Step):
                 if not self.ctx.force_config:
                     # Journaled, so the dashboard can offer the forced retry.
                     facts["changed_since_cutover"] = True
+                    self._still_applied()
                     self.ctx.save()
                     raise ConfigChangedError(await self._changed(app, current))
                 self.ctx.emit(OutputLine(self.name, app, f"{facts['path']} was changed after "
@@ -318,6 +319,15 @@ class Cutover(Step):
         self.ctx.save()
         await host.run(["rm", "-f", "--", facts["backup"]])
         await host.run(["sh", "-c", f"rmdir {BACKUP_BASE} 2>/dev/null || true"])
+
+    def _still_applied(self) -> None:
+        """A refusal before any config.php was put back undid nothing: the cutover is still
+        applied, and the journal says so (done), so that `resume` and `finish` see it as it is
+        instead of a rollback stuck half-way."""
+        record = self.ctx.state.step(self.name)
+        if not any(a.id.startswith("rollback:") and a.status == ActionStatus.DONE
+                   for a in record.actions):
+            record.status = StepStatus.DONE
 
     async def _changed(self, app: str, current: bytes | None) -> str:
         """The refusal: what changed since the cutover wrote config.php, secrets masked, and
