@@ -101,6 +101,11 @@ class Step(ABC):
     @abstractmethod
     def rollback_plan(self) -> list[Action]: ...
 
+    def journaled(self, *action_ids: str) -> bool:
+        """Whether one of these apply actions ran (done, or in flight when the wizard stopped):
+        what rollback may undo is what the journal proves was done."""
+        return any(a.id in action_ids for a in self.ctx.state.step(self.name).actions)
+
     def rollback_notes(self) -> list[str]:
         """Which hosts the rollback touches and why, and which it leaves alone (shown with the
         rollback plan before anything is undone)."""

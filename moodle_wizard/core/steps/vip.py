@@ -363,7 +363,9 @@ class Vip(Step):
         nodes = self.facts.get("nodes", {})
         vip = inv.vip
         actions = []
-        for px in inv.proxies:
+        # Only where the wizard started keepalived (or installed it, which may start it): one
+        # that someone runs on a host the step never reached is left running.
+        for px in (p for p in inv.proxies if self.journaled(f"install:{p}", f"start:{p}")):
             actions.append(Action(f"stop:{px}", f"Stop keepalived on {px}",
                                   partial(self._stop, px),
                                   [f"on {px}: service keepalived stop; wait for its pids "
