@@ -207,7 +207,11 @@ async def cmd_finish(args: argparse.Namespace, printer: Printer) -> int:
             problems = finish.problems()
             if problems:
                 raise MigrationError(f"finish: {problems[0]}; nothing was changed")
-            plan = finish.plan()
+            plan = await finish.left(finish.plan())
+            if state.finished_at is not None and not plan.removals:
+                print(f"migration {state.migration_id}: finished "
+                      f"{state.finished_at:%Y-%m-%d %H:%M:%S} UTC; nothing left to remove")
+                return EXIT_OK
             print(f"finish {state.migration_id}: the migration is complete, the cluster stays."
                   "\n  removes:")
             for action in plan.removals:
@@ -228,7 +232,8 @@ async def cmd_finish(args: argparse.Namespace, printer: Printer) -> int:
             except EXPECTED as exc:
                 raise MigrationError(f"finish: {ctx.secrets.mask(str(exc))}; run `moodle-wizard "
                                      "finish` again to remove what is left") from None
-    print(f"migration {state.migration_id}: finished; rollback is no longer offered")
+    print(f"migration {state.migration_id}: finished ({len(plan.removals)} item(s) removed; "
+          "the cluster runs on); rollback is no longer offered")
     return EXIT_OK
 
 

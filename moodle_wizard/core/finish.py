@@ -31,7 +31,7 @@ from functools import partial
 from typing import Any
 
 from moodle_wizard.core.context import Context
-from moodle_wizard.core.events import ActionStarted, OutputLine
+from moodle_wizard.core.events import ActionStarted
 from moodle_wizard.core.state import MigrationState, StepName, StepStatus
 from moodle_wizard.core.steps.base import Action, StepError
 from moodle_wizard.core.steps.cutover import BACKUP_BASE
@@ -105,7 +105,8 @@ class Finish:
                 "scratch-schema", f"Drop the wizard's scratch schema {HEARTBEAT_DB} (replication "
                 "markers; replicated to every replica)", self.drop_scratch,
                 [f"on {src}: DROP DATABASE IF EXISTS `{HEARTBEAT_DB}`; then on "
-                 f"{', '.join(self.ctx.inventory.replicas)}: wait until it is gone"], host=src))
+                 f"{', '.join(self.ctx.inventory.replicas)}: wait until it is gone"],
+                done=self.scratch_gone, host=src))
         plan.kept += [
             "the replication, ProxySQL monitor, read-only and Moodle-from-proxy accounts on "
             f"{src}: the running cluster logs in with them",
@@ -131,7 +132,7 @@ class Finish:
             f"remove:{host}:{posixpath.basename(ours)}", f"Remove {what}",
             partial(self.remove, host, ours, False),
             [f"on {host}: rm -f -- {shlex.quote(ours)}; rmdir {BACKUP_BASE} if empty"],
-            host=host))
+            done=partial(self.gone, host, ours), host=host))
 
     def _dir(self, plan: FinishPlan, host: str, path: Any, what: str) -> None:
         ours = _ours(path)
@@ -144,7 +145,7 @@ class Finish:
             f"remove:{host}:{posixpath.basename(ours)}", f"Remove {what}",
             partial(self.remove, host, ours, True),
             [f"on {host}: rm -rf -- {shlex.quote(ours)} (a directory, not a symlink); rmdir "
-             f"{BACKUP_BASE} if empty"], host=host))
+             f"{BACKUP_BASE} if empty"], done=partial(self.gone, host, ours), host=host))
 
     # -- the removals -----------------------------------------------------------------------
 
@@ -160,10 +161,23 @@ class Finish:
             raise StepError(f"{name}: {path} is not the {'directory' if directory else 'file'} "
                             "the wizard made there (a symlink or another kind of file); it "
                             "was left alone: check it and remove it yourself")
-        gone = await host.run(["sh", "-c", '[ ! -e "$1" ] && [ ! -L "$1" ]', "sh", path],
-                              check=False)
-        if gone.exit_status != 0:
+        if not await self.gone(name, path):
             raise StepError(f"{name}: {path} is still there after removing it")
+
+    async def gone(self, name: str, path: str) -> bool:
+        host = await self.ctx.host(name)
+        result = await host.run(["sh", "-c", '[ ! -e "$1" ] && [ ! -L "$1" ]', "sh", path],
+                                check=False)
+        return result.exit_status == 0
+
+    async def scratch_gone(self) -> bool:
+        inv = self.ctx.inventory
+        for name in (inv.source, *inv.replicas):
+            db = await self.ctx.db(name)
+            if await db.query("SELECT 1 FROM information_schema.schemata WHERE "
+                              "schema_name = %s", (HEARTBEAT_DB,)):
+                return False
+        return True
 
     async def drop_scratch(self) -> None:
         inv = self.ctx.inventory
@@ -192,5 +206,8 @@ class Finish:
             self.ctx.emit(ActionStarted(FINISH, action.id, action.title))
             await action.run()
             self.ctx.audit.record("wizard", "action done", f"{FINISH}/{action.id}")
-        self.ctx.emit(OutputLine(FINISH, "", f"removed {len(plan.removals)} item(s); the "
-                                 "cluster runs on"))
+
+    async def left(self, plan: FinishPlan) -> FinishPlan:
+        """`plan` without what is already gone (finish run again after a crash or twice)."""
+        removals = [a for a in plan.removals if a.done is None or not await a.done()]
+        return FinishPlan(removals, plan.kept)

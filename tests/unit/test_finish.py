@@ -51,17 +51,24 @@ class Host:
 
 
 class Db:
+    """The scratch schema exists on every server until the source drops it (replicated)."""
+
+    dropped = False
+
     def __init__(self) -> None:
         self.sql: list[str] = []
 
     async def query(self, sql: str, params: Any = None) -> list[dict[str, Any]]:
         self.sql.append(sql)
-        return []
+        if sql.startswith("DROP DATABASE"):
+            Db.dropped = True
+        return [{"1": 1}] if "schemata" in sql and not Db.dropped else []
 
 
 def migrated(tmp_path: Path) -> tuple[Context, dict[str, Host], dict[str, Db]]:
     """A journal where every step is done, with the backups the steps recorded."""
     hosts = {n: Host(n, tmp_path) for n in ("app", "px1", "px2")}
+    Db.dropped = False
     dbs = {"db1": Db(), "db2": Db()}
     secrets = SecretStore()
     state = new_state("t", "inv.toml")
@@ -117,10 +124,13 @@ async def test_finish_removes_the_recorded_backups_and_the_scratch_schema(
     assert len(plan.removals) == 4
     assert any("/var/lib/mysql.moodle-wizard-20260101000000 on db2" in k for k in plan.kept)
     assert any("replication" in k and "monitor" in k for k in plan.kept)
+    assert len((await finish.left(plan)).removals) == 4
     await finish.run(plan)
+    # Run again (finish twice, or after a crash): nothing is left to remove.
+    assert (await finish.left(plan)).removals == []
     # Each backup directory is gone (emptied, then removed), nothing else was there.
     assert leftovers(hosts) == []
-    assert dbs["db1"].sql == ["DROP DATABASE IF EXISTS `moodle_wizard`"]
+    assert "DROP DATABASE IF EXISTS `moodle_wizard`" in dbs["db1"].sql
     assert any("schemata" in q for q in dbs["db2"].sql)
     assert load(tmp_path / "t.json").finished_at is not None
 
