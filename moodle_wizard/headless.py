@@ -28,6 +28,7 @@ from moodle_wizard.core.state import (
     state_dir,
     state_path,
 )
+from moodle_wizard.core.steps.base import StepError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -70,6 +71,10 @@ def make_confirm(yes: bool) -> Any:
         if yes and not risky:
             print(f"    question: {message} -> yes (--yes)", flush=True)
             return True
+        if yes:
+            # --yes says "no prompts": a risky question is refused, not asked, and the one
+            # line says which inventory setting answers it in advance (the message names it).
+            raise StepError(f"refused: --yes does not answer this question: {message}")
         if not sys.stdin.isatty():
             print(f"    question: {message} -> no (no terminal to ask; "
                   f"{'this one needs the inventory setting it names' if risky else 'use --yes'}"

@@ -76,8 +76,9 @@ class Migration(Strict):
     backup_method: SeedMethod = SeedMethod.PHYSICAL
     db_port: int = Field(default=3306, ge=1, le=65535)
     moodle_config: str = "/var/www/moodle/config.php"
-    # What the source's restart (needed to turn the binary log on) may do: ask the operator,
-    # go ahead (headless, already agreed), or never restart (then the step refuses to start).
+    # Whether the wizard may restart the source (needed to turn the binary log on): "ask" the
+    # operator (a blanket `run --yes` does not answer that: it refuses), "allow" it in advance
+    # (also headless), or "never" (then the step refuses to start).
     source_restart: Literal["ask", "allow", "never"] = "ask"
     # A replica datadir that is not empty is moved aside, never deleted, and only if allowed.
     replace_replica_datadir: bool = False
@@ -105,6 +106,17 @@ class Migration(Strict):
     def _path(cls, v: str) -> str:
         if not PATH_RE.fullmatch(v) or ".." in v.split("/"):
             raise ValueError(f"{v!r} is not a plain absolute path")
+        return v
+
+    @field_validator("source_restart", mode="before")
+    @classmethod
+    def _source_restart(cls, v: object) -> object:
+        if v not in ("ask", "allow", "never"):
+            raise ValueError(
+                f"{v!r} is not a choice: use \"ask\" (the wizard asks you before it restarts "
+                "the source; `run --yes` then refuses), \"allow\" (it may restart the source, "
+                "also under `run --yes`) or \"never\""
+            )
         return v
 
     @field_validator("replication_user", "monitor_user", "db_admin_user")

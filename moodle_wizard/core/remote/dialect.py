@@ -36,7 +36,9 @@ __all__ = [
     "ServerVersion",
     "Statement",
     "UnsupportedServerError",
+    "binlog_retention_seconds",
     "copy_account_statements",
+    "normalize_replica_hosts",
     "normalize_replica_status",
     "parse_binlog_info",
     "parse_version",
@@ -278,6 +280,22 @@ class Dialect:
             return Statement("SHOW BINARY LOG STATUS")
         return Statement("SHOW MASTER STATUS")
 
+    def show_replica_hosts(self) -> Statement:
+        """The replicas registered with this server (MySQL 8.4 knows only SHOW REPLICAS)."""
+        return Statement("SHOW REPLICAS" if self._mysql_replica_words else "SHOW SLAVE HOSTS")
+
+    def binlog_retention_sql(self) -> str:
+        """Columns s (seconds), d (days) and p (automatic purge on), as the version has them;
+        binlog_retention_seconds() reads the row."""
+        v = self.version
+        if v.is_mariadb:
+            if v.at_least(10, 6, 1):
+                return "SELECT @@binlog_expire_logs_seconds AS s, NULL AS d, 1 AS p"
+            return "SELECT NULL AS s, @@expire_logs_days AS d, 1 AS p"
+        purge = "@@binlog_expire_logs_auto_purge" if v.at_least(8, 0, 29) else "1"
+        days = "NULL" if v.at_least(8, 4) else "@@expire_logs_days"
+        return f"SELECT @@binlog_expire_logs_seconds AS s, {days} AS d, {purge} AS p"
+
     def disable_session_binlog(self) -> Statement:
         """For a logical import on a replica: without it, setting gtid_slave_pos afterwards
         fails (ERROR 1947) because the import wrote its own GTIDs."""
@@ -441,6 +459,31 @@ def _pick(row: Mapping[str, object], *names: str) -> object:
         if name in row:
             return row[name]
     return None
+
+
+def binlog_retention_seconds(row: Mapping[str, object]) -> int:
+    """A binlog_retention_sql() row as seconds; 0 means binary logs never expire. MySQL 8.0
+    uses expire_logs_days only while binlog_expire_logs_seconds is 0."""
+    if not _int_or_none(row.get("p")):
+        return 0  # MySQL with binlog_expire_logs_auto_purge=OFF never purges by itself
+    seconds = _int_or_none(row.get("s"))
+    if seconds:
+        return seconds
+    days = _text(row.get("d")).strip()
+    return round(float(days) * 86400) if days and days.upper() != "NULL" else 0
+
+
+def normalize_replica_hosts(rows: Sequence[Mapping[str, object]]) -> list[dict[str, object]]:
+    """SHOW REPLICAS / SHOW SLAVE HOSTS rows as {server_id, host, port}."""
+    out: list[dict[str, object]] = []
+    for row in rows:
+        lowered = {key.lower(): value for key, value in row.items()}
+        server_id = _int_or_none(lowered.get("server_id"))
+        if server_id is None:
+            continue
+        out.append({"server_id": server_id, "host": _text(lowered.get("host")),
+                    "port": _int_or_none(lowered.get("port"))})
+    return out
 
 
 def normalize_replica_status(row: Mapping[str, object] | None) -> ReplicaStatus | None:

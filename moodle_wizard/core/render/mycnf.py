@@ -11,25 +11,34 @@ Two kinds:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Literal
 
 from moodle_wizard.core.remote.dialect import ServerVersion
 
 __all__ = [
     "DEFAULT_LOG_BIN",
+    "MIN_RETENTION_DAYS",
     "SERVER_CNF_NAME",
+    "BinlogDecision",
     "OptionFileError",
+    "SourceBinlog",
     "quote_option_value",
     "render_client_defaults",
     "render_replica_cnf",
     "render_source_cnf",
+    "retention_variable",
     "server_cnf_path",
+    "source_binlog_plan",
 ]
 
 SERVER_CNF_NAME = "90-moodle-wizard.cnf"
 # Debian's packages own /var/log/mysql for the server user and suggest this basename.
 DEFAULT_LOG_BIN = "/var/log/mysql/mysql-bin"
 DEFAULT_EXPIRE_DAYS = 7
+# The replicas need the source's binary logs from the backup's start until they have caught
+# up; a seed interrupted on a Friday evening must still find them on Monday morning.
+MIN_RETENTION_DAYS = DEFAULT_EXPIRE_DAYS
 _SERVER_ID_MAX = 2**32 - 1
 # The option-file reader works on lines of at most 4096 bytes.
 _MAX_VALUE_BYTES = 2000
@@ -95,16 +104,128 @@ def _render(role: Literal["source", "replica"], body: list[str]) -> str:
     return "\n".join(header + body) + "\n"
 
 
+def retention_variable(version: ServerVersion) -> str:
+    """The retention option the server reads: MariaDB before 10.6.1 knows only days; MySQL
+    uses the seconds when both are given; from 10.6.1 MariaDB's two are one setting."""
+    if version.is_mariadb and not version.at_least(10, 6, 1):
+        return "expire_logs_days"
+    return "binlog_expire_logs_seconds"
+
+
+@dataclass(frozen=True)
+class SourceBinlog:
+    """The source's binary-log setup as discovery found it."""
+
+    log_bin: bool
+    basename: str | None  # @@log_bin_basename (None while log_bin is off)
+    binlog_format: str
+    retention_seconds: int  # 0: binary logs never expire
+    log_slave_updates: bool
+    gtid_mode: str | None = None  # MySQL only
+
+
+@dataclass(frozen=True)
+class BinlogDecision:
+    """One setting: kept as the server has it, or changed (and why). `text` is the runbook
+    line; `options` are the lines it puts into the wizard's option file."""
+
+    setting: str
+    changed: bool
+    text: str
+    options: tuple[str, ...] = ()
+
+
+def _days(seconds: int) -> str:
+    days = seconds / 86400
+    return f"{days:g} day{'' if days == 1 else 's'}"
+
+
+def _retention(version: ServerVersion, now: int) -> BinlogDecision:
+    var = retention_variable(version)
+    need = MIN_RETENTION_DAYS * 86400
+
+    def value(seconds: int) -> str:
+        return f"{seconds // 86400 if var == 'expire_logs_days' else seconds}"
+
+    if now == 0:
+        return BinlogDecision(var, False, f"keep {var} = 0 (binary logs never expire)")
+    if now >= need:
+        return BinlogDecision(var, False, f"keep {var} = {value(now)} ({_days(now)}; the "
+                              f"replicas need at least {MIN_RETENTION_DAYS} days)")
+    return BinlogDecision(
+        var, True, f"change {var} from {value(now)} ({_days(now)}) to {value(need)} "
+        f"({MIN_RETENTION_DAYS} days) because the replicas need the binary logs from the "
+        "backup's start until they have caught up, also after a seed resumed days later",
+        (f"{var} = {value(need)}",))
+
+
+def source_binlog_plan(version: ServerVersion, now: SourceBinlog) -> list[BinlogDecision]:
+    """What the source's option file must change, and what it keeps as the server has it.
+
+    A setting the server already has as replication needs it is left to the server's own
+    files (the wizard's file, read last, would override them): the binary log's basename, and
+    a retention as long as the replicas need or longer (0, never expire, included). Retention
+    is never shortened.
+    """
+    out: list[BinlogDecision] = []
+    if now.log_bin:
+        out.append(BinlogDecision("log_bin", False, f"keep log_bin ON with its basename "
+                                  f"{now.basename} (the wizard's file does not set it)"))
+    else:
+        out.append(BinlogDecision(
+            "log_bin", True, f"change log_bin from OFF to ON (basename {DEFAULT_LOG_BIN}) "
+            "because replicas copy the source's changes from its binary log",
+            (f"log_bin = {DEFAULT_LOG_BIN}",)))
+    fmt = now.binlog_format.upper()
+    if fmt == "ROW":
+        out.append(BinlogDecision("binlog_format", False, "keep binlog_format = ROW (also "
+                                  "written in the wizard's file, so a restart keeps it)",
+                                  ("binlog_format = ROW",)))
+    else:
+        out.append(BinlogDecision(
+            "binlog_format", True, f"change binlog_format from {fmt} to ROW because "
+            "row events replay Moodle's writes exactly on a replica (statements may not)",
+            ("binlog_format = ROW",)))
+    updates = "log_slave_updates"
+    if not version.is_mariadb and version.at_least(8, 0, 26):
+        updates = "log_replica_updates"
+    out.append(BinlogDecision(
+        updates, not now.log_slave_updates,
+        f"keep {updates} = ON" if now.log_slave_updates else
+        f"change {updates} from OFF to ON because a replica promoted later must pass the "
+        "changes on to the others", (f"{updates} = ON",)))
+    out.append(_retention(version, now.retention_seconds))
+    if not version.is_mariadb:
+        on = (now.gtid_mode or "").upper() == "ON"
+        out.append(BinlogDecision(
+            "gtid_mode", not on, "keep gtid_mode = ON" if on else
+            f"change gtid_mode from {now.gtid_mode} to ON (with enforce_gtid_consistency) "
+            "because the replicas follow the source by GTID",
+            ("gtid_mode = ON", "enforce_gtid_consistency = ON")))
+    return out
+
+
 def render_source_cnf(
     version: ServerVersion,
     server_id: int,
     *,
+    now: SourceBinlog | None = None,
     log_bin: str = DEFAULT_LOG_BIN,
     expire_days: int = DEFAULT_EXPIRE_DAYS,
 ) -> str:
-    """The [mysqld] snippet that makes the standalone server a GTID replication source."""
+    """The [mysqld] snippet that makes the standalone server a GTID replication source.
+
+    With `now` (the server's setup as discovered), only what source_binlog_plan writes.
+    """
     _check_server_id(server_id)
-    body = [f"server_id = {server_id}", *_binlog_lines(version, log_bin, expire_days)]
+    if now is None:
+        body = [f"server_id = {server_id}", *_binlog_lines(version, log_bin, expire_days)]
+        return _render("source", body)
+    decisions = source_binlog_plan(version, now)
+    kept = [d.setting for d in decisions if not d.options]
+    body = [f"server_id = {server_id}", *(o for d in decisions for o in d.options)]
+    if kept:
+        body.insert(0, f"# Kept as the server's own files set them: {', '.join(kept)}.")
     return _render("source", body)
 
 

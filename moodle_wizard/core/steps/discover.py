@@ -10,6 +10,7 @@ from moodle_wizard.core.moodle_config import (  # noqa: F401 - read_moodle_confi
     read_moodle_config,
     register_config_secrets,
 )
+from moodle_wizard.core.remote.dialect import binlog_retention_seconds, normalize_replica_hosts
 from moodle_wizard.core.remote.ssh import RemoteHost
 from moodle_wizard.core.state import StepName
 from moodle_wizard.core.steps.base import (
@@ -73,7 +74,9 @@ class Discover(Step):
                    "the host key" for name, h in inv.hosts.items()]
         runbook += [
             f"on {inv.source}: SELECT VERSION(), @@datadir, @@server_id, @@log_bin, "
-            "@@binlog_format, @@gtid_binlog_pos ...",
+            "@@binlog_format, @@gtid_binlog_pos, @@log_bin_basename, binary log retention ...",
+            f"on {inv.source}: SHOW SLAVE HOSTS (MySQL: SHOW REPLICAS); the 'Binlog Dump' "
+            "threads in information_schema.processlist (replicas it already has)",
             f"on {inv.source}: SELECT table_name, engine FROM information_schema.tables "
             "WHERE table_schema = <moodle dbname> AND engine <> 'InnoDB'",
             f"on {inv.source}: du -sb <datadir>; df -P -B1 <datadir>",
@@ -136,7 +139,7 @@ class Discover(Step):
         v = db.version
         row = await db.one(
             "SELECT @@datadir AS datadir, @@server_id AS server_id, @@log_bin AS log_bin, "
-            "@@binlog_format AS binlog_format, @@port AS port, @@read_only AS read_only, "
+            "@@GLOBAL.binlog_format AS binlog_format, @@port AS port, @@read_only AS read_only, "
             "@@hostname AS hostname, VERSION() AS server_version")
         facts: dict[str, Any] = {
             "flavor": v.flavor.value, "version": v.number, "version_string": str(v),
@@ -160,6 +163,7 @@ class Discover(Step):
                              "executed": str(g["x"])}
             facts["log_slave_updates"] = bool(int(g["u"]))
         await self._check_admin_privileges(name, db)
+        facts.update(await self._binlog_setup(name, db))
         tables = await db.query(
             "SELECT table_name AS t, engine AS e FROM information_schema.tables "
             "WHERE table_schema = %s AND table_type = 'BASE TABLE'", (dbname,))
@@ -173,6 +177,34 @@ class Discover(Step):
         facts["data_bytes"] = int(du.stdout.split()[0])
         facts["free_bytes"] = await free_bytes(host, facts["datadir"])
         return facts
+
+    async def _binlog_setup(self, name: str, db: Any) -> dict[str, Any]:
+        """The binary log's basename and retention (kept as they are unless replication needs
+        otherwise), and the replicas the source already has (their server_ids are taken)."""
+        d = db.dialect
+        basename = (await db.one("SELECT @@log_bin_basename AS b"))["b"]
+        retention = binlog_retention_seconds(await db.one(d.binlog_retention_sql()))
+        # Without PROCESS the process list shows only our own session: no replica would be
+        # seen, and "none found" would be a guess.
+        if not await db.query("SELECT 1 FROM information_schema.user_privileges "
+                              "WHERE privilege_type = 'PROCESS'"):
+            who = await db.one("SELECT CURRENT_USER() AS u")
+            raise StepError(f"{name}: the database account {who['u']} lacks the PROCESS "
+                            "privilege, so the wizard cannot see the source's existing "
+                            "replicas; grant it (GRANT PROCESS ON *.* TO that account)")
+        registered = normalize_replica_hosts(await db.run(d.show_replica_hosts()))
+        dumps = await db.query(
+            "SELECT id AS i, user AS u, host AS h, command AS c FROM "
+            "information_schema.processlist WHERE command IN ('Binlog Dump', "
+            "'Binlog Dump GTID')")
+        return {
+            "log_bin_basename": str(basename) if basename else None,
+            "binlog_retention_seconds": retention,
+            "existing_replicas": registered,
+            "binlog_dump_threads": [{"id": int(r["i"]), "user": str(r["u"]),
+                                     "host": str(r["h"]), "command": str(r["c"])}
+                                    for r in dumps],
+        }
 
     async def _replica(self, name: str) -> dict[str, Any]:
         return await replica_host_facts(await self.ctx.host(name))

@@ -10,7 +10,14 @@ from moodle_wizard.core.remote.dialect import (
     Statement,
     copy_account_statements,
 )
-from moodle_wizard.core.render.mycnf import DEFAULT_LOG_BIN, render_source_cnf, server_cnf_path
+from moodle_wizard.core.render.mycnf import (
+    DEFAULT_LOG_BIN,
+    BinlogDecision,
+    SourceBinlog,
+    render_source_cnf,
+    server_cnf_path,
+    source_binlog_plan,
+)
 from moodle_wizard.core.state import StepName
 from moodle_wizard.core.steps.base import (
     Action,
@@ -20,11 +27,15 @@ from moodle_wizard.core.steps.base import (
     error,
     question,
     source_version,
+    warning,
 )
 from moodle_wizard.core.steps.discover import source_problems
 
 HEARTBEAT_DB = "moodle_wizard"
 HEARTBEAT_TABLE = "heartbeat"
+LOG_DIR = DEFAULT_LOG_BIN.rsplit("/", 1)[0]
+# The settings the step may change at runtime (no restart), and so restore on rollback.
+RUNTIME_SETTINGS = ("binlog_format", "binlog_expire_logs_seconds", "expire_logs_days")
 
 
 def service_name(flavor: str) -> str:
@@ -46,14 +57,53 @@ class PrepareSource(Step):
 
     def restart_needed(self) -> bool:
         s = self.src
+        gtid_off = s["flavor"] != "mariadb" and str(s["gtid"].get("mode", "")).upper() != "ON"
         return (not s["log_bin"] or s["server_id"] != self.server_id()
-                or not s["log_slave_updates"])
+                or not s["log_slave_updates"] or gtid_off)
+
+    def binlog_now(self) -> SourceBinlog:
+        """The source's binary-log setup as discovery found it."""
+        s = self.src
+        if "binlog_retention_seconds" not in s:
+            raise StepError("discovery's facts predate the binary-log checks; run discovery "
+                            "again (`moodle-wizard rollback --to discover`, then `run`)")
+        return SourceBinlog(
+            log_bin=bool(s["log_bin"]), basename=s.get("log_bin_basename"),
+            binlog_format=str(s["binlog_format"]),
+            retention_seconds=int(s["binlog_retention_seconds"]),
+            log_slave_updates=bool(s["log_slave_updates"]),
+            gtid_mode=None if s["flavor"] == "mariadb" else str(s["gtid"].get("mode")))
+
+    def binlog_plan(self) -> list[BinlogDecision]:
+        return source_binlog_plan(source_version(self.src), self.binlog_now())
+
+    def server_id_decision(self) -> str:
+        now, want = int(self.src["server_id"]), self.server_id()
+        if now == want:
+            return f"keep server_id = {now}"
+        why = (f"the inventory gives {self.ctx.inventory.source} server_id {want}"
+               if self.ctx.inventory.hosts[self.ctx.inventory.source].server_id
+               else "a replication source needs a server_id other than 0")
+        return f"change server_id from {now} to {want} because {why}"
+
+    def runtime_changes(self) -> list[tuple[str, str | int]]:
+        """(variable, value) the step sets with SET GLOBAL when the source does not restart
+        (its option file then holds them for the next start)."""
+        if self.restart_needed():
+            return []
+        out: list[tuple[str, str | int]] = []
+        for d in self.binlog_plan():
+            if d.changed and d.setting in RUNTIME_SETTINGS:
+                name, _, value = d.options[0].partition(" = ")
+                out.append((name, value if name == "binlog_format" else int(value)))
+        return out
 
     def cnf_path(self) -> str:
         return server_cnf_path(source_version(self.src))
 
     def cnf(self) -> str:
-        return render_source_cnf(source_version(self.src), self.server_id())
+        return render_source_cnf(source_version(self.src), self.server_id(),
+                                 now=self.binlog_now())
 
     def accounts(self) -> list[tuple[str, str, str]]:
         """(purpose, user, host) of every account this step creates."""
@@ -78,8 +128,14 @@ class PrepareSource(Step):
                 problems.append(error(f"{what}, and the inventory says source_restart = "
                                       "\"never\"; allow it (\"ask\" or \"allow\") or turn on "
                                       "log_bin yourself and run the wizard again"))
-            elif mode == "ask":
-                problems.append(question(f"{what}. Restart it now?"))
+            elif mode != "allow":
+                # Only the operator answers this, or the inventory in advance: a blanket
+                # --yes in a script must not take Moodle down.
+                problems.append(question(
+                    f"{what}: restart it now? (To agree in advance, e.g. for `run --yes`, set "
+                    "source_restart = \"allow\" in the inventory's [migration] section.)",
+                    risky=True))
+        problems += self._unregistered_replicas()
         db = await self.ctx.db(inv.source)
         for purpose, user, host in self.accounts():
             rows = await db.query("SELECT 1 FROM mysql.user WHERE user = %s AND host = %s",
@@ -93,13 +149,39 @@ class PrepareSource(Step):
             self.ctx.secrets.get(name)  # missing secrets are named now, not halfway through
         return problems
 
+    def _unregistered_replicas(self) -> list[Problem]:
+        """Replication connections whose replica did not register: their server_id is
+        unknown, so the wizard cannot prove it picks another."""
+        threads = self.src.get("binlog_dump_threads", [])
+        known = self.src.get("existing_replicas", [])
+        if len(threads) <= len(known):
+            return []
+        hosts = ", ".join(sorted(str(t["host"]) for t in threads))
+        return [warning(
+            f"{self.ctx.inventory.source} streams its binary log to {len(threads)} "
+            f"connection(s) ({hosts}) but only {len(known)} replica(s) registered a server_id; "
+            "give each new replica a server_id in the inventory that you know is free")]
+
+    def existing_replicas_line(self) -> str:
+        known = self.src.get("existing_replicas", [])
+        if not known:
+            return f"{self.ctx.inventory.source} has no replicas yet"
+        ids = ", ".join(f"server_id {r['server_id']} ({r['host'] or '?'}:{r['port']})"
+                        for r in known)
+        return (f"keep the replicas {self.ctx.inventory.source} already has ({ids}): not "
+                "touched, and the new replicas get other server_ids")
+
     def plan(self) -> list[Action]:
         inv = self.ctx.inventory
         src = inv.source
+        decisions = [self.server_id_decision(), *(d.text for d in self.binlog_plan()),
+                     self.existing_replicas_line()]
+        prepare = [] if self.src["log_bin"] else [
+            f"on {src}: [ -d {LOG_DIR} ] || install -d -o mysql -g mysql {LOG_DIR}"]
         actions = [Action(
             "config", f"Write {self.cnf_path()} (binary log, ROW, server_id "
             f"{self.server_id()})", self.write_config,
-            [f"on {src}: install -d -o mysql -g mysql /var/log/mysql",
+            [*(f"on {src}: {line}" for line in decisions), *prepare,
              f"on {src}: write {self.cnf_path()} (mode 0644):\n{self.cnf()}"],
             done=self.config_written, host=src)]
         if self.restart_needed():
@@ -108,9 +190,12 @@ class PrepareSource(Step):
                 "restart", f"Restart {svc} on {src} (announced; Moodle pauses for seconds)",
                 self.restart, [f"on {src}: service {svc} restart"], done=self.binlog_on,
                 host=src))
-        else:
-            actions.append(Action("binlog-format", "Set binlog_format=ROW", self.set_format,
-                                  [f"on {src}: SET GLOBAL binlog_format = 'ROW'"], host=src))
+        for name, value in self.runtime_changes():
+            shown = f"'{value}'" if isinstance(value, str) else str(value)
+            actions.append(Action(
+                f"set:{name}", f"Set {name} = {value} now (no restart needed)",
+                partial(self.set_global, name, value),
+                [f"on {src}: SET GLOBAL {name} = {shown}"], host=src))
         d = self.dialect
         for purpose, user, host in self.accounts():
             secret = "replication_password" if purpose == "replication" else "monitor_password"
@@ -155,7 +240,15 @@ class PrepareSource(Step):
             self.facts["cnf_previous"] = previous.decode() if previous is not None else None
             self.facts["binlogs_before"] = await self._binlog_files()
             self.ctx.save()  # before the change: rollback must know what was there
-        await host.run(["install", "-d", "-o", "mysql", "-g", "mysql", "/var/log/mysql"])
+        if not self.src["log_bin"]:
+            # Only a directory the wizard creates is the wizard's (rollback removes it if
+            # empty): an existing one (Debian's is mysql:adm 2750) keeps its owner and mode.
+            missing = (await host.run(["test", "-d", LOG_DIR], check=False)).exit_status != 0
+            if missing and not self.facts.get("log_dir_created"):
+                self.facts["log_dir_created"] = True
+                self.ctx.save()
+            await host.run(["sh", "-c", f"[ -d {LOG_DIR} ] || install -d -o mysql -g mysql "
+                            f"{LOG_DIR}"])
         await host.write_file(path, self.cnf().encode(), mode=0o644)
 
     async def _binlog_files(self) -> list[str]:
@@ -180,9 +273,24 @@ class PrepareSource(Step):
         host = await self.ctx.host(src)
         await host.run(["service", service_name(self.src["flavor"]), "restart"], timeout=300)
 
-    async def set_format(self) -> None:
+    async def set_global(self, name: str, value: str | int) -> None:
+        if name not in RUNTIME_SETTINGS:
+            raise StepError(f"{name} is not a setting this step changes")
         db = await self.ctx.db(self.ctx.inventory.source)
-        await db.query("SET GLOBAL binlog_format = 'ROW'")
+        before: dict[str, str] = self.facts.setdefault("runtime_before", {})
+        if name not in before:
+            before[name] = str(await db.variable(name))
+            self.ctx.save()  # before the change: rollback sets it back
+        await db.query(f"SET GLOBAL {name} = %s", (value,))
+
+    async def restore_global(self, name: str, value: str) -> None:
+        if name not in RUNTIME_SETTINGS:
+            raise StepError(f"{name} is not a setting this step changes")
+        db = await self.ctx.db(self.ctx.inventory.source)
+        typed: str | int | float = value
+        if name != "binlog_format":
+            typed = float(value) if "." in value else int(value)
+        await db.query(f"SET GLOBAL {name} = %s", (typed,))
 
     async def create_account(self, user: str, host: str, secret: str, grant: Statement) -> None:
         db = await self.ctx.db(self.ctx.inventory.source)
@@ -248,7 +356,9 @@ class PrepareSource(Step):
 
     async def verify(self) -> None:
         db = await self.ctx.db(self.ctx.inventory.source)
-        row = await db.one("SELECT @@log_bin AS b, @@binlog_format AS f, @@server_id AS s")
+        # GLOBAL: this session's binlog_format is the one it started with.
+        row = await db.one("SELECT @@log_bin AS b, @@GLOBAL.binlog_format AS f, "
+                           "@@server_id AS s")
         if not int(row["b"]) or str(row["f"]) != "ROW" or int(row["s"]) != self.server_id():
             raise StepError(f"{self.ctx.inventory.source}: after preparing, log_bin="
                             f"{row['b']} binlog_format={row['f']} server_id={row['s']}; "
@@ -277,6 +387,11 @@ class PrepareSource(Step):
             how = f"rm -f {shlex.quote(path)}" if previous is None else f"restore {path}"
             actions.append(Action("config", f"Restore {path}", self.restore_config,
                                   [f"on {src}: {how}"], host=src))
+            for name, value in facts.get("runtime_before", {}).items():
+                actions.append(Action(
+                    f"set:{name}", f"Set {name} back to {value}",
+                    partial(self.restore_global, str(name), str(value)),
+                    [f"on {src}: SET GLOBAL {name} = {value!r}"], host=src))
             if self.restart_needed():
                 svc = service_name(self.src["flavor"])
                 actions.append(Action("restart", f"Restart {svc} on {src} with its original "
@@ -298,9 +413,11 @@ class PrepareSource(Step):
             # by hand is riskier than leaving a few files behind.
             return
         files = await self._binlog_files()
+        host = await self.ctx.host(self.ctx.inventory.source)
         if files:
-            host = await self.ctx.host(self.ctx.inventory.source)
             await host.run(["rm", "-f", "--", *files])
+        if self.facts.get("log_dir_created"):
+            await host.run(["rmdir", "--ignore-fail-on-non-empty", LOG_DIR], check=False)
 
     async def drop_heartbeat(self) -> None:
         db = await self.ctx.db(self.ctx.inventory.source)
@@ -321,6 +438,8 @@ class PrepareSource(Step):
 
     async def original_settings_back(self) -> bool:
         db = await self.ctx.db(self.ctx.inventory.source)
-        row = await db.one("SELECT @@log_bin AS b, @@server_id AS s")
+        row = await db.one("SELECT @@log_bin AS b, @@server_id AS s, "
+                           "@@GLOBAL.binlog_format AS f")
         same_log_bin: bool = bool(int(row["b"])) == bool(self.src["log_bin"])
-        return same_log_bin and int(row["s"]) == int(self.src["server_id"])
+        return (same_log_bin and int(row["s"]) == int(self.src["server_id"])
+                and str(row["f"]) == str(self.src["binlog_format"]))

@@ -100,7 +100,7 @@ class Replicas(Step):
         taken |= {h.server_id for h in inv.hosts.values() if h.server_id}
         # The source's existing replicas keep their ids: two replicas with one server_id make
         # the source drop one connection for the other, over and over.
-        taken |= set()  # MWUNDO
+        taken |= {int(e["server_id"]) for e in self.src.get("existing_replicas", [])}
         ids, candidate = {}, max(taken) + 1
         for r in inv.replicas:
             given = inv.hosts[r].server_id
@@ -144,7 +144,7 @@ class Replicas(Step):
                     f"{r}: server_id {server_id} is the source's own server_id; give {r} "
                     "another server_id in the inventory (or leave it out to let the wizard "
                     "choose)"))
-            for e in []:  # MWUNDO
+            for e in self.src.get("existing_replicas", []):
                 if int(e["server_id"]) == server_id:
                     problems.append(error(
                         f"{r}: server_id {server_id} is already used by a replica of "
