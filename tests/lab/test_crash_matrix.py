@@ -22,7 +22,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
@@ -40,9 +40,17 @@ from tests.lab.test_migration_cluster import (
     wait_for,
 )
 from tests.lab.test_migration_replicas import child_of, streamed_bytes
-from tests.lab.wizard import LAB_INVENTORY, Wizard, replica_status
+from tests.lab.wizard import ALLOW_RESTART, Wizard, replica_status
 
 pytestmark = pytest.mark.crash_matrix
+
+
+@pytest.fixture()
+def restart_allowed(running_lab: Lab) -> Iterator[str]:
+    """The lab's inventory with source_restart = "allow" (`run --yes` restarts db1 only
+    then), for the whole matrix: its wizards come and go, this inventory stays."""
+    with Wizard(running_lab) as inventories:
+        yield inventories.inventory("allow", **ALLOW_RESTART)
 
 
 def end_state(lab: Lab, wizard: Wizard) -> dict[str, Any]:
@@ -126,10 +134,11 @@ def without_probe_rows(snapshot: dict[str, Any]) -> dict[str, Any]:
     return snapshot
 
 
-def test_crash_matrix_of_the_migration_and_of_its_rollback(running_lab: Lab) -> None:
+def test_crash_matrix_of_the_migration_and_of_its_rollback(running_lab: Lab,
+                                                           restart_allowed: str) -> None:
     lab = running_lab
     started = time.monotonic()
-    run_argv = ["run", "--inventory", LAB_INVENTORY, "--yes"]
+    run_argv = ["run", "--inventory", restart_allowed, "--yes"]
     before = without_probe_rows(cluster_snapshot(lab))
 
     def gives_back_the_lab(what: str) -> None:
@@ -150,9 +159,9 @@ def test_crash_matrix_of_the_migration_and_of_its_rollback(running_lab: Lab) -> 
     with Wizard(lab) as probe_dir:
         # Where the backup job is started but not finished: the inventory's method, and the
         # other one, each killed early and late in its stream.
-        logical = probe_dir.inventory("logical", **{'backup_method = "physical"':
+        logical = probe_dir.inventory("logical", **ALLOW_RESTART, **{'backup_method = "physical"':
                                                     'backup_method = "logical"'})
-        streams = [(inv, m, f) for inv, m in ((LAB_INVENTORY, "physical"), (logical, "logical"))
+        streams = [(inv, m, f) for inv, m in ((restart_allowed, "physical"), (logical, "logical"))
                    for f in (0.2, 0.7)]
         chosen, chosen_rollback = selected(points), selected(rollback_points)
         print(f"\ncrash matrix: {len(points)} migration boundaries ({len(chosen)} chosen), "

@@ -19,7 +19,7 @@ from tests.lab.test_migration_replicas import (
     start_until_mid_stream,
     streamed_bytes,
 )
-from tests.lab.wizard import LAB_INVENTORY, Wizard, lab_snapshot
+from tests.lab.wizard import ALLOW_RESTART, Wizard, lab_snapshot
 
 
 @pytest.fixture()
@@ -77,7 +77,8 @@ def test_a_replica_link_down_mid_seed_fails_clearly_then_rollback_and_retry(
     # Undo the failed step, then the same run again succeeds.
     back = wizard("rollback", "--to", "replicas", "--yes")
     assert back.returncode == 0, back.stdout + back.stderr
-    again = wizard("run", "--inventory", LAB_INVENTORY, "--until", "replicas", "--yes")
+    again = wizard("run", "--inventory", wizard.inventory("allow", **ALLOW_RESTART), "--until",
+                   "replicas", "--yes")
     assert again.returncode == 0, again.stdout + again.stderr
     assert_replicating(lab)
     roll_back_to(lab, wizard, before)

@@ -24,7 +24,14 @@ import pytest
 
 from tests.lab.conftest import Lab
 from tests.lab.test_migration_replicas import child_of
-from tests.lab.wizard import LAB_INVENTORY, Wizard, lab_snapshot, replica_status, sql
+from tests.lab.wizard import (
+    ALLOW_RESTART,
+    LAB_INVENTORY,
+    Wizard,
+    lab_snapshot,
+    replica_status,
+    sql,
+)
 
 PROXIES = ("px1", "px2")
 VIP = "10.77.0.100"
@@ -102,7 +109,7 @@ def migrated(running_lab: Lab) -> Iterator[Migrated]:
         before = cluster_snapshot(lab)
         config_before = lab.exec("app", "cat", CONFIG).stdout
         started = time.monotonic()
-        run = wizard("run", "--inventory", LAB_INVENTORY, "--yes")
+        run = wizard("run", "--inventory", wizard.inventory("allow", **ALLOW_RESTART), "--yes")
         seconds = time.monotonic() - started
         print(f"\nfull migration (run --yes): {seconds:.1f} s")
         state = Migrated(wizard, before, config_before, seconds, run.stdout + run.stderr)
@@ -280,7 +287,8 @@ def test_killed_after_proxysql_changed_its_admin_resume_finishes(running_lab: La
     lab = running_lab
     with Wizard(lab) as wizard:
         before = cluster_snapshot(lab)
-        launcher = wizard.spawn("run", "--inventory", LAB_INVENTORY, "--yes")
+        launcher = wizard.spawn("run", "--inventory", wizard.inventory("allow", **ALLOW_RESTART),
+                                "--yes")
 
         def px1_configured() -> bool:
             assert launcher.poll() is None, launcher.stdout.read() if launcher.stdout else ""

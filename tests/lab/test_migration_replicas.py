@@ -14,7 +14,7 @@ import pytest
 
 from tests.lab.conftest import Lab
 from tests.lab.wizard import (
-    LAB_INVENTORY,
+    ALLOW_RESTART,
     Wizard,
     lab_snapshot,
     moodle_checksums,
@@ -75,12 +75,12 @@ def roll_back_to(lab: Lab, wizard: Wizard, before: dict[str, Any]) -> None:
 
 
 def test_physical_seed_replicates_and_rolls_back(running_lab: Lab, wizard: Wizard) -> None:
-    migrate_and_roll_back(running_lab, wizard, LAB_INVENTORY)
+    migrate_and_roll_back(running_lab, wizard, wizard.inventory("allow", **ALLOW_RESTART))
 
 
 def test_logical_seed_replicates_and_rolls_back(running_lab: Lab, wizard: Wizard) -> None:
     inventory = wizard.inventory(
-        "logical", **{'backup_method = "physical"': 'backup_method = "logical"'})
+        "logical", **ALLOW_RESTART, **{'backup_method = "physical"': 'backup_method = "logical"'})
     migrate_and_roll_back(running_lab, wizard, inventory)
 
 
@@ -98,7 +98,8 @@ def child_of(pid: int) -> int:
 def start_until_mid_stream(lab: Lab, wizard: Wizard, timeout: float = 90,
                            ) -> tuple[subprocess.Popen[str], dict[str, Any]]:
     """Start `run --until replicas` on jump and return once seed bytes are flowing."""
-    launcher = wizard.spawn("run", "--inventory", LAB_INVENTORY, "--until", "replicas", "--yes")
+    inventory = wizard.inventory("allow", **ALLOW_RESTART)
+    launcher = wizard.spawn("run", "--inventory", inventory, "--until", "replicas", "--yes")
     deadline = time.monotonic() + timeout
     while True:
         assert launcher.poll() is None, launcher.stdout.read() if launcher.stdout else ""

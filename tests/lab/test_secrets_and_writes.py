@@ -28,7 +28,7 @@ import pytest
 
 from tests.lab.conftest import Lab
 from tests.lab.test_migration_cluster import CONFIG, cluster_snapshot
-from tests.lab.wizard import Wizard
+from tests.lab.wizard import ALLOW_RESTART, Wizard
 
 HOSTS = ("jump", "app", "db1", "db2", "db3", "px1", "px2")
 WRITER = (Path(__file__).parent / "files" / "mw-writer.php").read_text()
@@ -105,7 +105,7 @@ def migration(running_lab: Lab) -> Iterator[Run]:
         lab.exec("jump", "sh", "-c", f"umask 077; cat > {secrets_file}",
                  input=json.dumps({**lab_secrets, **SECRETS}).encode())
         wizard.files.append(secrets_file)
-        inventory = wizard.inventory("secrets", **{
+        inventory = wizard.inventory("secrets", **ALLOW_RESTART, **{
             'file = "/srv/mwlab/secrets.json"': f'file = "{secrets_file}"'})
         runbook = f"{wizard.state_dir}/runbook.md"
         lab.exec("jump", "mkdir", "-p", "-m", "0700", wizard.state_dir)
