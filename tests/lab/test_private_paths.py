@@ -20,9 +20,12 @@ from moodle_wizard.core.remote.ssh import HostKeyPolicy, RemoteHost, SshPool, Ss
 from moodle_wizard.core.steps import seed, seed_key
 from moodle_wizard.lab import lab
 from tests.lab.conftest import Lab
+from tests.lab.test_migration_replicas import roll_back_to
+from tests.lab.wizard import Wizard, lab_snapshot
 
 KEY = str(lab.LABDIR / "ssh" / "id_ed25519")
 AK = "/root/.ssh/authorized_keys"
+ALLOW_RESTART = {'source_restart = "ask"': 'source_restart = "allow"'}
 NOBODY = "setpriv --reuid=65534 --regid=65534 --clear-groups"
 
 
@@ -182,3 +185,43 @@ async def test_a_seed_stage_someone_else_owns_is_refused(hosts: Hosts) -> None:
                        match=f"unsafe directory {stage}: it is owned by uid 65534"):
         await seed_key.generate(db1, seed_key.marker("t"))
     assert hosts.sh("db1", f"cat {stage}/seed_key.pub").strip() == planted
+
+
+def test_the_wizard_uses_a_fresh_key_and_leaves_the_operators_lines(running_lab: Lab,
+                                                                     operator_keys: str) -> None:
+    """The whole replicas step through the wizard, with a key pair left in the stage (its
+    public half two lines long) and an operator's line on db2 that mentions the marker text:
+    a new key is made and authorized, and the step's own cleanup, then the rollback, leave
+    db2's authorized_keys exactly as the operator had it."""
+    stage = seed.SEED_DIR
+    running_lab.exec("db1", "sh", "-c", f"install -d -m 0700 {privatedir.BASE_DIR} {stage}")
+    planted = []
+    for name in ("seed_key", "theirs"):
+        running_lab.exec("db1", "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "planted",
+                         "-f", f"{stage}/{name}")
+        planted.append(running_lab.exec("db1", "cat", f"{stage}/{name}.pub").stdout.split()[1])
+    running_lab.exec("db1", "sh", "-c", f"cat {stage}/theirs.pub >> {stage}/seed_key.pub")
+    before = lab_snapshot(running_lab)
+    with Wizard(running_lab) as wizard:
+        inventory = wizard.inventory("fresh-key", **ALLOW_RESTART)
+        try:
+            run = wizard("run", "--inventory", inventory, "--until", "replicas", "--yes")
+            assert run.returncode == 0, run.stdout + run.stderr
+            facts = wizard.state()["steps"]["replicas"]["facts"]["seed_key"]
+            assert facts["marker"] == "moodle-wizard-seed-mwlab"
+            audit = running_lab.exec("jump", "cat", f"{wizard.state_dir}/mwlab.audit.log"
+                                     ).stdout
+            added = [line for line in audit.splitlines() if "append to " + AK in line]
+            assert len(added) == 2 and all(line.endswith(" moodle-wizard-seed-mwlab")
+                                           for line in added), added
+            assert not any(key in audit for key in planted), "the planted key was not used"
+            # The step's cleanup already took the line out again; the operator's stay.
+            assert running_lab.exec("db2", "cat", AK).stdout == operator_keys
+            assert running_lab.exec("db1", "sh", "-c", f"ls -A {stage} 2>&1 || true"
+                                    ).stdout.strip().endswith("No such file or directory")
+        finally:
+            # Whatever failed above, the lab is left as it was for the next test.
+            roll_back_to(running_lab, wizard, before)
+            running_lab.exec("db1", "rm", "-rf", stage)
+    assert running_lab.exec("db2", "cat", AK).stdout == operator_keys
+    assert running_lab.exec("db2", "stat", "-c", "%a %U", AK).stdout.strip() == "640 root"
