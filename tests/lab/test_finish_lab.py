@@ -20,23 +20,48 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
 from tests.lab.conftest import Lab
-from tests.lab.test_migration_cluster import (  # noqa: F401 - migrated: the shared fixture
+from tests.lab.test_migration_cluster import (
     CONFIG,
     VIP,
     Migrated,
     cluster_snapshot,
-    migrated,
     probe,
     vip_holders,
     wait_for,
 )
-from tests.lab.wizard import replica_status, sql
+from tests.lab.wizard import Wizard, replica_status, sql
 
 BACKUPS = "/var/backups/moodle-wizard"
+# `run --yes` does not answer the source-restart question (item 5): the inventory does.
+ALLOW_RESTART = {'source_restart = "ask"': 'source_restart = "allow"'}
 HOSTS_WITH_BACKUPS = ("app", "px1", "px2")
+
+
+@pytest.fixture(scope="module")
+def migrated(running_lab: Lab) -> Iterator[Migrated]:
+    """One full migration of the lab; rolled back at the end if a test did not."""
+    lab = running_lab
+    with Wizard(lab) as wizard:
+        before = cluster_snapshot(lab)
+        config_before = lab.exec("app", "cat", CONFIG).stdout
+        inventory = wizard.inventory("finish", **ALLOW_RESTART)
+        started = time.monotonic()
+        run = wizard("run", "--inventory", inventory, "--yes")
+        state = Migrated(wizard, before, config_before, time.monotonic() - started,
+                         run.stdout + run.stderr)
+        try:
+            assert run.returncode == 0, state.output
+            yield state
+        finally:
+            if not state.rolled_back:
+                back = wizard("rollback", "--yes")
+                assert back.returncode == 0, back.stdout + back.stderr
 
 
 def moodle_password(lab: Lab, config: str) -> str:
@@ -45,7 +70,7 @@ def moodle_password(lab: Lab, config: str) -> str:
 
 
 def test_rollback_refuses_a_config_php_changed_after_the_cutover(
-        running_lab: Lab, migrated: Migrated) -> None:  # noqa: F811 - the imported fixture
+        running_lab: Lab, migrated: Migrated) -> None:
     lab = running_lab
     written = lab.exec("app", "cat", CONFIG).stdout
     admin_line = f"// changed by the admin {secrets.token_hex(3)}"
@@ -80,15 +105,16 @@ def scratch_schema(lab: Lab) -> dict[str, Any]:
 
 
 def test_finish_removes_what_only_rollback_needed_and_the_cluster_runs_on(
-        running_lab: Lab, migrated: Migrated) -> None:  # noqa: F811 - the imported fixture
+        running_lab: Lab, migrated: Migrated) -> None:
     lab, wizard = running_lab, migrated.wizard
     state_file = f"{wizard.state_dir}/mwlab.json"
     saved_state = f"{wizard.state_dir}/mwlab.json.before-finish"
     save = f"/root/mw-finish-save-{secrets.token_hex(3)}"
     found = backups(lab)
     print(f"\nbackups before finish: {found}")
-    assert found["app"] and all(line.endswith(" 600") for line in found["app"]
-                                if line.startswith("config.php."))
+    # config.php's original: 0600, and its path is the one in the state.
+    recorded = wizard.state()["steps"]["cutover"]["facts"]["apps"]["app"]["backup"]
+    assert f"{recorded.removeprefix(BACKUPS + '/')} 600" in found["app"], (recorded, found)
     assert all(rows == [["moodle_wizard"]] for rows in scratch_schema(lab).values())
     lab.exec("jump", "cp", "-p", state_file, saved_state)
     for host in HOSTS_WITH_BACKUPS:
@@ -143,7 +169,7 @@ def test_finish_removes_what_only_rollback_needed_and_the_cluster_runs_on(
 
 
 def test_the_lab_is_rolled_back_to_what_it_was(
-        running_lab: Lab, migrated: Migrated) -> None:  # noqa: F811 - the imported fixture
+        running_lab: Lab, migrated: Migrated) -> None:
     lab = running_lab
     lab.exec("db1", "mariadb", "-e", "DELETE FROM moodle.mdl_mwlab_probe")
     back = migrated.wizard("rollback", "--yes")
