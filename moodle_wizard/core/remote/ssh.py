@@ -246,8 +246,14 @@ class RemoteHost:
         if atomic:
             body = (
                 'umask 077; p=$(readlink -f -- "$1"); tmp=$(mktemp -- "$p.mw-XXXXXX"); '
-                'trap \'rm -f -- "$tmp"\' EXIT; '
+                # The temp file may hold a password (config.php): gone on every exit, also
+                # when the connection drops (HUP) or `timeout` stops the command (TERM).
+                'trap \'rm -f -- "$tmp"\' EXIT; trap \'exit 129\' HUP; trap \'exit 130\' INT; '
+                'trap \'exit 143\' TERM; '
                 'cat > "$tmp"; '
+                # A dropped connection ends stdin early: never install half a file.
+                f'[ "$(wc -c < "$tmp")" -eq {len(data)} ] || '
+                '{ echo "the data did not all arrive; nothing was replaced" >&2; exit 3; }; '
                 'if [ -e "$p" ]; then chown --reference="$p" -- "$tmp"; fi; '
                 f'chmod {octal} -- "$tmp"; sync -- "$tmp"; '
                 'mv -f -- "$tmp" "$p"; trap - EXIT'
