@@ -162,7 +162,7 @@ def fingerprint(key: str) -> str:
 
 async def generate(source: RemoteHost, comment: str, seed_dir: str = seed.SEED_DIR) -> str:
     """A new key pair in `seed_dir` (any older one there removed); its `type keydata`."""
-    result = await source.run(["sh", "-c", _GENERATE, "sh", privatedir.check_path(seed_dir),
+    result = await source.run(["sh", "-eu", "-c", _GENERATE, "sh", privatedir.check_path(seed_dir),
                                comment], check=False,
                               display=f"install -d -m 0700 {seed_dir}; rm -f {seed_dir}/seed_key"
                                       f"*; ssh-keygen -t ed25519 -N '' -C {comment} -f "
@@ -176,7 +176,7 @@ async def _edit(host: RemoteHost, markers: Sequence[str], how: str, line: str | 
     shown = " or ".join(markers)
     display = (f"append to {path}: {line}" if line is not None else
                f"remove the lines ending in {shown} from {path}")
-    result = await host.run(["sh", "-c", _EDIT, "sh", path, " ".join(markers), how],
+    result = await host.run(["sh", "-eu", "-c", _EDIT, "sh", path, " ".join(markers), how],
                             input=(line + "\n") if line is not None else None, check=False,
                             display=display)
     if result.exit_status == _REFUSED:
