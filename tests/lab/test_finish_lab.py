@@ -35,11 +35,9 @@ from tests.lab.test_migration_cluster import (
     vip_holders,
     wait_for,
 )
-from tests.lab.wizard import Wizard, replica_status, sql
+from tests.lab.wizard import ALLOW_RESTART, Wizard, replica_status, sql
 
 BACKUPS = "/var/backups/moodle-wizard"
-# `run --yes` does not answer the source-restart question (item 5): the inventory does.
-ALLOW_RESTART = {'source_restart = "ask"': 'source_restart = "allow"'}
 HOSTS_WITH_BACKUPS = ("app", "px1", "px2")
 
 
