@@ -728,8 +728,7 @@ class Replicas(Step):
                      "a running server)"], host=r))
         if self.journaled("seed-key", "stream"):
             actions.append(Action("seed-key", "Remove the temporary seed key and job files",
-                                  self.cleanup_seed,
-                                  [f"on {inv.source}: rm -rf {seed.SEED_DIR}"],
+                                  self.cleanup_seed, seed_key.cleanup_runbook(self.ctx),
                                   host=inv.source))
         for r, pkgs in dict(self.facts.get("installed_packages", {})).items():
             actions.append(Action(f"uninstall:{r}", f"Remove the packages the wizard installed "
