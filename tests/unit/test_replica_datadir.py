@@ -117,6 +117,6 @@ def test_inspection_parses_server_and_replication_files() -> None:
                             "exists=1\nmountpoint=1\npids=123 456\nentry=master.info\n"
                             "entry=mysql\nmarker=m@1\n")
     assert d.server_pids == (123, 456) and d.replicating and d.mountpoint
-    assert d.describe() == ("master.info, mysql (a server is running on it; it is a replica "
-                            "of another server)")
+    assert d.describe() == ("master.info, mysql; a server is running on it; it is a replica "
+                            "of another server")
     assert "mount point" in (d.movable_problem("db3") or "")

@@ -64,14 +64,14 @@ class Datadir:
         return any(e in REPLICATION_FILES for e in self.entries)
 
     def describe(self) -> str:
-        """'mysql, ibdata1, ... (a server is running; it is a replica of another server)'."""
-        shown = ", ".join(self.entries[:5]) + (", ..." if len(self.entries) > 5 else "")
-        notes = []
+        """'mysql, ibdata1, ...; a server is running on it; it is a replica of another
+        server'."""
+        parts = [", ".join(self.entries[:5]) + (", ..." if len(self.entries) > 5 else "")]
         if self.server_pids:
-            notes.append("a server is running on it")
+            parts.append("a server is running on it")
         if self.replicating:
-            notes.append("it is a replica of another server")
-        return shown + (f" ({'; '.join(notes)})" if notes else "")
+            parts.append("it is a replica of another server")
+        return "; ".join(parts)
 
     def movable_problem(self, host: str) -> str | None:
         """Why the operator's datadir cannot be moved aside whole, if it cannot."""
