@@ -33,13 +33,13 @@ HEADER = (
 # Sections the wizard's own screens edit; any other section the engine's Inventory model
 # has (ProxySQL, VIP ...) is edited generically from its pydantic model.
 CORE_SECTIONS = ("migration", "hosts", "secrets")
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 # -- TOML ------------------------------------------------------------------------------------
 
 def _key(k: str) -> str:
-    return k if _BARE_KEY.match(k) else json.dumps(k, ensure_ascii=False)
+    return k if _BARE_KEY.fullmatch(k) else json.dumps(k, ensure_ascii=False)
 
 
 def _value(v: Any) -> str:
@@ -156,7 +156,7 @@ def host_list_error(text: str, role: Role, *, at_least: int = 0,
         return f"give at most {at_most}"
     seen: set[str] = set()
     for name, address, port in entries:
-        if not NAME_RE.match(name):
+        if not NAME_RE.fullmatch(name):
             return f"host name {name!r}: use letters, digits, '-' and '_', starting with a letter"
         if name in seen:
             return f"host name {name!r} is given twice"
@@ -337,7 +337,7 @@ def _port(value: Any) -> int | None:
 
 def draft_path(migration: str) -> Path:
     """Where the wizard keeps the inventory it edits: the state directory."""
-    if not NAME_RE.match(migration):
+    if not NAME_RE.fullmatch(migration):
         raise InventoryError(f"migration name {migration!r}: use letters, digits, '-' and '_' "
                              "(max 32), starting with a letter")
     return state_dir() / f"{migration}.inventory.toml"

@@ -142,3 +142,12 @@ def test_the_standin_does_not_take_a_hash_with_a_newline_for_a_hash() -> None:
     hashed = "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19"
     assert is_native_hash(hashed)
     assert not is_native_hash(hashed + "\n")
+
+
+def test_the_wizards_toml_writer_quotes_a_key_with_a_trailing_newline() -> None:
+    import tomllib
+
+    from moodle_wizard.tui.draft import dumps
+
+    text = dumps({"hosts": {"db2\n": {"address": "10.0.0.2"}}})
+    assert tomllib.loads(text) == {"hosts": {"db2\n": {"address": "10.0.0.2"}}}
