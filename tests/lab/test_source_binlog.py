@@ -57,6 +57,13 @@ def next_start_options(lab: Lab) -> dict[str, str]:
     return options
 
 
+def log_dir_kind(lab: Lab) -> str:
+    """/var/log/mysql's type, owner and mode, or that it is absent (its mtime changes with
+    the binary logs written and removed in it)."""
+    return lab.exec("db1", "sh", "-c", "stat -c '%F %U:%G %a' /var/log/mysql 2>/dev/null || "
+                    "echo absent").stdout
+
+
 def restart_db1(lab: Lab) -> None:
     lab.exec("db1", "service", "mariadb", "restart")
     wait_for("db1 answering", lambda: lab.exec("db1", "mariadb", "-e", "SELECT 1",
@@ -240,6 +247,7 @@ def test_yes_does_not_restart_the_source_unless_the_inventory_allows_it(
         assert db1_pid(lab) == pid  # not restarted
 
     before = source_snapshot(lab)
+    log_dir = log_dir_kind(lab)
     allowed = wizard.inventory("allow", **ALLOW_RESTART)
     run = wizard("run", "--inventory", allowed, "--until", "prepare-source", "--yes")
     assert run.returncode == 0, run.stdout + run.stderr
@@ -248,3 +256,5 @@ def test_yes_does_not_restart_the_source_unless_the_inventory_allows_it(
     back = wizard("rollback", "--yes")
     assert back.returncode == 0, back.stdout + back.stderr
     assert source_snapshot(lab) == before
+    # The binary log's directory, if the wizard made it, goes too (an existing one stays).
+    assert log_dir_kind(lab) == log_dir

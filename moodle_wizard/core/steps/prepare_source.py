@@ -13,7 +13,6 @@ from moodle_wizard.core.remote.dialect import (
 from moodle_wizard.core.render.mycnf import (
     DEFAULT_LOG_BIN,
     BinlogDecision,
-    SourceBinlog,
     render_source_cnf,
     server_cnf_path,
     source_binlog_plan,
@@ -27,15 +26,20 @@ from moodle_wizard.core.steps.base import (
     error,
     question,
     source_version,
-    warning,
 )
 from moodle_wizard.core.steps.discover import source_problems
+from moodle_wizard.core.steps.source_binlog import (
+    RUNTIME_SETTINGS,
+    binlog_now,
+    existing_replicas_line,
+    runtime_changes,
+    server_id_decision,
+    unregistered_replicas,
+)
 
 HEARTBEAT_DB = "moodle_wizard"
 HEARTBEAT_TABLE = "heartbeat"
 LOG_DIR = DEFAULT_LOG_BIN.rsplit("/", 1)[0]
-# The settings the step may change at runtime (no restart), and so restore on rollback.
-RUNTIME_SETTINGS = ("binlog_format", "binlog_expire_logs_seconds", "expire_logs_days")
 
 
 def service_name(flavor: str) -> str:
@@ -61,49 +65,20 @@ class PrepareSource(Step):
         return (not s["log_bin"] or s["server_id"] != self.server_id()
                 or not s["log_slave_updates"] or gtid_off)
 
-    def binlog_now(self) -> SourceBinlog:
-        """The source's binary-log setup as discovery found it."""
-        s = self.src
-        if "binlog_retention_seconds" not in s:
-            raise StepError("discovery's facts predate the binary-log checks; run discovery "
-                            "again (`moodle-wizard rollback --to discover`, then `run`)")
-        return SourceBinlog(
-            log_bin=bool(s["log_bin"]), basename=s.get("log_bin_basename"),
-            binlog_format=str(s["binlog_format"]),
-            retention_seconds=int(s["binlog_retention_seconds"]),
-            log_slave_updates=bool(s["log_slave_updates"]),
-            gtid_mode=None if s["flavor"] == "mariadb" else str(s["gtid"].get("mode")))
-
     def binlog_plan(self) -> list[BinlogDecision]:
-        return source_binlog_plan(source_version(self.src), self.binlog_now())
-
-    def server_id_decision(self) -> str:
-        now, want = int(self.src["server_id"]), self.server_id()
-        if now == want:
-            return f"keep server_id = {now}"
-        why = (f"the inventory gives {self.ctx.inventory.source} server_id {want}"
-               if self.ctx.inventory.hosts[self.ctx.inventory.source].server_id
-               else "a replication source needs a server_id other than 0")
-        return f"change server_id from {now} to {want} because {why}"
+        return source_binlog_plan(source_version(self.src), binlog_now(self.src))
 
     def runtime_changes(self) -> list[tuple[str, str | int]]:
         """(variable, value) the step sets with SET GLOBAL when the source does not restart
         (its option file then holds them for the next start)."""
-        if self.restart_needed():
-            return []
-        out: list[tuple[str, str | int]] = []
-        for d in self.binlog_plan():
-            if d.changed and d.setting in RUNTIME_SETTINGS:
-                name, _, value = d.options[0].partition(" = ")
-                out.append((name, value if name == "binlog_format" else int(value)))
-        return out
+        return [] if self.restart_needed() else runtime_changes(self.binlog_plan())
 
     def cnf_path(self) -> str:
         return server_cnf_path(source_version(self.src))
 
     def cnf(self) -> str:
         return render_source_cnf(source_version(self.src), self.server_id(),
-                                 now=self.binlog_now())
+                                 now=binlog_now(self.src))
 
     def accounts(self) -> list[tuple[str, str, str]]:
         """(purpose, user, host) of every account this step creates."""
@@ -135,7 +110,7 @@ class PrepareSource(Step):
                     f"{what}: restart it now? (To agree in advance, e.g. for `run --yes`, set "
                     "source_restart = \"allow\" in the inventory's [migration] section.)",
                     risky=True))
-        problems += self._unregistered_replicas()
+        problems += unregistered_replicas(self.src, inv.source)
         db = await self.ctx.db(inv.source)
         for purpose, user, host in self.accounts():
             rows = await db.query("SELECT 1 FROM mysql.user WHERE user = %s AND host = %s",
@@ -149,33 +124,12 @@ class PrepareSource(Step):
             self.ctx.secrets.get(name)  # missing secrets are named now, not halfway through
         return problems
 
-    def _unregistered_replicas(self) -> list[Problem]:
-        """Replication connections whose replica did not register: their server_id is
-        unknown, so the wizard cannot prove it picks another."""
-        threads = self.src.get("binlog_dump_threads", [])
-        known = self.src.get("existing_replicas", [])
-        if len(threads) <= len(known):
-            return []
-        hosts = ", ".join(sorted(str(t["host"]) for t in threads))
-        return [warning(
-            f"{self.ctx.inventory.source} streams its binary log to {len(threads)} "
-            f"connection(s) ({hosts}) but only {len(known)} replica(s) registered a server_id; "
-            "give each new replica a server_id in the inventory that you know is free")]
-
-    def existing_replicas_line(self) -> str:
-        known = self.src.get("existing_replicas", [])
-        if not known:
-            return f"{self.ctx.inventory.source} has no replicas yet"
-        ids = ", ".join(f"server_id {r['server_id']} ({r['host'] or '?'}:{r['port']})"
-                        for r in known)
-        return (f"keep the replicas {self.ctx.inventory.source} already has ({ids}): not "
-                "touched, and the new replicas get other server_ids")
-
     def plan(self) -> list[Action]:
         inv = self.ctx.inventory
         src = inv.source
-        decisions = [self.server_id_decision(), *(d.text for d in self.binlog_plan()),
-                     self.existing_replicas_line()]
+        decisions = [
+            server_id_decision(self.src, src, self.server_id(), bool(inv.hosts[src].server_id)),
+            *(d.text for d in self.binlog_plan()), existing_replicas_line(self.src, src)]
         prepare = [] if self.src["log_bin"] else [
             f"on {src}: [ -d {LOG_DIR} ] || install -d -o mysql -g mysql {LOG_DIR}"]
         actions = [Action(
@@ -402,7 +356,8 @@ class PrepareSource(Step):
                     "binlogs", "Remove the binary logs the wizard's settings made (if there were "
                     "none before)",
                     self.remove_new_binlogs, [f"on {src}: rm {DEFAULT_LOG_BIN}.* (only files "
-                                              "that were not there before)"], host=src))
+                                              "that were not there before); rmdir "
+                                              f"{LOG_DIR} if the wizard made it"], host=src))
         return actions
 
     async def remove_new_binlogs(self) -> None:
