@@ -143,7 +143,7 @@ class ProxySQL(Strict):
     # An optional read-only DB user routed to the replicas, for Moodle's dboptions['readonly'];
     # its password is generated. Unset: no read-only user, no readonly block in config.php.
     readonly_user: str | None = None
-    # 0: lag is not checked. See dialect.proxysql_lag_warning before raising it (MySQL 8.4).
+    # 0: lag is not checked. See render.proxysql.proxysql_lag_warning before raising it (MySQL 8.4).
     max_replication_lag: int = Field(default=0, ge=0, le=126144000)
 
     @field_validator("initial_admin_user", "admin_user", "readonly_user")

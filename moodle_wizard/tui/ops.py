@@ -20,11 +20,11 @@ from moodle_wizard.core.context import Context
 from moodle_wizard.core.engine import EXPECTED, Engine
 from moodle_wizard.core.inventory import Inventory
 from moodle_wizard.core.moodle_config import read_moodle_config, register_config_secrets
-from moodle_wizard.core.remote.dialect import normalize_replica_status
 from moodle_wizard.core.remote.ssh import ChangedHostKey, RemoteError
 from moodle_wizard.core.runbook import runbook_markdown
 from moodle_wizard.core.secrets import MASK
 from moodle_wizard.core.session import open_session
+from moodle_wizard.core.sql.parsers import normalize_replica_status
 from moodle_wizard.core.state import MigrationState, StepName, StepStatus
 from moodle_wizard.core.steps.registry import STEP_CLASSES, implemented
 from moodle_wizard.tui.runner import SessionIO

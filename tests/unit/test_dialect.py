@@ -10,19 +10,21 @@ import re
 
 import pytest
 
-from moodle_wizard.core.remote.dialect import (
+from moodle_wizard.core.render.proxysql import proxysql_lag_warning
+from moodle_wizard.core.sql.accounts import copy_account_statements
+from moodle_wizard.core.sql.dialect import Dialect
+from moodle_wizard.core.sql.parsers import (
     BINLOG_INFO_FILENAMES,
-    Dialect,
-    Flavor,
-    ServerVersion,
-    Statement,
-    UnsupportedServerError,
-    copy_account_statements,
     normalize_replica_status,
     parse_binlog_info,
+)
+from moodle_wizard.core.sql.quoting import quote_identifier
+from moodle_wizard.core.sql.statement import Statement
+from moodle_wizard.core.sql.version import (
+    Flavor,
+    ServerVersion,
+    UnsupportedServerError,
     parse_version,
-    proxysql_lag_warning,
-    quote_identifier,
 )
 
 VERSIONS = {
@@ -547,7 +549,7 @@ def test_checksum_sql_quotes_every_identifier() -> None:
 
 
 def test_native_password_hash_is_what_mariadb_computes() -> None:
-    from moodle_wizard.core.remote.dialect import native_password_hash
+    from moodle_wizard.core.sql.quoting import native_password_hash
 
     # SELECT PASSWORD('secret') on MariaDB 10.11
     assert native_password_hash("secret") == "*14E65567ABDB5135D0CFD9A70B3032C179A49EE7"

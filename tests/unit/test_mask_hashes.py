@@ -15,13 +15,10 @@ import pytest
 from moodle_wizard.core import runbook as runbook_mod
 from moodle_wizard.core.audit import AuditLog
 from moodle_wizard.core.inventory import Inventory
-from moodle_wizard.core.remote.dialect import (
-    Dialect,
-    Flavor,
-    ServerVersion,
-    copy_account_statements,
-)
 from moodle_wizard.core.secrets import MASK, SecretStore, mask_password_hashes
+from moodle_wizard.core.sql.accounts import copy_account_statements
+from moodle_wizard.core.sql.dialect import Dialect
+from moodle_wizard.core.sql.version import Flavor, ServerVersion
 from moodle_wizard.core.state import StepName
 from moodle_wizard.core.steps.base import Action, Problem, Step
 

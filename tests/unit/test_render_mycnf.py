@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from moodle_wizard.core.remote.dialect import parse_version
 from moodle_wizard.core.render.mycnf import (
     OptionFileError,
     quote_option_value,
@@ -18,6 +17,7 @@ from moodle_wizard.core.render.mycnf import (
     render_source_cnf,
     server_cnf_path,
 )
+from moodle_wizard.core.sql.version import parse_version
 
 MY_PRINT_DEFAULTS = shutil.which("my_print_defaults")
 MARIADBD = shutil.which("mariadbd") or (

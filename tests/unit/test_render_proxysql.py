@@ -7,7 +7,6 @@ import sqlite3
 import pymysql
 import pytest
 
-from moodle_wizard.core.remote.dialect import Statement
 from moodle_wizard.core.remote.proxysql import admin_sql
 from moodle_wizard.core.render.proxysql import (
     Backend,
@@ -19,6 +18,7 @@ from moodle_wizard.core.render.proxysql import (
     mysql_statements,
     parse_credentials,
 )
+from moodle_wizard.core.sql.statement import Statement
 
 NASTY = "q'd\"b\\s $(x) é  two  spaces\ttab;:#--"
 

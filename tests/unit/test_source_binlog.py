@@ -15,14 +15,11 @@ from moodle_wizard.core.audit import AuditLog
 from moodle_wizard.core.context import Context
 from moodle_wizard.core.events import ignore
 from moodle_wizard.core.inventory import InventoryError, load_inventory
-from moodle_wizard.core.remote.dialect import (
-    Dialect,
-    binlog_retention_seconds,
-    normalize_replica_hosts,
-    parse_version,
-)
 from moodle_wizard.core.remote.ssh import HostKeyPolicy, SshPool
 from moodle_wizard.core.secrets import SecretStore
+from moodle_wizard.core.sql.dialect import Dialect
+from moodle_wizard.core.sql.parsers import binlog_retention_seconds, normalize_replica_hosts
+from moodle_wizard.core.sql.version import parse_version
 from moodle_wizard.core.state import StepName, new_state
 from moodle_wizard.core.steps import replicas as replicas_mod
 from moodle_wizard.core.steps.base import StepError

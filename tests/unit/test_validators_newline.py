@@ -21,7 +21,6 @@ from moodle_wizard.core.inventory import (
     USER_RE,
     Inventory,
 )
-from moodle_wizard.core.remote.dialect import Flavor, ServerVersion
 from moodle_wizard.core.render.keepalived import (
     HealthCheck,
     KeepalivedConfigError,
@@ -31,6 +30,7 @@ from moodle_wizard.core.render.keepalived import (
     render_keepalived_conf,
 )
 from moodle_wizard.core.render.mycnf import OptionFileError, render_replica_cnf, render_source_cnf
+from moodle_wizard.core.sql.version import Flavor, ServerVersion
 from moodle_wizard.lab.proxysql_standin.passwords import is_native_hash
 
 BASE: dict[str, Any] = {

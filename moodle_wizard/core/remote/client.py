@@ -15,8 +15,8 @@ from typing import Any
 import aiomysql
 import pymysql
 
-from moodle_wizard.core.remote.dialect import quote_identifier
 from moodle_wizard.core.remote.mysql import driver_password
+from moodle_wizard.core.sql.quoting import quote_identifier
 
 __all__ = ["ClientLoginFailed", "ServerIdentity", "client_check"]
 

@@ -15,8 +15,10 @@ from typing import Any
 import aiomysql
 import pymysql
 
-from moodle_wizard.core.remote.dialect import Dialect, ServerVersion, Statement, parse_version
 from moodle_wizard.core.remote.ssh import RemoteError, RemoteHost
+from moodle_wizard.core.sql.dialect import Dialect
+from moodle_wizard.core.sql.statement import Statement
+from moodle_wizard.core.sql.version import ServerVersion, parse_version
 
 CONNECT_TIMEOUT = 10
 

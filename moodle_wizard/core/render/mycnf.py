@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from moodle_wizard.core.remote.dialect import ServerVersion
+from moodle_wizard.core.sql.version import ServerVersion
 
 __all__ = [
     "DEFAULT_LOG_BIN",

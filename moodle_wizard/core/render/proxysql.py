@@ -22,7 +22,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from moodle_wizard.core.remote.dialect import Statement
+from moodle_wizard.core.sql.statement import Statement
+from moodle_wizard.core.sql.version import ServerVersion
 
 __all__ = [
     "COMMENT",
@@ -34,6 +35,7 @@ __all__ = [
     "credentials_accept",
     "mysql_statements",
     "parse_credentials",
+    "proxysql_lag_warning",
 ]
 
 COMMENT = "moodle-wizard"
@@ -206,3 +208,19 @@ def _without_comments(text: str) -> str:
             out.append(ch)
             i += 1
     return "".join(out)
+
+
+def proxysql_lag_warning(backend: ServerVersion, max_replication_lag: int) -> str | None:
+    """Warn when ProxySQL's lag check cannot work against the backend.
+
+    ProxySQL 2.7 measures lag with SHOW SLAVE STATUS, which MySQL 8.4 removed: the check
+    fails and healthy replicas get shunned whenever max_replication_lag is above 0.
+    """
+    if backend.is_mariadb or not backend.at_least(8, 4) or max_replication_lag <= 0:
+        return None
+    return (
+        f"The backends run {backend}, which no longer has SHOW SLAVE STATUS. ProxySQL releases "
+        f"that check lag with that statement (2.7 and older) will shun every replica when "
+        f"max_replication_lag is {max_replication_lag}. Use max_replication_lag = 0, or a "
+        f"ProxySQL release that supports MySQL 8.4."
+    )

@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from moodle_wizard.core.remote.dialect import Dialect, ServerVersion, parse_version
+from moodle_wizard.core.sql.dialect import Dialect
+from moodle_wizard.core.sql.version import ServerVersion, parse_version
 from moodle_wizard.core.state import StepName
 
 if TYPE_CHECKING:

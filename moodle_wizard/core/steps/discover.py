@@ -10,8 +10,8 @@ from moodle_wizard.core.moodle_config import (  # noqa: F401 - read_moodle_confi
     read_moodle_config,
     register_config_secrets,
 )
-from moodle_wizard.core.remote.dialect import binlog_retention_seconds, normalize_replica_hosts
 from moodle_wizard.core.remote.ssh import RemoteHost
+from moodle_wizard.core.sql.parsers import binlog_retention_seconds, normalize_replica_hosts
 from moodle_wizard.core.state import StepName
 from moodle_wizard.core.steps.base import (
     Action,

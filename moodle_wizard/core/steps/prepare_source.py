@@ -6,10 +6,6 @@ from __future__ import annotations
 import shlex
 from functools import partial
 
-from moodle_wizard.core.remote.dialect import (
-    Statement,
-    copy_account_statements,
-)
 from moodle_wizard.core.render.mycnf import (
     DEFAULT_LOG_BIN,
     BinlogDecision,
@@ -17,6 +13,8 @@ from moodle_wizard.core.render.mycnf import (
     server_cnf_path,
     source_binlog_plan,
 )
+from moodle_wizard.core.sql.accounts import copy_account_statements
+from moodle_wizard.core.sql.statement import Statement
 from moodle_wizard.core.state import StepName
 from moodle_wizard.core.steps.base import (
     Action,

@@ -25,7 +25,6 @@ from functools import partial
 from typing import Any
 
 from moodle_wizard.core.remote import proxysql_node
-from moodle_wizard.core.remote.dialect import proxysql_lag_warning
 from moodle_wizard.core.remote.proxysql import (
     AdminLoginRefused,
     AdminUnreachable,
@@ -40,6 +39,7 @@ from moodle_wizard.core.render.proxysql import (
     cnf_admin_credentials,
     credentials_accept,
     mysql_statements,
+    proxysql_lag_warning,
 )
 from moodle_wizard.core.secrets import generate_password
 from moodle_wizard.core.state import StepName

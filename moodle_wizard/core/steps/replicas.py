@@ -10,12 +10,6 @@ from functools import partial
 from typing import Any
 
 from moodle_wizard.core.events import Progress
-from moodle_wizard.core.remote.dialect import (
-    BINLOG_INFO_FILENAMES,
-    normalize_replica_status,
-    parse_binlog_info,
-    quote_identifier,
-)
 from moodle_wizard.core.remote.jobs import (
     JobRef,
     JobState,
@@ -31,6 +25,12 @@ from moodle_wizard.core.render.mycnf import (
     render_replica_cnf,
     server_cnf_path,
 )
+from moodle_wizard.core.sql.parsers import (
+    BINLOG_INFO_FILENAMES,
+    normalize_replica_status,
+    parse_binlog_info,
+)
+from moodle_wizard.core.sql.quoting import quote_identifier
 from moodle_wizard.core.state import RemoteJob, StepName
 from moodle_wizard.core.steps import replica_datadir, seed, seed_key
 from moodle_wizard.core.steps.base import (

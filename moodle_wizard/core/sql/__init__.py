@@ -1,0 +1,9 @@
+"""Everything the wizard knows about SQL servers, without I/O.
+
+- `version`: which server it is (`ServerVersion`, `parse_version`) and the version table.
+- `quoting`: identifiers and literals, the mask shown in place of secrets.
+- `statement`: `Statement`, one SQL text with its parameters (what runs and what is shown).
+- `dialect`: `Dialect`, the SQL and tool names for one server version.
+- `parsers`: server output (replica status, replica hosts, binlog retention, backup binlog info).
+- `accounts`: copying an account to another host from SHOW GRANTS / SHOW CREATE USER.
+"""
