@@ -7,20 +7,117 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, Protocol
 
 from moodle_wizard.core.remote.client import ClientLoginFailed, ServerIdentity, client_check
-from moodle_wizard.core.remote.proxysql import AdminLoginRefused, ProxySqlError
+from moodle_wizard.core.remote.proxysql import AdminLoginRefused, ProxySqlAdmin, ProxySqlError
 from moodle_wizard.core.secrets import generate_password
 from moodle_wizard.core.steps.base import StepError
 
 if TYPE_CHECKING:
-    from moodle_wizard.core.steps.proxysql import ProxySQLStep
+    from moodle_wizard.core.context import Context
+    from moodle_wizard.core.inventory import ProxySQL
+    from moodle_wizard.core.render.proxysql import ProxySqlConfig
 
 SETTLE_TIMEOUT_S = 30.0
 
 
-async def verify(step: ProxySQLStep) -> None:
+class ProxyStep(Protocol):
+    """What verification needs of the proxysql step (declared here rather than imported, so
+    steps/proxysql.py, which calls verify, and this module do not import each other)."""
+
+    ctx: Context
+
+    @property
+    def cfg(self) -> ProxySQL: ...
+
+    @property
+    def facts(self) -> dict[str, Any]: ...
+
+    def moodle(self) -> dict[str, Any]: ...
+
+    def initial_password(self) -> str: ...
+
+    async def admin(self, px: str) -> ProxySqlAdmin: ...
+
+    async def config(self) -> ProxySqlConfig: ...
+
+
+# -- what a node runs ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuntimeServer:
+    """A row of runtime_mysql_servers: where the monitor has put a backend, and its state."""
+
+    hostgroup: int
+    hostname: str
+    port: int
+    status: str  # ONLINE, SHUNNED, OFFLINE_SOFT, OFFLINE_HARD
+    weight: int
+    max_replication_lag: int
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """What a node runs, in a form two nodes can be compared by (rows as tuples of values in
+    a fixed order; passwords as ProxySQL shows them at runtime)."""
+
+    mysql_servers: tuple[RuntimeServer, ...]
+    mysql_replication_hostgroups: tuple[tuple[str, ...], ...]
+    mysql_users: tuple[tuple[str, ...], ...]
+    variables: tuple[tuple[str, str], ...]
+
+    def differ(self, other: RuntimeConfig) -> list[str]:
+        """The tables whose runtime rows are not the same on both nodes."""
+        return [f.name for f in fields(self) if getattr(self, f.name) != getattr(other, f.name)]
+
+
+def _rows(rows: list[dict[str, Any]], *columns: str) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(str(row[c]) for c in columns) for row in rows)
+
+
+async def runtime_servers(admin: ProxySqlAdmin) -> tuple[RuntimeServer, ...]:
+    rows = await admin.query(
+        "SELECT hostgroup_id, hostname, port, status, weight, max_replication_lag "
+        "FROM runtime_mysql_servers ORDER BY hostgroup_id, hostname, port")
+    return tuple(RuntimeServer(int(r["hostgroup_id"]), str(r["hostname"]), int(r["port"]),
+                               str(r["status"]), int(r["weight"]),
+                               int(r["max_replication_lag"])) for r in rows)
+
+
+async def runtime_checksums(admin: ProxySqlAdmin) -> dict[str, str]:
+    """runtime_checksums_values: one checksum per module of the running config (what a
+    ProxySQL Cluster compares): equal checksums, equal config."""
+    rows = await admin.query("SELECT name, checksum FROM runtime_checksums_values "
+                             "ORDER BY name")
+    return {str(r["name"]): str(r["checksum"]) for r in rows}
+
+
+async def runtime_config(admin: ProxySqlAdmin, variables: list[str]) -> RuntimeConfig:
+    """What a node runs: its servers, replication hostgroups, users and these variables."""
+    marks = ", ".join(["%s"] * len(variables))
+    return RuntimeConfig(
+        mysql_servers=await runtime_servers(admin),
+        mysql_replication_hostgroups=_rows(await admin.query(
+            "SELECT writer_hostgroup, reader_hostgroup, check_type FROM "
+            "runtime_mysql_replication_hostgroups ORDER BY writer_hostgroup"),
+            "writer_hostgroup", "reader_hostgroup", "check_type"),
+        mysql_users=_rows(await admin.query(
+            "SELECT username, password, active, default_hostgroup, default_schema, "
+            "transaction_persistent, frontend, backend FROM runtime_mysql_users "
+            "ORDER BY username, frontend, backend"),
+            "username", "password", "active", "default_hostgroup", "default_schema",
+            "transaction_persistent", "frontend", "backend"),
+        variables=tuple((str(r["variable_name"]), str(r["variable_value"]))
+                        for r in await admin.query(
+            "SELECT variable_name, variable_value FROM runtime_global_variables WHERE "
+            f"variable_name IN ({marks}) ORDER BY variable_name", variables)),
+    )
+
+
+async def verify(step: ProxyStep) -> None:
     inv = step.ctx.inventory
     for px in inv.proxies:
         await verify_credentials(step, px)
@@ -31,7 +128,7 @@ async def verify(step: ProxySQLStep) -> None:
         await verify_routes(step, px, ids)
 
 
-async def verify_credentials(step: ProxySQLStep, px: str) -> None:
+async def verify_credentials(step: ProxyStep, px: str) -> None:
     password = step.ctx.secrets.generated("proxysql_admin_password", generate_password)
     await step.ctx.forget_proxysql_admin(px)
     try:
@@ -60,7 +157,7 @@ esac
 """
 
 
-async def tcp_probe(step: ProxySQLStep, source: str, address: str, port: int) -> str:
+async def tcp_probe(step: ProxyStep, source: str, address: str, port: int) -> str:
     """open, refused, timeout or "error: ..." for a TCP connect from host `source`."""
     host = await step.ctx.host(source)
     out = await host.run(["bash", "-c", _TCP_PROBE, "bash", address, str(port)], check=False,
@@ -68,14 +165,14 @@ async def tcp_probe(step: ProxySQLStep, source: str, address: str, port: int) ->
     return out.stdout.strip() or f"error: {out.stderr.strip()}"
 
 
-def probe_sources(step: ProxySQLStep, px: str) -> list[str]:
+def probe_sources(step: ProxyStep, px: str) -> list[str]:
     """Where the admin port is tried from: the other proxy hosts and the first app host (the
     web application is the likeliest attacker's seat)."""
     inv = step.ctx.inventory
     return [p for p in inv.proxies if p != px] + inv.apps[:1]
 
 
-async def verify_admin_local(step: ProxySQLStep, px: str) -> None:
+async def verify_admin_local(step: ProxyStep, px: str) -> None:
     """The admin interface listens on 127.0.0.1 only: ProxySQL says so, and from the other
     hosts its port refuses (a filtered port counts only when the same host reaches the
     client port, so an unreachable node is never taken for a closed port)."""
@@ -101,30 +198,7 @@ async def verify_admin_local(step: ProxySQLStep, px: str) -> None:
             f"{want} only: check admin-mysql_ifaces on {px}")
 
 
-async def runtime_config(step: ProxySQLStep, px: str) -> dict[str, Any]:
-    """What a node runs, in a form two nodes can be compared by (passwords as ProxySQL
-    shows them at runtime)."""
-    admin = await step.admin(px)
-    names = [*(await step.config()).variables, "admin-admin_credentials"]
-    marks = ", ".join(["%s"] * len(names))
-    return {
-        "mysql_servers": await admin.query(
-            "SELECT hostgroup_id, hostname, port, status, weight, max_replication_lag "
-            "FROM runtime_mysql_servers ORDER BY hostgroup_id, hostname, port"),
-        "mysql_replication_hostgroups": await admin.query(
-            "SELECT writer_hostgroup, reader_hostgroup, check_type FROM "
-            "runtime_mysql_replication_hostgroups ORDER BY writer_hostgroup"),
-        "mysql_users": await admin.query(
-            "SELECT username, password, active, default_hostgroup, default_schema, "
-            "transaction_persistent, frontend, backend FROM runtime_mysql_users "
-            "ORDER BY username, frontend, backend"),
-        "variables": await admin.query(
-            "SELECT variable_name, variable_value FROM runtime_global_variables WHERE "
-            f"variable_name IN ({marks}) ORDER BY variable_name", names),
-    }
-
-
-async def verify_identical(step: ProxySQLStep) -> None:
+async def verify_identical(step: ProxyStep) -> None:
     """Every node runs the same config, and the monitor has placed the servers where
     they belong (source: writer only; replicas: readers). Waits for the monitors."""
     inv = step.ctx.inventory
@@ -132,13 +206,14 @@ async def verify_identical(step: ProxySQLStep) -> None:
     want = {(w, inv.hosts[inv.source].address)}
     want |= {(r, inv.hosts[x].address) for x in inv.replicas}
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    names = [*(await step.config()).variables, "admin-admin_credentials"]
     while True:
-        configs = {px: await runtime_config(step, px) for px in inv.proxies}
+        configs = {px: await runtime_config(await step.admin(px), names) for px in inv.proxies}
         first = inv.proxies[0]
-        differ = sorted({table for px in inv.proxies for table in configs[px]
-                         if configs[px][table] != configs[first][table]})
-        placed = {(int(s["hostgroup_id"]), str(s["hostname"]))
-                  for s in configs[first]["mysql_servers"] if s["status"] == "ONLINE"}
+        differ = sorted({table for px in inv.proxies
+                         for table in configs[px].differ(configs[first])})
+        placed = {(s.hostgroup, s.hostname)
+                  for s in configs[first].mysql_servers if s.status == "ONLINE"}
         if not differ and placed == want:
             step.facts["runtime_servers"] = sorted([hg, host] for hg, host in placed)
             step.ctx.save()
@@ -156,7 +231,7 @@ async def verify_identical(step: ProxySQLStep) -> None:
         await asyncio.sleep(0.5)
 
 
-async def server_ids(step: ProxySQLStep) -> dict[str, int]:
+async def server_ids(step: ProxyStep) -> dict[str, int]:
     inv = step.ctx.inventory
     ids = {}
     for name in (inv.source, *inv.replicas):
@@ -165,7 +240,7 @@ async def server_ids(step: ProxySQLStep) -> dict[str, int]:
     return ids
 
 
-async def verify_routes(step: ProxySQLStep, px: str, ids: dict[str, int]) -> None:
+async def verify_routes(step: ProxyStep, px: str, ids: dict[str, int]) -> None:
     """Through the node's client port: Moodle's user reaches the source and can write;
     the read-only user reaches a replica."""
     inv, moodle = step.ctx.inventory, step.moodle()
@@ -188,7 +263,7 @@ async def verify_routes(step: ProxySQLStep, px: str, ids: dict[str, int]) -> Non
                             f"({ro.hostname}) through ProxySQL, not a replica")
 
 
-async def login(step: ProxySQLStep, px: str, local: tuple[str, int], user: str, password: str,
+async def login(step: ProxyStep, px: str, local: tuple[str, int], user: str, password: str,
                 dbname: str, write_table: str | None = None) -> ServerIdentity:
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
     while True:
