@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import sys
 import time
@@ -242,6 +243,31 @@ async def cmd_finish(args: argparse.Namespace, printer: Printer) -> int:
     return EXIT_OK
 
 
+async def cmd_health(args: argparse.Namespace, printer: Printer) -> int:
+    """`health`: core/health.py's checks of the result, one line each (or JSON). Without the
+    migration lock, as `status`: it only reads (the journal once, the hosts), so it can watch
+    a cluster while another wizard works on it; what it sees is then a moment of that work."""
+    from moodle_wizard.core.health import check_health, verdict
+
+    path = find_state(args.migration)
+    state = load(path)
+    inventory = load_inventory(Path(state.inventory_path))
+    quiet = Printer(io.StringIO())  # the checks report nothing as events
+    # The state path only for the generated secrets (ProxySQL's admin password): nothing
+    # here saves the journal.
+    async with session(inventory, state, path, args, quiet) as ctx:
+        report = await check_health(ctx)
+    if args.json:
+        print(json.dumps({"migration": state.migration_id, **report.to_json()}, indent=2))
+    else:
+        for item in report.items:
+            mark = "n/a " if not item.applicable else "OK  " if item.ok else "FAIL"
+            print(f"{mark} {item.name}: {item.detail}")
+        print(f"migration {state.migration_id}: {verdict(report.items)} "
+              f"({report.seconds:.1f} s)")
+    return EXIT_OK if report.healthy else EXIT_FAILED
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     path = find_state(args.migration)
     state = load(path)
@@ -294,6 +320,12 @@ def add_parsers(sub: Any) -> None:
                           "the VIP answers from another node, start ProxySQL again")
     dv.add_argument("--migration", help="which saved migration (if several)")
     dv.add_argument("--accept-host-key", action="append", metavar="HOST=SHA256:...")
+    he = sub.add_parser("health", help="check the result from outside: replication threads "
+                        "and lag, ProxySQL's servers and config checksums on each node, the "
+                        "VIP's holder, Moodle's login through the VIP (exit 0 when healthy)")
+    he.add_argument("--migration", help="which saved migration (if several)")
+    he.add_argument("--json", action="store_true", help="print the items as JSON")
+    he.add_argument("--accept-host-key", action="append", metavar="HOST=SHA256:...")
     pl = sub.add_parser("plan", help="print the runbook: every command and SQL, secrets masked")
     pl.add_argument("--inventory", required=True)
     pl.add_argument("--output", help="write it to this file instead")
@@ -311,6 +343,8 @@ def main(args: argparse.Namespace) -> int:
             return asyncio.run(cmd_drill(args, printer))
         if args.command == "finish":
             return asyncio.run(cmd_finish(args, printer))
+        if args.command == "health":
+            return asyncio.run(cmd_health(args, printer))
         return asyncio.run(cmd_run(args, printer))
     except (InventoryError, StateError, SecretError) as exc:
         print(f"moodle-wizard: {exc}", file=sys.stderr)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,13 +17,14 @@ from typing import Any
 from moodle_wizard.core import events as ev
 from moodle_wizard.core.context import Context
 from moodle_wizard.core.engine import EXPECTED, Engine
+from moodle_wizard.core.health import HealthItem as HealthItem  # the screens name it ops.HealthItem
+from moodle_wizard.core.health import check_health
 from moodle_wizard.core.inventory import Inventory
 from moodle_wizard.core.moodle_config import read_moodle_config, register_config_secrets
 from moodle_wizard.core.remote.ssh import ChangedHostKey, RemoteError
 from moodle_wizard.core.runbook import runbook_markdown
 from moodle_wizard.core.secrets import MASK
 from moodle_wizard.core.session import open_session
-from moodle_wizard.core.sql.parsers import normalize_replica_status
 from moodle_wizard.core.state import MigrationState, StepName, StepStatus
 from moodle_wizard.core.steps.registry import STEP_CLASSES, implemented
 from moodle_wizard.tui.runner import SessionIO
@@ -80,14 +80,6 @@ class DiscoveryResult:
 class ReviewResult:
     runbook: str
     findings: list[Finding]
-
-
-@dataclass(frozen=True)
-class HealthItem:
-    group: str
-    label: str
-    ok: bool | None  # None: not checked / not available
-    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -269,139 +261,8 @@ async def rollback(io: SessionIO, settings: Settings, inventory: Inventory,
 
 async def health(io: SessionIO, settings: Settings, inventory: Inventory,
                  state: MigrationState, path: Path | None) -> list[HealthItem]:
-    """The result, seen from outside: replica lag, ProxySQL's servers per hostgroup, which
-    node holds the VIP, Moodle's login through it. Read-only, through the steps' own read
-    methods where they have them (the generated secrets are read from the migration's file,
-    so the session is given its state path; nothing here saves)."""
-    items: list[HealthItem] = []
+    """core/health.py's checks of the result, as `moodle-wizard health` prints them. The
+    session is given the state path because the generated secrets (ProxySQL's admin
+    password) are read from the migration's files; nothing here saves."""
     async with _session(io, settings, inventory, state.model_copy(deep=True), path) as ctx:
-        done = {n for n in StepName if ctx.state.step(n).status == StepStatus.DONE}
-        if StepName.REPLICAS in done:
-            items += await _replication(ctx)
-        if StepName.PROXYSQL in done:
-            items += await _proxysql(ctx)
-        if StepName.VIP in done:
-            items += await _vip_holder(ctx)
-        if StepName.CUTOVER in done:
-            items.append(await _probe(ctx))
-        elif StepName.VIP in done:
-            items.append(await _vip_login(ctx))
-        for name in StepName:
-            if name not in STEP_CLASSES:
-                items.append(HealthItem(name.value, "", None, "not in this engine build yet"))
-        if not items:
-            items.append(HealthItem("", "nothing to check yet", None,
-                                    "the checks start with the replicas"))
-    return items
-
-
-def _host_names(inventory: Inventory) -> dict[str, str]:
-    return {h.address: n for n, h in inventory.hosts.items()}
-
-
-async def _proxysql(ctx: Context) -> list[HealthItem]:
-    step = STEP_CLASSES[StepName.PROXYSQL](ctx)
-    runtime = getattr(step, "runtime_config", None)
-    if runtime is None:
-        return [HealthItem("proxysql", "servers", None, "this engine cannot read ProxySQL")]
-    names = _host_names(ctx.inventory)
-    items = []
-    for px in ctx.inventory.proxies:
-        try:
-            config = await runtime(px)
-        except EXPECTED as exc:
-            items.append(HealthItem("proxysql", px, False, ctx.secrets.mask(str(exc))))
-            continue
-        groups: dict[int, list[str]] = {}
-        healthy = True
-        for row in config.get("mysql_servers", []):
-            status = str(row.get("status", "?"))
-            healthy &= status == "ONLINE"
-            host = names.get(str(row.get("hostname")), str(row.get("hostname")))
-            groups.setdefault(int(row.get("hostgroup_id", -1)), []).append(
-                f"{host} {status}")
-        detail = "; ".join(f"HG {hg}: {', '.join(servers)}"
-                           for hg, servers in sorted(groups.items())) or "no servers"
-        items.append(HealthItem("proxysql", px, healthy and bool(groups), detail))
-    return items
-
-
-async def _vip_holder(ctx: Context) -> list[HealthItem]:
-    step = STEP_CLASSES[StepName.VIP](ctx)
-    holders_of = getattr(step, "holders", None)
-    vip = ctx.inventory.vip.address if ctx.inventory.vip else "the VIP"
-    if holders_of is None:
-        return [HealthItem("vip", "holder", None, "this engine cannot tell")]
-    try:
-        holders = list(await holders_of())
-    except EXPECTED as exc:
-        return [HealthItem("vip", "holder", False, ctx.secrets.mask(str(exc)))]
-    ok = len(holders) == 1
-    detail = (f"{holders[0]} holds {vip}" if ok else
-              f"{vip} is on {' and '.join(holders)} (must be one)" if holders else
-              f"no proxy holds {vip}")
-    return [HealthItem("vip", "holder", ok, detail)]
-
-
-async def _vip_login(ctx: Context) -> HealthItem:
-    """Moodle's user through the VIP from the app host (before the cut-over)."""
-    from moodle_wizard.core.steps import vip as vip_module
-
-    login = getattr(vip_module, "vip_login", None)
-    if login is None:
-        return HealthItem("vip", "Moodle's login", None, "this engine cannot try it")
-    step = STEP_CLASSES[StepName.VIP](ctx)
-    try:
-        who = await login(step, deadline=time.monotonic() + 10)
-    except EXPECTED as exc:
-        return HealthItem("vip", "Moodle's login", False, ctx.secrets.mask(str(exc)))
-    return HealthItem("vip", "Moodle's login", True,
-                      f"through the VIP reached {getattr(who, 'hostname', who)}")
-
-
-async def _replication(ctx: Context) -> list[HealthItem]:
-    items = []
-    for r in ctx.inventory.replicas:
-        try:
-            db = await ctx.db(r)
-            rows = await db.run(db.dialect.show_replica_status())
-        except EXPECTED as exc:
-            items.append(HealthItem("replicas", r, False, ctx.secrets.mask(str(exc))))
-            continue
-        status = normalize_replica_status(rows[0] if rows else None)
-        if status is None:
-            items.append(HealthItem("replicas", r, False, "not configured as a replica"))
-        elif status.errors:
-            items.append(HealthItem("replicas", r, False, "; ".join(status.errors)))
-        else:
-            lag = "unknown" if status.seconds_behind is None else f"{status.seconds_behind} s"
-            items.append(HealthItem(
-                "replicas", r, status.healthy and status.seconds_behind == 0,
-                f"io {'on' if status.io_running else 'OFF'}, sql "
-                f"{'on' if status.sql_running else 'OFF'}, lag {lag}"))
-    return items
-
-
-async def _probe(ctx: Context) -> HealthItem:
-    label = "moodle-probe"
-    app = ctx.inventory.apps[0]
-    try:
-        host = await ctx.host(app)
-        out = await host.run(["sh", "-c", "command -v moodle-probe >/dev/null || exit 127; "
-                              "exec moodle-probe"], check=False, timeout=60)
-    except EXPECTED as exc:
-        return HealthItem("cutover", label, False, ctx.secrets.mask(str(exc)))
-    if out.exit_status == 127:
-        return await _vip_login(ctx)
-    if out.exit_status != 0:
-        last = (out.stderr.strip() or out.stdout.strip()).splitlines()[-1:] or ["failed"]
-        return HealthItem("cutover", label, False, ctx.secrets.mask(last[0]))
-    try:
-        data = json.loads(out.stdout)
-    except json.JSONDecodeError:
-        return HealthItem("cutover", label, True, ctx.secrets.mask(out.stdout.strip()[:200]))
-    if not isinstance(data, dict):
-        return HealthItem("cutover", label, True, ctx.secrets.mask(_flat(data))[:200])
-    return HealthItem("cutover", label, True,
-                      f"{data.get('host', '?')} (server_id {data.get('server_id', '?')}) via "
-                      f"{data.get('via', '?')}, wrote and read a row in {data.get('ms', '?')} ms")
+        return list((await check_health(ctx)).items)

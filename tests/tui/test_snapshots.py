@@ -13,16 +13,18 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
+from moodle_wizard.core.health import HealthItem
 from moodle_wizard.core.state import ActionRecord, ActionStatus, StepName, load
 from moodle_wizard.tui import preview
 from moodle_wizard.tui.app import WizardApp
 from moodle_wizard.tui.clock import FixedClock
-from moodle_wizard.tui.ops import Finding, HealthItem, HostCheck, MoodleConfig, ReviewResult
+from moodle_wizard.tui.ops import Finding, HostCheck, MoodleConfig, ReviewResult
 from moodle_wizard.tui.screens.confirm import ConfirmModal
 from moodle_wizard.tui.screens.host_key import HostKeyModal
 from moodle_wizard.tui.screens.resume import ResumeModal
 from moodle_wizard.tui.screens.rollback import RollbackModal
 from tests.tui.conftest import FIXTURES, lab_inventory_text, save_migration
+from tests.unit.health_fakes import Cluster, health_items
 
 SIZES = [(80, 24), (120, 40)]
 Snap = Callable[..., bool]
@@ -61,9 +63,13 @@ def app_state_file() -> Path:
     return _STATE["path"]
 
 
+_HEALTH: dict[str, list[HealthItem]] = {}
+
+
 @pytest.fixture(autouse=True)
-def _remember(state_dir: Path) -> None:
+def _remember(state_dir: Path, tmp_path: Path) -> None:
     _STATE["path"] = state_dir / "mwlab.json"
+    _HEALTH["items"] = health_items(Cluster(), tmp_path / "health")
 
 
 def connection_checked(app: WizardApp) -> None:
@@ -85,14 +91,8 @@ def reviewed(app: WizardApp) -> None:
 
 
 def finished(app: WizardApp) -> None:
-    app.health = [
-        HealthItem("replicas", "db2", True, "io on, sql on, lag 0 s"),
-        HealthItem("replicas", "db3", True, "io on, sql on, lag 0 s"),
-        HealthItem("proxysql", "px1", True, "HG 10: db1 ONLINE; HG 20: db2 ONLINE, db3 ONLINE"),
-        HealthItem("proxysql", "px2", True, "HG 10: db1 ONLINE; HG 20: db2 ONLINE, db3 ONLINE"),
-        HealthItem("vip", "holder", True, "px1 holds 10.77.0.100"),
-        HealthItem("cutover", "moodle-probe", True, "db1 (server_id 1) via 10.77.0.100:6033, "
-                   "wrote and read a row in 9 ms")]
+    # core/health.py's own items, from a faked healthy cluster (tests/unit/health_fakes.py).
+    app.health = _HEALTH["items"]
     app.run_model.message = "every step of this engine is done"
 
 
