@@ -11,15 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from moodle_wizard.core.php.lexer import php_single_quoted
 from moodle_wizard.core.render.configphp import (
-    MASK,
     ConfigPhpError,
     ReadonlyReplica,
     ReadonlySettings,
-    config_php_diff,
     edit_config_php,
-    php_single_quoted,
 )
+from moodle_wizard.core.render.configphp_diff import MASK, config_php_diff
 
 PHP = shutil.which("php")
 needs_php = pytest.mark.skipif(PHP is None, reason="php-cli is not installed")

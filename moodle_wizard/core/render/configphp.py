@@ -1,7 +1,8 @@
 """The cutover edit of Moodle's config.php: byte-exact except for the intended spans.
 
 Moodle's config.php is PHP that admins edit by hand, so it is not parsed into a model and
-written back: a small PHP tokenizer locates exactly three things and only those bytes change:
+written back: the tokens of `core.php.lexer` locate exactly three things and only those bytes
+change:
 
 - the literal in `$CFG->dbhost = '...';` (replaced, keeping its quote style);
 - `'dbport' => ...` in the `$CFG->dboptions` array literal (value replaced, or the entry
@@ -18,22 +19,25 @@ are read elsewhere, by evaluating the file with PHP; this module never interpret
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+from moodle_wizard.core.php.lexer import (
+    ArrayElement,
+    Code,
+    PhpSourceError,
+    array_elements,
+    php_double_quoted,
+    php_single_quoted,
+    string_value,
+)
 
 __all__ = [
     "ConfigPhpError",
     "ReadonlyReplica",
     "ReadonlySettings",
-    "config_php_diff",
     "edit_config_php",
-    "mask_secret_settings",
-    "php_single_quoted",
 ]
-
-MASK = "********"
 
 
 class ConfigPhpError(ValueError):
@@ -59,205 +63,6 @@ class ReadonlySettings:
     connecttimeout: int | None = None
 
 
-def php_single_quoted(value: str) -> str:
-    """A PHP single-quoted literal: only backslash and quote are special there."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _php_double_quoted(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
-    return '"' + escaped + '"'
-
-
-# -- tokenizer ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Tok:
-    kind: str  # html open close ws comment sq dq shell heredoc var ident num op
-    start: int
-    end: int
-    text: str
-    interpolated: bool = False
-
-
-_OPEN_TAG = re.compile(r"<\?(?:php(?=\s|$)|=)", re.IGNORECASE)
-_WS = re.compile(r"\s+")
-_VAR = re.compile(r"\$[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_\x80-\U0010ffff]*")
-_IDENT = re.compile(r"\\?[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_\x80-\U0010ffff\\]*")
-_NUM = re.compile(
-    r"0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+"
-    r"|(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)(?:[eE][+-]?\d+)?"
-)
-_HEREDOC = re.compile(r"<<<[ \t]*([\"']?)([A-Za-z_][A-Za-z0-9_]*)\1\r?\n")
-_OPS = sorted(
-    ["<<=", ">>=", "**=", "...", "<=>", "===", "!==", "??=", "?->", "->", "=>", "::", "==",
-     "!=", "<>", "<=", ">=", "&&", "||", "??", "++", "--", "+=", "-=", "*=", "/=", ".=", "%=",
-     "&=", "|=", "^=", "<<", ">>", "**"],
-    key=len,
-    reverse=True,
-)  # fmt: skip
-_INTERPOLATION = re.compile(r"(?<!\\)(?:\\\\)*(?:\$[A-Za-z_{]|\{\$)")
-WRITE_OPS = {"=", ".=", "+=", "-=", "*=", "/=", "%=", "??=", "|=", "&=", "^=", "<<=", ">>=", "**="}
-
-
-def _line_of(text: str, pos: int) -> int:
-    return text.count("\n", 0, pos) + 1
-
-
-def _scan_quoted(text: str, pos: int, quote: str) -> int:
-    i, n = pos + 1, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == quote:
-            return i + 1
-        i += 1
-    raise ConfigPhpError(
-        f"unterminated string starting on line {_line_of(text, pos)}: the file is not valid "
-        f"PHP; fix it (php -l) before the cutover"
-    )
-
-
-def _tokenize(text: str) -> list[_Tok]:
-    toks: list[_Tok] = []
-    pos, n = 0, len(text)
-    in_php = False
-
-    def add(kind: str, end: int, interpolated: bool = False) -> None:
-        nonlocal pos
-        toks.append(_Tok(kind, pos, end, text[pos:end], interpolated))
-        pos = end
-
-    while pos < n:
-        if not in_php:
-            m = _OPEN_TAG.search(text, pos)
-            if m is None:
-                add("html", n)
-                break
-            if m.start() > pos:
-                add("html", m.start())
-            add("open", m.end())
-            in_php = True
-            continue
-        ch = text[pos]
-        two = text[pos : pos + 2]
-        if ch.isspace():
-            m = _WS.match(text, pos)
-            assert m is not None
-            add("ws", m.end())
-        elif two == "?>":
-            end = pos + 2
-            if text.startswith("\r\n", end):
-                end += 2
-            elif text.startswith("\n", end):
-                end += 1
-            add("close", end)
-            in_php = False
-        elif (ch == "#" and two != "#[") or two == "//":
-            end = pos
-            while end < n and text[end] not in "\r\n" and not text.startswith("?>", end):
-                end += 1
-            add("comment", end)
-        elif two == "/*":
-            end = text.find("*/", pos + 2)
-            if end < 0:
-                raise ConfigPhpError(
-                    f"unterminated /* comment on line {_line_of(text, pos)}: fix the file first"
-                )
-            add("comment", end + 2)
-        elif ch == "'":
-            add("sq", _scan_quoted(text, pos, "'"))
-        elif ch in '"`':
-            end = _scan_quoted(text, pos, ch)
-            body = text[pos + 1 : end - 1]
-            add("dq" if ch == '"' else "shell", end, bool(_INTERPOLATION.search(body)))
-        elif text.startswith("<<<", pos) and (m := _HEREDOC.match(text, pos)):
-            closing = re.compile(rf"^[ \t]*{m.group(2)}(?![A-Za-z0-9_])", re.MULTILINE)
-            c = closing.search(text, m.end())
-            if c is None:
-                raise ConfigPhpError(f"unterminated heredoc on line {_line_of(text, pos)}")
-            add("heredoc", c.end(), True)
-        elif ch == "$" and (m := _VAR.match(text, pos)):
-            add("var", m.end())
-        elif (m := _NUM.match(text, pos)) and (ch.isdigit() or text[pos + 1 : pos + 2].isdigit()):
-            add("num", m.end())
-        elif m := _IDENT.match(text, pos):
-            add("ident", m.end())
-        else:
-            op = next((o for o in _OPS if text.startswith(o, pos)), ch)
-            add("op", pos + len(op))
-    return toks
-
-
-# -- locating the assignments ------------------------------------------------------------------
-
-
-_OPENERS = {"(": ")", "[": "]", "{": "}"}
-_CLOSERS = {")", "]", "}"}
-
-
-class _Code:
-    """The significant tokens of the file with helpers to walk them."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.toks = [t for t in _tokenize(text) if t.kind not in ("ws", "comment", "html", "open")]
-        # Bracket depth before each token: assignments inside blocks or calls are not edited.
-        self.depth: list[int] = []
-        depth = 0
-        for t in self.toks:
-            if t.kind == "op" and t.text in _CLOSERS:
-                depth -= 1
-            self.depth.append(depth)
-            if t.kind == "op" and t.text in _OPENERS:
-                depth += 1
-
-    def line(self, i: int) -> int:
-        return _line_of(self.text, self.toks[i].start)
-
-    def is_op(self, i: int, *ops: str) -> bool:
-        return i < len(self.toks) and self.toks[i].kind == "op" and self.toks[i].text in ops
-
-    def match_close(self, i: int) -> int:
-        """Index of the bracket closing the one at `i`."""
-        want = _OPENERS[self.toks[i].text]
-        level = self.depth[i]
-        for j in range(i + 1, len(self.toks)):
-            if self.depth[j] == level and self.is_op(j, ")", "]", "}"):
-                if self.toks[j].text != want:
-                    break
-                return j
-        raise ConfigPhpError(
-            f"unbalanced brackets after line {self.line(i)}: the file is not valid PHP"
-        )
-
-    def cfg_property_refs(self, name: str) -> list[int]:
-        """Indexes of `$CFG` tokens in `$CFG->name` (the property token must end there)."""
-        refs = []
-        for i, t in enumerate(self.toks[:-2]):
-            if (
-                t.kind == "var"
-                and t.text == "$CFG"
-                and self.is_op(i + 1, "->")
-                and self.toks[i + 2].kind == "ident"
-                and self.toks[i + 2].text == name
-            ):
-                refs.append(i)
-        return refs
-
-    def write_after(self, i: int) -> int | None:
-        """If `$CFG->name` at `i` (optionally `[...]` subscripted) is assigned to, the index of
-        the assignment operator."""
-        j = i + 3
-        while self.is_op(j, "["):
-            j = self.match_close(j) + 1
-        if j < len(self.toks) and self.toks[j].kind == "op" and self.toks[j].text in WRITE_OPS:
-            return j
-        return None
-
 
 @dataclass(frozen=True)
 class _Edit:
@@ -266,19 +71,8 @@ class _Edit:
     new: str
 
 
-def _string_value(tok: _Tok) -> str | None:
-    """The value of a non-interpolated PHP string literal token, else None."""
-    if tok.kind == "sq":
-        return re.sub(r"\\([\\'])", r"\1", tok.text[1:-1])
-    if tok.kind == "dq" and not tok.interpolated:
-        simple = {"n": "\n", "t": "\t", "r": "\r", "v": "\v", "f": "\f", "e": "\x1b"}
-        return re.sub(
-            r"\\(.)", lambda m: simple.get(m.group(1), m.group(1)), tok.text[1:-1], flags=re.S
-        )
-    return None
 
-
-def _single_assignment(code: _Code, prop: str, fix: str) -> int:
+def _single_assignment(code: Code, prop: str, fix: str) -> int:
     """Index of the `=` of the one top-level `$CFG->prop = ...` assignment."""
     writes = [
         (i, op)
@@ -305,69 +99,6 @@ def _single_assignment(code: _Code, prop: str, fix: str) -> int:
             f"whether it applies depends on run-time conditions; move it to the top level"
         )
     return op
-
-
-@dataclass
-class _Element:
-    first: int  # significant-token index range [first, last]
-    last: int
-    key: str | None  # literal key value; None for elements without a key
-    value_first: int
-    value_last: int
-
-
-def _array_elements(code: _Code, open_i: int, close_i: int) -> tuple[list[_Element], bool]:
-    """Split the array literal between `open_i` and `close_i` into elements."""
-    elements: list[_Element] = []
-    start = open_i + 1
-    level = code.depth[open_i] + 1
-    trailing_comma = False
-    j = start
-    while j <= close_i:
-        at_end = j == close_i
-        if at_end or (code.depth[j] == level and code.is_op(j, ",")):
-            if j == start:
-                if not at_end:
-                    raise ConfigPhpError(
-                        f"empty element in the dboptions array on line {code.line(j)}"
-                    )
-                trailing_comma = bool(elements)
-            else:
-                elements.append(_element(code, start, j - 1, level))
-            start = j + 1
-        j += 1
-    return elements, trailing_comma
-
-
-def _element(code: _Code, first: int, last: int, level: int) -> _Element:
-    if code.is_op(first, "..."):
-        raise ConfigPhpError(
-            f"the dboptions array spreads another array on line {code.line(first)}; its keys "
-            f"are only known at run time. Write dboptions as a plain array literal."
-        )
-    arrow = next(
-        (k for k in range(first, last + 1) if code.depth[k] == level and code.is_op(k, "=>")),
-        None,
-    )
-    if arrow is None:
-        return _Element(first, last, None, first, last)
-    if arrow != first + 1:
-        raise ConfigPhpError(
-            f"a dboptions key on line {code.line(first)} is an expression; write keys as "
-            f"plain strings so the wizard can tell which entries it changes"
-        )
-    key_tok = code.toks[first]
-    key = _string_value(key_tok) if key_tok.kind in ("sq", "dq") else None
-    if key is None and key_tok.kind == "num":
-        key = key_tok.text
-    if key is None:
-        raise ConfigPhpError(
-            f"the dboptions key {key_tok.text!r} on line {code.line(first)} is not a literal; "
-            f"write keys as plain strings"
-        )
-    if arrow + 1 > last:
-        raise ConfigPhpError(f"dboptions entry without a value on line {code.line(first)}")
-    return _Element(first, last, key, arrow + 1, last)
 
 
 # -- rendering new entries -----------------------------------------------------------------------
@@ -460,10 +191,10 @@ def _starts_line(text: str, pos: int) -> bool:
 
 
 def _insert_entries(
-    code: _Code,
+    code: Code,
     open_i: int,
     close_i: int,
-    elements: list[_Element],
+    elements: list[ArrayElement],
     trailing_comma: bool,
     entries: list[tuple[str, ReadonlySettings | int]],
 ) -> list[_Edit]:
@@ -510,24 +241,24 @@ def _insert_entries(
 # -- the edit --------------------------------------------------------------------------------
 
 
-def _dbhost_edit(code: _Code, dbhost: str) -> _Edit:
+def _dbhost_edit(code: Code, dbhost: str) -> _Edit:
     op = _single_assignment(
         code, "dbhost", "add `$CFG->dbhost = 'host';` (Moodle cannot work without it)"
     )
     if op + 2 >= len(code.toks):
         raise ConfigPhpError(f"$CFG->dbhost on line {code.line(op)} has no value")
     value = code.toks[op + 1]
-    if _string_value(value) is None or not code.is_op(op + 2, ";"):
+    if string_value(value) is None or not code.is_op(op + 2, ";"):
         raise ConfigPhpError(
             f"$CFG->dbhost on line {code.line(op)} is not a simple string literal "
             f"({value.text!r}...); the wizard cannot safely change a computed value. Set it to "
             f"a quoted host name, or change it by hand to the VIP address."
         )
-    literal = _php_double_quoted(dbhost) if value.kind == "dq" else php_single_quoted(dbhost)
+    literal = php_double_quoted(dbhost) if value.kind == "dq" else php_single_quoted(dbhost)
     return _Edit(value.start, value.end, literal)
 
 
-def _dboptions_array(code: _Code) -> tuple[int, int]:
+def _dboptions_array(code: Code) -> tuple[int, int]:
     op = _single_assignment(
         code,
         "dboptions",
@@ -571,17 +302,24 @@ def edit_config_php(
 
     Running it on its own output with the same arguments returns that output unchanged.
     """
+    try:
+        return _edit(original, dbhost=dbhost, dbport=dbport, readonly=readonly)
+    except PhpSourceError as exc:  # the lexer's word for "not valid PHP": same message
+        raise ConfigPhpError(str(exc)) from None
+
+
+def _edit(original: bytes, *, dbhost: str, dbport: int, readonly: ReadonlySettings | None) -> bytes:
     _check_host(dbhost, "dbhost")
     _check_port(dbport)
     if readonly is not None:
         _check_readonly(readonly)
     text = original.decode("utf-8", "surrogateescape")
-    code = _Code(text)
+    code = Code(text)
     edits = [_dbhost_edit(code, dbhost)]
 
     open_i, close_i = _dboptions_array(code)
-    elements, trailing_comma = _array_elements(code, open_i, close_i)
-    by_key: dict[str, _Element] = {}
+    elements, trailing_comma = array_elements(code, open_i, close_i, "dboptions")
+    by_key: dict[str, ArrayElement] = {}
     for el in elements:
         if el.key is not None:
             if el.key in by_key:
@@ -600,7 +338,7 @@ def edit_config_php(
         tok = code.toks[port_el.value_first]
         simple = port_el.value_first == port_el.value_last and (
             tok.kind == "num"
-            or _string_value(tok) is not None
+            or string_value(tok) is not None
             or (tok.kind == "ident" and tok.text.lower() in ("null", "false", "true"))
         )
         if not simple:
@@ -634,54 +372,3 @@ def edit_config_php(
         out = out[: e.start] + e.new + out[e.end :]
     return out.encode("utf-8", "surrogateescape")
 
-
-# A string literal assigned to a setting whose name says it is a secret: `$CFG->dbpass = '..'`,
-# `'dbpass' => ".."`, `$CFG->passwordsaltmain = ..`, a readonly instance's dbpass at any depth.
-_SECRET_SETTING = re.compile(
-    r"""((?:->|['"])\w*(?:pass|secret|salt|token)\w*['"]?\s*\]?\s*=>?\s*)"""
-    r"""(?:'(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*")""",
-    re.IGNORECASE,
-)
-
-
-def mask_secret_settings(text: str) -> str:
-    """Every literal assigned to a password-like setting, masked: the wizard may not know
-    a password someone else put into config.php."""
-    return _SECRET_SETTING.sub(lambda m: f"{m.group(1)}'{MASK}'", text)
-
-
-def _mask(text: str, secrets: Iterable[str]) -> str:
-    text = mask_secret_settings(text)
-    forms: set[str] = set()
-    for secret in secrets:
-        if secret:
-            forms |= {secret, php_single_quoted(secret)[1:-1], _php_double_quoted(secret)[1:-1]}
-    for form in sorted(forms, key=len, reverse=True):
-        text = text.replace(form, MASK)
-    return text
-
-
-def config_php_diff(
-    original: bytes,
-    edited: bytes,
-    *,
-    secrets: Sequence[str] = (),
-    filename: str = "config.php",
-    labels: tuple[str, str] = ("now", "after cutover"),
-    mask: bool = True,
-) -> str:
-    """A unified diff of the edit for the plan, with every secret (and its escaped PHP form)
-    and every literal of a password-like setting masked. Empty when nothing changes.
-    `mask=False` is for counting changed lines only: never show that one."""
-    before = original.decode("utf-8", "replace")
-    after = edited.decode("utf-8", "replace")
-    if mask:
-        before, after = _mask(before, secrets), _mask(after, secrets)
-    diff = difflib.unified_diff(
-        before.splitlines(keepends=True),
-        after.splitlines(keepends=True),
-        fromfile=f"{filename} ({labels[0]})",
-        tofile=f"{filename} ({labels[1]})",
-    )
-    lines = [line if line.endswith("\n") else line + "\n" for line in diff]
-    return "".join(line.replace("\r\n", "\n") for line in lines)

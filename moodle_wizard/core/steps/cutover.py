@@ -27,9 +27,9 @@ from moodle_wizard.core.render.configphp import (
     ConfigPhpError,
     ReadonlyReplica,
     ReadonlySettings,
-    config_php_diff,
     edit_config_php,
 )
+from moodle_wizard.core.render.configphp_diff import config_php_diff
 from moodle_wizard.core.state import ActionStatus, StepName, StepStatus
 from moodle_wizard.core.steps.base import Action, Problem, Step, StepError, error
 
