@@ -296,3 +296,19 @@ def test_source_restart_other_values_are_one_clear_message(tmp_path: Path, value
     message = str(bad.value)
     assert "migration.source_restart" in message
     assert '"ask"' in message and '"allow"' in message and "\n" not in message
+
+
+def test_mysql_source_with_gtid_off_restarts_and_says_why(tmp_path: Path) -> None:
+    src = {**SOURCE, "flavor": "mysql", "version": "8.4.2", "server_version": "8.4.2",
+           "binlog_format": "ROW", "log_bin_basename": "/var/lib/mysql/binlog",
+           "binlog_retention_seconds": 30 * 86400,
+           "gtid": {"mode": "OFF", "enforce": "OFF", "executed": ""}}
+    step = PrepareSource(context(tmp_path, src, migration='source_restart = "allow"'))
+    assert step.restart_needed()
+    written = options(step.cnf())
+    assert "gtid_mode = ON" in written and "enforce_gtid_consistency = ON" in written
+    assert not any(o.startswith(("log_bin ", "binlog_expire")) for o in written)
+    text = runbook(step)
+    assert "change gtid_mode from OFF to ON" in text
+    assert "keep log_replica_updates = ON" in text
+    assert "keep binlog_expire_logs_seconds = 2592000" in text
