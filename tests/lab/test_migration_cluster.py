@@ -217,6 +217,71 @@ def test_moodle_writes_through_the_vip_and_both_replicas_get_the_row(
     assert read["read_only"] == "1"
 
 
+def health(wizard: Wizard) -> tuple[int, dict[str, dict[str, Any]], float]:
+    """`moodle-wizard health --json`: its exit code, its items by name, how long it took."""
+    started = time.monotonic()
+    out = wizard("health", "--json")
+    seconds = time.monotonic() - started
+    assert out.returncode in (0, 1), out.stdout + out.stderr
+    data = json.loads(out.stdout)
+    assert data["healthy"] is (out.returncode == 0)
+    return out.returncode, {i["name"]: i for i in data["items"]}, seconds
+
+
+def failing(items: dict[str, dict[str, Any]]) -> dict[str, str]:
+    return {name: i["detail"] for name, i in items.items() if i["ok"] is not True}
+
+
+HEALTH_ITEMS = {"db2 replication", "db3 replication", "px1 servers", "px2 servers",
+                "config checksums", "VIP holder", "Moodle's login", "app config.php login"}
+
+
+def test_health_is_every_item_true_then_names_a_stopped_sql_thread_and_proxysql(
+        running_lab: Lab, migrated: Migrated) -> None:
+    lab, wizard = running_lab, migrated.wizard
+    code, items, seconds = health(wizard)
+    print(f"\nmoodle-wizard health on the migrated lab: {seconds:.2f} s")
+    assert set(items) == HEALTH_ITEMS
+    assert all(i["ok"] is True and i["applicable"] for i in items.values()), items
+    assert code == 0
+    text = wizard("health")
+    assert text.returncode == 0, text.stdout + text.stderr
+    assert [line.split()[0] for line in text.stdout.splitlines()[:-1]] == ["OK"] * 8
+    assert "migration mwlab: healthy: all 8 applicable checks pass" in text.stdout
+
+    # A replica whose SQL thread stopped: unhealthy, and that item says why.
+    lab.exec("db2", "mariadb", "-e", "STOP SLAVE SQL_THREAD")
+    try:
+        code, items, _ = health(wizard)
+        text = wizard("health")
+    finally:
+        lab.exec("db2", "mariadb", "-e", "START SLAVE SQL_THREAD")
+    assert code == 1
+    assert failing(items) == {"db2 replication": "SQL thread not running"}
+    assert text.returncode == 1
+    assert "FAIL db2 replication: SQL thread not running" in text.stdout
+    assert "migration mwlab: UNHEALTHY: 1 of 8 checks fail" in text.stdout
+    wait_for("db2's SQL thread running", lambda: replica_status(
+        lab, "db2")["Slave_SQL_Running"] == "Yes")
+
+    # ProxySQL stopped on the node that does not hold the VIP (by its service: both of its
+    # processes), started again after.
+    [holder] = vip_holders(lab)
+    other = next(p for p in PROXIES if p != holder)
+    lab.exec(other, "service", "proxysql", "stop")
+    try:
+        code, items, _ = health(wizard)
+    finally:
+        lab.exec(other, "service", "proxysql", "start")
+    assert code == 1
+    bad = failing(items)
+    assert set(bad) == {f"{other} servers", "config checksums"}, bad
+    assert "6032" in bad[f"{other} servers"], bad
+    assert bad["config checksums"].startswith(f"{other} did not answer: "), bad
+    # Left as found: healthy again once ProxySQL's monitor has seen the servers.
+    wait_for("health to pass again", lambda: health(wizard)[0] == 0, timeout=60)
+
+
 def test_no_secret_reaches_the_state_the_audit_or_the_runbook(running_lab: Lab,
                                                              migrated: Migrated) -> None:
     lab, wizard = running_lab, migrated.wizard

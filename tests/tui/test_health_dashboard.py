@@ -5,16 +5,19 @@ border. The healthy picture is the dashboard snapshot of test_snapshots.py."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import pytest
 from textual.pilot import Pilot
 
 from moodle_wizard.core.state import StepName, StepStatus
 from moodle_wizard.tui.app import WizardApp
 from moodle_wizard.tui.clock import FixedClock
 from tests.tui.conftest import lab_inventory_text, save_migration, screen_text
-from tests.unit.health_fakes import Cluster, health_items, slave_status
+from tests.unit.health_fakes import Cluster, fake_context, health_items, slave_status
 
 ALL_DONE = {n.value: "done" for n in StepName}
 
@@ -80,3 +83,23 @@ def test_items_not_applicable_yet_are_neither_passed_nor_failed(
     text = shown(state, items, (120, 40))
     assert "healthy: all 2 applicable checks pass" in text
     assert "· VIP holder" in text and "not applicable yet: step vip is not done" in text
+
+
+def test_the_dashboards_health_operation_is_cores_and_reads_proxysql(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `h` on the dashboard runs (ops.health), on the faked healthy cluster: every item
+    True. Before core/health.py it looked for a `runtime_config` method no step has, so
+    ProxySQL's items were None ("this engine cannot read ProxySQL") on every cluster."""
+    from moodle_wizard.tui import ops
+
+    ctx = fake_context(Cluster(), tmp_path, monkeypatch)
+
+    @asynccontextmanager
+    async def session(*_: Any, **__: Any) -> AsyncIterator[Any]:
+        yield ctx
+
+    monkeypatch.setattr(ops, "_session", session)
+    items = asyncio.run(ops.health(cast(Any, None), ops.Settings(), ctx.inventory, ctx.state,
+                                   None))
+    assert [item for item in items if item.ok is not True] == []
+    assert len(items) == 8

@@ -100,7 +100,8 @@ class FakeHost:
         self.cluster, self.name, self.address = cluster, name, address
 
     async def run(self, argv: Sequence[str], **_: Any) -> Result:
-        assert list(argv[:6]) == ["ip", "-o", "-4", "addr", "show", "dev"], argv
+        if list(argv[:6]) != ["ip", "-o", "-4", "addr", "show", "dev"]:
+            return Result(127, "", f"sh: {argv[0]}: not found")  # nothing else is installed
         out = f"2: eth0    inet {self.address}/24 brd 10.77.0.255 scope global eth0\n"
         if self.name in self.cluster.vip_on:
             out += f"2: eth0    inet {VIP}/24 scope global secondary eth0\n"
