@@ -9,6 +9,7 @@ from typing import Any
 from moodle_wizard.core.audit import AuditLog
 from moodle_wizard.core.events import Event, EventSink
 from moodle_wizard.core.inventory import Inventory
+from moodle_wizard.core.moodle_config import read_moodle_config, register_config_secrets
 from moodle_wizard.core.remote.mysql import Database
 from moodle_wizard.core.remote.proxysql import ProxySqlAdmin
 from moodle_wizard.core.remote.ssh import RemoteHost, SshPool, SshTarget
@@ -89,8 +90,6 @@ class Context:
         known = self.secrets.known("moodle_db_password")
         if known is not None:
             return known
-        from moodle_wizard.core.moodle_config import read_moodle_config, register_config_secrets
-
         host = await self.host(self.inventory.apps[0])
         cfg = await read_moodle_config(host, self.inventory.migration.moodle_config)
         # Every password in config.php is masked from now on, not only this one.

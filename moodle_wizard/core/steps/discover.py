@@ -5,11 +5,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from moodle_wizard.core.moodle_config import (  # noqa: F401 - read_moodle_config: re-exported
-    READ_CONFIG_PHP,
-    read_moodle_config,
-    register_config_secrets,
-)
+from moodle_wizard.core.moodle_config import read_moodle_config, register_config_secrets
 from moodle_wizard.core.remote.ssh import RemoteHost
 from moodle_wizard.core.sql.parsers import binlog_retention_seconds, normalize_replica_hosts
 from moodle_wizard.core.state import StepName
