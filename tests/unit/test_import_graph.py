@@ -45,7 +45,7 @@ OVERSIZE = {
     "moodle_wizard/tui/app.py": 763,
     "moodle_wizard/core/remote/ssh.py": 568,
     "moodle_wizard/core/steps/vip.py": 473,
-    "moodle_wizard/core/steps/proxysql.py": 454,
+    "moodle_wizard/core/steps/proxysql.py": 455,
     "moodle_wizard/core/state.py": 449,
     "moodle_wizard/lab/lab.py": 409,
 }
