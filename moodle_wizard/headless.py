@@ -15,6 +15,7 @@ from moodle_wizard.core import events as ev
 from moodle_wizard.core.engine import EXPECTED, Engine, MigrationError
 from moodle_wizard.core.finish import rollback_refusal
 from moodle_wizard.core.inventory import Inventory, InventoryError, load_inventory
+from moodle_wizard.core.journal import find_state
 from moodle_wizard.core.remote.ssh import RemoteError
 from moodle_wizard.core.runbook import runbook_markdown
 from moodle_wizard.core.secrets import SecretError, terminal_prompt
@@ -26,7 +27,6 @@ from moodle_wizard.core.state import (
     StepName,
     load,
     new_state,
-    state_dir,
     state_path,
 )
 from moodle_wizard.core.steps.base import StepError
@@ -102,19 +102,6 @@ def session(inventory: Inventory, state: MigrationState, path: Path | None,
         inventory, state, path, emit=printer, confirm=make_confirm(getattr(args, "yes", False)),
         accepted_host_keys=parse_accepted(getattr(args, "accept_host_key", []) or []),
         prompt=terminal_prompt)
-
-
-def find_state(name: str | None) -> Path:
-    if name:
-        return state_path(name)
-    found = sorted(p for p in state_dir().glob("*.json") if not p.name.startswith("."))
-    if not found:
-        raise StateError(f"no migration to resume in {state_dir()}; start one with "
-                         "`moodle-wizard run --inventory FILE`")
-    if len(found) > 1:
-        names = ", ".join(p.stem for p in found)
-        raise StateError(f"several migrations are saved ({names}); name one with --migration")
-    return found[0]
 
 
 def print_rollback_plan(engine: Engine, to: StepName | None) -> None:

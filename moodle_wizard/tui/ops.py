@@ -20,13 +20,13 @@ from moodle_wizard.core.engine import EXPECTED, Engine
 from moodle_wizard.core.health import HealthItem as HealthItem  # the screens name it ops.HealthItem
 from moodle_wizard.core.health import check_health
 from moodle_wizard.core.inventory import Inventory
+from moodle_wizard.core.journal import Finding, findings, step_findings
 from moodle_wizard.core.moodle_config import read_moodle_config, register_config_secrets
 from moodle_wizard.core.remote.ssh import ChangedHostKey, RemoteError
 from moodle_wizard.core.runbook import runbook_markdown
 from moodle_wizard.core.secrets import MASK
 from moodle_wizard.core.session import open_session
-from moodle_wizard.core.state import MigrationState, StepName, StepStatus
-from moodle_wizard.core.steps.registry import STEP_CLASSES, implemented
+from moodle_wizard.core.state import MigrationState, StepName
 from moodle_wizard.tui.runner import SessionIO
 
 # -- what operations report --------------------------------------------------------------------
@@ -58,16 +58,6 @@ class ConnectionReport:
 @dataclass(frozen=True)
 class StateSnapshot:
     state: MigrationState
-
-
-@dataclass(frozen=True)
-class Finding:
-    """A preflight problem, as the step reported it."""
-
-    step: str
-    level: str  # error | warning | question
-    message: str
-    risky: bool = False
 
 
 @dataclass(frozen=True)
@@ -174,24 +164,6 @@ def _flat(value: Any) -> str:
     return str(value)
 
 
-async def findings(ctx: Context, after: StepName = StepName.DISCOVER) -> list[Finding]:
-    """Every later step's read-only preflight, as findings (questions are not asked here)."""
-    out: list[Finding] = []
-    for name in implemented():
-        if list(StepName).index(name) <= list(StepName).index(after):
-            continue
-        if ctx.state.step(name).status not in (StepStatus.PENDING, StepStatus.ROLLED_BACK):
-            continue
-        step = STEP_CLASSES[name](ctx)
-        try:
-            problems = await step.preflight()
-        except EXPECTED as exc:
-            out.append(Finding(name, "error", ctx.secrets.mask(str(exc))))
-            continue
-        out += [Finding(name, p.level, ctx.secrets.mask(p.message), p.risky) for p in problems]
-    return out
-
-
 async def discover(io: SessionIO, settings: Settings, inventory: Inventory,
                    state: MigrationState, path: Path) -> DiscoveryResult:
     """Engine.run(until=discover): journaled, changes nothing on any host."""
@@ -218,14 +190,7 @@ async def check_step(io: SessionIO, settings: Settings, inventory: Inventory,
                      state: MigrationState, name: StepName) -> list[Finding]:
     """One step's read-only preflight, in a dry session (the VIP screen's "is it free?")."""
     async with _session(io, settings, inventory, state.model_copy(deep=True), None) as ctx:
-        if name not in STEP_CLASSES:
-            return [Finding(name.value, "warning", "this engine build has no such step yet")]
-        try:
-            problems = await STEP_CLASSES[name](ctx).preflight()
-        except EXPECTED as exc:
-            return [Finding(name.value, "error", ctx.secrets.mask(str(exc)))]
-        return [Finding(name.value, p.level, ctx.secrets.mask(p.message), p.risky)
-                for p in problems]
+        return await step_findings(ctx, name)
 
 
 async def run(io: SessionIO, settings: Settings, inventory: Inventory, state: MigrationState,

@@ -10,6 +10,8 @@ stall the screen. What crosses between the two threads, and how:
   of them per turn of its loop. A flood of output lines costs the UI one message per batch,
   not one per line; past BACKLOG waiting events the engine thread is slowed (backpressure).
 - results of an operation: `OpMessage` (progress payloads) and `OpDone`, posted to the app.
+  Each operation is a typed request (operations.py); OpDone carries it, so the app handles an
+  outcome by the request's type, not by a name.
 - questions (the engine's confirm, a new SSH host key, a missing secret): `AskOperator`
   carries a factory for the modal and a concurrent Future; the app pushes the modal on its
   own loop and resolves the Future when the operator answers. The engine thread awaits it
@@ -39,8 +41,9 @@ from textual.screen import Screen
 from textual.worker import Worker, get_current_worker
 
 from moodle_wizard.core.events import Event
+from moodle_wizard.tui.operations import Operation, named
 
-Operation = Callable[["SessionIO"], Awaitable[Any]]
+Work = Callable[["SessionIO"], Awaitable[Any]]
 ScreenFactory = Callable[[], Screen[Any]]
 
 # How often an operation's loop looks at the worker's cancel flag.
@@ -69,10 +72,13 @@ class OpMessage(Message):
 
 
 class OpDone(Message):
-    def __init__(self, op: str, result: Any = None, error: BaseException | None = None,
-                 cancelled: bool = False) -> None:
+    """An operation ended: with its result, its error, or cancelled."""
+
+    def __init__(self, request: Operation[Any], result: Any = None,
+                 error: BaseException | None = None, cancelled: bool = False) -> None:
         super().__init__()
-        self.op = op
+        self.request = request
+        self.op = request.name
         self.result = result
         self.error = error
         self.cancelled = cancelled
@@ -173,7 +179,8 @@ class EngineRunner:
         self._serial = threading.Lock()
         self._ui_thread = threading.get_ident()
         self.worker: Worker[Any] | None = None
-        self.current: str | None = None
+        self.request: Operation[Any] | None = None
+        self.current: str | None = None  # the request's name, for what the screens say
         self._active = False
         # Answers to the engine's secret prompts: memory only.
         self.secret_answers: dict[str, str] = {}
@@ -216,28 +223,34 @@ class EngineRunner:
 
     # -- operations --
 
-    def start(self, op: str, work: Operation) -> Worker[Any]:
-        """Run `work` in the engine thread. The UI must not start a second operation while
-        one is busy; if it does, the first is cancelled (exclusive) and the second waits for
-        it to wind down before starting."""
-        self.current = op
+    def start(self, op: Operation[Any] | str, work: Work) -> Worker[Any]:
+        """Run `work` for the request `op` (or the request a bare name stands for) in the
+        engine thread. The UI must not start a second operation while one is busy; if it
+        does, the first is cancelled (exclusive) and the second waits for it to wind down
+        before starting."""
+        request = named(op) if isinstance(op, str) else op
+        self.request, self.current = request, request.name
         self._active = True
 
         def thread_main() -> Any:
             with self._serial:
-                return asyncio.run(self._main(op, work))
+                return asyncio.run(self._main(request, work))
 
-        self.worker = self.app.run_worker(thread_main, name=op, group=self.GROUP,
+        self.worker = self.app.run_worker(thread_main, name=request.name, group=self.GROUP,
                                           exclusive=True, thread=True, exit_on_error=False)
         return self.worker
+
+    def running(self, *kinds: type[Operation[Any]]) -> bool:
+        """An operation of one of these kinds is busy."""
+        return self._active and isinstance(self.request, kinds)
 
     def cancel(self) -> None:
         if self.worker is not None:
             self.worker.cancel()
 
-    async def _main(self, op: str, work: Operation) -> Any:
+    async def _main(self, op: Operation[Any], work: Work) -> Any:
         worker = get_current_worker()
-        io = SessionIO(self, worker, op)
+        io = SessionIO(self, worker, op.name)
         task = asyncio.ensure_future(work(io))
         while not task.done():
             await asyncio.wait({task}, timeout=CANCEL_POLL_S)

@@ -27,9 +27,9 @@ class WizardScreen(Screen[None]):
 
     @property
     def wizard(self) -> WizardApp:
-        from moodle_wizard.tui.app import WizardApp
-
-        return cast(WizardApp, self.app)
+        # The app's type for the checker only: screens never import the app at run time (the
+        # app imports them), so the two stay out of an import cycle.
+        return cast("WizardApp", self.app)
 
     def compose(self) -> ComposeResult:
         yield Header(icon="≡")

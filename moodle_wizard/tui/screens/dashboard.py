@@ -13,7 +13,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Static
 
 from moodle_wizard.core.state import StepName, StepStatus
-from moodle_wizard.tui import preview
+from moodle_wizard.tui.operations import Health, Rollback, Run
 from moodle_wizard.tui.run_model import StepRow
 from moodle_wizard.tui.screens.base import WizardScreen
 from moodle_wizard.tui.widgets.health_panel import HealthPanel
@@ -91,7 +91,7 @@ class DashboardScreen(WizardScreen):
         model = app.run_model
         table = self.query_one(StepTable)
         table.show(model)
-        running = app.runner.busy and app.runner.current in ("run", "rollback")
+        running = app.runner.running(Run, Rollback)
         if self._ticker is not None:
             if running:
                 self._ticker.resume()
@@ -110,7 +110,7 @@ class DashboardScreen(WizardScreen):
         self.query_one(StreamProgressBar).show(row.progress if row else None)
         self.query_one("#dash-message", Static).update(self._message(running, row))
         health = self.query_one(HealthPanel)
-        checking = app.runner.busy and app.runner.current == "health"
+        checking = app.runner.running(Health)
         health.display = checking or app.health is not None
         health.show(app.health, checking=checking)
         self.refresh_bindings()
@@ -127,7 +127,7 @@ class DashboardScreen(WizardScreen):
             text.append(f"{focus.error if failed else focus.last}\n",
                         style="red" if failed else "")
         if running:
-            verb = "rolling back" if app.runner.current == "rollback" else "running"
+            verb = "rolling back" if app.runner.running(Rollback) else "running"
             text.append(f"▶ {verb}", style="bold cyan")
             if model.active:
                 text.append(f": {model.rows[model.active].title}" if model.active in
@@ -143,10 +143,6 @@ class DashboardScreen(WizardScreen):
             text.append("Nothing has run yet: r starts the migration.", style="dim")
         else:
             text.append("Stopped. r resumes from the journal.", style="dim")
-        missing = preview.missing_steps()
-        if missing and not running:
-            text.append(f"\nnot in this engine build yet: {', '.join(m.value for m in missing)}",
-                        style="dim")
         if model.warnings:
             text.append(f"\n{len(model.warnings)} warning(s): {model.warnings[-1]}",
                         style="yellow")
@@ -169,7 +165,7 @@ class DashboardScreen(WizardScreen):
         if action == "rollback":
             return None if busy or not self._selected_done() else True
         if action == "stop":
-            return True if busy and app.runner.current in ("run", "rollback") else None
+            return True if app.runner.running(Run, Rollback) else None
         if action == "health":
             return None if busy or not app.started else True
         return True
@@ -183,7 +179,7 @@ class DashboardScreen(WizardScreen):
 
     def action_run(self) -> None:
         self._follow = True
-        self.wizard.start_run()
+        self.wizard.submit(Run())
         self.refresh_view()
 
     def action_stop(self) -> None:
@@ -201,6 +197,6 @@ class DashboardScreen(WizardScreen):
         self.wizard.confirm_rollback(StepName(step))
 
     def action_health(self) -> None:
-        self.wizard.start_health()
+        self.wizard.submit(Health())
         self.refresh_view()
 

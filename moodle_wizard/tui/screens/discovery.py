@@ -14,6 +14,7 @@ from moodle_wizard.core.state import MigrationState, StepName, StepStatus
 from moodle_wizard.tui import preview
 from moodle_wizard.tui.clock import size
 from moodle_wizard.tui.draft import discovery_key
+from moodle_wizard.tui.operations import Discover
 from moodle_wizard.tui.screens.base import FlowScreen
 from moodle_wizard.tui.widgets.fact_list import Fact, FactList
 from moodle_wizard.tui.widgets.finding_list import FindingList
@@ -141,7 +142,7 @@ class DiscoveryScreen(FlowScreen):
         stale = app.discovered_for != discovery_key(app.draft) or app.state is None or \
             app.state.step(StepName.DISCOVER).status != StepStatus.DONE
         if stale and not app.started and not app.runner.busy and "discover" not in app.errors:
-            app.start_discovery()
+            app.submit(Discover())
         self.show()
 
     def _changed(self, topic: str) -> None:
@@ -152,7 +153,7 @@ class DiscoveryScreen(FlowScreen):
         app = self.wizard
         status = self.query_one("#discovery-status", Static)
         error = app.errors.get("discover")
-        running = app.runner.busy and app.runner.current == "discover"
+        running = app.runner.running(Discover)
         if running:
             row = app.run_model.rows.get(StepName.DISCOVER.value)
             status.update(f"… discovering (read-only): {row.last if row else ''}")
@@ -187,7 +188,7 @@ class DiscoveryScreen(FlowScreen):
                         severity="warning")
             return
         self.wizard.errors.pop("discover", None)
-        self.wizard.start_discovery()
+        self.wizard.submit(Discover())
         self.show()
 
     def leave(self, validate: bool = True) -> bool:

@@ -19,6 +19,7 @@ from moodle_wizard.tui.draft import (
     migration_field_error,
     parse_host_list,
 )
+from moodle_wizard.tui.operations import Connect
 from moodle_wizard.tui.screens.base import FlowScreen
 from moodle_wizard.tui.widgets.fact_list import Fact, FactList
 from moodle_wizard.tui.widgets.form_field import FormField
@@ -156,7 +157,7 @@ class HostsScreen(FlowScreen):
     def show_connection(self) -> None:
         checks = self.query_one(HostChecks)
         app = self.wizard
-        if app.connection or (app.runner.busy and app.runner.current == "connect"):
+        if app.connection or app.runner.running(Connect):
             checks.expect(list(app.draft.hosts))
             for check in app.connection.values():
                 checks.record(check)
@@ -179,7 +180,7 @@ class HostsScreen(FlowScreen):
 
     def action_test(self) -> None:
         if self.leave(validate=True):
-            self.wizard.start_connections()
+            self.wizard.submit(Connect())
             self.show_connection()
 
     def leave(self, validate: bool = True) -> bool:

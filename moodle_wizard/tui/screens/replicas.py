@@ -132,7 +132,7 @@ class ReplicasScreen(FlowScreen):
                             style="" if free >= need else "bold red")
             self.query_one(f"#rfacts-{name}", Static).update(text)
         plan = self.query_one("#replicas-plan", Static)
-        if state is None or not preview.has_step(StepName.REPLICAS):
+        if state is None:
             plan.update(Text("known after discovery", style="dim"))
             return
         step = preview.step_plan(inventory, state, StepName.REPLICAS)

@@ -12,6 +12,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from moodle_wizard.tui import preview
+from moodle_wizard.tui.operations import Review, Run
 from moodle_wizard.tui.screens.base import FlowScreen
 from moodle_wizard.tui.widgets.finding_list import FindingList
 from moodle_wizard.tui.widgets.plain_text import PlainText
@@ -52,7 +53,7 @@ class ReviewScreen(FlowScreen):
         stale = app.review is None or app.reviewed_for != app.draft.to_toml()
         if stale and not app.runner.busy and not app.started:
             app.errors.pop("review", None)
-            app.start_review()
+            app.submit(Review())
         self.show()
 
     def _changed(self, topic: str) -> None:
@@ -65,7 +66,7 @@ class ReviewScreen(FlowScreen):
         findings = self.query_one("#review-findings", FindingList)
         runbook = self.query_one("#runbook", RunbookView)
         error = app.errors.get("review")
-        if app.runner.busy and app.runner.current == "review":
+        if app.runner.running(Review):
             status.update(Text("… making the runbook: a read-only look at every host",
                                style="dim"))
             return
@@ -75,20 +76,17 @@ class ReviewScreen(FlowScreen):
         if app.review is None:
             status.update(Text("press r to make the runbook", style="dim"))
             return
-        missing = preview.missing_steps()
-        note = (f" This engine build does not have: {', '.join(m.value for m in missing)}."
-                if missing else "")
         if app.started:
-            status.update(Text("The migration has started; this is its plan." + note))
+            status.update(Text("The migration has started; this is its plan."))
         else:
             status.update(Text.assemble(("Nothing has changed yet. ", "bold"),
-                                        "Read the plan, then press s to start." + note))
+                                        "Read the plan, then press s to start."))
         findings.show(app.review.findings)
         runbook.show(app.review.runbook)
 
     def action_refresh(self) -> None:
         self.wizard.errors.pop("review", None)
-        self.wizard.start_review()
+        self.wizard.submit(Review())
         self.show()
 
     def action_start(self) -> None:
@@ -112,7 +110,7 @@ class ReviewScreen(FlowScreen):
         def answered(yes: bool | None) -> None:
             if yes:
                 app.goto("dashboard")
-                app.start_run()
+                app.submit(Run())
 
         app.push_screen(ConfirmModal(
             f"Start the migration {app.draft.name!r}? From now on these steps change your "

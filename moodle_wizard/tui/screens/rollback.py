@@ -8,12 +8,11 @@ from typing import ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import Button, Footer
+from textual.containers import VerticalScroll
 
+from moodle_wizard.core.preview import StepPreview
 from moodle_wizard.core.state import StepName
-from moodle_wizard.tui.preview import StepPreview
+from moodle_wizard.tui.screens.modals import YesNoModal
 from moodle_wizard.tui.widgets.plain_text import PlainText
 
 
@@ -34,37 +33,23 @@ def undo_text(steps: list[StepPreview]) -> Text:
     return text
 
 
-class RollbackModal(ModalScreen[bool]):
+class RollbackModal(YesNoModal):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Roll back"),
         Binding("n,escape", "answer(False)", "Cancel"),
     ]
 
     def __init__(self, to: StepName | None, steps: list[StepPreview]) -> None:
-        super().__init__(classes="modal -risky")
+        super().__init__(title="Roll back", dialog_id="rollback-dialog", yes="Roll back",
+                         no="Cancel", yes_variant="error", start_on_no=True,
+                         classes="modal -risky")
         self.to, self.steps = to, steps
 
-    def compose(self) -> ComposeResult:
+    def body(self) -> ComposeResult:
         first = self.steps[-1].title if self.steps else (self.to or "everything")
-        with Vertical(classes="dialog", id="rollback-dialog") as dialog:
-            dialog.border_title = "Roll back"
-            yield PlainText(f"This undoes {first!r} and every step after it, newest first:",
-                         classes="dialog-text")
-            with VerticalScroll(id="rollback-list"):
-                yield PlainText(undo_text(self.steps), id="rollback-steps")
-            yield PlainText("Each undo is journaled and safe to repeat. The source's data and "
-                         "Moodle's config.php are restored, never lost.", classes="dialog-text dim")
-            with Horizontal(classes="buttons"):
-                yield Button("Roll back (y)", id="yes", variant="error", compact=True)
-                yield Button("Cancel (n)", id="no", compact=True)
-        yield Footer(compact=True)
-
-    def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.dismiss(event.button.id == "yes")
-
-    def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
+        yield PlainText(f"This undoes {first!r} and every step after it, newest first:",
+                        classes="dialog-text")
+        with VerticalScroll(id="rollback-list"):
+            yield PlainText(undo_text(self.steps), id="rollback-steps")
+        yield PlainText("Each undo is journaled and safe to repeat. The source's data and "
+                        "Moodle's config.php are restored, never lost.", classes="dialog-text dim")

@@ -63,11 +63,6 @@ class SectionScreen(FlowScreen):
     def show(self) -> None:
         self.query_one(f"#{self.TOPIC}-summary", Static).update(self.summary())
         plan = self.query_one(f"#{self.TOPIC}-plan", Static)
-        if not preview.has_step(self.STEP):
-            plan.update(Text(f"This engine build has no {self.STEP.value} step yet. The "
-                             "migration runs the steps it has; this one appears here (and on "
-                             "the dashboard) when it lands.", style="dim"))
-            return
         app = self.wizard
         try:
             inventory = app.draft.validate()

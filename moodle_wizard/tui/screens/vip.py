@@ -12,6 +12,7 @@ from textual.binding import Binding, BindingType
 from moodle_wizard.core.inventory import InventoryError, Role
 from moodle_wizard.core.state import StepName
 from moodle_wizard.tui import preview
+from moodle_wizard.tui.operations import CheckStep
 from moodle_wizard.tui.screens.base import FlowScreen
 from moodle_wizard.tui.screens.section import SectionScreen
 from moodle_wizard.tui.widgets.finding_list import FindingList
@@ -81,24 +82,20 @@ class VipScreen(SectionScreen):
         super().show()
         box = self.query_one("#vip-findings", FindingList)
         result = self.wizard.checks.get(StepName.VIP.value)
-        busy = self.wizard.runner.busy and self.wizard.runner.current == "check-vip"
+        runner = self.wizard.runner
+        busy = runner.busy and runner.request == CheckStep(StepName.VIP)
         if busy:
             box.update(Text("checking…", style="dim"))
         elif result is None:
-            box.update(Text("not checked yet: ctrl+t" if preview.has_step(StepName.VIP)
-                            else "not available until the engine has the VIP step",
-                            style="dim"))
+            box.update(Text("not checked yet: ctrl+t", style="dim"))
         else:
             box.show(result, empty="The address is free and the checks found nothing.")
 
     def action_check(self) -> None:
-        if not preview.has_step(StepName.VIP):
-            self.notify("this engine build has no VIP step yet", severity="warning")
-            return
         if not self.leave(validate=True):
             return
         try:
-            self.wizard.start_check(StepName.VIP)
+            self.wizard.submit(CheckStep(StepName.VIP))
         except InventoryError as exc:
             self.notify(str(exc), severity="error")
         self.show()

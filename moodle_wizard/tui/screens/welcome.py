@@ -10,6 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from moodle_wizard.core import journal
 from moodle_wizard.core.state import MigrationState
 from moodle_wizard.tui.clock import ago
 from moodle_wizard.tui.screens.base import WizardScreen
@@ -51,9 +52,7 @@ class WelcomeScreen(WizardScreen):
         self._asked = False
 
     def _scan(self) -> None:
-        from moodle_wizard.tui.app import saved_migrations
-
-        found = saved_migrations()
+        found = journal.saved_migrations()
         good = [(p, s) for p, s, _ in found if s is not None]
         self.broken = [e for _, s, e in found if s is None and e]
         self.saved = good[0] if good else None
@@ -95,14 +94,13 @@ class WelcomeScreen(WizardScreen):
         self.call_after_refresh(self._offer_resume)
 
     def _offer_resume(self) -> None:
-        from moodle_wizard.tui.app import unfinished
         from moodle_wizard.tui.screens.resume import ResumeModal
 
         if self._asked or not self.wizard.ask_resume or self.saved is None:
             return
         self._asked = True
         state = self.saved[1]
-        if not unfinished(state):
+        if not journal.unfinished(state):
             return
 
         def answered(answer: str | None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from moodle_wizard.tui.ops import Finding
+from moodle_wizard.core.journal import Finding
 from moodle_wizard.tui.widgets.plain_text import PlainText
 
 LEVELS = {
