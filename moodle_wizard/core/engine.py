@@ -7,20 +7,19 @@ from collections.abc import Awaitable
 from datetime import UTC, datetime
 
 from moodle_wizard.core.context import Context
+from moodle_wizard.core.errors import OperatorError
 from moodle_wizard.core.events import ActionStarted, StepDone, StepFailed, StepStarted, Warning_
 from moodle_wizard.core.failpoint import crash_point
-from moodle_wizard.core.remote.ssh import RemoteError
-from moodle_wizard.core.secrets import SecretError
 from moodle_wizard.core.state import ActionRecord, ActionStatus, StepName, StepStatus
-from moodle_wizard.core.steps.base import Action, Problem, Step, StepError
+from moodle_wizard.core.steps.base import Action, Problem, Step
 from moodle_wizard.core.steps.registry import STEP_CLASSES, steps_through
 
-# Errors that are the operator's to fix: shown as one message, never as a traceback.
-EXPECTED = (StepError, RemoteError, SecretError)
+# Transitional: modules not yet moved to the error root catch this (it is OperatorError).
+EXPECTED = OperatorError
 
 
-class MigrationError(RuntimeError):
-    pass
+class MigrationError(OperatorError):
+    """The migration (or its rollback) stopped; the message says where and why."""
 
 
 class PreflightFailed(MigrationError):
@@ -88,7 +87,9 @@ class Engine:
     async def _guarded(self, name: StepName, work: Awaitable[None]) -> None:
         try:
             await work
-        except EXPECTED as exc:
+        except MigrationError:
+            raise  # PreflightFailed, a declined question: already the whole message
+        except OperatorError as exc:
             raise MigrationError(f"{name}: {self.ctx.secrets.mask(str(exc))}; nothing was "
                                  "changed") from None
 
@@ -108,7 +109,7 @@ class Engine:
             for action in step.plan():
                 await self._run_action(step.name, action, prefix="")
             await step.verify()
-        except EXPECTED as exc:
+        except OperatorError as exc:
             self._fail(step.name, str(exc))
             raise MigrationError(f"{step.name}: {ctx.secrets.mask(str(exc))}") from None
         except BaseException as exc:
@@ -182,7 +183,7 @@ class Engine:
             try:
                 for action in step.rollback_plan():
                     await self._run_action(name, action, prefix="rollback:")
-            except EXPECTED as exc:
+            except OperatorError as exc:
                 record.last_error = self.ctx.secrets.mask(str(exc))
                 self.ctx.save()
                 self.ctx.emit(StepFailed(name, record.last_error))

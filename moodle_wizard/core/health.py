@@ -19,7 +19,7 @@ from functools import partial
 from typing import Any
 
 from moodle_wizard.core.context import Context
-from moodle_wizard.core.engine import EXPECTED
+from moodle_wizard.core.errors import OperatorError
 from moodle_wizard.core.moodle_config import read_moodle_config, register_config_secrets
 from moodle_wizard.core.sql.parsers import ReplicaStatus, normalize_replica_status
 from moodle_wizard.core.state import StepName, StepStatus
@@ -207,7 +207,7 @@ async def _guard(ctx: Context, group: str, name: str,
     """A check that could not look is not ok: its error is the reason."""
     try:
         return await check()
-    except EXPECTED as exc:
+    except OperatorError as exc:
         return failed(group, name, ctx.secrets.mask(str(exc)))
 
 
@@ -228,7 +228,7 @@ async def _proxies(ctx: Context) -> list[HealthItem]:
             admin = await step.admin(px)
             servers = await runtime_servers(admin)
             sums = await runtime_checksums(admin)
-        except EXPECTED as exc:
+        except OperatorError as exc:
             why = ctx.secrets.mask(str(exc))
             return failed("proxysql", f"{px} servers", why), why
         return servers_item(px, servers, expected, names), sums

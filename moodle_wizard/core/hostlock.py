@@ -25,6 +25,8 @@ import os
 import stat
 from pathlib import Path
 
+from moodle_wizard.core.errors import OperatorError
+
 __all__ = ["HOST_LOCK_DIR", "LOCK_DIR_ENV", "HostLock", "HostLockError", "HostLockHeld",
            "host_lock_dir"]
 
@@ -32,11 +34,11 @@ HOST_LOCK_DIR = Path("/run/lock/moodle-wizard")
 LOCK_DIR_ENV = "MOODLE_WIZARD_LOCK_DIR"
 
 
-class HostLockError(RuntimeError):
+class HostLockError(OperatorError):
     """The host-wide lock's directory or file cannot be trusted or used."""
 
 
-class HostLockHeld(RuntimeError):
+class HostLockHeld(OperatorError):
     """Another process holds the host-wide lock of this migration."""
 
     def __init__(self, path: Path, pid: int | None) -> None:

@@ -15,6 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from moodle_wizard.core.errors import OperatorError
+
 # \A...\Z, not ^...$: "$" also matches before a trailing newline, and "mw_repl\n"
 # would pass and end up inside a GRANT. Callers use fullmatch as well.
 HOSTNAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9.-]{0,252}\Z")
@@ -24,8 +26,10 @@ PATH_RE = re.compile(r"\A/[A-Za-z0-9._/+-]*\Z")
 SQL_USER_RE = re.compile(r"\A[A-Za-z0-9_]{1,32}\Z")
 
 
-class InventoryError(ValueError):
+class InventoryError(OperatorError):
     """One clear message: what is wrong in which file, and how to fix it."""
+
+    bad_input = True
 
 
 class Role(StrEnum):

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from moodle_wizard.core.remote.ssh import CommandFailed, RemoteHost
+from moodle_wizard.core.errors import StepError
+from moodle_wizard.core.remote.errors import CommandFailed
+from moodle_wizard.core.remote.ssh import RemoteHost
 from moodle_wizard.core.secrets import MASK, SecretStore
-from moodle_wizard.core.steps.base import StepError
 
 READ_CONFIG_PHP = resources.files("moodle_wizard.core.php").joinpath("read_config.php")
 # Debian's and Ubuntu's web server user; the user PHP runs as when root owns config.php.

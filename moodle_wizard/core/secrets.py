@@ -22,6 +22,7 @@ import tomllib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from moodle_wizard.core.errors import OperatorError
 from moodle_wizard.core.state import write_private
 
 MASK = "********"
@@ -41,8 +42,10 @@ KNOWN_SECRETS = {
 }
 
 
-class SecretError(ValueError):
-    pass
+class SecretError(OperatorError):
+    """A secret is missing, unreadable or unsafe to read; the message names which and where."""
+
+    bad_input = True
 
 
 class SecretStore:

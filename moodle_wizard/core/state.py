@@ -30,30 +30,14 @@ from typing import Any
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
+from moodle_wizard.core.errors import OperatorError
 from moodle_wizard.core.hostlock import HostLock, HostLockError, HostLockHeld, host_lock_dir
 
 __all__ = [
-    "CURRENT_SCHEMA_VERSION",
-    "MIGRATIONS",
-    "STATE_DIR_ENV",
-    "ActionRecord",
-    "ActionStatus",
-    "LockHeldError",
-    "MigrationLock",
-    "MigrationState",
-    "RemoteJob",
-    "SecretInStateError",
-    "SecretRegistry",
-    "StateError",
-    "StepName",
-    "StepState",
-    "StepStatus",
-    "load",
-    "migrate_0_to_1",
-    "new_state",
-    "save",
-    "state_dir",
-    "state_path",
+    "CURRENT_SCHEMA_VERSION", "MIGRATIONS", "STATE_DIR_ENV", "ActionRecord", "ActionStatus",
+    "LockHeldError", "MigrationLock", "MigrationState", "RemoteJob", "SecretInStateError",
+    "SecretRegistry", "StateError", "StepName", "StepState", "StepStatus", "load",
+    "migrate_0_to_1", "new_state", "save", "state_dir", "state_path",
 ]
 
 CURRENT_SCHEMA_VERSION = 1
@@ -147,8 +131,10 @@ def new_state(migration_id: str, inventory_path: str | Path) -> MigrationState:
 # -- errors --------------------------------------------------------------------------------------
 
 
-class StateError(Exception):
+class StateError(OperatorError):
     """The state file cannot be used; the message says which file and what to do."""
+
+    bad_input = True
 
 
 class SecretInStateError(StateError):

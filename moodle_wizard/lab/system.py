@@ -8,8 +8,10 @@ import subprocess
 import time
 from collections.abc import Sequence
 
+from moodle_wizard.core.errors import OperatorError
 
-class LabError(RuntimeError):
+
+class LabError(OperatorError):
     """One clear line for the operator: what is wrong and how to fix it."""
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from moodle_wizard.core.errors import OperatorError
+
 DEFAULT_SUBNET = "10.77.0.0/24"
 BRIDGE = "mwlab0"
 NETNS_PREFIX = "mwlab-"
@@ -33,7 +35,7 @@ VIP_OCTET = 100
 MACHINE_OCTET = 1
 
 
-class TopologyError(ValueError):
+class TopologyError(OperatorError, ValueError):
     pass
 
 

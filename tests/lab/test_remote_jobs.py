@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from moodle_wizard.core.remote.errors import RemoteError
 from moodle_wizard.core.remote.jobs import (
     ForeignJobDirectory,
     JobRef,
@@ -24,7 +25,7 @@ from moodle_wizard.core.remote.jobs import (
     start_job,
     wait_job,
 )
-from moodle_wizard.core.remote.ssh import HostKeyPolicy, RemoteError, RemoteHost, SshPool, SshTarget
+from moodle_wizard.core.remote.ssh import HostKeyPolicy, RemoteHost, SshPool, SshTarget
 from moodle_wizard.lab import lab
 from tests.lab.conftest import Lab
 

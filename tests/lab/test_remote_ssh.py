@@ -11,18 +11,15 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from moodle_wizard.core.remote.ssh import (
+from moodle_wizard.core.remote.errors import (
     AuthFailed,
     ChangedHostKey,
     CommandFailed,
     CommandTimeout,
-    HostKeyPolicy,
-    RemoteHost,
-    SshPool,
-    SshTarget,
     UnknownHostKey,
     Unreachable,
 )
+from moodle_wizard.core.remote.ssh import HostKeyPolicy, RemoteHost, SshPool, SshTarget
 from moodle_wizard.lab import lab
 from tests.lab.conftest import Lab
 

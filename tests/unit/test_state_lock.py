@@ -230,11 +230,12 @@ def test_an_ordinary_user_shares_roots_host_lock(tmp_path: Path) -> None:
         nobody = dict(user=65534, group=65534, extra_groups=[])
 
         def as_nobody() -> str:
-            # The package's source only (stdlib-only module): the venv lives under /root.
+            # The package's source only (stdlib-only modules): the venv lives under /root.
             copy = base / "src"
             if not copy.exists():
                 (copy / "moodle_wizard" / "core").mkdir(parents=True)
-                for rel in ("__init__.py", "core/__init__.py", "core/hostlock.py"):
+                for rel in ("__init__.py", "core/__init__.py", "core/errors.py",
+                            "core/hostlock.py"):
                     shutil.copy(code / rel, copy / "moodle_wizard" / rel)
                 for p in [copy, *copy.rglob("*")]:
                     p.chmod(0o755 if p.is_dir() else 0o644)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from moodle_wizard.core.errors import OperatorError
+
 __all__ = [
     "WRITE_OPS",
     "ArrayElement",
@@ -29,7 +31,7 @@ __all__ = [
 ]
 
 
-class PhpSourceError(ValueError):
+class PhpSourceError(OperatorError, ValueError):
     """The PHP text cannot be read safely; the message names the line and the fix."""
 
 

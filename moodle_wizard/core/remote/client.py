@@ -15,13 +15,14 @@ from typing import Any
 import aiomysql
 import pymysql
 
+from moodle_wizard.core.errors import OperatorError
 from moodle_wizard.core.remote.mysql import driver_password
 from moodle_wizard.core.sql.quoting import quote_identifier
 
 __all__ = ["ClientLoginFailed", "ServerIdentity", "client_check"]
 
 
-class ClientLoginFailed(Exception):
+class ClientLoginFailed(OperatorError):
     """The login or a statement failed; str() is the server's or the driver's words."""
 
     def __init__(self, text: str, code: int | None = None) -> None:

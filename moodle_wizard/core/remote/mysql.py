@@ -15,7 +15,8 @@ from typing import Any
 import aiomysql
 import pymysql
 
-from moodle_wizard.core.remote.ssh import RemoteError, RemoteHost
+from moodle_wizard.core.remote.errors import RemoteError
+from moodle_wizard.core.remote.ssh import RemoteHost
 from moodle_wizard.core.sql.dialect import Dialect
 from moodle_wizard.core.sql.statement import Statement
 from moodle_wizard.core.sql.version import ServerVersion, parse_version

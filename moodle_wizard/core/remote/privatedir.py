@@ -21,7 +21,8 @@ from __future__ import annotations
 import re
 import shlex
 
-from moodle_wizard.core.remote.ssh import CommandFailed, RemoteError, RemoteHost, Result
+from moodle_wizard.core.remote.errors import CommandFailed, RemoteError
+from moodle_wizard.core.remote.ssh import RemoteHost, Result
 
 __all__ = [
     "BASE_DIR",

@@ -27,8 +27,9 @@ import aiomysql
 import pymysql
 from pymysql.constants import SERVER_STATUS
 
+from moodle_wizard.core.remote.errors import RemoteError
 from moodle_wizard.core.remote.mysql import driver_password
-from moodle_wizard.core.remote.ssh import RemoteError, RemoteHost
+from moodle_wizard.core.remote.ssh import RemoteHost
 from moodle_wizard.core.sql.quoting import MASK
 from moodle_wizard.core.sql.statement import Statement
 

@@ -26,27 +26,34 @@ from types import TracebackType
 
 import asyncssh
 
+from moodle_wizard.core.remote.errors import (
+    AuthFailed,
+    ChangedHostKey,
+    CommandFailed,
+    CommandTimeout,
+    RemoteError,
+    UnknownHostKey,
+    Unreachable,
+    one_line,
+)
+
 __all__ = [
-    "AuthFailed",
-    "ChangedHostKey",
-    "CommandFailed",
-    "CommandTimeout",
     "HostKeyPolicy",
-    "RemoteError",
     "RemoteHost",
     "Result",
     "SshPool",
     "SshTarget",
-    "UnknownHostKey",
-    "Unreachable",
     "fingerprint",
 ]
+# Transitional, while other modules move their imports to remote/errors.py: the error
+# classes are still importable from here.
+__all__ += ["AuthFailed", "ChangedHostKey", "CommandFailed", "CommandTimeout", "RemoteError",
+            "UnknownHostKey", "Unreachable"]
 
 Audit = Callable[[str, str], None]
 
 # read_file tells "no such file" from other failures by this exit status.
 _NO_SUCH_FILE = 66
-_STDERR_TAIL = 2000
 # `timeout`'s exit statuses (TERM worked / KILL was needed), and how much longer the wizard
 # waits for a command that the host itself times out.
 _TIMED_OUT, _TIMED_OUT_KILLED = 124, 137
@@ -83,76 +90,6 @@ class HostKeyPolicy:
 def fingerprint(key: asyncssh.SSHKey) -> str:
     """`SHA256:base64-without-padding`, as `ssh-keygen -lf` prints it."""
     return key.get_fingerprint("sha256")
-
-
-# --- errors ---------------------------------------------------------------------------------
-
-def _one_line(text: str, limit: int = 400) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
-
-
-class RemoteError(Exception):
-    """Base of every remote failure; str() is one line: host, problem, what to do."""
-
-    def __init__(self, host: str, problem: str) -> None:
-        self.host = host
-        super().__init__(_one_line(f"{host}: {problem}", 600))
-
-
-class UnknownHostKey(RemoteError):
-    def __init__(self, host: str, address: str, fingerprint: str, key_type: str,
-                 accepted: str | None = None) -> None:
-        self.fingerprint = fingerprint
-        if accepted is None:
-            problem = (f"unknown SSH host key for {address} ({key_type} {fingerprint}); refused. "
-                       f"Verify the fingerprint with the host's administrator, then accept it "
-                       f"with --accept-host-key {host}={fingerprint}")
-        else:
-            problem = (f"{address} presented host key {fingerprint}, not the {accepted} that was "
-                       f"accepted for it; refused. Verify the fingerprint with the host's "
-                       f"administrator")
-        super().__init__(host, problem)
-
-
-class ChangedHostKey(RemoteError):
-    def __init__(self, host: str, address: str, presented_fingerprint: str,
-                 known_hosts: Path) -> None:
-        self.presented_fingerprint = presented_fingerprint
-        super().__init__(
-            host,
-            f"SSH host key of {address} has CHANGED (it now presents {presented_fingerprint}, "
-            f"which {known_hosts} does not trust); refused - this can be an attack. Verify the "
-            f"new key with the host's administrator before removing the old entry with "
-            f"`ssh-keygen -R {host} -f {known_hosts}` (and `-R {address}`)",
-        )
-
-
-class AuthFailed(RemoteError):
-    pass
-
-
-class Unreachable(RemoteError):
-    pass
-
-
-class CommandFailed(RemoteError):
-    def __init__(self, host: str, command: str, exit_status: int, stderr: str) -> None:
-        self.command = command
-        self.exit_status = exit_status
-        self.stderr = stderr[-_STDERR_TAIL:]
-        last = [line for line in stderr.splitlines() if line.strip()][-3:]
-        detail = f": {' | '.join(last)}" if last else " (no error output)"
-        super().__init__(host, f"`{_one_line(command, 160)}` failed with exit status "
-                               f"{exit_status}{detail}")
-
-
-class CommandTimeout(RemoteError):
-    def __init__(self, host: str, command: str, timeout: float) -> None:
-        self.command = command
-        self.timeout = timeout
-        super().__init__(host, f"`{_one_line(command, 160)}` did not finish within {timeout:g} s; "
-                               f"it was stopped. Run long work as a detached job")
 
 
 @dataclass
@@ -325,7 +262,7 @@ class RemoteHost:
             proc: asyncssh.SSHClientProcess[bytes] = await conn.create_process(
                 command, encoding=None)
         except (asyncssh.Error, OSError) as exc:
-            raise Unreachable(self.target.name, f"cannot start `{_one_line(short, 120)}`: "
+            raise Unreachable(self.target.name, f"cannot start `{one_line(short, 120)}`: "
                                                 f"{exc}") from exc
         try:
             status, out, err = await asyncio.wait_for(_communicate(proc, data, on_line),
@@ -334,7 +271,7 @@ class RemoteHost:
             raise CommandTimeout(self.target.name, short, timeout or 0) from None
         except (asyncssh.Error, OSError) as exc:
             raise Unreachable(self.target.name, f"connection lost while running "
-                                                f"`{_one_line(short, 120)}` ({exc}); it may or "
+                                                f"`{one_line(short, 120)}` ({exc}); it may or "
                                                 f"may not have finished") from exc
         finally:
             proc.close()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from moodle_wizard.core.errors import OperatorError
 from moodle_wizard.core.php.lexer import (
     ArrayElement,
     Code,
@@ -40,7 +41,7 @@ __all__ = [
 ]
 
 
-class ConfigPhpError(ValueError):
+class ConfigPhpError(OperatorError, ValueError):
     """config.php cannot be edited safely; the message names the problem and the fix."""
 
 

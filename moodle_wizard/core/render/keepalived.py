@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from moodle_wizard.core.errors import OperatorError
+
 __all__ = [
     "HealthCheck",
     "KeepalivedConfigError",
@@ -38,7 +40,7 @@ _AUTH_FORBIDDEN = set("\"'{}#!\\")
 _SCRIPT_ARG_FORBIDDEN = set("\"'\\#!{}\n\r\t")
 
 
-class KeepalivedConfigError(ValueError):
+class KeepalivedConfigError(OperatorError, ValueError):
     """An input that would produce a wrong or unsafe keepalived.conf."""
 
 

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from moodle_wizard.core.errors import OperatorError
 from moodle_wizard.core.sql.version import ServerVersion
 
 __all__ = [
@@ -48,7 +49,7 @@ _PATH_RE = re.compile(r"\A/[A-Za-z0-9_./-]+\Z")
 _HOST_RE = re.compile(r"\A[A-Za-z0-9]([A-Za-z0-9.-]{0,253})\Z")
 
 
-class OptionFileError(ValueError):
+class OptionFileError(OperatorError, ValueError):
     """A value that cannot be written into a MySQL/MariaDB option file as given."""
 
 

@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from moodle_wizard.core.errors import OperatorError
+
 __all__ = ["Flavor", "ServerVersion", "UnsupportedServerError", "parse_version"]
 
 
@@ -27,7 +29,7 @@ class Flavor(StrEnum):
     MYSQL = "mysql"
 
 
-class UnsupportedServerError(ValueError):
+class UnsupportedServerError(OperatorError):
     """A server version the wizard does not know how to drive."""
 
 

@@ -15,16 +15,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+# StepError lives in the error root; steps import it from here as they always did.
+from moodle_wizard.core.errors import StepError as StepError
 from moodle_wizard.core.sql.dialect import Dialect
 from moodle_wizard.core.sql.version import ServerVersion, parse_version
 from moodle_wizard.core.state import StepName
 
 if TYPE_CHECKING:
     from moodle_wizard.core.context import Context
-
-
-class StepError(RuntimeError):
-    """A step cannot go on; the message names the problem and the fix."""
 
 
 @dataclass(frozen=True)
