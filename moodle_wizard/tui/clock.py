@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from rich.filesize import decimal
+
 
 class Clock:
     def now(self) -> datetime:
@@ -60,9 +62,6 @@ def duration(seconds: float) -> str:
 
 
 def size(n: float) -> str:
-    """Bytes as people read them (binary units, like the engine's messages)."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
+    """Bytes as people read them: Rich's decimal units (kB, MB, GB), the formatter the engine's
+    messages use too, so a screen and a preflight message never disagree about a size."""
+    return decimal(int(n))

@@ -61,7 +61,7 @@ async def test_live_events_log_progress_and_an_engine_question(
         io.emit(ev.StepStarted("replicas", "Seed the replicas"))
         io.emit(ev.ActionStarted("replicas", "stream", "Stream one physical backup"))
         io.emit(ev.OutputLine("replicas", "db1", "[00] Streaming ./ibdata1"))
-        io.emit(ev.Progress("replicas", "seed stream", 64 * 2**20, 128 * 2**20))
+        io.emit(ev.Progress("replicas", "seed stream", 64_000_000, 128_000_000))
         answers.append(await io.confirm("db2's datadir is not empty. Move it aside?", True))
         await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(go_on.wait(), loop))
 
@@ -78,12 +78,12 @@ async def test_live_events_log_progress_and_an_engine_question(
         await pilot.press("enter")
         await wait_for(pilot, lambda: answers == [False], what="the answer")
         clock.advance(2)
-        app.runner.enqueue(ev.Progress("replicas", "seed stream", 96 * 2**20, 128 * 2**20))
+        app.runner.enqueue(ev.Progress("replicas", "seed stream", 96_000_000, 128_000_000))
         await wait_for(pilot, lambda: "75%" in screen_text(app), what="progress")
         assert screen.query_one(StepTable).selected == "replicas", "focus follows the step"
         shown = screen_text(app)
         assert "▶ running" in shown and "Seed the replicas" in shown
-        assert "96.0 MiB of ~128.0 MiB (75%), 16.0 MiB/s, ~2 s left" in shown
+        assert "96.0 MB of ~128.0 MB (75%), 16.0 MB/s, ~2 s left" in shown
         assert screen.query_one(StreamProgressBar).display
         log = screen.query_one(StepLog)
         assert any("db1: [00] Streaming ./ibdata1" in line for line in log.lines)

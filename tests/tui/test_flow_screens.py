@@ -59,12 +59,12 @@ async def test_backup_choice_changes_the_estimate_and_lands_in_the_inventory(
         screen = app.screen
         assert isinstance(screen, BackupScreen)
         assert screen.query_one("#m-physical", RadioButton).value
-        assert "Expected size: 132.1 MiB (the datadir)" in screen_text(app)
+        assert "Expected size: 138.5 MB (the datadir)" in screen_text(app)
         screen.query_one("#backup-method").focus()
         await pilot.press("down", "enter")
         await pilot.pause()
         assert app.draft.migration["backup_method"] == "logical"
-        assert "up to 132.1 MiB of SQL" in screen_text(app)
+        assert "up to 138.5 MB of SQL" in screen_text(app)
         await pilot.press("ctrl+n")
         await wait_for(pilot, lambda: isinstance(app.screen, ReplicasScreen), what="replicas")
         data = tomllib.loads(app.draft.path().read_text()) if app.draft.path().exists() else {}
