@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import pytest
 
 from moodle_wizard.core.remote import privatedir
+from moodle_wizard.core.remote.errors import CommandFailed
 from moodle_wizard.core.remote.jobs import (
     DEFAULT_BASE_DIR,
     ForeignJobDirectory,
@@ -28,7 +29,7 @@ from moodle_wizard.core.remote.jobs import (
     start_job,
     wait_job,
 )
-from moodle_wizard.core.remote.ssh import CommandFailed, Result
+from moodle_wizard.core.remote.ssh import Result
 from moodle_wizard.core.steps import seed, seed_key
 from moodle_wizard.core.steps.base import StepError
 

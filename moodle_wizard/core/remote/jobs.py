@@ -48,7 +48,8 @@ from dataclasses import dataclass
 from enum import Enum
 
 from moodle_wizard.core.remote import privatedir
-from moodle_wizard.core.remote.ssh import RemoteError, RemoteHost, Result
+from moodle_wizard.core.remote.errors import RemoteError
+from moodle_wizard.core.remote.ssh import RemoteHost, Result
 
 __all__ = [
     "DEFAULT_BASE_DIR",
