@@ -12,18 +12,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from moodle_wizard.core import events as ev
-from moodle_wizard.core.engine import EXPECTED, Engine, MigrationError
+from moodle_wizard.core.engine import Engine, MigrationError
+from moodle_wizard.core.errors import OperatorError, explain
 from moodle_wizard.core.finish import rollback_refusal
 from moodle_wizard.core.inventory import Inventory, InventoryError, load_inventory
 from moodle_wizard.core.journal import find_state
-from moodle_wizard.core.remote.ssh import RemoteError
 from moodle_wizard.core.runbook import runbook_markdown
-from moodle_wizard.core.secrets import SecretError, terminal_prompt
-from moodle_wizard.core.session import open_session
+from moodle_wizard.core.secrets import mask_password_hashes, terminal_prompt
+from moodle_wizard.core.session import bug_log_path, open_session
 from moodle_wizard.core.state import (
     MigrationLock,
     MigrationState,
-    StateError,
     StepName,
     load,
     new_state,
@@ -31,14 +30,15 @@ from moodle_wizard.core.state import (
 )
 from moodle_wizard.core.steps.base import StepError
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+# 70: a bug in the wizard (sysexits' EX_SOFTWARE), so automation can tell it from a failure.
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_BUG = 0, 1, 2, 70
 
 
 class Printer:
     """Prints engine events as lines; progress at most once a second."""
 
-    def __init__(self, out: TextIO = sys.stdout) -> None:
-        self.out = out
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stdout  # the stdout of now, not of when this module was imported
         self._last_progress = 0.0
 
     def __call__(self, event: ev.Event) -> None:
@@ -179,7 +179,7 @@ async def cmd_drill(args: argparse.Namespace, printer: Printer) -> int:
         async with session(inventory, state, path, args, printer) as ctx:
             try:
                 result = await drill_vip(ctx)
-            except EXPECTED as exc:
+            except OperatorError as exc:
                 raise MigrationError(f"drill vip: {ctx.secrets.mask(str(exc))}") from None
     print(f"drill vip: the VIP moved from {result.old_holder} to {result.new_holder} in "
           f"{result.seconds:.2f} s (Moodle's user logged in through it, reaching "
@@ -222,7 +222,7 @@ async def cmd_finish(args: argparse.Namespace, printer: Printer) -> int:
                 return EXIT_FAILED
             try:
                 await finish.run(plan)
-            except EXPECTED as exc:
+            except OperatorError as exc:
                 raise MigrationError(f"finish: {ctx.secrets.mask(str(exc))}; run `moodle-wizard "
                                      "finish` again to remove what is left") from None
     print(f"migration {state.migration_id}: finished ({len(plan.removals)} item(s) removed; "
@@ -333,13 +333,15 @@ def main(args: argparse.Namespace) -> int:
         if args.command == "health":
             return asyncio.run(cmd_health(args, printer))
         return asyncio.run(cmd_run(args, printer))
-    except (InventoryError, StateError, SecretError) as exc:
-        print(f"moodle-wizard: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except (MigrationError, RemoteError) as exc:
-        print(f"moodle-wizard: {exc}", file=sys.stderr)
-        return EXIT_FAILED
     except KeyboardInterrupt:
         print("moodle-wizard: interrupted; the state is saved, continue with "
               "`moodle-wizard resume`", file=sys.stderr)
         return 130
+    except Exception as exc:
+        # core/errors.py decides: the operator's problem is its one message; anything else
+        # is a bug, its traceback in the log and a one-line note here.
+        verdict = explain(exc, log=bug_log_path(), mask=mask_password_hashes)
+        print(f"moodle-wizard: {verdict.text}", file=sys.stderr)
+        if not verdict.operator:
+            return EXIT_BUG
+        return EXIT_BAD_INPUT if verdict.bad_input else EXIT_FAILED

@@ -14,9 +14,6 @@ from moodle_wizard.core.state import ActionRecord, ActionStatus, StepName, StepS
 from moodle_wizard.core.steps.base import Action, Problem, Step
 from moodle_wizard.core.steps.registry import STEP_CLASSES, steps_through
 
-# Transitional: modules not yet moved to the error root catch this (it is OperatorError).
-EXPECTED = OperatorError
-
 
 class MigrationError(OperatorError):
     """The migration (or its rollback) stopped; the message says where and why."""

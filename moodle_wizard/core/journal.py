@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from moodle_wizard.core.context import Context
-from moodle_wizard.core.engine import EXPECTED
+from moodle_wizard.core.errors import OperatorError
 from moodle_wizard.core.state import (
     MigrationState,
     StateError,
@@ -133,7 +133,7 @@ async def step_findings(ctx: Context, name: StepName) -> list[Finding]:
     """One step's read-only preflight (its questions are reported, not asked)."""
     try:
         problems = await STEP_CLASSES[name](ctx).preflight()
-    except EXPECTED as exc:
+    except OperatorError as exc:
         return [Finding(name.value, "error", ctx.secrets.mask(str(exc)))]
     return [Finding(name.value, p.level, ctx.secrets.mask(p.message), p.risky)
             for p in problems]

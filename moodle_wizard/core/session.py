@@ -9,17 +9,23 @@ from pathlib import Path
 
 from moodle_wizard.core.audit import AuditLog
 from moodle_wizard.core.context import Confirm, Context
+from moodle_wizard.core.errors import attach_mask
 from moodle_wizard.core.events import EventSink
 from moodle_wizard.core.inventory import Inventory
 from moodle_wizard.core.remote.ssh import HostKeyPolicy, SshPool
 from moodle_wizard.core.secrets import SecretStore
-from moodle_wizard.core.state import MigrationState
+from moodle_wizard.core.state import MigrationState, state_dir
 
 AskHostKey = Callable[[str, str], Awaitable[bool]]
 
 
 def audit_path(state_path: Path) -> Path:
     return state_path.with_suffix(".audit.log")
+
+
+def bug_log_path() -> Path:
+    """Where a bug's traceback goes (core/errors.py explain): beside the journals, 0600."""
+    return state_dir() / "moodle-wizard.log"
 
 
 def generated_secrets_path(state_path: Path) -> Path:
@@ -46,5 +52,10 @@ async def open_session(
         ctx = Context(inventory, state, state_path, store, pool, audit, emit, confirm)
         try:
             yield ctx
+        except Exception as exc:
+            # A bug's traceback is written far from here (explain): it takes this session's
+            # secrets with it, so the bug log never holds one.
+            attach_mask(exc, store.mask)
+            raise
         finally:
             await ctx.close()

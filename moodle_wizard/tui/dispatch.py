@@ -8,18 +8,18 @@ migration: that is the engine's (see ops.py)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from moodle_wizard.core import journal
-from moodle_wizard.core.engine import MigrationError
+from moodle_wizard.core.errors import explain
 from moodle_wizard.core.health import HealthItem
 from moodle_wizard.core.inventory import InventoryError, load_inventory
-from moodle_wizard.core.remote.ssh import ChangedHostKey, RemoteError
-from moodle_wizard.core.secrets import SecretError
-from moodle_wizard.core.state import StateError, StepName, new_state, state_path
+from moodle_wizard.core.remote.errors import ChangedHostKey
+from moodle_wizard.core.secrets import mask_password_hashes
+from moodle_wizard.core.session import bug_log_path
+from moodle_wizard.core.state import StepName, new_state, state_path
 from moodle_wizard.tui import heap, ops
 from moodle_wizard.tui.app_base import WizardBase
 from moodle_wizard.tui.draft import discovery_key
@@ -37,14 +37,11 @@ from moodle_wizard.tui.operations import (
 from moodle_wizard.tui.run_model import RunModel
 from moodle_wizard.tui.runner import EngineEvents, OpDone, OpMessage
 
-log = logging.getLogger(__name__)
-
 
 def describe_error(exc: BaseException) -> str:
-    if isinstance(exc, MigrationError | RemoteError | InventoryError | SecretError |
-                  StateError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc} (a bug in the wizard; the log has the details)"
+    """core/errors.py decides, as for the headless commands: the operator's message, or for a
+    bug a short note naming the log that now holds its traceback."""
+    return explain(exc, log=bug_log_path(), mask=mask_password_hashes).text
 
 
 class EngineOps(WizardBase):
@@ -234,9 +231,6 @@ class EngineOps(WizardBase):
         request, op = done.request, done.op
         self.runner.finished()
         if done.error is not None:
-            if not isinstance(done.error, MigrationError | RemoteError | InventoryError |
-                              SecretError | StateError):
-                log.error("engine operation %s failed", op, exc_info=done.error)
             self.errors[op] = describe_error(done.error)
             changed = _changed_key(done.error)
             if changed is not None:

@@ -16,13 +16,14 @@ from typing import Any
 
 from moodle_wizard.core import events as ev
 from moodle_wizard.core.context import Context
-from moodle_wizard.core.engine import EXPECTED, Engine
+from moodle_wizard.core.engine import Engine
+from moodle_wizard.core.errors import OperatorError
 from moodle_wizard.core.health import HealthItem as HealthItem  # the screens name it ops.HealthItem
 from moodle_wizard.core.health import check_health
 from moodle_wizard.core.inventory import Inventory
 from moodle_wizard.core.journal import Finding, findings, step_findings
 from moodle_wizard.core.moodle_config import read_moodle_config, register_config_secrets
-from moodle_wizard.core.remote.ssh import ChangedHostKey, RemoteError
+from moodle_wizard.core.remote.errors import ChangedHostKey, RemoteError
 from moodle_wizard.core.runbook import runbook_markdown
 from moodle_wizard.core.secrets import MASK
 from moodle_wizard.core.session import open_session
@@ -142,7 +143,7 @@ async def check_connections(io: SessionIO, settings: Settings, inventory: Invent
 async def _moodle_config(ctx: Context, app: str, path: str) -> MoodleConfig:
     try:
         cfg = await read_moodle_config(await ctx.host(app), path)
-    except EXPECTED as exc:
+    except OperatorError as exc:
         return MoodleConfig({}, ctx.secrets.mask(str(exc)))
     # Every password in it (the read-only replicas' too) is masked below.
     password = register_config_secrets(cfg, ctx.secrets, app)

@@ -19,7 +19,7 @@ from moodle_wizard.core.remote.errors import RemoteError
 from moodle_wizard.core.remote.ssh import RemoteHost
 from moodle_wizard.core.sql.dialect import Dialect
 from moodle_wizard.core.sql.statement import Statement
-from moodle_wizard.core.sql.version import ServerVersion, parse_version
+from moodle_wizard.core.sql.version import ServerVersion, UnsupportedServerError, parse_version
 
 CONNECT_TIMEOUT = 10
 
@@ -97,7 +97,12 @@ class Database:
         async with conn.cursor() as cur:
             await cur.execute("SELECT VERSION() AS v, @@version_comment AS c")
             row = await cur.fetchone()
-        return cls(host.target.name, conn, parse_version(str(row["v"]), str(row["c"])), audit)
+        try:
+            return cls(host.target.name, conn, parse_version(str(row["v"]), str(row["c"])),
+                       audit)
+        except UnsupportedServerError as exc:
+            conn.close()
+            raise UnsupportedServerError(f"{host.target.name}: {exc}") from None
 
     async def _execute(self, sql: str, args: Sequence[Any] | None, display: str) -> list[Row]:
         self._audit(self.host_name, display)

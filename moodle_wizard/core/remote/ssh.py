@@ -45,10 +45,6 @@ __all__ = [
     "SshTarget",
     "fingerprint",
 ]
-# Transitional, while other modules move their imports to remote/errors.py: the error
-# classes are still importable from here.
-__all__ += ["AuthFailed", "ChangedHostKey", "CommandFailed", "CommandTimeout", "RemoteError",
-            "UnknownHostKey", "Unreachable"]
 
 Audit = Callable[[str, str], None]
 
