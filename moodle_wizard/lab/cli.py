@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from moodle_wizard.core.errors import OperatorError
 from moodle_wizard.lab import lab
 from moodle_wizard.lab.host import interactive
 from moodle_wizard.lab.system import LabError, require_root
-from moodle_wizard.lab.topology import DEFAULT_SUBNET, HOST_NAMES, TopologyError
+from moodle_wizard.lab.topology import DEFAULT_SUBNET, HOST_NAMES
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
-    except (LabError, TopologyError) as exc:
+    except OperatorError as exc:  # the lab's (LabError, TopologyError) and the core's alike
         print(f"moodle-wizard lab: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
