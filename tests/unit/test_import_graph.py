@@ -5,7 +5,7 @@ those inside a function (they run, only later: a function-local import is how a 
 imports under `if TYPE_CHECKING:` never run and are left out of the runtime graph. A type-only
 graph (those included) is checked too, so a new cycle cannot hide there either.
 
-The allow-lists below only shrink: when a cycle or an oversized module goes, take it off.
+The size allow-list below only shrinks: when an oversized module is split, take it off.
 """
 
 from __future__ import annotations
@@ -18,14 +18,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "moodle_wizard"
 CORE = "moodle_wizard.core"
 MAX_LINES = 400
-
-# Runtime cycles outside core: none since the TUI refactor of issue 11 (the screens name the app
-# under TYPE_CHECKING only). Keep it empty.
-KNOWN_RUNTIME_CYCLE_MODULES: frozenset[str] = frozenset()
-
-# Type-only cycles in core: none (the last, context -> moodle_config -> steps.base -> context,
-# went when StepError moved to the error root, core/errors.py).
-KNOWN_TYPE_CYCLE_MODULES: frozenset[str] = frozenset()
 
 # Modules over MAX_LINES, with the most lines each may have (the count when this was written,
 # including edits then in flight). Lower a number when its file shrinks; never raise one.
@@ -147,27 +139,21 @@ def _describe(graph: dict[str, set[str]], component: set[str]) -> str:
     return "; ".join(edges)
 
 
-def test_core_has_no_runtime_import_cycle() -> None:
+def test_no_runtime_import_cycle() -> None:
+    """None anywhere since issue 11 (the last: tui/app.py <-> the screens)."""
     graph = import_graph()
-    bad = [c for c in cycles(graph) if any(m.startswith(CORE) for m in c)]
-    assert not bad, "import cycles through core: " + " | ".join(_describe(graph, c) for c in bad)
+    found = cycles(graph)
+    assert not found, "import cycles: " + " | ".join(_describe(graph, c) for c in found)
 
 
-def test_no_new_runtime_import_cycle_anywhere() -> None:
-    graph = import_graph()
-    new = [c for c in cycles(graph) if not c <= KNOWN_RUNTIME_CYCLE_MODULES]
-    assert not new, "new import cycles: " + " | ".join(_describe(graph, c) for c in new)
-
-
-def test_no_new_type_only_cycle_in_core() -> None:
+def test_no_type_only_cycle_in_core() -> None:
+    """core is layered for the type checker too (the last such cycle, context -> moodle_config
+    -> steps.base -> context, went with StepError's move to core/errors.py). The TUI still has
+    type-only cycles (screens name the app for their annotations)."""
     graph = import_graph(type_checking=True)
-    new = [
-        c
-        for c in cycles(graph)
-        if any(m.startswith(CORE) for m in c) and not c <= KNOWN_TYPE_CYCLE_MODULES
-    ]
-    assert not new, "new cycles (TYPE_CHECKING imports counted): " + " | ".join(
-        _describe(graph, c) for c in new
+    found = [c for c in cycles(graph) if any(m.startswith(CORE) for m in c)]
+    assert not found, "cycles through core (TYPE_CHECKING imports counted): " + " | ".join(
+        _describe(graph, c) for c in found
     )
 
 
