@@ -32,6 +32,9 @@ from moodle_wizard.tui.loopwatch import LoopWatch
 from moodle_wizard.tui.operations import Operation
 from moodle_wizard.tui.run_model import RunModel
 from moodle_wizard.tui.runner import AskOperator, EngineRunner, WithdrawQuestion
+from moodle_wizard.tui.screens import SCREENS
+from moodle_wizard.tui.screens.changed_key import ChangedKeyScreen
+from moodle_wizard.tui.screens.error import ErrorScreen
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +108,6 @@ class WizardBase(App[None]):
         return self.get_screen(name)
 
     def _make(self, name: str) -> Screen[Any]:
-        from moodle_wizard.tui.screens import SCREENS
-
         return SCREENS[name]()
 
     def goto(self, name: str) -> None:
@@ -133,13 +134,9 @@ class WizardBase(App[None]):
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def show_error(self, title: str, text: str) -> None:
-        from moodle_wizard.tui.screens.error import ErrorScreen
-
         self.push_screen(ErrorScreen(title, text))
 
     def show_changed_key(self, host: str, text: str) -> None:
-        from moodle_wizard.tui.screens.changed_key import ChangedKeyScreen
-
         if not isinstance(self.screen, ChangedKeyScreen):
             self.push_screen(ChangedKeyScreen(host, text))
 

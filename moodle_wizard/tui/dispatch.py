@@ -16,6 +16,7 @@ from moodle_wizard.core import journal
 from moodle_wizard.core.errors import explain
 from moodle_wizard.core.health import HealthItem
 from moodle_wizard.core.inventory import InventoryError, load_inventory
+from moodle_wizard.core.preview import rollback_preview
 from moodle_wizard.core.remote.errors import ChangedHostKey
 from moodle_wizard.core.secrets import mask_password_hashes
 from moodle_wizard.core.session import bug_log_path
@@ -36,6 +37,8 @@ from moodle_wizard.tui.operations import (
 )
 from moodle_wizard.tui.run_model import RunModel
 from moodle_wizard.tui.runner import EngineEvents, OpDone, OpMessage
+from moodle_wizard.tui.screens.confirm import ConfirmModal
+from moodle_wizard.tui.screens.rollback import RollbackModal
 
 
 def describe_error(exc: BaseException) -> str:
@@ -302,8 +305,6 @@ class EngineOps(WizardBase):
     def _offer_forced_config_rollback(self, to: StepName | None) -> None:
         """The cutover's rollback refused: config.php changed after the cutover (its message,
         with the masked diff, is on the dashboard). Overwriting it is the operator's call."""
-        from moodle_wizard.tui.screens.confirm import ConfirmModal
-
         changed = journal.config_changed_since_cutover(self.state) if self.state else []
         if not changed:
             return
@@ -319,9 +320,6 @@ class EngineOps(WizardBase):
             title="config.php changed"), callback=answered)
 
     def confirm_rollback(self, to: StepName | None) -> None:
-        from moodle_wizard.tui.preview import rollback_preview
-        from moodle_wizard.tui.screens.rollback import RollbackModal
-
         if self.state is None:
             self.notify("no migration is open", severity="warning")
             return

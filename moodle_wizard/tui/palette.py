@@ -16,6 +16,11 @@ from moodle_wizard.core.state import StepName, state_dir
 from moodle_wizard.tui import preview
 from moodle_wizard.tui.dispatch import EngineOps
 from moodle_wizard.tui.operations import Review, Run
+from moodle_wizard.tui.screens.confirm import ConfirmModal
+from moodle_wizard.tui.screens.export import ExportModal
+from moodle_wizard.tui.screens.help import HelpScreen
+from moodle_wizard.tui.screens.log_view import LogScreen
+from moodle_wizard.tui.screens.step_picker import StepPicker
 
 
 class Palette(EngineOps):
@@ -53,8 +58,6 @@ class Palette(EngineOps):
         self.resume_saved(saved[0])
 
     def action_rollback_step(self) -> None:
-        from moodle_wizard.tui.screens.step_picker import StepPicker
-
         if self.state is None:
             saved = [p for p, s, _ in journal.saved_migrations() if s is not None]
             if not saved or not self.open_saved(saved[0]):
@@ -74,8 +77,6 @@ class Palette(EngineOps):
                                     choices), callback=picked)
 
     def action_export_runbook(self) -> None:
-        from moodle_wizard.tui.screens.export import ExportModal
-
         if self.review is None or self.reviewed_for != self.draft.to_toml():
             if self.state is None:
                 self.notify("discover first: the runbook depends on what is on the hosts",
@@ -104,14 +105,10 @@ class Palette(EngineOps):
         self.notify(f"runbook written to {path}", title="export", timeout=8)
 
     def action_open_log(self) -> None:
-        from moodle_wizard.tui.screens.log_view import LogScreen
-
         audit = audit_path(self.state_file) if self.state_file else None
         self.push_screen(LogScreen(audit, list(self.run_model.log)))
 
     def action_help(self) -> None:
-        from moodle_wizard.tui.screens.help import HelpScreen
-
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
 
@@ -129,8 +126,6 @@ class Palette(EngineOps):
         if not self.runner.busy or request is None or not request.changes_hosts:
             self.exit()
             return
-        from moodle_wizard.tui.screens.confirm import ConfirmModal
-
         def answered(yes: bool | None) -> None:
             if yes:
                 self.exit()
