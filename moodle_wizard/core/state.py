@@ -133,7 +133,6 @@ def new_state(migration_id: str, inventory_path: str | Path) -> MigrationState:
 
 class StateError(OperatorError):
     """The state file cannot be used; the message says which file and what to do."""
-
     bad_input = True
 
 
@@ -160,7 +159,8 @@ def state_dir() -> Path:
 
 def state_path(migration_id: str) -> Path:
     if not migration_id or "/" in migration_id or migration_id.startswith("."):
-        raise ValueError(f"invalid migration id {migration_id!r}")
+        raise StateError(f"invalid migration name {migration_id!r}: it names the journal file "
+                         f"in {state_dir()}, so it cannot be empty, hold '/' or start with '.'")
     return state_dir() / f"{migration_id}.json"
 
 

@@ -239,3 +239,16 @@ def test_every_exception_class_the_wizard_defines_is_an_operator_error() -> None
     strays = [f"{c.__module__}.{c.__qualname__}" for c in classes
               if c not in roots and not issubclass(c, OperatorError)]
     assert not strays, f"not OperatorErrors: {strays}"
+
+
+@pytest.mark.parametrize("name", ["../site", ".hidden"])
+def test_a_migration_name_that_is_no_file_name_is_bad_input(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        name: str) -> None:
+    monkeypatch.setenv("MOODLE_WIZARD_STATE_DIR", str(tmp_path / "state"))
+    code = cli.main(["status", "--migration", name])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.strip() == (f"moodle-wizard: invalid migration name {name!r}: it names the "
+                           f"journal file in {tmp_path / 'state'}, so it cannot be empty, hold "
+                           "'/' or start with '.'")

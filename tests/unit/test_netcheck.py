@@ -6,6 +6,7 @@ import ipaddress
 
 import pytest
 
+from moodle_wizard.core.errors import OperatorError
 from moodle_wizard.core.remote.netcheck import (
     Interfaces,
     choose_vrid,
@@ -74,7 +75,7 @@ def test_a_vrid_is_chosen_from_the_vip_and_skips_used_ones() -> None:
     assert choose_vrid("10.77.0.255", {255}) == 1
     assert choose_vrid("10.77.0.0", set()) == 1
     assert choose_vrid("10.77.0.100", {100}, given=42) == 42
-    with pytest.raises(ValueError, match="every virtual_router_id"):
+    with pytest.raises(OperatorError, match="every virtual_router_id"):
         choose_vrid("10.0.0.1", set(range(1, 256)))
 
 

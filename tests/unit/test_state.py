@@ -63,7 +63,7 @@ def test_state_dir_override_and_default(home: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv(st.STATE_DIR_ENV)
     assert state_dir().name == "moodle-wizard"
     for bad in ("", "../x", ".hidden"):
-        with pytest.raises(ValueError):
+        with pytest.raises(StateError, match="invalid migration name"):
             state_path(bad)
 
 

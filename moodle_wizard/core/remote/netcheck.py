@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from moodle_wizard.core.errors import StepError
 from moodle_wizard.core.remote.ssh import RemoteHost
 
 __all__ = [
@@ -188,4 +189,5 @@ def choose_vrid(vip: str, taken: Iterable[int], given: int | None = None) -> int
         candidate = (start - 1 + k) % 255 + 1
         if candidate not in used:
             return candidate
-    raise ValueError("every virtual_router_id 1..255 is in use on the segment")
+    raise StepError("every virtual_router_id 1..255 is in use on the segment; the VIP needs "
+                    "a segment with a free one")

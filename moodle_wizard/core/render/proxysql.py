@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from moodle_wizard.core.errors import OperatorError
 from moodle_wizard.core.sql.statement import Statement
 from moodle_wizard.core.sql.version import ServerVersion
 
@@ -30,6 +31,7 @@ __all__ = [
     "Backend",
     "FrontendUser",
     "ProxySqlConfig",
+    "ProxySqlConfigError",
     "admin_statements",
     "cnf_admin_credentials",
     "credentials_accept",
@@ -40,6 +42,11 @@ __all__ = [
 
 COMMENT = "moodle-wizard"
 _LOOPBACK_IFACE = re.compile(r"\A127\.0\.0\.1:[0-9]{1,5}\Z")
+
+
+class ProxySqlConfigError(OperatorError, ValueError):
+    """A value ProxySQL's configuration cannot hold (a Moodle user name with a '-', an admin
+    password with ':'); the message names it and what is allowed."""
 
 
 @dataclass(frozen=True)
@@ -75,16 +82,18 @@ class ProxySqlConfig:
     def __post_init__(self) -> None:
         for user in (self.admin_user, *(u.username for u in self.users)):
             if not re.fullmatch(r"[A-Za-z0-9_]{1,32}", user):
-                raise ValueError(f"user name {user!r}: letters, digits and '_' only")
+                raise ProxySqlConfigError(f"user name {user!r}: letters, digits and '_' only")
         # admin-admin_credentials is `user:pass;user:pass`: these would split it.
         if set(self.admin_password) & set(":; ") or not self.admin_password:
-            raise ValueError("the admin password cannot be empty or contain ':', ';' or spaces")
+            raise ProxySqlConfigError("the admin password cannot be empty or contain ':', ';' or "
+                                      "spaces")
         if not _LOOPBACK_IFACE.fullmatch(self.admin_ifaces):
-            raise ValueError(f"admin interface {self.admin_ifaces!r}: only 127.0.0.1:PORT "
-                             "(the wizard reaches it through SSH; nothing else needs it)")
+            raise ProxySqlConfigError(f"admin interface {self.admin_ifaces!r}: only "
+                                      "127.0.0.1:PORT (the wizard reaches it through SSH; "
+                                      "nothing else needs it)")
         if self.admin_user in {u.username for u in self.users}:
-            raise ValueError(f"{self.admin_user!r} is both an admin user and a mysql user; "
-                             "ProxySQL refuses that")
+            raise ProxySqlConfigError(f"{self.admin_user!r} is both an admin user and a mysql "
+                                      "user; ProxySQL refuses that")
 
     @property
     def variables(self) -> dict[str, str]:
