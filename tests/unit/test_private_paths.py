@@ -30,8 +30,8 @@ from moodle_wizard.core.remote.jobs import (
     wait_job,
 )
 from moodle_wizard.core.remote.ssh import Result
-from moodle_wizard.core.steps import seed, seed_key
 from moodle_wizard.core.steps.base import StepError
+from moodle_wizard.core.steps.replicas import seed, seed_key
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the paths must be root's own")
 ED25519 = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFmq+yDH0Cuj9iTWq0opc/hxJy1ZnWrL7APdRtKrXTQY")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from moodle_wizard.core.remote.ssh import Result
-from moodle_wizard.core.steps import replica_datadir as rd
+from moodle_wizard.core.steps.replicas import datadir as rd
 
 OWNER = "mwlab@20261201T120000000000"
 

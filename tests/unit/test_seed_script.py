@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from moodle_wizard.core.remote import privatedir
-from moodle_wizard.core.steps import seed
+from moodle_wizard.core.steps.replicas import seed
 
 
 def test_authorized_key_line_restricts_source_and_command() -> None:

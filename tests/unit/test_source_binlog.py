@@ -21,10 +21,10 @@ from moodle_wizard.core.sql.dialect import Dialect
 from moodle_wizard.core.sql.parsers import binlog_retention_seconds, normalize_replica_hosts
 from moodle_wizard.core.sql.version import parse_version
 from moodle_wizard.core.state import StepName, new_state
-from moodle_wizard.core.steps import replicas as replicas_mod
 from moodle_wizard.core.steps.base import StepError
 from moodle_wizard.core.steps.prepare_source import PrepareSource
 from moodle_wizard.core.steps.replicas import Replicas
+from moodle_wizard.core.steps.replicas import step as replicas_mod
 from moodle_wizard.headless import make_confirm
 
 INVENTORY = """

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 from moodle_wizard.core.remote import privatedir
 from moodle_wizard.core.remote.jobs import ForeignJobDirectory, JobRef, cancel_job, remove_job
 from moodle_wizard.core.remote.ssh import RemoteHost
-from moodle_wizard.core.steps import seed
 from moodle_wizard.core.steps.base import StepError
+from moodle_wizard.core.steps.replicas import seed
 
 if TYPE_CHECKING:
     from moodle_wizard.core.context import Context

@@ -1,0 +1,152 @@
+"""Host preparation of the replicas step: the server packages, stopping a server that runs
+there, the datadir (moved aside or claimed, never deleted unless it carries this migration's
+marker: see `datadir`), the replica's config and its start; and the rollback of each.
+
+What rollback undoes is what the journal and the facts prove apply did (recorded before each
+change): a package the operator had, a datadir the wizard cannot prove its own, a server it
+did not stop are left as they are.
+"""
+
+from __future__ import annotations
+
+from moodle_wizard.core.remote.jobs import JobRef, cancel_job, job_dir, remove_job
+from moodle_wizard.core.remote.packages import install_packages, missing_packages
+from moodle_wizard.core.render.mycnf import DEFAULT_LOG_BIN
+from moodle_wizard.core.steps.base import StepError
+from moodle_wizard.core.steps.prepare_source import service_name
+from moodle_wizard.core.steps.replicas import datadir as replica_datadir
+from moodle_wizard.core.steps.replicas.common import ReplicasBase
+from moodle_wizard.core.steps.replicas.datadir import DATADIR
+
+
+class HostPreparation(ReplicasBase):
+    async def installed(self, r: str) -> bool:
+        return not await missing_packages(await self.ctx.host(r), self._packages())
+
+    async def install(self, r: str) -> None:
+        def record(missing: list[str]) -> None:
+            # Recorded before apt-get runs (a crash or a failure half-way leaves some
+            # installed); only what was missing: rollback removes nothing the operator had.
+            recorded: dict[str, list[str]] = self.facts.setdefault("installed_packages", {})
+            if r not in recorded:
+                recorded[r] = missing
+                self.ctx.save()
+
+        await install_packages(await self.ctx.host(r), self._packages(), record=record)
+
+    async def stop(self, r: str) -> None:
+        d = await self.datadir(r)
+        # Looked at again here, before anything is stopped: the preflight may be from before a
+        # crash, and a resumed step is not preflighted again.
+        problems = [p for p in self._datadir_problems(r, d) if p.level == "error"]
+        if problems:
+            raise StepError(problems[0].message)
+        if d.server_pids:
+            stopped: list[str] = self.facts.setdefault("stopped_servers", [])
+            if r not in stopped:
+                # Rollback starts it again: the host is left running, as it was found.
+                stopped.append(r)
+                self.ctx.save()
+        await self._stop_server(r)
+
+    async def empty_datadir(self, r: str) -> None:
+        host = await self.ctx.host(r)
+        before: dict[str, list[str]] = self.facts.setdefault("binlogs_before", {})
+        if r not in before:
+            # The replica's server will write binary logs (log_slave_updates): rollback
+            # removes them only if there were none of that name before.
+            out = await host.run(["sh", "-c", f"ls -1 {DEFAULT_LOG_BIN}.* 2>/dev/null || true"])
+            before[r] = sorted(line for line in out.stdout.splitlines() if line.strip())
+            self.ctx.save()
+        d = await self.datadir(r)
+        moved: dict[str, str] = self.facts.setdefault("moved_datadirs", {})
+        if d.ours(self.owner):
+            # Ours, from an earlier attempt of this step: the host itself proves it.
+            await replica_datadir.empty_ours(host, self.owner)
+            return
+        if not d.empty:
+            problems = [p for p in self._datadir_problems(r, d) if p.level == "error"]
+            if problems:
+                raise StepError(problems[0].message)
+            await host.run(["mv", "--no-target-directory", DATADIR, d.aside])
+            d = await self.datadir(r)
+            if d.exists or not d.aside_exists:
+                raise StepError(f"{r}: moving {DATADIR} to {d.aside} did not happen as "
+                                f"expected; check both directories by hand, then resume")
+        if d.aside_exists and r not in moved:
+            # Recorded once the move can be seen (also a move a crash kept from recording).
+            moved[r] = d.aside
+            self.ctx.save()
+        if not d.exists and r not in moved:
+            created: list[str] = self.facts.setdefault("created_datadirs", [])
+            if r not in created:
+                created.append(r)
+                self.ctx.save()
+        await replica_datadir.claim(host, self.owner)
+
+    async def init_server(self, r: str) -> None:
+        host = await self.ctx.host(r)
+        await replica_datadir.empty_ours(host, self.owner)
+        await host.run(["sh", "-c", f"mariadb-install-db --user=mysql --datadir={DATADIR} "
+                        "--skip-test-db > /dev/null"])
+        await host.run(["service", service_name(self.src["flavor"]), "start"], timeout=300)
+
+    async def configure(self, r: str, cnf: str) -> None:
+        host = await self.ctx.host(r)
+        self.facts.setdefault("configured", [])
+        if r not in self.facts["configured"]:
+            self.facts["configured"].append(r)
+            self.ctx.save()
+        await host.write_file(self.cnf_path(), self.replica_cnf(r, cnf).encode(), mode=0o644)
+
+    async def start(self, r: str) -> None:
+        host = await self.ctx.host(r)
+        await self.ctx.forget_db(r)
+        # The replica keeps a binary log (to be promotable); a fresh host may lack its dir.
+        await host.run(["install", "-d", "-o", "mysql", "-g", "mysql", "/var/log/mysql"])
+        await host.run(["service", service_name(self.src["flavor"]), "restart"], timeout=600)
+
+    # -- rollback ----------------------------------------------------------------------
+
+    async def stop_ours(self, r: str) -> None:
+        """Stops the server only if it runs on this migration's datadir: the operator's own
+        server (one the wizard never replaced) keeps running."""
+        d = await self.datadir(r)
+        if d.server_pids and d.ours(self.owner):
+            await self._stop_server(r)
+
+    async def restore_replica(self, r: str) -> None:
+        host = await self.ctx.host(r)
+        # A prepare started for it by another replica's action may still be writing there.
+        prepare = JobRef(r, f"prepare-{r}", job_dir(f"prepare-{r}"))
+        await cancel_job(host, prepare)
+        await remove_job(host, prepare)
+        if self.journaled(f"config:{r}"):
+            await host.run(["rm", "-f", self.cnf_path()])
+        d = await self.datadir(r)
+        if d.ours(self.owner):
+            await replica_datadir.empty_ours(host, self.owner, keep_marker=False)
+            d = await self.datadir(r)
+        if (self.journaled(f"start:{r}", f"init:{r}")
+                and dict(self.facts.get("binlogs_before", {})).get(r) == []):
+            await host.run(["sh", "-c", f"rm -f -- {DEFAULT_LOG_BIN}.*"])
+        if d.aside_exists:
+            # The operator's datadir, moved by this migration (found by its name even if a
+            # crash kept the move from being recorded).
+            if not d.empty:
+                raise StepError(
+                    f"{r}: {DATADIR} holds data this migration cannot prove is its own "
+                    f"({d.describe()}), and the original datadir is at {d.aside}; the wizard "
+                    "overwrites neither. Move one of them away by hand, then roll back again")
+            if d.exists:
+                await host.run(["rmdir", DATADIR])
+            await host.run(["mv", "--no-target-directory", d.aside, DATADIR])
+        elif d.exists and d.empty and r in self.facts.get("created_datadirs", []):
+            await host.run(["rmdir", DATADIR])
+        if r in self.facts.get("stopped_servers", []):
+            await host.run(["service", service_name(self.src["flavor"]), "start"], timeout=300)
+
+    async def uninstall(self, r: str, pkgs: list[str]) -> None:
+        host = await self.ctx.host(r)
+        await host.run(["sh", "-c", "DEBIAN_FRONTEND=noninteractive apt-get remove -y "
+                        + " ".join(pkgs) + " </dev/null"], timeout=1800)

@@ -1,0 +1,143 @@
+"""Seeding of the replicas step: the temporary seed key (`seed_key`), one backup stream from
+the source to every replica as a detached job on the source (`seed`), and the physical
+backup's prepare on each replica. The job ids are in the state before the jobs start, so a
+wizard that crashed reattaches instead of starting them again.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+from moodle_wizard.core.events import Progress
+from moodle_wizard.core.remote.jobs import (
+    JobRef,
+    JobState,
+    job_dir,
+    job_status,
+    remove_job,
+    start_job,
+)
+from moodle_wizard.core.render.mycnf import render_client_defaults
+from moodle_wizard.core.state import RemoteJob
+from moodle_wizard.core.steps.base import StepError
+from moodle_wizard.core.steps.replicas import seed, seed_key
+from moodle_wizard.core.steps.replicas.common import ReplicasBase
+from moodle_wizard.core.steps.replicas.datadir import DATADIR
+
+
+class Seeding(ReplicasBase):
+    def dump_argv(self) -> tuple[str, ...]:
+        dump = self.dialect.dump_tool()
+        extra: tuple[str, ...] = ()
+        if self.src["flavor"] == "mariadb":
+            # The accounts too (Moodle's from the proxies, the monitor user), as CREATE USER
+            # IF NOT EXISTS so the replica's own root and system accounts stay as they are.
+            extra = ("--system=users", "--insert-ignore")
+        return (dump.binary, *dump.options, *extra)
+
+    async def install_seed_key(self) -> None:
+        command = seed.receive_command(self.method, DATADIR, self.dialect.client_binary())
+        await seed_key.install(self.ctx, self.facts, command)
+
+    def _job_ref(self) -> JobRef | None:
+        for job in self.ctx.state.step(self.name).remote_jobs:
+            if job.job_id.startswith("seed-"):
+                return JobRef(host=job.host, job_id=job.job_id,
+                              directory=job.paths["directory"])
+        return None
+
+    async def stream_succeeded(self) -> bool:
+        ref = self._job_ref()
+        if ref is None:
+            return False
+        status = await job_status(await self.ctx.host(self.ctx.inventory.source), ref)
+        return status.state == JobState.SUCCEEDED
+
+    async def stream(self) -> None:
+        inv = self.ctx.inventory
+        source = await self.ctx.host(inv.source)
+        ref = self._job_ref()
+        if ref is None:
+            job_id = f"seed-{secrets.token_hex(4)}"
+            # Recorded before it starts: after a crash anywhere from here on, the wizard finds
+            # this id and reattaches (start_job never starts the same id twice).
+            self.ctx.state.step(self.name).remote_jobs.append(RemoteJob(
+                host=inv.source, job_id=job_id, paths={"directory": job_dir(job_id)}))
+            self.ctx.save()
+            ref = JobRef(inv.source, job_id, job_dir(job_id))
+        secret_files: dict[str, str] = {}
+        defaults = None
+        if inv.migration.db_admin_user:
+            secret_files["client.cnf"] = render_client_defaults(
+                inv.migration.db_admin_user, self.ctx.secrets.get("db_admin_password"))
+            defaults = "$MW_JOB_DIR/secret/client.cnf"
+        receivers = [seed.Receiver(r, inv.hosts[r].address, inv.hosts[r].ssh_port)
+                     for r in inv.replicas]
+        backup = seed.backup_command(self.method, self.dialect.backup_tools().backup,
+                                     self.dump_argv(), self.databases(), defaults,
+                                     seed.SEED_DIR)
+        script = seed.sender_script(self.method, backup, receivers, seed.SEED_DIR)
+        # Starts it if it never started (the crash came first); otherwise a no-op.
+        await start_job(source, ref.job_id, script, secret_files=secret_files)
+        await self._watch(source, ref)
+
+    async def _watch(self, source: Any, ref: JobRef) -> None:
+        total = int(self.src["data_bytes"])
+        while True:
+            # Each poll is one audited command on the source, which answers within a second,
+            # or as soon as the stream ends.
+            status = await job_status(source, ref, wait_s=1.0)
+            if status.progress_bytes is not None:
+                self.ctx.emit(Progress(self.name, "seed stream", status.progress_bytes, total))
+            if status.state == JobState.SUCCEEDED:
+                self.ctx.emit(Progress(self.name, "seed stream", max(
+                    status.progress_bytes or 0, total), total))
+                return
+            if status.state == JobState.FAILED and status.exit_code == 12:
+                exits = dict(re.findall(r"receiver (\S+) exit (\d+)", status.output_tail))
+                lost = [r for r, rc in exits.items() if rc == "255"]  # ssh: connection lost
+                broken = lost or [r for r, rc in exits.items() if rc != "0"]
+                who = ", ".join(broken) if broken else "a replica"
+                raise StepError(f"the seed stream from {self.ctx.inventory.source} to {who} "
+                                f"broke: {who} stopped receiving (host or network down?): "
+                                f"{status.output_tail[-300:].strip()}; check that {who} is "
+                                "reachable from the source, then roll back this step "
+                                "(moodle-wizard rollback --to replicas) and run it again")
+            if status.state in (JobState.FAILED, JobState.LOST):
+                raise StepError(f"the seed stream from {self.ctx.inventory.source} failed "
+                                f"(exit {status.exit_code}): {status.output_tail[-600:]}; roll "
+                                "back this step (moodle-wizard rollback --to replicas) and "
+                                "run it again")
+
+    async def prepare(self, r: str) -> None:
+        # The first prepare action starts every replica's (each a job on its own host, which
+        # never starts twice): two replicas then take the time of one. Each waits for its own.
+        tools = self.dialect.backup_tools()
+        script = (f"{tools.backup} --prepare --target-dir={DATADIR} && "
+                  f"chown -R mysql:mysql {DATADIR}")
+        host = await self.ctx.host(r)
+        ref = JobRef(r, f"prepare-{r}", job_dir(f"prepare-{r}"))
+        prepared = self.facts.get("prepared", [])
+        if r in prepared:  # done before a crash, job removed or not
+            await remove_job(host, ref)
+            return
+        for other in self.ctx.inventory.replicas:
+            if other not in prepared:
+                await start_job(await self.ctx.host(other), f"prepare-{other}", script)
+        while True:
+            status = await job_status(host, ref, wait_s=1.0)
+            if status.state == JobState.SUCCEEDED:
+                break
+            if status.state in (JobState.FAILED, JobState.LOST):
+                raise StepError(f"{r}: preparing the backup failed: "
+                                f"{status.output_tail[-600:]}; roll back this step and retry")
+        self.facts.setdefault("prepared", []).append(r)
+        self.ctx.save()
+        await remove_job(host, ref)
+
+    async def cleanup_seed(self) -> None:
+        jobs = [JobRef(job.host, job.job_id, job.paths["directory"])
+                for job in self.ctx.state.step(self.name).remote_jobs]
+        await seed_key.cleanup(self.ctx, self.facts, jobs)

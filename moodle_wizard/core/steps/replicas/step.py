@@ -1,0 +1,205 @@
+"""Step 3: seed every replica from one backup stream and start GTID replication.
+
+The step's preflight, its plan and its rollback plan; what each action does is in the part it
+belongs to (`host`, `seeding`, `replication`, `consistency`). Action ids are the journal's and
+the crash matrix's names for what ran: they do not change.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from rich.filesize import decimal
+
+from moodle_wizard.core.remote.packages import install_command
+from moodle_wizard.core.render.mycnf import render_replica_cnf
+from moodle_wizard.core.steps.base import Action, Problem, error, source_version
+from moodle_wizard.core.steps.discover import replica_host_facts
+from moodle_wizard.core.steps.prepare_source import service_name
+from moodle_wizard.core.steps.replicas import datadir as replica_datadir
+from moodle_wizard.core.steps.replicas import seed, seed_key
+from moodle_wizard.core.steps.replicas.common import SPACE_MARGIN, major_minor
+from moodle_wizard.core.steps.replicas.consistency import Consistency
+from moodle_wizard.core.steps.replicas.datadir import DATADIR
+from moodle_wizard.core.steps.replicas.host import HostPreparation
+from moodle_wizard.core.steps.replicas.replication import Replication
+from moodle_wizard.core.steps.replicas.seeding import Seeding
+
+
+class Replicas(HostPreparation, Seeding, Replication, Consistency):
+    title = "Seed the replicas"
+    summary = ("Installs the server on each replica host if it is missing, streams one backup "
+               "of the source to all of them at once (never through this machine, encrypted "
+               "over SSH), prepares it, makes each replica read-only with its own server_id, "
+               "and starts GTID replication from the source. Verified with a marker row and "
+               "per-table checksums.")
+
+    # -- preflight ---------------------------------------------------------------------
+
+    async def preflight(self) -> list[Problem]:
+        """Reads every replica host as it is now: discovery may be a week old, and someone may
+        have installed a server or put data on a host since."""
+        inv = self.ctx.inventory
+        problems: list[Problem] = []
+        need = int(self.src["data_bytes"] * SPACE_MARGIN)
+        src_id = inv.hosts[inv.source].server_id or self.src["server_id"]
+        want = major_minor(self.src["version"])
+        for r, server_id in self.server_ids().items():
+            f = await replica_host_facts(await self.ctx.host(r))
+            if server_id == src_id:
+                problems.append(error(
+                    f"{r}: server_id {server_id} is the source's own server_id; give {r} "
+                    "another server_id in the inventory (or leave it out to let the wizard "
+                    "choose)"))
+            for e in self.src.get("existing_replicas", []):
+                if int(e["server_id"]) == server_id:
+                    problems.append(error(
+                        f"{r}: server_id {server_id} is already used by a replica of "
+                        f"{inv.source} ({e['host'] or 'unnamed'}:{e['port']}); give {r} another "
+                        "server_id in the inventory (or leave it out to let the wizard choose "
+                        "a free one)"))
+            if f["free_bytes"] < need:
+                problems.append(error(
+                    f"{r}: {decimal(f['free_bytes'])} free for {DATADIR}, but the copy of "
+                    f"{inv.source} needs about {decimal(need)}; free space or grow the disk"))
+            for pkg, version in f["packages"].items():
+                if major_minor(version) != want:
+                    problems.append(error(
+                        f"{r}: {pkg} {version} is installed, but the source runs "
+                        f"{self.src['flavor']} {self.src['version']}; a replica needs the same "
+                        f"major version ({want}): remove it or use another host"))
+            problems += self._datadir_problems(r, await self.datadir(r))
+        self.ctx.secrets.get("replication_password")
+        return problems
+
+    # -- plan --------------------------------------------------------------------------
+
+    def plan(self) -> list[Action]:
+        inv = self.ctx.inventory
+        src = inv.source
+        svc = service_name(self.src["flavor"])
+        tools = self.dialect.backup_tools()
+        mid = self.ctx.state.migration_id
+        actions: list[Action] = []
+        for r in inv.replicas:
+            pkgs = self._packages()
+            actions += [
+                Action(f"install:{r}", f"Install {' '.join(pkgs)} on {r} if missing",
+                       partial(self.install, r),
+                       [f"on {r}: {install_command(pkgs)} (only if missing)"],
+                       done=partial(self.installed, r), host=r),
+                Action(f"stop:{r}", f"Stop any server on {r}", partial(self.stop, r),
+                       [f"on {r}: check {DATADIR} again (refuse, before stopping anything, if "
+                        "it holds data the inventory does not allow to replace); "
+                        f"service {svc} stop"], host=r),
+                Action(f"datadir:{r}", f"Make {r}'s {DATADIR} empty (move aside, never delete)",
+                       partial(self.empty_datadir, r),
+                       [f"on {r}: mv {DATADIR} {replica_datadir.aside_path(mid)} (only if it "
+                        "holds data and is not this migration's own: kept, never deleted); "
+                        f"install -d -o mysql -g mysql -m 0750 {DATADIR}; write "
+                        f"{DATADIR}/{replica_datadir.MARKER_NAME} (this migration's marker: "
+                        "only a datadir carrying it is ever emptied)"], host=r),
+            ]
+            if self.method == "logical":
+                actions.append(Action(
+                    f"init:{r}", f"Initialise an empty server on {r}",
+                    partial(self.init_server, r),
+                    [f"on {r}: mariadb-install-db --user=mysql --datadir={DATADIR}; "
+                     f"service {svc} start"], host=r))
+        recv_cmd = seed.receive_command(self.method, DATADIR, self.dialect.client_binary())
+        actions.append(Action(
+            "seed-key", "Create a temporary seed key on the source and allow it on each "
+            "replica for one command", self.install_seed_key,
+            seed_key.install_runbook(self.ctx, recv_cmd), host=src))
+        backup = seed.backup_command(self.method, tools.backup, self.dump_argv(),
+                                     self.databases(), None, "<job dir>")
+        actions.append(Action(
+            "stream", f"Stream one {self.method} backup of {src} to "
+            f"{', '.join(inv.replicas)} (detached job on {src})", self.stream,
+            [f"on {src} (detached job): {backup} | tee "
+             + " ".join(f">(ssh -c {seed.CIPHER} root@{r})" for r in inv.replicas)],
+            done=self.stream_succeeded, host=src))
+        if self.method == "physical":
+            # All prepares first: they run at once, one job per replica.
+            actions += [Action(
+                f"prepare:{r}", f"Prepare the backup on {r}", partial(self.prepare, r),
+                [f"on {r} (detached job): {tools.backup} --prepare --target-dir={DATADIR}; "
+                 f"chown -R mysql:mysql {DATADIR}"], host=r) for r in inv.replicas]
+        for r, server_id in self.server_ids().items():
+            cnf = render_replica_cnf(source_version(self.src), server_id,
+                                     inv.hosts[r].address)
+            actions += [
+                Action(f"config:{r}", f"Configure {r} as a read-only replica (server_id "
+                       f"{server_id})", partial(self.configure, r, cnf),
+                       [f"on {r}: write {self.cnf_path()}:\n{self.replica_cnf(r, cnf)}"],
+                       host=r),
+                Action(f"start:{r}", f"Start the server on {r}", partial(self.start, r),
+                       [f"on {r}: service {svc} restart"], host=r),
+                Action(f"replicate:{r}", f"Point {r} at {src} by GTID and start replication",
+                       partial(self.replicate, r),
+                       [f"on {r}: {s.display()}" for s in self._replication_statements()],
+                       done=partial(self.replicating, r), host=r),
+            ]
+        actions.append(Action("cleanup", "Remove the temporary seed key and job files",
+                              self.cleanup_seed, seed_key.cleanup_runbook(self.ctx), host=src))
+        return actions
+
+    # -- rollback ----------------------------------------------------------------------
+
+    def _touched(self, r: str) -> dict[str, str]:
+        """What rollback has to undo on `r`, each with why, from the journal and the facts
+        apply recorded; empty for a host the wizard changed nothing on."""
+        undo: dict[str, str] = {}
+        if self.journaled(f"init:{r}", f"start:{r}", f"replicate:{r}"):
+            undo["server"] = "the wizard started a replica server on it"
+        if self.journaled(f"datadir:{r}", f"config:{r}"):
+            undo["datadir"] = "the wizard replaced its datadir or config"
+        if r in self.facts.get("stopped_servers", []):
+            undo["restart"] = "the wizard stopped the server that was running there"
+        if r in dict(self.facts.get("installed_packages", {})):
+            undo["packages"] = "the wizard installed the server packages"
+        return undo
+
+    def rollback_notes(self) -> list[str]:
+        inv = self.ctx.inventory
+        notes = [f"{r}: {why}" for r in inv.replicas for why in self._touched(r).values()]
+        notes += [f"{r}: not touched (no action of this migration ran there); left as it is"
+                  for r in inv.replicas if not self._touched(r)]
+        return notes
+
+    def rollback_plan(self) -> list[Action]:
+        inv = self.ctx.inventory
+        svc = service_name(self.src["flavor"])
+        actions = []
+        for r in inv.replicas:
+            undo = self._touched(r)
+            if "server" in undo:
+                actions += [
+                    Action(f"unreplicate:{r}", f"Stop and reset replication on {r}",
+                           partial(self.unreplicate, r),
+                           [f"on {r}: {self.dialect.stop_replica().display()}; "
+                            f"{self.dialect.reset_replica_all().display()} (if the server "
+                            "runs on this migration's datadir)"], host=r),
+                    Action(f"stop:{r}", f"Stop the replica server on {r}",
+                           partial(self.stop_ours, r),
+                           [f"on {r}: service {svc} stop (only if {DATADIR} carries this "
+                            "migration's marker)"], host=r),
+                ]
+            if "datadir" in undo or "restart" in undo:
+                actions.append(Action(
+                    f"restore:{r}", f"Restore {r}'s datadir and config",
+                    partial(self.restore_replica, r),
+                    [f"on {r}: rm -f {self.cnf_path()} (if the wizard wrote it); empty "
+                     f"{DATADIR} only if it carries this migration's marker; mv "
+                     f"{replica_datadir.aside_path(self.ctx.state.migration_id)} {DATADIR} "
+                     "(if the wizard moved it there); service start (if the wizard stopped "
+                     "a running server)"], host=r))
+        if self.journaled("seed-key", "stream"):
+            actions.append(Action("seed-key", "Remove the temporary seed key and job files",
+                                  self.cleanup_seed, seed_key.cleanup_runbook(self.ctx),
+                                  host=inv.source))
+        for r, pkgs in dict(self.facts.get("installed_packages", {})).items():
+            actions.append(Action(f"uninstall:{r}", f"Remove the packages the wizard installed "
+                                  f"on {r}", partial(self.uninstall, r, pkgs),
+                                  [f"on {r}: apt-get remove -y {' '.join(pkgs)}"], host=r))
+        return actions

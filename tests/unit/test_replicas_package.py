@@ -1,0 +1,49 @@
+"""The replicas step as a package: its public name, its parts, and the preflight's sizes in
+Rich's decimal units (the one byte formatter of core and TUI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from moodle_wizard.core.steps.replicas import Replicas, checksum_sql
+from moodle_wizard.core.steps.replicas import step as replicas_step
+from moodle_wizard.core.steps.replicas.consistency import Consistency
+from moodle_wizard.core.steps.replicas.host import HostPreparation
+from moodle_wizard.core.steps.replicas.replication import Replication
+from moodle_wizard.core.steps.replicas.seeding import Seeding
+from moodle_wizard.tui.clock import size
+from tests.unit.test_source_binlog import SOURCE, context
+
+
+def test_the_step_is_assembled_from_its_parts() -> None:
+    for part in (HostPreparation, Seeding, Replication, Consistency):
+        assert issubclass(Replicas, part)
+    assert checksum_sql("moodle", ["mdl_user"]) == "CHECKSUM TABLE `moodle`.`mdl_user`"
+
+
+async def test_too_little_space_is_said_in_decimal_units(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    step = Replicas(context(tmp_path, {**SOURCE, "data_bytes": 4_000_000_000}))
+
+    async def fake_host(name: str) -> None:
+        return None
+
+    async def small_disk(host: object) -> dict[str, Any]:
+        return {"free_bytes": 2_000_000_000, "packages": {}}
+
+    async def empty_datadir(self: Replicas, r: str) -> None:
+        return None
+
+    monkeypatch.setattr(step.ctx, "host", fake_host)
+    monkeypatch.setattr(replicas_step, "replica_host_facts", small_disk)
+    monkeypatch.setattr(Replicas, "datadir", empty_datadir)
+    monkeypatch.setattr(Replicas, "_datadir_problems", lambda self, r, d: [])
+    errors = [p.message for p in await step.preflight() if p.level == "error"]
+    assert ("db2: 2.0 GB free for /var/lib/mysql, but the copy of db1 needs about 4.6 GB; "
+            "free space or grow the disk") in errors
+    # The TUI shows the same numbers the same way.
+    assert size(2_000_000_000) == "2.0 GB"
+    assert size(4.6e9) == "4.6 GB"
