@@ -8,12 +8,12 @@ from the moment the stop command is sent.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 
 from moodle_wizard.core.context import Context
 from moodle_wizard.core.events import OutputLine
+from moodle_wizard.core.poll import poll_until
 from moodle_wizard.core.remote.client import ClientLoginFailed, ServerIdentity, client_check
 from moodle_wizard.core.state import StepName, StepStatus
 from moodle_wizard.core.steps.base import StepError
@@ -50,38 +50,43 @@ async def drill_vip(ctx: Context) -> DrillResult:
     local = await ctx.forward(inv.apps[0], inv.vip.address, inv.proxysql.client_port)
     old_host = await ctx.host(old)
     ctx.emit(OutputLine("drill", old, f"stopping ProxySQL on {old}, which holds the VIP"))
+    seen: list[list[str]] = []
+
+    async def answered() -> DrillResult | None:
+        seen.append(await vip_step.holders())
+        now = seen[-1]
+        if len(now) != 1 or now[0] == old:
+            return None
+        try:
+            who = await client_check(local, user=str(moodle["dbuser"]), password=password,
+                                     database=str(moodle["dbname"]), timeout=1)
+        except ClientLoginFailed:
+            return None
+        return DrillResult(old, now[0], time.monotonic() - started, who)
+
+    def late() -> str:
+        return (f"the VIP did not answer from another node within {DRILL_TIMEOUT_S:.0f} s of "
+                f"stopping ProxySQL on {old} (now on {' and '.join(seen[-1]) or 'no node'})")
+
+    # The clock runs from the stop command; so does the drill's time limit.
     started = time.monotonic()
     await old_host.run(["service", "proxysql", "stop"], timeout=120)
     try:
-        while True:
-            now = await vip_step.holders()
-            if len(now) == 1 and now[0] != old:
-                try:
-                    who = await client_check(local, user=str(moodle["dbuser"]),
-                                             password=password, database=str(moodle["dbname"]),
-                                             timeout=1)
-                    seconds = time.monotonic() - started
-                    break
-                except ClientLoginFailed:
-                    pass
-            if time.monotonic() - started > DRILL_TIMEOUT_S:
-                raise StepError(f"the VIP did not answer from another node within "
-                                f"{DRILL_TIMEOUT_S:.0f} s of stopping ProxySQL on {old} (now on "
-                                f"{' and '.join(now) or 'no node'})")
-            await asyncio.sleep(0.05)
+        return await poll_until(answered, timeout_s=DRILL_TIMEOUT_S - (time.monotonic() - started),
+                                interval_s=0.05, what=late)
     finally:
         ctx.emit(OutputLine("drill", old, f"starting ProxySQL on {old} again"))
         await old_host.run(["service", "proxysql", "start"], timeout=120)
         await _healthy_again(ctx, old)
-    return DrillResult(old, now[0], seconds, who)
 
 
 async def _healthy_again(ctx: Context, px: str) -> None:
     """Until keepalived's own check passes on `px` again (the node can take the VIP back)."""
     host = await ctx.host(px)
-    deadline = time.monotonic() + RECOVER_TIMEOUT_S
-    while (await host.run([CHECK_SCRIPT], check=False)).exit_status != 0:
-        if time.monotonic() > deadline:
-            raise StepError(f"ProxySQL on {px} does not listen again {RECOVER_TIMEOUT_S:.0f} s "
-                            "after starting it: see /var/lib/proxysql/proxysql.log there")
-        await asyncio.sleep(0.2)
+
+    async def listens() -> bool | None:
+        return True if (await host.run([CHECK_SCRIPT], check=False)).exit_status == 0 else None
+
+    await poll_until(listens, timeout_s=RECOVER_TIMEOUT_S, interval_s=0.2,
+                     what=f"ProxySQL on {px} does not listen again {RECOVER_TIMEOUT_S:.0f} s "
+                          "after starting it: see /var/lib/proxysql/proxysql.log there")

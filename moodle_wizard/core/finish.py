@@ -21,10 +21,8 @@ removes what is left. Every removal is idempotent.
 
 from __future__ import annotations
 
-import asyncio
 import posixpath
 import shlex
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -32,6 +30,7 @@ from typing import Any
 
 from moodle_wizard.core.context import Context
 from moodle_wizard.core.events import ActionStarted
+from moodle_wizard.core.poll import poll_until
 from moodle_wizard.core.state import MigrationState, StepName, StepStatus
 from moodle_wizard.core.steps.base import Action, StepError
 from moodle_wizard.core.steps.cutover import BACKUP_BASE
@@ -185,14 +184,16 @@ class Finish:
         await source.query(f"DROP DATABASE IF EXISTS `{HEARTBEAT_DB}`")
         for replica in inv.replicas:
             db = await self.ctx.db(replica)
-            deadline = time.monotonic() + REPLICATION_WAIT_S
-            while await db.query("SELECT 1 FROM information_schema.schemata WHERE "
-                                 "schema_name = %s", (HEARTBEAT_DB,)):
-                if time.monotonic() > deadline:
-                    raise StepError(f"{replica}: {HEARTBEAT_DB} is still there "
-                                    f"{REPLICATION_WAIT_S:.0f} s after it was dropped on "
-                                    f"{inv.source}: check replication on {replica}")
-                await asyncio.sleep(0.2)
+
+            async def gone(db: Any = db) -> bool | None:
+                there = await db.query("SELECT 1 FROM information_schema.schemata WHERE "
+                                       "schema_name = %s", (HEARTBEAT_DB,))
+                return None if there else True
+
+            await poll_until(gone, timeout_s=REPLICATION_WAIT_S, interval_s=0.2,
+                             what=f"{replica}: {HEARTBEAT_DB} is still there "
+                                  f"{REPLICATION_WAIT_S:.0f} s after it was dropped on "
+                                  f"{inv.source}: check replication on {replica}")
 
     async def run(self, plan: FinishPlan) -> None:
         """Declare the migration finished (saved first), then remove everything in `plan`."""

@@ -40,13 +40,13 @@ job with the SSH session (`systemd-run` would be the way out there).
 
 from __future__ import annotations
 
-import asyncio
 import re
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
+from moodle_wizard.core.poll import PollTimeout, poll_until
 from moodle_wizard.core.remote import privatedir
 from moodle_wizard.core.remote.errors import RemoteError
 from moodle_wizard.core.remote.ssh import RemoteHost, Result
@@ -351,16 +351,18 @@ async def wait_job(host: RemoteHost, ref: JobRef, *,
                    base_dir: str = DEFAULT_BASE_DIR) -> JobStatus:
     """Poll until the job is no longer RUNNING; `on_progress` sees every poll. On timeout the
     job keeps running and JobTimeout is raised."""
-    loop = asyncio.get_running_loop()
-    deadline = None if timeout is None else loop.time() + timeout
-    while True:
+    async def ended() -> JobStatus | None:
+        # job_status itself waits up to `poll` for the job to end: no sleep in between.
         status = await job_status(host, ref, wait_s=poll, base_dir=base_dir)
         if on_progress is not None:
             on_progress(status)
-        if status.state is not JobState.RUNNING:
-            return status
-        if deadline is not None and loop.time() >= deadline:
-            raise JobTimeout(ref, timeout or 0)
+        return None if status.state is JobState.RUNNING else status
+
+    try:
+        return await poll_until(ended, timeout_s=timeout, interval_s=0,
+                                what=f"job {ref.job_id} is still running")
+    except PollTimeout:
+        raise JobTimeout(ref, timeout or 0) from None
 
 
 async def cancel_job(host: RemoteHost, ref: JobRef, *, grace: int = 10,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from moodle_wizard.core.remote.packages import install_packages
 from moodle_wizard.core.remote.ssh import RemoteHost
 
 __all__ = ["CNF", "DATADIR", "REPO_SERIES", "install", "parse_probe", "probe", "uninstall"]
@@ -32,7 +33,9 @@ echo "files=$(ls -A -- "$d" 2>/dev/null | tr '\n' ' ')"
 echo "sqlite3=$(command -v sqlite3 >/dev/null 2>&1 && echo yes || echo no)"
 """
 
-_INSTALL = rf"""
+# ProxySQL is not in Debian: its own repository first (then install_packages, as for every
+# package the wizard installs).
+_ADD_REPOSITORY = rf"""
 . /etc/os-release
 export DEBIAN_FRONTEND=noninteractive
 base=https://repo.proxysql.com/ProxySQL/proxysql-{REPO_SERIES}
@@ -45,7 +48,6 @@ fi
 echo "deb [signed-by=/etc/apt/keyrings/proxysql.gpg] $base/$VERSION_CODENAME/ ./" \
     > /etc/apt/sources.list.d/proxysql.list
 apt-get update -q
-apt-get install -y -q --no-install-recommends proxysql < /dev/null
 """
 
 _UNINSTALL = r"""
@@ -75,7 +77,8 @@ async def probe(host: RemoteHost) -> dict[str, Any]:
 
 
 async def install(host: RemoteHost) -> None:
-    await host.script(_INSTALL, timeout=1800)
+    await host.script(_ADD_REPOSITORY, timeout=1800)
+    await install_packages(host, ["proxysql"])
 
 
 async def uninstall(host: RemoteHost) -> None:

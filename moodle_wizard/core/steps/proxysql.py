@@ -24,7 +24,9 @@ import time
 from functools import partial
 from typing import Any
 
+from moodle_wizard.core.poll import poll_until
 from moodle_wizard.core.remote import proxysql_node
+from moodle_wizard.core.remote.packages import install_command
 from moodle_wizard.core.remote.proxysql import (
     AdminLoginRefused,
     AdminUnreachable,
@@ -216,7 +218,7 @@ class ProxySQLStep(Step):
                 Action(f"install:{px}", f"Install ProxySQL on {px} if it is missing",
                        partial(self.install, px),
                        [f"on {px} (only if missing): add {REPO_SERIES} repository of "
-                        "repo.proxysql.com; apt-get install proxysql"],
+                        f"repo.proxysql.com; apt-get update; {install_command(['proxysql'])}"],
                        done=partial(self.installed, px), host=px),
                 Action(f"record:{px}", f"Note ProxySQL's state on {px} and copy its config "
                        "databases aside", partial(self.record, px),
@@ -275,17 +277,20 @@ class ProxySQLStep(Step):
         if not (await self.probe(px))["running"]:
             await self.ctx.forget_proxysql_admin(px)
             await host.run(["service", "proxysql", "start"], timeout=120)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
+        failures: list[AdminUnreachable] = []
+
+        async def admin_open() -> bool | None:
             try:
                 await self.admin(px)
-                return
+                return True
             except AdminUnreachable as exc:
-                if time.monotonic() > deadline:
-                    raise StepError(f"{exc}; ProxySQL on {px} did not open its admin interface "
-                                    f"within {START_TIMEOUT_S:.0f} s of starting: see "
-                                    f"{DATADIR}/proxysql.log there") from None
-            await asyncio.sleep(0.3)
+                failures.append(exc)
+                return None
+
+        await poll_until(admin_open, timeout_s=START_TIMEOUT_S, interval_s=0.3,
+                         what=lambda: f"{failures[-1]}; ProxySQL on {px} did not open its admin "
+                                      f"interface within {START_TIMEOUT_S:.0f} s of starting: "
+                                      f"see {DATADIR}/proxysql.log there")
 
     async def admin(self, px: str) -> ProxySqlAdmin:
         """The admin connection: with the wizard's credentials once they are in place, else

@@ -5,11 +5,11 @@ Moodle's user reaches the source and writes while the read-only user reaches a r
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Protocol
 
+from moodle_wizard.core.poll import poll_until
 from moodle_wizard.core.remote.client import ClientLoginFailed, ServerIdentity, client_check
 from moodle_wizard.core.remote.proxysql import AdminLoginRefused, ProxySqlAdmin, ProxySqlError
 from moodle_wizard.core.secrets import generate_password
@@ -205,30 +205,34 @@ async def verify_identical(step: ProxyStep) -> None:
     w, r = step.cfg.writer_hostgroup, step.cfg.reader_hostgroup
     want = {(w, inv.hosts[inv.source].address)}
     want |= {(r, inv.hosts[x].address) for x in inv.replicas}
-    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    started = time.monotonic()
     names = [*(await step.config()).variables, "admin-admin_credentials"]
-    while True:
+    seen: list[tuple[list[str], set[tuple[int, str]]]] = []
+
+    async def settled() -> set[tuple[int, str]] | None:
         configs = {px: await runtime_config(await step.admin(px), names) for px in inv.proxies}
         first = inv.proxies[0]
         differ = sorted({table for px in inv.proxies
                          for table in configs[px].differ(configs[first])})
         placed = {(s.hostgroup, s.hostname)
                   for s in configs[first].mysql_servers if s.status == "ONLINE"}
-        if not differ and placed == want:
-            step.facts["runtime_servers"] = sorted([hg, host] for hg, host in placed)
-            step.ctx.save()
-            return
-        if time.monotonic() > deadline:
-            if differ:
-                raise StepError(f"the proxy hosts run different ProxySQL config "
-                                f"({', '.join(differ)} differ between "
-                                f"{' and '.join(inv.proxies)})")
-            raise StepError(
-                f"ProxySQL's monitor placed the servers as {sorted(placed)} (hostgroup, "
+        seen.append((differ, placed))
+        return placed if not differ and placed == want else None
+
+    def late() -> str:
+        differ, placed = seen[-1]
+        if differ:
+            return (f"the proxy hosts run different ProxySQL config "
+                    f"({', '.join(differ)} differ between {' and '.join(inv.proxies)})")
+        return (f"ProxySQL's monitor placed the servers as {sorted(placed)} (hostgroup, "
                 f"host; ONLINE only), expected {sorted(want)}: check that the monitor user "
                 f"{inv.migration.monitor_user} can log in from the proxy hosts and that "
                 "only the source has read_only=0")
-        await asyncio.sleep(0.5)
+
+    placed = await poll_until(settled, timeout_s=SETTLE_TIMEOUT_S - (time.monotonic() - started),
+                              interval_s=0.5, what=late)
+    step.facts["runtime_servers"] = sorted([hg, host] for hg, host in placed)
+    step.ctx.save()
 
 
 async def server_ids(step: ProxyStep) -> dict[str, int]:
@@ -265,14 +269,18 @@ async def verify_routes(step: ProxyStep, px: str, ids: dict[str, int]) -> None:
 
 async def login(step: ProxyStep, px: str, local: tuple[str, int], user: str, password: str,
                 dbname: str, write_table: str | None = None) -> ServerIdentity:
-    deadline = time.monotonic() + SETTLE_TIMEOUT_S
-    while True:
+    failures: list[ClientLoginFailed] = []
+
+    async def works() -> ServerIdentity | None:
         try:
             return await client_check(local, user=user, password=password,
                                       database=dbname, write_table=write_table)
         except ClientLoginFailed as exc:
-            if time.monotonic() > deadline:
-                raise StepError(f"{px}: {user} cannot work through ProxySQL's port "
-                                f"{step.cfg.client_port}: {exc}; check that the user is "
-                                f"granted from {px}'s address on the databases") from None
-        await asyncio.sleep(0.5)
+            failures.append(exc)
+            return None
+
+    return await poll_until(
+        works, timeout_s=SETTLE_TIMEOUT_S, interval_s=0.5,
+        what=lambda: f"{px}: {user} cannot work through ProxySQL's port "
+                     f"{step.cfg.client_port}: {failures[-1]}; check that the user is "
+                     f"granted from {px}'s address on the databases")

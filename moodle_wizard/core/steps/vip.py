@@ -19,6 +19,7 @@ import time
 from functools import partial
 from typing import Any
 
+from moodle_wizard.core.poll import PollTimeout, poll_until
 from moodle_wizard.core.remote.client import ClientLoginFailed, ServerIdentity, client_check
 from moodle_wizard.core.remote.netcheck import (
     Interfaces,
@@ -28,6 +29,7 @@ from moodle_wizard.core.remote.netcheck import (
     interfaces,
     vrrp_groups,
 )
+from moodle_wizard.core.remote.packages import install_command, install_packages
 from moodle_wizard.core.remote.ssh import RemoteHost
 from moodle_wizard.core.render.keepalived import (
     HealthCheck,
@@ -213,7 +215,7 @@ class Vip(Step):
             actions += [
                 Action(f"install:{px}", f"Install keepalived on {px} if it is missing",
                        partial(self.install, px),
-                       [f"on {px} (only if missing): apt-get install keepalived"],
+                       [f"on {px} (only if missing): {install_command(['keepalived'])}"],
                        done=partial(self.installed, px), host=px),
                 Action(f"record:{px}", f"Copy {px}'s keepalived config aside",
                        partial(self.record, px),
@@ -262,13 +264,14 @@ class Vip(Step):
     async def install(self, px: str) -> None:
         if await self.installed(px):
             return
-        installed: list[str] = self.facts.setdefault("installed", [])
-        if px not in installed:
-            installed.append(px)
-            self.ctx.save()
-        host = await self.ctx.host(px)
-        await host.run(["sh", "-c", "DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
-                        "--no-install-recommends keepalived < /dev/null"], timeout=1800)
+
+        def record(missing: list[str]) -> None:
+            installed: list[str] = self.facts.setdefault("installed", [])
+            if px not in installed:
+                installed.append(px)
+                self.ctx.save()
+
+        await install_packages(await self.ctx.host(px), ["keepalived"], record=record)
         # The package may start it with its sample config: the wizard starts it itself.
         await self._stop(px)
 
@@ -319,12 +322,13 @@ class Vip(Step):
         host = await self.ctx.host(px)
         if not await self._pids(host):
             await host.run(["service", "keepalived", "start"], timeout=60)
-        deadline = time.monotonic() + 10
-        while not await self._pids(host):
-            if time.monotonic() > deadline:
-                raise StepError(f"{px}: keepalived did not start (no live pid in "
-                                f"{PID_FILES[0]}); run `keepalived -n -l -D` there to see why")
-            await asyncio.sleep(0.2)
+
+        async def started() -> bool | None:
+            return True if await self._pids(host) else None
+
+        await poll_until(started, timeout_s=10, interval_s=0.2,
+                         what=f"{px}: keepalived did not start (no live pid in {PID_FILES[0]}); "
+                              "run `keepalived -n -l -D` there to see why")
 
     # -- verify ---------------------------------------------------------------------------
 
@@ -339,18 +343,21 @@ class Vip(Step):
         return out
 
     async def verify(self) -> None:
-        deadline = time.monotonic() + ELECTION_TIMEOUT_S
-        while True:
-            holders = await self.holders()
-            if len(holders) == 1:
-                break
-            if time.monotonic() > deadline:
-                raise StepError(f"after {ELECTION_TIMEOUT_S:.0f} s "
-                                f"{'no node' if not holders else ' and '.join(holders)} "
-                                f"holds the VIP {self.vip.address}; exactly one should: check "
-                                "that ProxySQL runs on the proxy hosts and that they reach "
-                                "each other (VRRP, IP protocol 112)")
-            await asyncio.sleep(0.3)
+        seen: list[list[str]] = []
+
+        async def one_holder() -> list[str] | None:
+            seen.append(await self.holders())
+            return seen[-1] if len(seen[-1]) == 1 else None
+
+        def late() -> str:
+            return (f"after {ELECTION_TIMEOUT_S:.0f} s "
+                    f"{'no node' if not seen[-1] else ' and '.join(seen[-1])} "
+                    f"holds the VIP {self.vip.address}; exactly one should: check "
+                    "that ProxySQL runs on the proxy hosts and that they reach "
+                    "each other (VRRP, IP protocol 112)")
+
+        holders = await poll_until(one_holder, timeout_s=ELECTION_TIMEOUT_S, interval_s=0.3,
+                                   what=late)
         who = await vip_login(self, deadline=time.monotonic() + ELECTION_TIMEOUT_S)
         self.facts["holder"] = holders[0]
         self.facts["reached"] = who.hostname
@@ -398,14 +405,18 @@ class Vip(Step):
         if not pids:
             return
         await host.run(["service", "keepalived", "stop"], check=False, timeout=60)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        while await self._pids(host):
-            if time.monotonic() > deadline:
-                await host.run(["sh", "-c", _KILL, "sh", "KILL", *pids])
-                # A KILLed keepalived leaves its pid files (and the VIP: drop_vip) behind.
-                await host.run(["sh", "-c", _STALE_PID_FILES, "sh", *PID_FILES])
-                return
-            await asyncio.sleep(0.2)
+
+        async def stopped() -> bool | None:
+            return None if await self._pids(host) else True
+
+        try:
+            await poll_until(stopped, timeout_s=STOP_TIMEOUT_S, interval_s=0.2,
+                             what=f"{px}: keepalived still runs {STOP_TIMEOUT_S:.0f} s after "
+                                  "`service keepalived stop`")
+        except PollTimeout:
+            await host.run(["sh", "-c", _KILL, "sh", "KILL", *pids])
+            # A KILLed keepalived leaves its pid files (and the VIP: drop_vip) behind.
+            await host.run(["sh", "-c", _STALE_PID_FILES, "sh", *PID_FILES])
 
     async def drop_vip(self, px: str) -> None:
         vip = self.vip
@@ -443,14 +454,20 @@ async def vip_login(step: Step, *, deadline: float) -> ServerIdentity:
     assert inv.vip is not None
     moodle: dict[str, Any] = ctx.facts(StepName.DISCOVER)["moodle"]
     port = inv.proxysql.client_port
-    local = await ctx.forward(inv.apps[0], inv.vip.address, port)
-    while True:
+    vip_address = inv.vip.address
+    local = await ctx.forward(inv.apps[0], vip_address, port)
+    failures: list[ClientLoginFailed] = []
+
+    async def login() -> ServerIdentity | None:
         try:
             return await client_check(local, user=str(moodle["dbuser"]),
                                       password=await ctx.moodle_password(),
                                       database=str(moodle["dbname"]), timeout=3)
         except ClientLoginFailed as exc:
-            if time.monotonic() > deadline:
-                raise StepError(f"Moodle's user cannot log in through the VIP "
-                                f"{inv.vip.address}:{port} from {inv.apps[0]}: {exc}") from None
-        await asyncio.sleep(0.3)
+            failures.append(exc)
+            return None
+
+    return await poll_until(
+        login, timeout_s=deadline - time.monotonic(), interval_s=0.3,
+        what=lambda: f"Moodle's user cannot log in through the VIP {vip_address}:{port} from "
+                     f"{inv.apps[0]}: {failures[-1]}")
