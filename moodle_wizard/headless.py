@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from rich.filesize import decimal
+
 from moodle_wizard.core import events as ev
 from moodle_wizard.core.engine import Engine, MigrationError
 from moodle_wizard.core.errors import OperatorError, explain
@@ -54,8 +56,8 @@ class Printer:
                 if now - self._last_progress >= 1.0 or (total and done >= total):
                     self._last_progress = now
                     pct = f" ({100 * done / total:.0f}%)" if total else ""
-                    self._say(f"      {label}: {done / 1e6:.1f} MB"
-                              f"{f' of ~{total / 1e6:.1f} MB' if total else ''}{pct}")
+                    self._say(f"      {label}: {decimal(done)}"
+                              f"{f' of ~{decimal(total)}' if total else ''}{pct}")
             case ev.StepDone(step, seconds):
                 self._say(f"    done: {step} ({seconds:.1f} s)")
             case ev.StepFailed(step, error):

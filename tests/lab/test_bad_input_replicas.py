@@ -116,7 +116,7 @@ def test_too_little_disk_on_a_replica(running_lab: Lab, wizard: Wizard) -> None:
     lab.exec("db3", "mount", "-t", "tmpfs", "-o", "size=8m,uid=0,mode=0755", "tmpfs",
              "/var/lib/mysql")
     try:
-        refused(lab, wizard, LAB_INVENTORY, "db3: 8.0 MB free for /var/lib/mysql, but the copy "
+        refused(lab, wizard, LAB_INVENTORY, "db3: 8.4 MB free for /var/lib/mysql, but the copy "
                 "of db1 needs about")
     finally:
         lab.exec("db3", "umount", "/var/lib/mysql")

@@ -22,7 +22,6 @@ MAX_LINES = 400
 # Modules over MAX_LINES, with the most lines each may have (the count when this was written,
 # including edits then in flight). Lower a number when its file shrinks; never raise one.
 OVERSIZE = {
-    "moodle_wizard/core/steps/replicas.py": 793,
     "moodle_wizard/core/remote/ssh.py": 501,
     "moodle_wizard/core/steps/vip.py": 473,
     "moodle_wizard/core/steps/proxysql.py": 455,

@@ -3,17 +3,20 @@ Rich's decimal units (the one byte formatter of core and TUI)."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from moodle_wizard.core import events as ev
 from moodle_wizard.core.steps.replicas import Replicas, checksum_sql
 from moodle_wizard.core.steps.replicas import step as replicas_step
 from moodle_wizard.core.steps.replicas.consistency import Consistency
 from moodle_wizard.core.steps.replicas.host import HostPreparation
 from moodle_wizard.core.steps.replicas.replication import Replication
 from moodle_wizard.core.steps.replicas.seeding import Seeding
+from moodle_wizard.headless import Printer
 from moodle_wizard.tui.clock import size
 from tests.unit.test_source_binlog import SOURCE, context
 
@@ -47,3 +50,10 @@ async def test_too_little_space_is_said_in_decimal_units(
     # The TUI shows the same numbers the same way.
     assert size(2_000_000_000) == "2.0 GB"
     assert size(4.6e9) == "4.6 GB"
+
+
+def test_headless_progress_uses_the_same_byte_formatter() -> None:
+    out = io.StringIO()
+    Printer(out)(ev.Progress("replicas", "seed stream", 1_500_000_000, 3_000_000_000))
+    assert "seed stream: 1.5 GB of ~3.0 GB (50%)" in out.getvalue()
+    assert size(1_500_000_000) == "1.5 GB"
