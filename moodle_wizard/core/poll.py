@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from moodle_wizard.core.steps.base import StepError
+from moodle_wizard.core.errors import StepError
 
 T = TypeVar("T")
 

@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from moodle_wizard.core.errors import OperatorError, StepError
 from moodle_wizard.core.poll import PollTimeout, poll_until
-from moodle_wizard.core.steps.base import StepError
 
 
 class FakeClock:
@@ -65,6 +65,7 @@ def test_timeout_is_a_step_error_with_the_callers_message() -> None:
                                what="db2: replication not caught up after 2 s",
                                clock=clock, sleep=clock.sleep))
     assert isinstance(raised.value, StepError)
+    assert isinstance(raised.value, OperatorError), "the operator's to fix: no traceback"
     assert str(raised.value) == "db2: replication not caught up after 2 s"
     assert raised.value.timeout_s == 2
     # Checked at 0, 0.5, ... 2.0 and once more past the deadline, then given up.
