@@ -12,6 +12,7 @@ masked or not.
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 
@@ -77,6 +78,9 @@ def test_plan_matches_golden(name: StepName, flavour: str,
         GOLDEN.mkdir(exist_ok=True)
         path.write_text(text)
     assert path.exists(), f"no golden file {path}; run with MW_UPDATE_GOLDEN=1 to write it"
-    assert text == path.read_text(), (
-        f"{name.value}'s plan on {flavour} differs from {path.name}; if intended, rewrite "
-        "it with MW_UPDATE_GOLDEN=1 and read the diff")
+    golden = path.read_text()
+    diff = "\n".join(difflib.unified_diff(golden.splitlines(), text.splitlines(),
+                                          f"golden/{path.name}", "now", lineterm=""))
+    assert text == golden, (
+        f"{name.value}'s plan on {flavour} differs from its golden file; if intended, rewrite "
+        f"it with MW_UPDATE_GOLDEN=1 and read the diff:\n{diff}")
