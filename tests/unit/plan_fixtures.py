@@ -92,8 +92,12 @@ def applied_facts(step: StepName, flavour: str) -> dict[str, Any]:
                           for px in ("px1", "px2")},
                 "accounts_created": [["moodle_ro", a] for a in proxies]}
     if step == StepName.VIP:
-        return {"installed": ["px1", "px2"], "virtual_router_id": 100,
-                "nodes": {px: {"conf_backup": None} for px in ("px1", "px2")}}
+        # px2 had a config and a check script of its own before: both are put back.
+        return {"installed": ["px1"], "virtual_router_id": 100,
+                "nodes": {"px1": {"conf_backup": None, "script_existed": False},
+                          "px2": {"conf_backup": "/var/backups/moodle-wizard/"
+                                                 "keepalived.conf.px2.20261127061200",
+                                  "script_existed": True}}}
     if step == StepName.CUTOVER:
         return {"apps": {"app": {
             "path": "/var/www/moodle/config.php", "mode": "0640",

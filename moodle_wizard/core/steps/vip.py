@@ -219,8 +219,8 @@ class Vip(Step):
                        done=partial(self.installed, px), host=px),
                 Action(f"record:{px}", f"Copy {px}'s keepalived config aside",
                        partial(self.record, px),
-                       [f"on {px}: cp -a {CONF} {BACKUP_BASE}/keepalived.conf.<time> (if it "
-                        "exists)"], host=px),
+                       [f"on {px}: install -d -m 0700 {BACKUP_BASE}; cp -a {CONF} "
+                        f"{BACKUP_BASE}/keepalived.conf.{px}.<time> (if it exists)"], host=px),
                 Action(f"config:{px}", f"Write keepalived's config on {px}",
                        partial(self.configure, px),
                        [f"on {px}: write {CHECK_SCRIPT} (0755):\n"
@@ -389,10 +389,13 @@ class Vip(Step):
             if px not in nodes:
                 continue
             backup = nodes[px]["conf_backup"]
-            how = f"cp -a {backup} {CONF}" if backup else f"rm -f {CONF}"
+            how = f"cp -a {backup} {CONF}; rm -f {backup}" if backup else f"rm -f {CONF}"
+            # As restore() does: a check script that was there before the wizard stays.
+            if not nodes[px].get("script_existed"):
+                how += f"; rm -f {CHECK_SCRIPT}"
             actions.append(Action(f"restore:{px}", f"Put {px}'s keepalived config back",
                                   partial(self.restore, px),
-                                  [f"on {px}: {how}; rm -f {CHECK_SCRIPT}"], host=px))
+                                  [f"on {px}: {how}; rmdir {BACKUP_BASE} (if empty)"], host=px))
         for px in self.facts.get("installed", []):
             actions.append(Action(f"uninstall:{px}", f"Remove keepalived from {px}",
                                   partial(self.uninstall, px),
