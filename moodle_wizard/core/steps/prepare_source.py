@@ -353,9 +353,10 @@ class PrepareSource(Step):
                 actions.append(Action(
                     "binlogs", "Remove the binary logs the wizard's settings made (if there were "
                     "none before)",
-                    self.remove_new_binlogs, [f"on {src}: rm {DEFAULT_LOG_BIN}.* (only files "
-                                              "that were not there before); rmdir "
-                                              f"{LOG_DIR} if the wizard made it"], host=src))
+                    self.remove_new_binlogs, [f"on {src}: rm {DEFAULT_LOG_BIN}.* (only if "
+                                              "log_bin was OFF before and none were there "
+                                              f"then); rmdir {LOG_DIR} if the wizard made it"],
+                    host=src))
         return actions
 
     async def remove_new_binlogs(self) -> None:
