@@ -23,9 +23,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from moodle_wizard.core.errors import OperatorError
+from moodle_wizard.core.sql.quoting import MASK as MASK  # the one mask, re-exported
 from moodle_wizard.core.state import write_private
-
-MASK = "********"
 
 # Every secret the migration may need, and what it is for (shown when one is missing).
 KNOWN_SECRETS = {

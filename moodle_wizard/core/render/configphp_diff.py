@@ -7,10 +7,9 @@ import re
 from collections.abc import Iterable, Sequence
 
 from moodle_wizard.core.php.lexer import php_double_quoted, php_single_quoted
+from moodle_wizard.core.sql.quoting import MASK
 
 __all__ = ["MASK", "config_php_diff", "mask_secret_settings"]
-
-MASK = "********"
 
 
 # A string literal assigned to a setting whose name says it is a secret: `$CFG->dbpass = '..'`,

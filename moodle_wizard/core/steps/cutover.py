@@ -30,11 +30,11 @@ from moodle_wizard.core.render.configphp import (
     edit_config_php,
 )
 from moodle_wizard.core.render.configphp_diff import config_php_diff
+from moodle_wizard.core.sql.quoting import MASK
 from moodle_wizard.core.state import ActionStatus, StepName, StepStatus
 from moodle_wizard.core.steps.base import Action, Problem, Step, StepError, error
 
 BACKUP_BASE = "/var/backups/moodle-wizard"
-PLACEHOLDER = "********"
 
 
 def sha256(data: bytes) -> str:
@@ -120,7 +120,7 @@ class Cutover(Step):
             return [error(f"{app}: {path} does not exist; set migration.moodle_config")]
         try:
             # The real password is generated later; the edit's shape does not depend on it.
-            edited = self.edit(original, PLACEHOLDER)
+            edited = self.edit(original, MASK)
         except ConfigPhpError as exc:
             return [error(f"{app}: {path} cannot be changed safely: {exc}")]
         lint = await php_lint(host, path, edited)
@@ -160,7 +160,7 @@ class Cutover(Step):
         change = [f"$CFG->dbhost = '{vip}'", f"dboptions['dbport'] => {port}"]
         if ro:
             change.append(f"dboptions['readonly'] => ['instance' => [['dbhost' => '{vip}', "
-                          f"'dbport' => {port}, 'dbuser' => '{ro}', 'dbpass' => '{PLACEHOLDER}'"
+                          f"'dbport' => {port}, 'dbuser' => '{ro}', 'dbpass' => '{MASK}'"
                           "]]]")
         actions = []
         for app in inv.apps:

@@ -1,0 +1,34 @@
+"""The mask shown in place of a secret is defined once (issue 11): sql/quoting.MASK, which every
+layer can import without a cycle; the others import it, so they cannot drift apart."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from moodle_wizard.core import secrets
+from moodle_wizard.core.render import configphp_diff
+from moodle_wizard.core.sql import quoting
+from moodle_wizard.core.steps import cutover
+
+PACKAGE = Path(__file__).resolve().parents[2] / "moodle_wizard"
+
+
+def test_every_mask_is_the_one_in_sql_quoting() -> None:
+    assert secrets.MASK is quoting.MASK
+    assert configphp_diff.MASK is quoting.MASK
+    assert cutover.MASK is quoting.MASK
+
+
+def test_the_mask_value_is_assigned_in_one_module_only() -> None:
+    where: list[str] = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Assign)
+                and isinstance(node.value, ast.Constant)
+                and node.value.value == quoting.MASK
+            ):
+                where.append(path.relative_to(PACKAGE).as_posix())
+    assert where == ["core/sql/quoting.py"]
