@@ -19,11 +19,11 @@ from moodle_wizard.core.errors import OperatorError, explain
 from moodle_wizard.core.finish import rollback_refusal
 from moodle_wizard.core.inventory import Inventory, InventoryError, load_inventory
 from moodle_wizard.core.journal import find_state
+from moodle_wizard.core.migrationlock import MigrationLock
 from moodle_wizard.core.runbook import runbook_markdown
 from moodle_wizard.core.secrets import mask_password_hashes, terminal_prompt
 from moodle_wizard.core.session import bug_log_path, open_session
 from moodle_wizard.core.state import (
-    MigrationLock,
     MigrationState,
     StepName,
     load,

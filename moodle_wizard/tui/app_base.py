@@ -17,8 +17,8 @@ from textual.signal import Signal
 from moodle_wizard.core import journal
 from moodle_wizard.core.health import HealthItem
 from moodle_wizard.core.inventory import Inventory, InventoryError, load_inventory
+from moodle_wizard.core.migrationlock import MigrationLock
 from moodle_wizard.core.state import (
-    MigrationLock,
     MigrationState,
     StateError,
     StepName,

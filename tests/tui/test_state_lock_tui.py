@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from moodle_wizard.core.state import LockHeldError, MigrationLock, load
+from moodle_wizard.core.migrationlock import LockHeldError, MigrationLock
+from moodle_wizard.core.state import load
 from moodle_wizard.tui.app import WizardApp
 from moodle_wizard.tui.screens.error import ErrorScreen
 from tests.tui.conftest import save_migration, wait_for

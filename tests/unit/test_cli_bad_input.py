@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from moodle_wizard.core.state import MigrationLock, new_state, save
+from moodle_wizard.core.migrationlock import MigrationLock
+from moodle_wizard.core.state import new_state, save
 
 INVENTORY = """
 [migration]

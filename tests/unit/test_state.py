@@ -16,12 +16,11 @@ from pathlib import Path
 import pytest
 
 from moodle_wizard.core import state as st
+from moodle_wizard.core.migrationlock import LockHeldError, MigrationLock
 from moodle_wizard.core.state import (
     CURRENT_SCHEMA_VERSION,
     ActionRecord,
     ActionStatus,
-    LockHeldError,
-    MigrationLock,
     RemoteJob,
     SecretInStateError,
     SecretRegistry,
@@ -210,7 +209,7 @@ HOLDER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from moodle_wizard.core.state import MigrationLock
+    from moodle_wizard.core.migrationlock import MigrationLock
     with MigrationLock(Path(sys.argv[1])):
         print("locked", flush=True)
         sys.stdin.read()

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from moodle_wizard.core.state import MigrationLock, StateError
+from moodle_wizard.core.migrationlock import MigrationLock
+from moodle_wizard.core.state import StateError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,7 +76,8 @@ def test_a_second_wizard_checks_the_lock_before_it_reads_the_journal(
 
 HOLD = textwrap.dedent("""
     import sys
-    from moodle_wizard.core.state import MigrationLock, state_path
+    from moodle_wizard.core.migrationlock import MigrationLock
+    from moodle_wizard.core.state import state_path
     with MigrationLock(state_path(sys.argv[1])):
         print("locked", flush=True)
         sys.stdin.read()
@@ -83,7 +85,8 @@ HOLD = textwrap.dedent("""
 
 TRY = textwrap.dedent("""
     import sys
-    from moodle_wizard.core.state import LockHeldError, MigrationLock, StateError, state_path
+    from moodle_wizard.core.migrationlock import LockHeldError, MigrationLock
+    from moodle_wizard.core.state import StateError, state_path
     try:
         with MigrationLock(state_path(sys.argv[1])):
             print("locked")
