@@ -25,7 +25,6 @@ OVERSIZE = {
     "moodle_wizard/core/remote/ssh.py": 501,
     "moodle_wizard/core/steps/vip.py": 473,
     "moodle_wizard/core/steps/proxysql.py": 455,
-    "moodle_wizard/lab/lab.py": 409,
 }
 
 
