@@ -84,3 +84,17 @@ def test_plan_matches_golden(name: StepName, flavour: str,
     assert text == golden, (
         f"{name.value}'s plan on {flavour} differs from its golden file; if intended, rewrite "
         f"it with MW_UPDATE_GOLDEN=1 and read the diff:\n{diff}")
+
+
+def test_a_secret_in_a_runbook_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check above bites: a runbook that renders keepalived's real auth_pass (even one the
+    mask would hide afterwards) fails the render."""
+    from moodle_wizard.core.steps.vip import Vip
+
+    def leaky(self: Vip, px: str) -> str:
+        return self._render(px, "10.77.0.21/24", ("10.77.0.22",),
+                            self.ctx.secrets.get("keepalived_auth_pass"))
+
+    monkeypatch.setattr(Vip, "_runbook_conf", leaky)
+    with pytest.raises(AssertionError, match=r"\[config:px1\]'s runbook holds a secret"):
+        render(StepName.VIP, "mariadb-10.11", monkeypatch)
