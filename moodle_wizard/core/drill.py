@@ -17,7 +17,8 @@ from moodle_wizard.core.poll import poll_until
 from moodle_wizard.core.remote.client import ClientLoginFailed, ServerIdentity, client_check
 from moodle_wizard.core.state import StepName, StepStatus
 from moodle_wizard.core.steps.base import StepError
-from moodle_wizard.core.steps.vip import CHECK_SCRIPT, Vip
+from moodle_wizard.core.steps.vip import Vip
+from moodle_wizard.core.steps.vip_node import CHECK_SCRIPT
 
 DRILL_TIMEOUT_S = 60.0
 RECOVER_TIMEOUT_S = 60.0

@@ -17,7 +17,7 @@ from moodle_wizard.core.remote.netcheck import (
     parse_vrrp,
 )
 from moodle_wizard.core.remote.proxysql_node import parse_probe
-from moodle_wizard.core.steps.vip import check_script
+from moodle_wizard.core.steps.vip_node import check_script
 
 LINKS = (
     "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT\\    "

@@ -19,18 +19,16 @@ import time
 from functools import partial
 from typing import Any
 
-from moodle_wizard.core.poll import PollTimeout, poll_until
+from moodle_wizard.core.poll import poll_until
 from moodle_wizard.core.remote.client import ClientLoginFailed, ServerIdentity, client_check
 from moodle_wizard.core.remote.netcheck import (
     Interfaces,
     arp_probe,
     choose_vrid,
-    holds_address,
     interfaces,
     vrrp_groups,
 )
 from moodle_wizard.core.remote.packages import install_command, install_packages
-from moodle_wizard.core.remote.ssh import RemoteHost
 from moodle_wizard.core.render.keepalived import (
     HealthCheck,
     VirtualIP,
@@ -38,55 +36,26 @@ from moodle_wizard.core.render.keepalived import (
     render_keepalived_conf,
 )
 from moodle_wizard.core.secrets import generate_password
+from moodle_wizard.core.sql.quoting import MASK
 from moodle_wizard.core.state import StepName
 from moodle_wizard.core.steps.base import Action, Problem, Step, StepError, error, warning
+from moodle_wizard.core.steps.vip_node import (
+    CHECK_SCRIPT,
+    CONF,
+    PID_FILES,
+    STOP_TIMEOUT_S,
+    check_script,
+    drop_address,
+    holds_vip,
+    keepalived_state,
+    start_keepalived,
+    stop_keepalived,
+    uninstall_keepalived,
+)
 
-CONF = "/etc/keepalived/keepalived.conf"
-CHECK_SCRIPT = "/etc/keepalived/moodle-wizard-check-proxysql"
 BACKUP_BASE = "/var/backups/moodle-wizard"
-# Debian's init script: the main process; the VRRP child writes its own.
-PID_FILES = ("/run/keepalived.pid", "/run/vrrp.pid", "/run/checkers.pid")
 VRRP_LISTEN_S = 3.0
 ELECTION_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 15.0
-
-
-def check_script(client_port: int) -> str:
-    # `ss` only looks at the listening socket: no connection, so ProxySQL logs nothing.
-    return (
-        "#!/bin/sh\n"
-        "# Managed by moodle-wizard: keepalived's track_script. It fails while ProxySQL does\n"
-        f"# not listen on its client port {client_port}; keepalived then releases the VIP.\n"
-        "PATH=/usr/sbin:/usr/bin:/sbin:/bin\n"
-        f"ss -Hltn 'sport = :{client_port}' | grep -q .\n"
-    )
-
-
-# keepalived's processes by their pid files, never by name: a pid is only signalled while
-# /proc says it is keepalived.
-_KEEPALIVED_PIDS = r"""
-for f in "$@"; do
-    p=$(cat "$f" 2>/dev/null) || continue
-    case "$p" in ''|*[!0-9]*) continue ;; esac
-    [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = /usr/sbin/keepalived ] && echo "$p"
-done
-exit 0
-"""
-
-_STALE_PID_FILES = r"""
-for f in "$@"; do
-    p=$(cat "$f" 2>/dev/null) || continue
-    [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = /usr/sbin/keepalived ] || rm -f -- "$f"
-done
-"""
-
-_KILL = r"""
-sig=$1; shift
-for p in "$@"; do
-    [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = /usr/sbin/keepalived ] && kill "-$sig" "$p"
-done
-exit 0
-"""
 
 
 class Vip(Step):
@@ -178,32 +147,19 @@ class Vip(Step):
             have = ", ".join(str(a) for a in found.on(dev)) or "no IPv4 address"
             problems.append(error(f"{px}: the VIP {vip} is not in the subnet of {dev} ({have}); "
                                   "choose a VIP in that subnet, or the interface that has it"))
-        state = await self._keepalived_state(host)
-        if not state["installed"]:
+        state = await keepalived_state(host)
+        if not state.installed:
             problems.append(warning(f"{px}: keepalived is not installed; the wizard will "
                                     "install Debian's keepalived package"))
-        if state["pids"]:
+        if state.pids:
             problems.append(error(f"{px}: keepalived already runs there (pid "
-                                  f"{', '.join(state['pids'])}); the wizard runs keepalived "
+                                  f"{', '.join(state.pids)}); the wizard runs keepalived "
                                   "with its own config: stop it (keep its config, the wizard "
                                   "puts it back on rollback) or use other proxy hosts"))
-        elif state["conf"]:
+        elif state.conf:
             problems.append(warning(f"{px}: {CONF} exists; the wizard replaces it and puts "
                                     "it back on rollback"))
         return problems, (str(src.ip) if src is not None else None)
-
-    async def _keepalived_state(self, host: RemoteHost) -> dict[str, Any]:
-        out = await host.run(["sh", "-c", "[ -x /usr/sbin/keepalived ] && echo installed; "
-                              f"[ -e {CONF} ] && echo conf; [ -e {CHECK_SCRIPT} ] && echo script;"
-                              " exit 0"], display="is keepalived installed, configured?")
-        words = out.stdout.split()
-        return {"installed": "installed" in words, "conf": "conf" in words,
-                "script": "script" in words, "pids": await self._pids(host)}
-
-    async def _pids(self, host: RemoteHost) -> list[str]:
-        out = await host.run(["sh", "-c", _KEEPALIVED_PIDS, "sh", *PID_FILES],
-                             display=f"keepalived pids from {' '.join(PID_FILES)}")
-        return out.stdout.split()
 
     # -- plan -----------------------------------------------------------------------------
 
@@ -242,7 +198,7 @@ class Vip(Step):
         own = f"{inv.hosts[px].address}/{prefix}"
         peers = tuple(inv.hosts[p].address for p in inv.proxies if p != px)
         try:
-            return self._render(px, own, peers, "********")
+            return self._render(px, own, peers, MASK)
         except ValueError as exc:
             return f"(cannot be shown before the interfaces are read: {exc})"
 
@@ -259,7 +215,7 @@ class Vip(Step):
     # -- apply ----------------------------------------------------------------------------
 
     async def installed(self, px: str) -> bool:
-        return bool((await self._keepalived_state(await self.ctx.host(px)))["installed"])
+        return (await keepalived_state(await self.ctx.host(px))).installed
 
     async def install(self, px: str) -> None:
         if await self.installed(px):
@@ -279,13 +235,13 @@ class Vip(Step):
         if px in self.nodes():
             return
         host = await self.ctx.host(px)
-        state = await self._keepalived_state(host)
+        state = await keepalived_state(host)
         backup = None
-        if state["conf"]:
+        if state.conf:
             backup = f"{BACKUP_BASE}/keepalived.conf.{px}.{time.strftime('%Y%m%d%H%M%S')}"
             await host.run(["sh", "-c", f"install -d -m 0700 {BACKUP_BASE} && "
                             f"cp -a -- {CONF} {shlex.quote(backup)}"])
-        self.nodes()[px] = {"conf_backup": backup, "script_existed": state["script"]}
+        self.nodes()[px] = {"conf_backup": backup, "script_existed": state.script}
         self.ctx.save()
 
     async def _interfaces(self) -> dict[str, Interfaces]:
@@ -319,16 +275,7 @@ class Vip(Step):
         self.ctx.save()
 
     async def start(self, px: str) -> None:
-        host = await self.ctx.host(px)
-        if not await self._pids(host):
-            await host.run(["service", "keepalived", "start"], timeout=60)
-
-        async def started() -> bool | None:
-            return True if await self._pids(host) else None
-
-        await poll_until(started, timeout_s=10, interval_s=0.2,
-                         what=f"{px}: keepalived did not start (no live pid in {PID_FILES[0]}); "
-                              "run `keepalived -n -l -D` there to see why")
+        await start_keepalived(await self.ctx.host(px), px)
 
     # -- verify ---------------------------------------------------------------------------
 
@@ -336,9 +283,7 @@ class Vip(Step):
         vip = self.vip
         out = []
         for px in self.ctx.inventory.proxies:
-            host = await self.ctx.host(px)
-            addr = await host.run(["ip", "-o", "-4", "addr", "show", "dev", vip.interface])
-            if holds_address(addr.stdout, vip.interface, vip.address):
+            if await holds_vip(await self.ctx.host(px), vip.interface, vip.address):
                 out.append(px)
         return out
 
@@ -403,33 +348,11 @@ class Vip(Step):
         return actions
 
     async def _stop(self, px: str) -> None:
-        host = await self.ctx.host(px)
-        pids = await self._pids(host)
-        if not pids:
-            return
-        await host.run(["service", "keepalived", "stop"], check=False, timeout=60)
-
-        async def stopped() -> bool | None:
-            return None if await self._pids(host) else True
-
-        try:
-            await poll_until(stopped, timeout_s=STOP_TIMEOUT_S, interval_s=0.2,
-                             what=f"{px}: keepalived still runs {STOP_TIMEOUT_S:.0f} s after "
-                                  "`service keepalived stop`")
-        except PollTimeout:
-            await host.run(["sh", "-c", _KILL, "sh", "KILL", *pids])
-            # A KILLed keepalived leaves its pid files (and the VIP: drop_vip) behind.
-            await host.run(["sh", "-c", _STALE_PID_FILES, "sh", *PID_FILES])
+        await stop_keepalived(await self.ctx.host(px), px)
 
     async def drop_vip(self, px: str) -> None:
         vip = self.vip
-        host = await self.ctx.host(px)
-        addr = await host.run(["ip", "-o", "-4", "addr", "show", "dev", vip.interface],
-                              check=False)
-        for line in addr.stdout.splitlines():
-            for word in line.split():
-                if word.startswith(f"{vip.address}/"):
-                    await host.run(["ip", "addr", "del", word, "dev", vip.interface])
+        await drop_address(await self.ctx.host(px), vip.interface, vip.address)
 
     async def restore(self, px: str) -> None:
         node = self.facts["nodes"][px]
@@ -446,9 +369,7 @@ class Vip(Step):
         await host.run(["sh", "-c", f"rmdir {BACKUP_BASE} 2>/dev/null || true"])
 
     async def uninstall(self, px: str) -> None:
-        host = await self.ctx.host(px)
-        await host.run(["sh", "-c", "DEBIAN_FRONTEND=noninteractive apt-get purge -y -q "
-                        "keepalived < /dev/null"], timeout=1800)
+        await uninstall_keepalived(await self.ctx.host(px))
 
 
 async def vip_login(step: Step, *, deadline: float) -> ServerIdentity:
