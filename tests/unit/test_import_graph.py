@@ -23,7 +23,6 @@ MAX_LINES = 400
 # including edits then in flight). Lower a number when its file shrinks; never raise one.
 OVERSIZE = {
     "moodle_wizard/core/remote/ssh.py": 501,
-    "moodle_wizard/core/steps/proxysql.py": 455,
 }
 
 
