@@ -11,8 +11,9 @@ from moodle_wizard.core.events import Event, EventSink
 from moodle_wizard.core.inventory import Inventory
 from moodle_wizard.core.moodle_config import read_moodle_config, register_config_secrets
 from moodle_wizard.core.remote.mysql import Database
+from moodle_wizard.core.remote.pool import SshPool
 from moodle_wizard.core.remote.proxysql import ProxySqlAdmin
-from moodle_wizard.core.remote.ssh import RemoteHost, SshPool, SshTarget
+from moodle_wizard.core.remote.ssh import RemoteHost, SshTarget
 from moodle_wizard.core.secrets import SecretStore
 from moodle_wizard.core.state import MigrationState, SecretRegistry, StepName, save
 

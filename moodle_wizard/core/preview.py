@@ -16,8 +16,9 @@ from moodle_wizard.core.context import Context
 from moodle_wizard.core.engine import Engine
 from moodle_wizard.core.events import ignore
 from moodle_wizard.core.inventory import Inventory
-from moodle_wizard.core.remote.ssh import HostKeyPolicy, SshPool
-from moodle_wizard.core.secrets import MASK, SecretStore
+from moodle_wizard.core.remote.known_hosts import HostKeyPolicy
+from moodle_wizard.core.remote.pool import SshPool
+from moodle_wizard.core.secrets import SecretStore
 from moodle_wizard.core.state import MigrationState, StepName
 from moodle_wizard.core.steps.base import Action
 from moodle_wizard.core.steps.prepare_source import PrepareSource
@@ -127,4 +128,4 @@ def _why(exc: Exception) -> str:
     text = str(exc) or type(exc).__name__
     if isinstance(exc, KeyError):
         text = f"needs {exc} from discovery; run discovery first"
-    return text.replace(MASK, "********")
+    return text

@@ -12,7 +12,8 @@ from moodle_wizard.core.context import Confirm, Context
 from moodle_wizard.core.errors import attach_mask
 from moodle_wizard.core.events import EventSink
 from moodle_wizard.core.inventory import Inventory
-from moodle_wizard.core.remote.ssh import HostKeyPolicy, SshPool
+from moodle_wizard.core.remote.known_hosts import HostKeyPolicy
+from moodle_wizard.core.remote.pool import SshPool
 from moodle_wizard.core.secrets import SecretStore
 from moodle_wizard.core.state import MigrationState, state_dir
 

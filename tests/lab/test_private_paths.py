@@ -16,7 +16,9 @@ import pytest
 
 from moodle_wizard.core.remote import privatedir
 from moodle_wizard.core.remote.jobs import DEFAULT_BASE_DIR, start_job
-from moodle_wizard.core.remote.ssh import HostKeyPolicy, RemoteHost, SshPool, SshTarget
+from moodle_wizard.core.remote.known_hosts import HostKeyPolicy
+from moodle_wizard.core.remote.pool import SshPool
+from moodle_wizard.core.remote.ssh import RemoteHost, SshTarget
 from moodle_wizard.core.steps.replicas import seed, seed_key
 from moodle_wizard.lab import lab
 from tests.lab.conftest import Lab

@@ -25,7 +25,9 @@ from moodle_wizard.core.remote.jobs import (
     start_job,
     wait_job,
 )
-from moodle_wizard.core.remote.ssh import HostKeyPolicy, RemoteHost, SshPool, SshTarget
+from moodle_wizard.core.remote.known_hosts import HostKeyPolicy
+from moodle_wizard.core.remote.pool import SshPool
+from moodle_wizard.core.remote.ssh import RemoteHost, SshTarget
 from moodle_wizard.lab import lab
 from tests.lab.conftest import Lab
 

@@ -19,7 +19,9 @@ from moodle_wizard.core.remote.errors import (
     UnknownHostKey,
     Unreachable,
 )
-from moodle_wizard.core.remote.ssh import HostKeyPolicy, RemoteHost, SshPool, SshTarget
+from moodle_wizard.core.remote.known_hosts import HostKeyPolicy
+from moodle_wizard.core.remote.pool import SshPool
+from moodle_wizard.core.remote.ssh import RemoteHost, SshTarget
 from moodle_wizard.lab import lab
 from tests.lab.conftest import Lab
 

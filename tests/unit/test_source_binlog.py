@@ -15,7 +15,8 @@ from moodle_wizard.core.audit import AuditLog
 from moodle_wizard.core.context import Context
 from moodle_wizard.core.events import ignore
 from moodle_wizard.core.inventory import InventoryError, load_inventory
-from moodle_wizard.core.remote.ssh import HostKeyPolicy, SshPool
+from moodle_wizard.core.remote.known_hosts import HostKeyPolicy
+from moodle_wizard.core.remote.pool import SshPool
 from moodle_wizard.core.secrets import SecretStore
 from moodle_wizard.core.sql.dialect import Dialect
 from moodle_wizard.core.sql.parsers import binlog_retention_seconds, normalize_replica_hosts

@@ -1,49 +1,31 @@
-"""SSH access to the hosts: one verified connection per host, every command quoted and audited.
+"""SSH access to one host: every command quoted, run under the host's own `timeout`, audited.
 
-Host keys follow OpenSSH's rules with the wizard's own acceptance step in front:
-- a host with an entry in the policy's known_hosts file (matched by the inventory name OR the
-  address, `[x]:port` for a port other than 22) is verified against it by asyncssh itself;
-  a different key is refused hard (`ChangedHostKey`), never asked about;
-- a host with no entry is asked about once (the operator's `--accept-host-key HOST=SHA256:...`
-  or the TUI's `ask`); an accepted key is appended to known_hosts before connecting, and the
-  connection is then verified against the file like any other.
-
-`~/.ssh/config` is read by asyncssh (when readable) for the *address* (as `ssh ADDRESS` would):
-IdentityFile, IdentitiesOnly, ciphers, ProxyJump ... apply; the inventory's user, port and
-jump, and this pool's timeouts and known_hosts, win over it.
+The connection itself (host keys, jump hosts, ~/.ssh/config) is opened by `pool.SshPool`;
+the host key policy and known_hosts are `known_hosts`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 import shlex
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from types import TracebackType
+from dataclasses import dataclass
 
 import asyncssh
 
 from moodle_wizard.core.remote.errors import (
-    AuthFailed,
-    ChangedHostKey,
     CommandFailed,
     CommandTimeout,
     RemoteError,
-    UnknownHostKey,
     Unreachable,
     one_line,
 )
 
 __all__ = [
-    "HostKeyPolicy",
+    "Audit",
     "RemoteHost",
     "Result",
-    "SshPool",
     "SshTarget",
-    "fingerprint",
 ]
 
 Audit = Callable[[str, str], None]
@@ -70,22 +52,6 @@ class SshTarget:
         """`user@address[:port]`, for messages."""
         port = "" if self.port == 22 else f":{self.port}"
         return f"{self.user}@{self.address}{port}"
-
-
-def _default_known_hosts() -> Path:
-    return Path("~/.ssh/known_hosts").expanduser()
-
-
-@dataclass
-class HostKeyPolicy:
-    known_hosts: Path = field(default_factory=_default_known_hosts)
-    accepted: dict[str, str] = field(default_factory=dict)
-    ask: Callable[[str, str], Awaitable[bool]] | None = None
-
-
-def fingerprint(key: asyncssh.SSHKey) -> str:
-    """`SHA256:base64-without-padding`, as `ssh-keygen -lf` prints it."""
-    return key.get_fingerprint("sha256")
 
 
 @dataclass
@@ -304,198 +270,3 @@ async def _communicate(proc: asyncssh.SSHClientProcess[bytes], data: bytes | Non
     completed = await proc.wait()
     status = completed.returncode
     return (255 if status is None else status), out, err
-
-
-# --- the pool -------------------------------------------------------------------------------
-
-# What asyncssh accepts as known_hosts: trusted keys, CA keys, revoked keys, then X.509
-# trusted/revoked certificates and subject patterns.
-_Trusted = tuple[list[asyncssh.SSHKey], list[asyncssh.SSHKey], list[asyncssh.SSHKey],
-                 list[object], list[object], list[object], list[object]]
-
-
-def _host_patterns(target: SshTarget) -> str:
-    names = dict.fromkeys([target.name, target.address])
-    if target.port != 22:
-        return ",".join(f"[{n}]:{target.port}" for n in names)
-    return ",".join(names)
-
-
-def _key_line(key: asyncssh.SSHKey) -> str:
-    return f"{key.get_algorithm()} {base64.b64encode(key.public_data).decode()}"
-
-
-class SshPool:
-    """One connection per target, reused; closes them all on exit."""
-
-    def __init__(self, policy: HostKeyPolicy, *, audit: Audit | None = None,
-                 connect_timeout: float = 10, keepalive_interval: float = 15,
-                 keepalive_count_max: int = 3) -> None:
-        self.policy = policy
-        self._audit = audit
-        self._connect_timeout = connect_timeout
-        self._keepalive_interval = keepalive_interval
-        self._keepalive_count_max = keepalive_count_max
-        self._hosts: dict[SshTarget, RemoteHost] = {}
-        # One host-key question at a time, and no two appends to known_hosts racing.
-        self._host_key_lock = asyncio.Lock()
-
-    async def __aenter__(self) -> SshPool:
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.close()
-
-    async def connect(self, target: SshTarget) -> RemoteHost:
-        host = self._hosts.get(target)
-        if host is None or host.closed:
-            host = self._hosts[target] = RemoteHost(target, self._open, self._audit)
-        await host.connection()
-        return host
-
-    async def close(self) -> None:
-        # Newest first: a host reached through a jump closes before the jump does.
-        hosts = list(self._hosts.values())
-        self._hosts.clear()
-        for host in reversed(hosts):
-            await host.close()
-
-    # -- opening a connection --
-
-    async def _open(self, target: SshTarget) -> asyncssh.SSHClientConnection:
-        tunnel: asyncssh.SSHClientConnection | None = None
-        if target.jump is not None:
-            tunnel = await (await self.connect(target.jump)).connection()
-        keys: list[asyncssh.SSHKeyPair] | None = None
-        if target.client_keys is not None:
-            try:
-                keys = list(asyncssh.load_keypairs(list(target.client_keys)))
-            except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError, OSError) as exc:
-                raise AuthFailed(target.name, f"cannot load the SSH key for {target.endpoint} "
-                                              f"({exc}); check the key file, or load it into "
-                                              f"ssh-agent if it has a passphrase") from exc
-        known = await self._trusted_keys(target, tunnel)
-        try:
-            return await asyncssh.connect(
-                target.address, target.port, username=target.user,
-                # a connection object, never a "user@host" string: a string tunnel would
-                # ignore these keys and this known_hosts policy
-                tunnel=() if tunnel is None else tunnel,
-                client_keys=() if keys is None else keys,  # (): config, ~/.ssh keys, agent
-                known_hosts=known,
-                connect_timeout=self._connect_timeout,
-                keepalive_interval=self._keepalive_interval,
-                keepalive_count_max=self._keepalive_count_max,
-            )
-        except asyncssh.HostKeyNotVerifiable as exc:
-            try:
-                presented = await self._fetch_key(target, tunnel)
-            except RemoteError:
-                presented = None
-            raise ChangedHostKey(target.name, target.address,
-                                 fingerprint(presented) if presented else "an unknown key",
-                                 self.policy.known_hosts) from exc
-        except asyncssh.PermissionDenied as exc:
-            raise AuthFailed(target.name, f"{target.endpoint} refused our SSH keys ({exc.reason})"
-                                          f"; check the user in the inventory, that your public "
-                                          f"key is in ~{target.user}/.ssh/authorized_keys there, "
-                                          f"and that your key file or ssh-agent is available"
-                             ) from exc
-        except (asyncssh.Error, OSError) as exc:
-            raise self._unreachable(target, exc) from exc
-
-    def _unreachable(self, target: SshTarget, exc: Exception) -> RemoteError:
-        """Translate a failure to open a connection (TimeoutError is an OSError)."""
-        where = f"{target.address}:{target.port}"
-        via = f" via {target.jump.name}" if target.jump else ""
-        if isinstance(exc, TimeoutError):
-            return Unreachable(target.name, f"no SSH answer from {where}{via} within "
-                                            f"{self._connect_timeout:g} s; check the address, "
-                                            f"that sshd runs there and that no firewall drops "
-                                            f"port {target.port}")
-        if isinstance(exc, asyncssh.ChannelOpenError):
-            return Unreachable(target.name, f"{target.jump.name if target.jump else 'the jump'}"
-                                            f" could not reach {where}: {exc.reason}; check the "
-                                            f"address and that sshd runs there")
-        if isinstance(exc, ConnectionRefusedError):
-            reason = "connection refused"
-        elif isinstance(exc, OSError) and exc.strerror:
-            reason = exc.strerror
-        else:
-            reason = str(exc)
-        return Unreachable(target.name, f"cannot connect to {where}{via}: {reason}; check "
-                                        f"the address, the port and that sshd runs there")
-
-    async def _fetch_key(self, target: SshTarget,
-                         tunnel: asyncssh.SSHClientConnection | None) -> asyncssh.SSHKey | None:
-        try:
-            return await asyncio.wait_for(
-                asyncssh.get_server_host_key(target.address, target.port,
-                                             tunnel=() if tunnel is None else tunnel),
-                self._connect_timeout)
-        except (asyncssh.Error, OSError) as exc:
-            raise self._unreachable(target, exc) from exc
-
-    def _read_known_hosts(self, target: SshTarget) -> asyncssh.SSHKnownHosts | None:
-        path = self.policy.known_hosts
-        if not path.exists():
-            return None
-        try:
-            return asyncssh.read_known_hosts(str(path))
-        except (OSError, ValueError) as exc:
-            raise RemoteError(target.name, f"cannot read {path}: {exc}; fix or move the "
-                                           f"file") from exc
-
-    async def _trusted_keys(self, target: SshTarget,
-                            tunnel: asyncssh.SSHClientConnection | None) -> _Trusted:
-        """The keys asyncssh must verify this host against: known_hosts entries for its name
-        OR its address. (asyncssh alone would match the address only, and only the host part
-        through a tunnel; OpenSSH records `ssh NAME` under the name alone.) A host with none is
-        put to the operator first."""
-        async with self._host_key_lock:
-            known = self._lookup(target)
-            if not (known[0] or known[1]):
-                await self._accept_new_key(target, tunnel)
-                known = self._lookup(target)
-        return known
-
-    def _lookup(self, target: SshTarget) -> _Trusted:
-        kh = self._read_known_hosts(target)
-        if kh is None:
-            return [], [], [], [], [], [], []
-        port = None if target.port == 22 else target.port
-        keys, cas, revoked, certs, revoked_certs, _, _ = kh.match(target.name, target.address,
-                                                                  port)
-        # X.509 subject patterns are left out: asyncssh would re-parse them from text.
-        return list(keys), list(cas), list(revoked), list(certs), list(revoked_certs), [], []
-
-    async def _accept_new_key(self, target: SshTarget,
-                              tunnel: asyncssh.SSHClientConnection | None) -> None:
-        key = await self._fetch_key(target, tunnel)
-        if key is None:
-            raise Unreachable(target.name, f"{target.address} presented no host key; "
-                                           f"it cannot be verified")
-        fp = fingerprint(key)
-        key_type = key.get_algorithm()
-        accepted = self.policy.accepted.get(target.name) or self.policy.accepted.get(
-            target.address)
-        if accepted is not None:
-            wanted = accepted if accepted.startswith("SHA256:") else f"SHA256:{accepted}"
-            if wanted != fp:
-                raise UnknownHostKey(target.name, target.address, fp, key_type, accepted=wanted)
-        elif self.policy.ask is None or not await self.policy.ask(target.name, fp):
-            raise UnknownHostKey(target.name, target.address, fp, key_type)
-        self._append_known_host(target, key)
-
-    def _append_known_host(self, target: SshTarget, key: asyncssh.SSHKey) -> None:
-        path = self.policy.known_hosts
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # O_APPEND keeps an existing file's mode; a new one is private like OpenSSH's.
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        with open(fd, "ab") as f:
-            old = path.read_bytes()
-            line = f"{_host_patterns(target)} {_key_line(key)}\n".encode()
-            f.write(line if not old or old.endswith(b"\n") else b"\n" + line)
-            f.flush()
-            os.fsync(f.fileno())
