@@ -14,13 +14,13 @@ from moodle_wizard.lab import lab, netns
 from moodle_wizard.lab.host import host_pid
 from moodle_wizard.lab.system import process_alive
 from moodle_wizard.lab.topology import HOST_NAMES, netns_name
+from tests.asuser import readable_install
 
 WIZARD = [sys.executable, "-m", "moodle_wizard"]
 
 
-def cli(*args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
-    prefix = ["setpriv", "--reuid", user, "--regid", user, "--clear-groups"] if user else []
-    return subprocess.run([*prefix, *WIZARD, *args], capture_output=True, text=True,
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*WIZARD, *args], capture_output=True, text=True,
                           timeout=600, stdin=subprocess.DEVNULL, cwd="/")
 
 
@@ -116,10 +116,21 @@ def test_bad_input_is_one_clear_line_and_builds_nothing(dummy_route: str) -> Non
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], (args, proc.stderr)
         assert lab.verify_gone() == [], f"{args} left something behind"
-    nobody = cli("lab", "up", user="65534")
-    assert nobody.returncode != 0
-    assert "needs root" in nobody.stderr
-    assert lab.verify_gone() == []
+
+
+def lab_footprint() -> tuple[object, ...]:
+    return (lab_pids(), netns.lab_netns(), netns.leftover_links(), lab.LABDIR.exists())
+
+
+def test_lab_up_as_an_ordinary_user_says_it_needs_root_and_changes_nothing() -> None:
+    """The real entry point (python -m moodle_wizard) run as uid 65534, from a copy of the
+    package that user can read: the checkout itself may be private (a clone under /root)."""
+    before = lab_footprint()
+    with readable_install() as nobody:
+        proc = nobody.run(["-m", "moodle_wizard", "lab", "up"])
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "needs root" in lines[0], proc.stderr
+    assert lab_footprint() == before
 
 
 def test_unknown_host_name_is_refused_with_the_list_of_hosts() -> None:

@@ -8,10 +8,8 @@ what another `moodle-wizard` sees.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +18,7 @@ import pytest
 
 from moodle_wizard.core.migrationlock import MigrationLock
 from moodle_wizard.core.state import StateError
+from tests.asuser import readable_install
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -220,32 +219,16 @@ NOBODY_TRY = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/python3").exists(),
-                    reason="needs root to start a wizard as another user")
 def test_an_ordinary_user_shares_roots_host_lock(tmp_path: Path) -> None:
     """A wizard run by an ordinary user cannot create the root-owned lock, but it takes
     root's lock file (read-only is enough for flock), so it contends with root's runs."""
-    base = Path(tempfile.mkdtemp(prefix="mw-hostlock-"))
-    try:
-        base.chmod(0o755)
-        lock_dir = base / "moodle-wizard"
-        code = ROOT / "moodle_wizard"
-        nobody = dict(user=65534, group=65534, extra_groups=[])
+    # The package from a copy uid 65534 can read (stdlib-only modules: no dependencies): the
+    # checkout and its venv may be private (a clone under /root).
+    with readable_install(dependencies=False) as nobody:
+        lock_dir = nobody.path.parent / "moodle-wizard"
 
         def as_nobody() -> str:
-            # The package's source only (stdlib-only modules): the venv lives under /root.
-            copy = base / "src"
-            if not copy.exists():
-                (copy / "moodle_wizard" / "core").mkdir(parents=True)
-                for rel in ("__init__.py", "core/__init__.py", "core/errors.py",
-                            "core/hostlock.py"):
-                    shutil.copy(code / rel, copy / "moodle_wizard" / rel)
-                for p in [copy, *copy.rglob("*")]:
-                    p.chmod(0o755 if p.is_dir() else 0o644)
-            out = subprocess.run(["/usr/bin/python3", "-c", NOBODY_TRY, str(lock_dir)],
-                                 capture_output=True, text=True, timeout=60, cwd="/",
-                                 env={"PYTHONPATH": str(copy), "PATH": "/usr/bin:/bin"},
-                                 **nobody)  # type: ignore[call-overload]
+            out = nobody.run(["-c", NOBODY_TRY, str(lock_dir)], timeout=60)
             assert out.returncode == 0, out.stderr
             return str(out.stdout.strip())
 
@@ -261,5 +244,3 @@ def test_an_ordinary_user_shares_roots_host_lock(tmp_path: Path) -> None:
             proc.stdin.close()
             proc.wait(timeout=10)
         assert as_nobody() == "locked"
-    finally:
-        shutil.rmtree(base)
