@@ -121,30 +121,26 @@ class Finish:
         return plan
 
     def _file(self, plan: FinishPlan, host: str, path: Any, what: str) -> None:
-        ours = _ours(path)
-        if ours is None:
-            if path:
-                plan.kept.append(f"{path} on {host}: not under {BACKUP_BASE}, so not provably "
-                                 "the wizard's; remove it yourself")
-            return
-        plan.removals.append(Action(
-            f"remove:{host}:{posixpath.basename(ours)}", f"Remove {what}",
-            partial(self.remove, host, ours, False),
-            [f"on {host}: rm -f -- {shlex.quote(ours)}; rmdir {BACKUP_BASE} if empty"],
-            done=partial(self.gone, host, ours), host=host))
+        self._backup(plan, host, path, what, directory=False)
 
     def _dir(self, plan: FinishPlan, host: str, path: Any, what: str) -> None:
+        self._backup(plan, host, path, what, directory=True)
+
+    def _backup(self, plan: FinishPlan, host: str, path: Any, what: str, *,
+                directory: bool) -> None:
         ours = _ours(path)
         if ours is None:
             if path:
                 plan.kept.append(f"{path} on {host}: not under {BACKUP_BASE}, so not provably "
                                  "the wizard's; remove it yourself")
             return
+        how = (f"rm -rf -- {shlex.quote(ours)} (a directory, not a symlink)" if directory
+               else f"rm -f -- {shlex.quote(ours)}")
         plan.removals.append(Action(
             f"remove:{host}:{posixpath.basename(ours)}", f"Remove {what}",
-            partial(self.remove, host, ours, True),
-            [f"on {host}: rm -rf -- {shlex.quote(ours)} (a directory, not a symlink); rmdir "
-             f"{BACKUP_BASE} if empty"], done=partial(self.gone, host, ours), host=host))
+            partial(self.remove, host, ours, directory),
+            [f"on {host}: {how}; rmdir {BACKUP_BASE} if empty"],
+            done=partial(self.gone, host, ours), host=host))
 
     # -- the removals -----------------------------------------------------------------------
 

@@ -12,23 +12,9 @@ import pytest
 
 from moodle_wizard.core.migrationlock import MigrationLock
 from moodle_wizard.core.state import new_state, save
+from tests.unit.inventories import MINIMAL_INVENTORY
 
-INVENTORY = """
-[migration]
-name = "site"
-
-[hosts.db1]
-address = "127.0.0.1"
-role = "source"
-
-[hosts.db2]
-address = "127.0.0.2"
-role = "replica"
-
-[hosts.app]
-address = "127.0.0.3"
-role = "app"
-"""
+INVENTORY = MINIMAL_INVENTORY
 
 
 def wizard(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:

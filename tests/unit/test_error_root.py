@@ -22,23 +22,9 @@ from moodle_wizard import cli
 from moodle_wizard.core.errors import OperatorError, WizardError, explain
 from moodle_wizard.core.remote.ssh import Result, SshTarget
 from moodle_wizard.core.sql.version import UnsupportedServerError, parse_version
+from tests.unit.inventories import MINIMAL_INVENTORY
 
-INVENTORY = """
-[migration]
-name = "site"
-
-[hosts.db1]
-address = "127.0.0.1"
-role = "source"
-
-[hosts.db2]
-address = "127.0.0.2"
-role = "replica"
-
-[hosts.app]
-address = "127.0.0.3"
-role = "app"
-"""
+INVENTORY = MINIMAL_INVENTORY
 
 DB_PASSWORD = "Moodle-Db-Pw-7731"
 

@@ -19,25 +19,11 @@ import pytest
 from moodle_wizard.core.migrationlock import MigrationLock
 from moodle_wizard.core.state import StateError
 from tests.asuser import readable_install
+from tests.unit.inventories import MINIMAL_INVENTORY
 
 ROOT = Path(__file__).resolve().parents[2]
 
-INVENTORY = """\
-[migration]
-name = "site"
-
-[hosts.db1]
-address = "127.0.0.1"
-role = "source"
-
-[hosts.db2]
-address = "127.0.0.2"
-role = "replica"
-
-[hosts.app]
-address = "127.0.0.3"
-role = "app"
-"""
+INVENTORY = MINIMAL_INVENTORY
 
 # A journal another wizard is in the middle of replacing: whoever reads it without the lock
 # acts on it (or, as here, trips over it) instead of seeing that the migration is busy.
