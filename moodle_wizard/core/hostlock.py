@@ -28,7 +28,7 @@ from pathlib import Path
 from moodle_wizard.core.errors import OperatorError
 
 __all__ = ["HOST_LOCK_DIR", "LOCK_DIR_ENV", "HostLock", "HostLockError", "HostLockHeld",
-           "host_lock_dir"]
+           "host_lock_dir", "read_pid"]
 
 HOST_LOCK_DIR = Path("/run/lock/moodle-wizard")
 LOCK_DIR_ENV = "MOODLE_WIZARD_LOCK_DIR"
@@ -127,7 +127,7 @@ class HostLock:
             _check(self.path, os.fstat(fd), "file")
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _read_pid(fd)
+            holder = read_pid(fd)
             os.close(fd)
             raise HostLockHeld(self.path, holder) from None
         except BaseException:
@@ -150,7 +150,8 @@ class HostLock:
             os.close(fd)
 
 
-def _read_pid(fd: int) -> int | None:
+def read_pid(fd: int) -> int | None:
+    """The pid a lock file's holder wrote into it (None if it wrote none)."""
     try:
         text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
         return int(text) if text else None

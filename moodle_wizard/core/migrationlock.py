@@ -11,7 +11,13 @@ from types import TracebackType
 
 import platformdirs
 
-from moodle_wizard.core.hostlock import HostLock, HostLockError, HostLockHeld, host_lock_dir
+from moodle_wizard.core.hostlock import (
+    HostLock,
+    HostLockError,
+    HostLockHeld,
+    host_lock_dir,
+    read_pid,
+)
 from moodle_wizard.core.state import StateError
 
 __all__ = ["LockHeldError", "MigrationLock"]
@@ -67,7 +73,7 @@ class MigrationLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
-            holder = _read_pid(fd)
+            holder = read_pid(fd)
             os.close(fd)
             if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 raise
@@ -104,11 +110,3 @@ class MigrationLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
-
-
-def _read_pid(fd: int) -> int | None:
-    try:
-        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-        return int(text) if text else None
-    except (OSError, ValueError):
-        return None
