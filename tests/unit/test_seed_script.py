@@ -21,8 +21,21 @@ def test_authorized_key_line_restricts_source_and_command() -> None:
 
 
 def test_logical_receiver_turns_off_the_binary_log_first() -> None:
-    cmd = seed.receive_command("logical", "/var/lib/mysql", "mariadb")
+    cmd = seed.receive_command("logical", "/var/lib/mysql", "mariadb", "mbstream")
     assert cmd.index("sql_log_bin=0") < cmd.index("cat")
+
+
+def test_the_physical_receiver_is_the_dialects_unpacker() -> None:
+    """MariaDB's backup unpacks with mbstream, Percona XtraBackup's with xbstream: a MySQL
+    replica has no mbstream."""
+    from moodle_wizard.core.sql.dialect import Dialect
+    from moodle_wizard.core.sql.version import parse_version
+
+    for version, comment, unpacker in (("10.11.19-MariaDB", "mariadb.org", "mbstream"),
+                                       ("8.0.36", "MySQL Community Server - GPL", "xbstream")):
+        extract = Dialect(parse_version(version, comment)).backup_tools().extract
+        cmd = seed.receive_command("physical", "/var/lib/mysql", "mysql", extract)
+        assert cmd == f"{unpacker} -x -C /var/lib/mysql"
 
 
 def test_the_script_is_valid_bash() -> None:

@@ -86,7 +86,9 @@ class ReplicasBase(Step):
     def _packages(self) -> list[str]:
         if self.src["flavor"] == "mariadb":
             return ["mariadb-server", "mariadb-backup", "mariadb-client"]
-        return ["mysql-server", "percona-xtrabackup-80"]
+        # Percona ships one XtraBackup per MySQL series: 8.0's cannot back up an 8.4 server.
+        series = "84" if source_version(self.src).at_least(8, 4) else "80"
+        return ["mysql-server", f"percona-xtrabackup-{series}"]
 
     def cnf_path(self) -> str:
         return server_cnf_path(source_version(self.src))

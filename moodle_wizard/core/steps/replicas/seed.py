@@ -38,10 +38,11 @@ class Receiver:
     port: int
 
 
-def receive_command(method: str, datadir: str, client: str) -> str:
-    """The forced command on a replica: what happens to the bytes that arrive."""
+def receive_command(method: str, datadir: str, client: str, extract: str) -> str:
+    """The forced command on a replica: what happens to the bytes that arrive (`extract`: the
+    dialect's unpacker of the backup's xbstream, mbstream for MariaDB, xbstream for MySQL)."""
     if method == "physical":
-        return f"mbstream -x -C {shlex.quote(datadir)}"
+        return f"{extract} -x -C {shlex.quote(datadir)}"
     # A logical import must not write its own binary log events on the replica, or setting
     # gtid_slave_pos afterwards fails (ERROR 1947).
     return f"{{ echo 'SET SESSION sql_log_bin=0;'; cat; }} | {client}"

@@ -38,7 +38,8 @@ class Seeding(ReplicasBase):
         return (dump.binary, *dump.options, *extra)
 
     async def install_seed_key(self) -> None:
-        command = seed.receive_command(self.method, DATADIR, self.dialect.client_binary())
+        command = seed.receive_command(self.method, DATADIR, self.dialect.client_binary(),
+                                       self.dialect.backup_tools().extract)
         await seed_key.install(self.ctx, self.facts, command)
 
     def _job_ref(self) -> JobRef | None:

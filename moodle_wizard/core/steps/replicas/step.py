@@ -106,7 +106,8 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
                     partial(self.init_server, r),
                     [f"on {r}: mariadb-install-db --user=mysql --datadir={DATADIR}; "
                      f"service {svc} start"], host=r))
-        recv_cmd = seed.receive_command(self.method, DATADIR, self.dialect.client_binary())
+        recv_cmd = seed.receive_command(self.method, DATADIR, self.dialect.client_binary(),
+                                       self.dialect.backup_tools().extract)
         actions.append(Action(
             "seed-key", "Create a temporary seed key on the source and allow it on each "
             "replica for one command", self.install_seed_key,
