@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import secrets
 import shlex
 import subprocess
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -62,20 +61,6 @@ class LocalHost:
                          atomic: bool = True) -> None:
         await self.run(["sh", "-c", 'umask 077; cat > "$1"; chmod "$2" "$1"', "sh", path,
                         f"{mode:o}"], input=data)
-
-
-@pytest.fixture
-def root_scratch() -> Iterator[Path]:
-    """A directory whose every parent is root's own and not writable by others (tmp_path is
-    under world-writable /tmp, which the checks rightly refuse)."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root: the paths must be root's own")
-    path = Path(f"/run/mw-unit-{secrets.token_hex(4)}")
-    path.mkdir(mode=0o700)
-    try:
-        yield path
-    finally:
-        subprocess.run(["rm", "-rf", "--", str(path)], check=True)
 
 
 @pytest.fixture

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import secrets
 import socket
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -118,20 +116,6 @@ def test_a_replica_that_never_answers_the_handshake_fails_the_job(tmp_path: Path
         silent.close()
     assert proc.returncode == 12, proc.stdout + proc.stderr
     assert "receiver db2 exit 255" in proc.stdout
-
-
-@pytest.fixture
-def root_scratch() -> Iterator[Path]:
-    """A directory whose every parent is root's own and not writable by others (under /run),
-    for a test running as root; /tmp, where tmp_path lives, is world-writable."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root: the stage must be root's own")
-    path = Path(f"/run/mw-unit-{secrets.token_hex(4)}")
-    path.mkdir(mode=0o700)
-    try:
-        yield path
-    finally:
-        subprocess.run(["rm", "-rf", "--", str(path)], check=True)
 
 
 def run_seed_job(workdir: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
