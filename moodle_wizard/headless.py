@@ -8,12 +8,15 @@ import io
 import json
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
 from rich.filesize import decimal
 
 from moodle_wizard.core import events as ev
+from moodle_wizard.core.context import Context
 from moodle_wizard.core.engine import Engine, MigrationError
 from moodle_wizard.core.errors import OperatorError, explain
 from moodle_wizard.core.finish import rollback_refusal
@@ -170,19 +173,27 @@ async def cmd_plan(args: argparse.Namespace, printer: Printer) -> int:
     return EXIT_OK
 
 
+@asynccontextmanager
+async def saved_migration(args: argparse.Namespace, printer: Printer) -> AsyncIterator[Context]:
+    """The saved migration's session, under its lock, taken before the journal is read (see
+    cmd_run): for the commands that act on a migration the wizard already journals."""
+    path = find_state(args.migration)
+    with MigrationLock(path):
+        state = load(path)
+        inventory = load_inventory(Path(state.inventory_path))
+        async with session(inventory, state, path, args, printer) as ctx:
+            yield ctx
+
+
 async def cmd_drill(args: argparse.Namespace, printer: Printer) -> int:
     """`drill vip`: a real failover of the VIP, timed, on the saved migration's hosts."""
     from moodle_wizard.core.drill import drill_vip
 
-    path = find_state(args.migration)
-    with MigrationLock(path):  # before the journal is read (see cmd_run)
-        state = load(path)
-        inventory = load_inventory(Path(state.inventory_path))
-        async with session(inventory, state, path, args, printer) as ctx:
-            try:
-                result = await drill_vip(ctx)
-            except OperatorError as exc:
-                raise MigrationError(f"drill vip: {ctx.secrets.mask(str(exc))}") from None
+    async with saved_migration(args, printer) as ctx:
+        try:
+            result = await drill_vip(ctx)
+        except OperatorError as exc:
+            raise MigrationError(f"drill vip: {ctx.secrets.mask(str(exc))}") from None
     print(f"drill vip: the VIP moved from {result.old_holder} to {result.new_holder} in "
           f"{result.seconds:.2f} s (Moodle's user logged in through it, reaching "
           f"{result.reached.hostname}); ProxySQL on {result.old_holder} runs again")
@@ -193,40 +204,37 @@ async def cmd_finish(args: argparse.Namespace, printer: Printer) -> int:
     """`finish`: the plan, the operator's yes, then the removals (core/finish.py)."""
     from moodle_wizard.core.finish import Finish
 
-    path = find_state(args.migration)
-    with MigrationLock(path):  # before the journal is read (see cmd_run)
-        state = load(path)
-        inventory = load_inventory(Path(state.inventory_path))
-        async with session(inventory, state, path, args, printer) as ctx:
-            finish = Finish(ctx)
-            problems = finish.problems()
-            if problems:
-                raise MigrationError(f"finish: {problems[0]}; nothing was changed")
-            plan = await finish.left(finish.plan())
-            if state.finished_at is not None and not plan.removals:
-                print(f"migration {state.migration_id}: finished "
-                      f"{state.finished_at:%Y-%m-%d %H:%M:%S} UTC; nothing left to remove")
-                return EXIT_OK
-            print(f"finish {state.migration_id}: the migration is complete, the cluster stays."
-                  "\n  removes:")
-            for action in plan.removals:
-                print(f"  - {action.title}")
-                for line in action.runbook:
-                    print(f"      {line}")
-            if not plan.removals:
-                print("  - nothing left to remove")
-            print("  keeps:")
-            for kept in plan.kept:
-                print(f"  - {kept}")
-            if not await ctx.confirm("declare the migration finished and remove these? "
-                                     "Rollback will no longer be offered", False):
-                print("finish: declined; nothing was changed")
-                return EXIT_FAILED
-            try:
-                await finish.run(plan)
-            except OperatorError as exc:
-                raise MigrationError(f"finish: {ctx.secrets.mask(str(exc))}; run `moodle-wizard "
-                                     "finish` again to remove what is left") from None
+    async with saved_migration(args, printer) as ctx:
+        state = ctx.state
+        finish = Finish(ctx)
+        problems = finish.problems()
+        if problems:
+            raise MigrationError(f"finish: {problems[0]}; nothing was changed")
+        plan = await finish.left(finish.plan())
+        if state.finished_at is not None and not plan.removals:
+            print(f"migration {state.migration_id}: finished "
+                  f"{state.finished_at:%Y-%m-%d %H:%M:%S} UTC; nothing left to remove")
+            return EXIT_OK
+        print(f"finish {state.migration_id}: the migration is complete, the cluster stays."
+              "\n  removes:")
+        for action in plan.removals:
+            print(f"  - {action.title}")
+            for line in action.runbook:
+                print(f"      {line}")
+        if not plan.removals:
+            print("  - nothing left to remove")
+        print("  keeps:")
+        for kept in plan.kept:
+            print(f"  - {kept}")
+        if not await ctx.confirm("declare the migration finished and remove these? "
+                                 "Rollback will no longer be offered", False):
+            print("finish: declined; nothing was changed")
+            return EXIT_FAILED
+        try:
+            await finish.run(plan)
+        except OperatorError as exc:
+            raise MigrationError(f"finish: {ctx.secrets.mask(str(exc))}; run `moodle-wizard "
+                                 "finish` again to remove what is left") from None
     print(f"migration {state.migration_id}: finished ({len(plan.removals)} item(s) removed; "
           "the cluster runs on); rollback is no longer offered")
     return EXIT_OK
