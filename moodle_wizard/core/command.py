@@ -1,0 +1,207 @@
+"""Commands that both run and render: the runbook is written from what runs.
+
+An action builds its commands once, as values: a shell command on a host (`Shell`), an SQL
+statement on a host's database server (`Sql`), a file written on a host (`WriteFile`). The
+same objects are rendered for the plan (`render()`: the runbook line, secrets masked) and
+executed by apply (`run(ctx)`), as pyinfra's operations and Ansible's check mode do, so the
+plan cannot say one thing while apply does another.
+
+Secrets never sit in a planned command. A command whose text needs one is `WithSecret`: a
+function builds the command from the secret's value, called with MASK for the runbook and with
+the real value (resolved only when it runs) for apply: the same function, so the two differ
+in the secret alone. A value that only apply can learn (the GTID position a backup ends at)
+is a `placeholder()` in the planned command; `matches()` compares a planned line with one
+that ran, treating each placeholder as "any text".
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from moodle_wizard.core.errors import WizardError
+from moodle_wizard.core.sql.quoting import MASK
+from moodle_wizard.core.sql.statement import Statement
+
+if TYPE_CHECKING:
+    from moodle_wizard.core.context import Context
+
+__all__ = ["Command", "Secret", "Shell", "Sql", "WithSecret", "WriteFile", "matches",
+           "placeholder", "render_all", "run_all", "runner"]
+
+# Moodle's own DB password is not in the secret store's sources: it is read from config.php.
+MOODLE_DB_PASSWORD = "moodle_db_password"
+
+
+class SecretOnCommandLine(WizardError):
+    """A bug: a command's argv holds a known secret (it belongs on stdin or in SQL)."""
+
+
+class Command(Protocol):
+    """What every command is: where it runs, its runbook line, and running it."""
+
+    @property
+    def host(self) -> str: ...
+
+    def render(self) -> str: ...
+
+    async def run(self, ctx: Context) -> object: ...
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A secret by name, resolved only when a command runs. `generate`: the secret is one the
+    step generates (kept in the generated-secrets file before first use)."""
+
+    name: str
+    generate: Callable[[], str] | None = None
+
+    async def value(self, ctx: Context) -> str:
+        if self.name == MOODLE_DB_PASSWORD:
+            return await ctx.moodle_password()
+        if self.generate is not None:
+            return ctx.secrets.generated(self.name, self.generate)
+        return ctx.secrets.get(self.name)
+
+
+def _suffix(note: str) -> str:
+    return f" ({note})" if note else ""
+
+
+@dataclass(frozen=True)
+class Shell:
+    """argv on `host`. A secret goes only on stdin (`stdin`), shown as MASK; `note` says when
+    or why (e.g. "only if missing") and is shown after the command."""
+
+    host: str
+    argv: tuple[str, ...]
+    stdin: Secret | None = None
+    check: bool = True
+    timeout: float | None = 600
+    note: str = ""
+
+    @classmethod
+    def sh(cls, host: str, script: str, *, check: bool = True, timeout: float | None = 600,
+           note: str = "") -> Shell:
+        """A one-line `sh -c` script (shown as the script itself)."""
+        return cls(host, ("sh", "-c", script), check=check, timeout=timeout, note=note)
+
+    def text(self) -> str:
+        """The command as a shell would read it (a `sh -c` script as its own text)."""
+        if len(self.argv) == 3 and self.argv[:2] == ("sh", "-c"):
+            return self.argv[2]
+        return shlex.join(self.argv)
+
+    def render(self) -> str:
+        stdin = f" <<< '{MASK}'" if self.stdin is not None else ""
+        return f"on {self.host}: {self.text()}{stdin}{_suffix(self.note)}"
+
+    async def run(self, ctx: Context) -> object:
+        known = ctx.secrets.values()
+        if any(value in arg for arg in self.argv for value in known):
+            # A command line is visible to every user of the host (ps, /proc).
+            raise SecretOnCommandLine("a secret in the command line of: "
+                                      + ctx.secrets.mask(self.render()))
+        data = await self.stdin.value(ctx) if self.stdin is not None else None
+        host = await ctx.host(self.host)
+        return await host.run(list(self.argv), input=data, check=self.check,
+                              timeout=self.timeout)
+
+
+@dataclass(frozen=True)
+class Sql:
+    """One statement on `host`'s database server (the admin connection), shown as the
+    statement's own masked form."""
+
+    host: str
+    statement: Statement
+    note: str = ""
+
+    def render(self) -> str:
+        return f"on {self.host}: {self.statement.display()}{_suffix(self.note)}"
+
+    async def run(self, ctx: Context) -> object:
+        db = await ctx.db(self.host)
+        return await db.run(self.statement)
+
+
+@dataclass(frozen=True)
+class WriteFile:
+    """`content` written to `path` on `host` atomically, with `mode` (owner of a file being
+    replaced kept). A file that holds a secret is a `WithSecret` of a WriteFile."""
+
+    host: str
+    path: str
+    content: str
+    mode: int = 0o644
+    note: str = ""
+
+    def render(self) -> str:
+        return (f"on {self.host}: write {self.path} (mode {self.mode:04o}){_suffix(self.note)}:"
+                f"\n{self.content}")
+
+    async def run(self, ctx: Context) -> object:
+        host = await ctx.host(self.host)
+        await host.write_file(self.path, self.content.encode(), mode=self.mode)
+        return None
+
+
+@dataclass(frozen=True)
+class WithSecret:
+    """A command whose text holds a secret: `make(value)` builds it, with MASK for the runbook
+    and with the secret's value when it runs."""
+
+    secret: Secret
+    make: Callable[[str], Command]
+
+    @property
+    def host(self) -> str:
+        return self.make(MASK).host
+
+    def render(self) -> str:
+        return self.make(MASK).render()
+
+    async def run(self, ctx: Context) -> object:
+        return await self.make(await self.secret.value(ctx)).run(ctx)
+
+
+def render_all(commands: Iterable[Command]) -> list[str]:
+    """The runbook lines of these commands, in the order they run."""
+    return [c.render() for c in commands]
+
+
+async def run_all(ctx: Context, commands: Iterable[Command]) -> None:
+    """Run these commands in order (the first that fails stops the rest)."""
+    for command in commands:
+        await command.run(ctx)
+
+
+def runner(ctx: Context, commands: Sequence[Command]) -> Callable[[], Awaitable[None]]:
+    """An action's `run` that runs exactly these commands (the ones its runbook shows)."""
+
+    async def run() -> None:
+        await run_all(ctx, commands)
+
+    return run
+
+
+def placeholder(what: str) -> str:
+    """A value only apply learns, in a planned command (`<what>`)."""
+    if not _PLACEHOLDER.fullmatch(f"<{what}>"):
+        raise ValueError(f"not a placeholder's words: {what!r}")
+    return f"<{what}>"
+
+
+# Words only, so a shell redirection (`2>/dev/null`, `< "$tmp"`) is never taken for one.
+_PLACEHOLDER = re.compile(r"<[A-Za-z][A-Za-z0-9 _.-]*>")
+
+
+def matches(planned: str, ran: str) -> bool:
+    """Whether a command that ran is the planned one: equal text, each `<...>` of the planned
+    line standing for any text (that a runbook shows as a placeholder)."""
+    parts = _PLACEHOLDER.split(planned)
+    pattern = "(?:.*?)".join(re.escape(p) for p in parts)
+    return re.fullmatch(pattern, ran, flags=re.DOTALL) is not None

@@ -1,0 +1,144 @@
+"""A recording stand-in for a Context's hosts and databases: what a step's actions run.
+
+Every call is kept as the runbook line the command objects of moodle_wizard.core.command
+render for it (masked with the context's secrets), so a test can hold what ran against what the
+plan showed. Reads (SELECT/SHOW, a file read, a command known to change nothing) are kept
+apart: a runbook shows what changes a host, not every look at it.
+Answers come from small tables a test fills in: a file's bytes, a command's output, rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from moodle_wizard.core.command import Secret, Shell, Sql, WriteFile
+from moodle_wizard.core.context import Context
+from moodle_wizard.core.remote.ssh import Result
+from moodle_wizard.core.sql.dialect import Dialect
+from moodle_wizard.core.sql.statement import Statement
+from moodle_wizard.core.sql.version import ServerVersion
+
+# Commands that only look (a runbook does not list them).
+READ_ONLY = frozenset({"test", "cat", "ls", "pidof", "dpkg-query", "stat", "df", "du",
+                       "sha256sum", "ip", "id", "readlink"})
+
+
+@dataclass(frozen=True)
+class Ran:
+    host: str
+    line: str
+    read: bool
+
+
+Rows = list[dict[str, Any]]
+
+
+@dataclass
+class Answers:
+    """What the fake hosts and databases answer: files by (host, path), a command's stdout by
+    a substring of its line, rows by a substring of the SQL (first match wins)."""
+
+    files: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    stdout: list[tuple[str, str]] = field(default_factory=list)
+    rows: list[tuple[str, Rows]] = field(default_factory=list)
+
+    def out(self, line: str) -> str:
+        return next((text for key, text in self.stdout if key in line), "")
+
+    def sql(self, sql: str) -> Rows:
+        return next((list(rows) for key, rows in self.rows if key in sql), [])
+
+
+def _is_read_sql(sql: str) -> bool:
+    return sql.lstrip().split(None, 1)[0].upper() in ("SELECT", "SHOW")
+
+
+class Recording:
+    def __init__(self, ctx: Context, version: ServerVersion, answers: Answers) -> None:
+        self.ctx = ctx
+        self.version = version
+        self.answers = answers
+        self.ran: list[Ran] = []
+
+    def keep(self, host: str, line: str, read: bool) -> None:
+        self.ran.append(Ran(host, self.ctx.secrets.mask(line), read))
+
+    def changes(self) -> list[Ran]:
+        return [r for r in self.ran if not r.read]
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        hosts: dict[str, FakeHost] = {}
+        dbs: dict[str, FakeDb] = {}
+
+        async def host(name: str) -> FakeHost:
+            return hosts.setdefault(name, FakeHost(self, name))
+
+        async def db(name: str) -> FakeDb:
+            return dbs.setdefault(name, FakeDb(self, name))
+
+        async def forget(name: str) -> None:
+            dbs.pop(name, None)
+
+        monkeypatch.setattr(self.ctx, "host", host)
+        monkeypatch.setattr(self.ctx, "db", db)
+        monkeypatch.setattr(self.ctx, "forget_db", forget)
+        monkeypatch.setattr(self.ctx, "save", lambda: None)
+
+
+class FakeHost:
+    def __init__(self, rec: Recording, name: str) -> None:
+        self.rec = rec
+        self.name = name
+
+    async def run(self, argv: Sequence[str], *, input: str | bytes | None = None,
+                  check: bool = True, timeout: float | None = 600,
+                  on_line: Callable[[str], None] | None = None,
+                  display: str | None = None) -> Result:
+        shown = Shell(self.name, tuple(argv),
+                      stdin=Secret("stdin") if input is not None else None)
+        line = shown.render()
+        self.rec.keep(self.name, line, read=argv[0] in READ_ONLY)
+        return Result(0, self.rec.answers.out(line), "")
+
+    async def script(self, script: str, *, check: bool = True,
+                     timeout: float | None = 600) -> Result:
+        line = f"on {self.name}: {script}"
+        self.rec.keep(self.name, line, read=False)
+        return Result(0, self.rec.answers.out(line), "")
+
+    async def read_file(self, path: str) -> bytes | None:
+        self.rec.keep(self.name, f"on {self.name}: cat -- {path}", read=True)
+        return self.rec.answers.files.get((self.name, path))
+
+    async def write_file(self, path: str, data: bytes, *, mode: int = 0o644,
+                         atomic: bool = True) -> None:
+        self.rec.keep(self.name, WriteFile(self.name, path, data.decode(), mode).render(),
+                      read=False)
+
+
+class FakeDb:
+    def __init__(self, rec: Recording, name: str) -> None:
+        self.rec = rec
+        self.host_name = name
+        self.version = rec.version
+        self.dialect = Dialect(rec.version)
+
+    async def run(self, stmt: Statement) -> Rows:
+        self.rec.keep(self.host_name, Sql(self.host_name, stmt).render(),
+                      read=_is_read_sql(stmt.sql))
+        return self.rec.answers.sql(stmt.sql)
+
+    async def query(self, sql: str, args: Sequence[Any] | None = None) -> Rows:
+        return await self.run(Statement(sql, tuple(args or ())))
+
+    async def one(self, sql: str, args: Sequence[Any] | None = None) -> dict[str, Any]:
+        rows = await self.query(sql, args)
+        assert rows, f"the test gives no row for: {sql}"
+        return rows[0]
+
+    async def variable(self, name: str) -> Any:
+        return (await self.one(f"SELECT @@GLOBAL.{name} AS v"))["v"]

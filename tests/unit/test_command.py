@@ -1,0 +1,125 @@
+"""Commands that run and render (core/command.py): what the runbook shows is what runs."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from moodle_wizard.core.command import (
+    Secret,
+    SecretOnCommandLine,
+    Shell,
+    Sql,
+    WithSecret,
+    WriteFile,
+    matches,
+    placeholder,
+    render_all,
+    runner,
+)
+from moodle_wizard.core.sql.dialect import Dialect
+from moodle_wizard.core.sql.quoting import MASK
+from moodle_wizard.core.sql.statement import Statement
+from moodle_wizard.core.sql.version import parse_version
+from tests.unit.plan_fixtures import FAKE_SECRETS, context
+from tests.unit.recording import Answers, Recording
+
+MARIADB = parse_version("10.11.6-MariaDB-0+deb12u1", "mariadb")
+MYSQL = parse_version("8.0.36", "mysql")
+
+
+def recording(monkeypatch: pytest.MonkeyPatch, flavour: str = "mariadb-10.11") -> Recording:
+    ctx = context(flavour, monkeypatch)
+    rec = Recording(ctx, MARIADB if flavour.startswith("mariadb") else MYSQL, Answers())
+    rec.install(monkeypatch)
+    return rec
+
+
+def test_shell_renders_its_argv_quoted_and_a_script_as_itself() -> None:
+    assert Shell("db1", ("rm", "-f", "/etc/my file")).render() == "on db1: rm -f '/etc/my file'"
+    assert Shell.sh("px1", "rmdir /x 2>/dev/null || true").render() == \
+        "on px1: rmdir /x 2>/dev/null || true"
+    assert Shell("db1", ("service", "mariadb", "stop"), note="if it runs").render() == \
+        "on db1: service mariadb stop (if it runs)"
+
+
+def test_a_secret_goes_on_stdin_and_is_shown_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    rec = recording(monkeypatch)
+    cmd = Shell("db1", ("chpasswd",), stdin=Secret("replication_password"))
+    assert cmd.render() == f"on db1: chpasswd <<< '{MASK}'"
+    asyncio.run(cmd.run(rec.ctx))
+    assert [r.line for r in rec.ran] == [cmd.render()]
+
+
+def test_a_secret_on_a_command_line_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    rec = recording(monkeypatch)
+    secret = rec.ctx.secrets.get("replication_password")
+    cmd = Shell("db1", ("echo", secret))
+    with pytest.raises(SecretOnCommandLine) as caught:
+        asyncio.run(cmd.run(rec.ctx))
+    assert secret not in str(caught.value)
+    assert rec.ran == []
+
+
+def test_sql_runs_its_statement_and_renders_its_masked_form(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    rec = recording(monkeypatch)
+    stmt = Dialect(MARIADB).drop_user("mw_repl", "10.77.0.12")
+    cmd = Sql("db1", stmt)
+    assert cmd.render() == "on db1: DROP USER IF EXISTS 'mw_repl'@'10.77.0.12'"
+    asyncio.run(runner(rec.ctx, [cmd])())
+    assert [r.line for r in rec.changes()] == [cmd.render()]
+
+
+@pytest.mark.parametrize("version", [MARIADB, MYSQL], ids=["mariadb", "mysql"])
+def test_with_secret_builds_the_same_command_with_the_real_value(
+        monkeypatch: pytest.MonkeyPatch, version: object) -> None:
+    """The runbook's line is the built command with MASK; what runs is built by the same
+    function with the secret, and shows (masked) as the same line."""
+    rec = recording(monkeypatch, "mariadb-10.11" if version is MARIADB else "mysql-8.0")
+    d = Dialect(version)  # type: ignore[arg-type]
+
+    def create(password: str) -> Sql:
+        return Sql("db1", d.create_user("mw_repl", "10.77.0.12", password))
+
+    cmd = WithSecret(Secret("replication_password"), create)
+    planned = cmd.render()
+    assert MASK in planned and FAKE_SECRETS["replication_password"] not in planned
+    asyncio.run(cmd.run(rec.ctx))
+    assert [r.line for r in rec.changes()] == [planned]
+    assert cmd.host == "db1"
+
+
+def test_write_file_renders_path_mode_and_content(monkeypatch: pytest.MonkeyPatch) -> None:
+    rec = recording(monkeypatch)
+    cmd = WriteFile("px1", "/etc/keepalived/check.sh", "#!/bin/sh\nexit 0\n", 0o755)
+    assert render_all([cmd]) == ["on px1: write /etc/keepalived/check.sh (mode 0755):\n"
+                                 "#!/bin/sh\nexit 0\n"]
+    asyncio.run(cmd.run(rec.ctx))
+    assert [r.line for r in rec.changes()] == render_all([cmd])
+
+
+def test_a_generated_secret_is_generated_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    rec = recording(monkeypatch)
+    calls: list[int] = []
+
+    def make() -> str:
+        calls.append(1)
+        return "Gen3rated"
+
+    monkeypatch.setattr(rec.ctx.secrets, "generated", lambda name, gen: gen())
+    secret = Secret("keepalived_auth_pass", make)
+    assert asyncio.run(secret.value(rec.ctx)) == "Gen3rated" and calls == [1]
+
+
+def test_placeholders_match_any_text_and_nothing_else() -> None:
+    gtid = placeholder("gtid from the backup")
+    planned = Sql("db2", Statement("SET GLOBAL gtid_slave_pos = %s", (gtid,))).render()
+    assert matches(planned, "on db2: SET GLOBAL gtid_slave_pos = '0-1-42'")
+    assert not matches(planned, "on db3: SET GLOBAL gtid_slave_pos = '0-1-42'")
+    assert not matches(planned, "on db2: SET GLOBAL gtid_purged = '0-1-42'")
+    # A shell redirection is text, not a placeholder.
+    assert not matches("on px1: rmdir /x 2>/dev/null || true", "on px1: rmdir /x 2/dev/null")
+    with pytest.raises(ValueError):
+        placeholder("a<b")
