@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from moodle_wizard.core.context import Context
 
 __all__ = ["Command", "Secret", "Shell", "Sql", "WithSecret", "WriteFile", "matches",
-           "placeholder", "render_all", "run_all", "runner"]
+           "placeholder", "quote", "render_all", "run_all", "runner"]
 
 # Moodle's own DB password is not in the secret store's sources: it is read from config.php.
 MOODLE_DB_PASSWORD = "moodle_db_password"
@@ -93,7 +93,7 @@ class Shell:
         """The command as a shell would read it (a `sh -c` script as its own text)."""
         if len(self.argv) == 3 and self.argv[:2] == ("sh", "-c"):
             return self.argv[2]
-        return shlex.join(self.argv)
+        return " ".join(quote(arg) for arg in self.argv)
 
     def render(self) -> str:
         stdin = f" <<< '{MASK}'" if self.stdin is not None else ""
@@ -186,6 +186,17 @@ def runner(ctx: Context, commands: Sequence[Command]) -> Callable[[], Awaitable[
         await run_all(ctx, commands)
 
     return run
+
+
+_SAFE = re.compile(r"[\w@%+=:,./-]+", re.ASCII)
+
+
+def quote(arg: str) -> str:
+    """shlex.quote, except that a placeholder is a word: a planned path with `<time>` in it
+    is shown as the run-time path will be (unquoted when that one needs no quotes)."""
+    if _PLACEHOLDER.search(arg) and _SAFE.fullmatch(_PLACEHOLDER.sub("x", arg)):
+        return arg
+    return shlex.quote(arg)
 
 
 def placeholder(what: str) -> str:

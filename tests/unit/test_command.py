@@ -15,6 +15,7 @@ from moodle_wizard.core.command import (
     WriteFile,
     matches,
     placeholder,
+    quote,
     render_all,
     runner,
 )
@@ -123,3 +124,12 @@ def test_placeholders_match_any_text_and_nothing_else() -> None:
     assert not matches("on px1: rmdir /x 2>/dev/null || true", "on px1: rmdir /x 2/dev/null")
     with pytest.raises(ValueError):
         placeholder("a<b")
+
+
+def test_a_planned_path_with_a_placeholder_reads_as_the_run_time_path() -> None:
+    stamp = placeholder("time")
+    planned = Shell("px1", ("cp", "-a", "--", "/etc/a.conf", f"/var/backups/a.conf.{stamp}"))
+    ran = Shell("px1", ("cp", "-a", "--", "/etc/a.conf", "/var/backups/a.conf.20261201"))
+    assert planned.render() == "on px1: cp -a -- /etc/a.conf /var/backups/a.conf.<time>"
+    assert matches(planned.render(), ran.render())
+    assert quote("/a b") == "'/a b'" and quote("<time> x") == "'<time> x'"
