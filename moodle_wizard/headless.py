@@ -277,8 +277,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         err = f" — {step.last_error}" if step.last_error else ""
         print(f"  {name:<15} {step.status:<12} {len(step.actions)} action(s){err}")
     if args.facts:
-        print(json.dumps({n: s.facts for n, s in state.steps.items() if s.facts}, indent=2,
-                         default=str))
+        # What each step recorded (defaults left out: a step that recorded nothing shows none).
+        learned = {n.value: s.facts.model_dump(mode="json", exclude_defaults=True)
+                   for n, s in state.steps.items()}
+        print(json.dumps({n: f for n, f in learned.items() if f}, indent=2))
     return EXIT_OK
 
 

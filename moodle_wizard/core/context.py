@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from moodle_wizard.core.audit import AuditLog
 from moodle_wizard.core.events import Event, EventSink
+from moodle_wizard.core.facts import Discovered
 from moodle_wizard.core.inventory import Inventory
 from moodle_wizard.core.moodle_config import read_moodle_config, register_config_secrets
 from moodle_wizard.core.remote.mysql import Database
@@ -15,7 +15,7 @@ from moodle_wizard.core.remote.pool import SshPool
 from moodle_wizard.core.remote.proxysql import ProxySqlAdmin
 from moodle_wizard.core.remote.ssh import RemoteHost, SshTarget
 from moodle_wizard.core.secrets import SecretStore
-from moodle_wizard.core.state import MigrationState, SecretRegistry, StepName, save
+from moodle_wizard.core.state import MigrationState, SecretRegistry, save
 
 # (question, risky) -> the operator's yes
 Confirm = Callable[[str, bool], Awaitable[bool]]
@@ -56,8 +56,10 @@ class Context:
         if self.state_path is not None:
             save(self.state, self.state_path, secrets=SecretRegistry(self.secrets.values()))
 
-    def facts(self, step: StepName) -> dict[str, Any]:
-        return self.state.step(step).facts
+    @property
+    def discovered(self) -> Discovered:
+        """What discovery learned (a clear error if it has not run)."""
+        return self.state.steps.discover.facts.require()
 
     def target(self, name: str) -> SshTarget:
         host = self.inventory.hosts[name]

@@ -46,7 +46,7 @@ async def drill_vip(ctx: Context) -> DrillResult:
         raise StepError(f"the VIP {inv.vip.address} is on {' and '.join(holders) or 'no node'}; "
                         "a drill needs exactly one holder")
     old = holders[0]
-    moodle = ctx.facts(StepName.DISCOVER)["moodle"]
+    moodle = ctx.discovered.moodle
     password = await ctx.moodle_password()
     local = await ctx.forward(inv.apps[0], inv.vip.address, inv.proxysql.client_port)
     old_host = await ctx.host(old)
@@ -59,8 +59,8 @@ async def drill_vip(ctx: Context) -> DrillResult:
         if len(now) != 1 or now[0] == old:
             return None
         try:
-            who = await client_check(local, user=str(moodle["dbuser"]), password=password,
-                                     database=str(moodle["dbname"]), timeout=1)
+            who = await client_check(local, user=moodle.dbuser or "", password=password,
+                                     database=moodle.dbname or "", timeout=1)
         except ClientLoginFailed:
             return None
         return DrillResult(old, now[0], time.monotonic() - started, who)

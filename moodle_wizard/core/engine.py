@@ -189,7 +189,8 @@ class Engine:
             # What they protected is gone; a new run generates new ones.
             self.ctx.secrets.forget_generated(step.generated_secrets)
             record.actions = []
-            record.facts = {} if name != StepName.DISCOVER else record.facts
+            if name != StepName.DISCOVER:
+                record.forget_facts()
             record.remote_jobs = []
             record.finished_at = _now()
             self.ctx.save()

@@ -31,7 +31,7 @@ from typing import Any
 from moodle_wizard.core.context import Context
 from moodle_wizard.core.events import ActionStarted
 from moodle_wizard.core.poll import poll_until
-from moodle_wizard.core.state import MigrationState, StepName, StepStatus
+from moodle_wizard.core.state import MigrationState, StepStatus
 from moodle_wizard.core.steps.base import Action, StepError
 from moodle_wizard.core.steps.cutover import BACKUP_BASE
 from moodle_wizard.core.steps.prepare_source import HEARTBEAT_DB
@@ -88,18 +88,18 @@ class Finish:
 
     def plan(self) -> FinishPlan:
         plan = FinishPlan()
-        facts = self.ctx.facts
-        for app, f in (facts(StepName.CUTOVER).get("apps") or {}).items():
-            self._file(plan, app, f.get("backup"), f"config.php's original on {app} "
+        steps = self.ctx.state.steps
+        for app, f in steps.cutover.facts.apps.items():
+            self._file(plan, app, f.backup, f"config.php's original on {app} "
                        "(it holds Moodle's database password)")
-        for px, node in (facts(StepName.PROXYSQL).get("nodes") or {}).items():
-            self._dir(plan, px, node.get("backup"), f"ProxySQL's config databases from before "
+        for px, node in steps.proxysql.facts.nodes.items():
+            self._dir(plan, px, node.backup, f"ProxySQL's config databases from before "
                       f"the migration on {px} (they hold its old admin credentials)")
-        for px, node in (facts(StepName.VIP).get("nodes") or {}).items():
-            self._file(plan, px, node.get("conf_backup"), f"keepalived.conf from before the "
+        for px, vnode in steps.vip.facts.nodes.items():
+            self._file(plan, px, vnode.conf_backup, f"keepalived.conf from before the "
                        f"migration on {px} (it may hold an auth_pass)")
         src = self.ctx.inventory.source
-        if facts(StepName.PREPARE_SOURCE).get("heartbeat_created"):
+        if steps.prepare_source.facts.heartbeat_created:
             plan.removals.append(Action(
                 "scratch-schema", f"Drop the wizard's scratch schema {HEARTBEAT_DB} (replication "
                 "markers; replicated to every replica)", self.drop_scratch,
@@ -114,19 +114,18 @@ class Finish:
             "the binary-log settings on the source and every replica's configuration",
             "the state file and the audit log (the migration's record; they hold no secret)",
         ]
-        moved = facts(StepName.REPLICAS).get("moved_datadirs") or {}
-        for host, aside in (moved.items() if isinstance(moved, dict) else []):
+        for host, aside in steps.replicas.facts.moved_datadirs.items():
             plan.kept.append(f"{aside} on {host}: that host's datadir from before the "
                              "migration, yours; remove it yourself when you are sure")
         return plan
 
-    def _file(self, plan: FinishPlan, host: str, path: Any, what: str) -> None:
+    def _file(self, plan: FinishPlan, host: str, path: str | None, what: str) -> None:
         self._backup(plan, host, path, what, directory=False)
 
-    def _dir(self, plan: FinishPlan, host: str, path: Any, what: str) -> None:
+    def _dir(self, plan: FinishPlan, host: str, path: str | None, what: str) -> None:
         self._backup(plan, host, path, what, directory=True)
 
-    def _backup(self, plan: FinishPlan, host: str, path: Any, what: str, *,
+    def _backup(self, plan: FinishPlan, host: str, path: str | None, what: str, *,
                 directory: bool) -> None:
         ours = _ours(path)
         if ours is None:

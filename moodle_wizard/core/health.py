@@ -29,7 +29,8 @@ from moodle_wizard.core.steps.proxysql_verify import (
     runtime_checksums,
     runtime_servers,
 )
-from moodle_wizard.core.steps.vip import Vip, vip_login
+from moodle_wizard.core.steps.vip import Vip
+from moodle_wizard.core.steps.vip_login import vip_login
 
 # A replica further behind than this is unhealthy (Moodle's reads through the reader
 # hostgroup would see old data).
@@ -245,7 +246,7 @@ async def _holder(ctx: Context) -> HealthItem:
 
 async def _vip_login(ctx: Context) -> HealthItem:
     step = Vip(ctx)
-    who = await vip_login(step, deadline=time.monotonic() + LOGIN_TIMEOUT_S)
+    who = await vip_login(ctx, deadline=time.monotonic() + LOGIN_TIMEOUT_S)
     where = f"{step.vip.address}:{ctx.inventory.proxysql.client_port}"
     if who.read_only:
         return failed("vip", "Moodle's login", f"through {where} Moodle's user reached "

@@ -153,7 +153,5 @@ async def findings(ctx: Context, after: StepName = StepName.DISCOVER) -> list[Fi
 def config_changed_since_cutover(state: MigrationState) -> list[str]:
     """The app hosts whose config.php changed after the cutover, as the cutover's refused
     rollback recorded (overwriting them is the operator's call: rollback --force-config)."""
-    apps = state.step(StepName.CUTOVER).facts.get("apps")
-    if not isinstance(apps, dict):
-        return []
-    return [a for a, f in apps.items() if isinstance(f, dict) and f.get("changed_since_cutover")]
+    apps = state.steps.cutover.facts.apps
+    return [app for app, f in apps.items() if f.changed_since_cutover]

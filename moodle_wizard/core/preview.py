@@ -91,7 +91,7 @@ def rollback_preview(inventory: Inventory, state: MigrationState,
 
 def replica_server_ids(inventory: Inventory, state: MigrationState) -> dict[str, int]:
     """The replicas' server_ids as the replicas step will set them ({} before discovery)."""
-    if not state.step(StepName.DISCOVER).facts:
+    if state.steps.discover.facts.source is None:
         return {}
     try:
         return Replicas(dry_context(inventory, state)).server_ids()
@@ -101,7 +101,7 @@ def replica_server_ids(inventory: Inventory, state: MigrationState) -> dict[str,
 
 def source_restart_needed(inventory: Inventory, state: MigrationState) -> bool | None:
     """Whether preparing the source restarts it (None: discovery has not run)."""
-    if not state.step(StepName.DISCOVER).facts:
+    if state.steps.discover.facts.source is None:
         return None
     try:
         return PrepareSource(dry_context(inventory, state)).restart_needed()

@@ -9,7 +9,10 @@ Schema history:
 - v0 (never released; what an early prototype wrote, kept to exercise the migration path):
   no `schema_version` key; `{"id": str, "created": <epoch seconds>, "inventory": str,
   "steps": {step: "pending"|"running"|"done"|"failed"}, "facts": {step: {...}}}`.
-- v1: the `MigrationState` model below.
+- v1: `steps: {step: {status, actions, facts: {...}, ...}}`, facts free-form.
+- v2: the `MigrationState` model below: each step's facts are its model in core/facts/.
+  Same JSON shape as v1, except prepare-source's `cnf_path`/`cnf_previous` became
+  `cnf: {path, previous}` (migrate_1_to_2).
 """
 
 from __future__ import annotations
@@ -18,25 +21,52 @@ import contextlib
 import json
 import os
 import secrets as _random
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from moodle_wizard.core.errors import OperatorError
+from moodle_wizard.core.facts import (
+    CutoverFacts,
+    DiscoverFacts,
+    PrepareSourceFacts,
+    ProxySQLFacts,
+    ReplicasFacts,
+    VipFacts,
+)
+from moodle_wizard.core.facts.base import Facts
+from moodle_wizard.core.state_migrations import MIGRATIONS, migrate_0_to_1, migrate_1_to_2
 
 __all__ = [
-    "CURRENT_SCHEMA_VERSION", "MIGRATIONS", "STATE_DIR_ENV", "ActionRecord", "ActionStatus",
-    "MigrationState", "RemoteJob", "SecretInStateError",
-    "SecretRegistry", "StateError", "StepName", "StepState", "StepStatus", "load",
-    "migrate_0_to_1", "new_state", "save", "state_dir", "state_path",
+    "CURRENT_SCHEMA_VERSION",
+    "MIGRATIONS",
+    "STATE_DIR_ENV",
+    "ActionRecord",
+    "ActionStatus",
+    "MigrationState",
+    "RemoteJob",
+    "SecretInStateError",
+    "SecretRegistry",
+    "StateError",
+    "StepName",
+    "StepState",
+    "StepStatus",
+    "Steps",
+    "load",
+    "migrate_0_to_1",
+    "migrate_1_to_2",
+    "new_state",
+    "save",
+    "state_dir",
+    "state_path",
 ]
 
-CURRENT_SCHEMA_VERSION = 1
+CURRENT_SCHEMA_VERSION = 2
 STATE_DIR_ENV = "MOODLE_WIZARD_STATE_DIR"
 
 
@@ -91,18 +121,51 @@ class RemoteJob(_Model):
     started_at: datetime = Field(default_factory=_now)
 
 
-class StepState(_Model):
+F = TypeVar("F", bound=Facts)
+
+
+class StepState(_Model, Generic[F]):
     status: StepStatus = StepStatus.PENDING
     started_at: datetime | None = None
     finished_at: datetime | None = None
     actions: list[ActionRecord] = Field(default_factory=list)
-    facts: dict[str, JsonValue] = Field(default_factory=dict)
+    facts: F
     remote_jobs: list[RemoteJob] = Field(default_factory=list)
     last_error: str | None = None
 
+    def forget_facts(self) -> None:
+        """A rolled-back step starts again from nothing it recorded."""
+        self.facts = type(self.facts)()
 
-def _all_steps() -> dict[StepName, StepState]:
-    return {name: StepState() for name in StepName}
+
+class Steps(_Model):
+    """Each step's journal entry, its facts typed by the step's own model."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+    discover: StepState[DiscoverFacts] = Field(
+        default_factory=lambda: StepState[DiscoverFacts](facts=DiscoverFacts()))
+    prepare_source: StepState[PrepareSourceFacts] = Field(
+        alias="prepare-source",
+        default_factory=lambda: StepState[PrepareSourceFacts](facts=PrepareSourceFacts()))
+    replicas: StepState[ReplicasFacts] = Field(
+        default_factory=lambda: StepState[ReplicasFacts](facts=ReplicasFacts()))
+    proxysql: StepState[ProxySQLFacts] = Field(
+        default_factory=lambda: StepState[ProxySQLFacts](facts=ProxySQLFacts()))
+    vip: StepState[VipFacts] = Field(
+        default_factory=lambda: StepState[VipFacts](facts=VipFacts()))
+    cutover: StepState[CutoverFacts] = Field(
+        default_factory=lambda: StepState[CutoverFacts](facts=CutoverFacts()))
+
+    def by_name(self) -> dict[StepName, StepState[Any]]:
+        return {StepName.DISCOVER: self.discover, StepName.PREPARE_SOURCE: self.prepare_source,
+                StepName.REPLICAS: self.replicas, StepName.PROXYSQL: self.proxysql,
+                StepName.VIP: self.vip, StepName.CUTOVER: self.cutover}
+
+    def items(self) -> list[tuple[StepName, StepState[Any]]]:
+        return list(self.by_name().items())
+
+    def values(self) -> list[StepState[Any]]:
+        return list(self.by_name().values())
 
 
 class MigrationState(_Model):
@@ -111,13 +174,19 @@ class MigrationState(_Model):
     created_at: datetime = Field(default_factory=_now)
     updated_at: datetime = Field(default_factory=_now)
     inventory_path: str
-    steps: dict[StepName, StepState] = Field(default_factory=_all_steps)
+    steps: Steps = Field(default_factory=Steps)
     # Set by `moodle-wizard finish` before it removes anything: from then on the migration
     # cannot be rolled back (the backups rollback needs are going or gone).
     finished_at: datetime | None = None
 
-    def step(self, name: StepName | str) -> StepState:
-        return self.steps.setdefault(StepName(name), StepState())
+    def step(self, name: StepName | str) -> StepState[Any]:
+        """A step's journal entry for what every step has (status, actions, jobs); its facts
+        are typed through `steps.<name>.facts`."""
+        return self.steps.by_name()[StepName(name)]
+
+    def dump(self) -> dict[str, Any]:
+        """The JSON document, as the file holds it (step names as the journal spells them)."""
+        return self.model_dump(mode="json", by_alias=True)
 
 
 def new_state(migration_id: str, inventory_path: str | Path) -> MigrationState:
@@ -256,41 +325,13 @@ def save(
     previous_stamp = state.updated_at
     state.updated_at = _now()
     try:
-        document = state.model_dump(mode="json")
+        document = state.dump()
         _check_no_secrets(document, registry)
         payload = json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8") + b"\n"
     except BaseException:
         state.updated_at = previous_stamp
         raise
     write_private(path, payload)
-
-
-def migrate_0_to_1(data: dict[str, Any]) -> dict[str, Any]:
-    """v0 (see the module docstring) to v1."""
-
-    def stamp(value: Any) -> str:
-        return datetime.fromtimestamp(float(value), UTC).isoformat()
-
-    old_steps: dict[str, str] = data.get("steps", {})
-    old_facts: dict[str, dict[str, Any]] = data.get("facts", {})
-    created = stamp(data["created"])
-    steps: dict[str, Any] = {}
-    for name in StepName:
-        steps[name.value] = {
-            "status": old_steps.get(name.value, "pending"),
-            "facts": old_facts.get(name.value, {}),
-        }
-    return {
-        "schema_version": 1,
-        "migration_id": data["id"],
-        "created_at": created,
-        "updated_at": created,
-        "inventory_path": data["inventory"],
-        "steps": steps,
-    }
-
-
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {0: migrate_0_to_1}
 
 
 def _corrupt(path: Path, why: str) -> StateError:

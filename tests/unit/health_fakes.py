@@ -172,7 +172,7 @@ def fake_context(cluster: Cluster, tmp: Path, monkeypatch: pytest.MonkeyPatch,
         copy: dict[str, Any] = json.loads(json.dumps(cluster.config))
         return copy
 
-    monkeypatch.setattr("moodle_wizard.core.steps.vip.client_check", client_check)
+    monkeypatch.setattr("moodle_wizard.core.steps.vip_login.client_check", client_check)
     monkeypatch.setattr("moodle_wizard.core.health.read_moodle_config", read_moodle_config)
     ctx = FakeContext(cluster, lab_inventory(tmp), state_with(statuses or ALL_DONE, tmp))
     return cast(Context, ctx)

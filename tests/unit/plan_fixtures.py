@@ -80,7 +80,7 @@ def applied_facts(step: StepName, flavour: str) -> dict[str, Any]:
     conf = "mariadb.conf.d" if flavour.startswith("mariadb") else "mysql.conf.d"
     proxies, replicas = ("10.77.0.21", "10.77.0.22"), ("10.77.0.12", "10.77.0.13")
     if step == StepName.PREPARE_SOURCE:
-        return {"cnf_path": f"/etc/mysql/{conf}/90-moodle-wizard.cnf", "cnf_previous": None,
+        return {"cnf": {"path": f"/etc/mysql/{conf}/90-moodle-wizard.cnf", "previous": None},
                 "binlogs_before": [], "log_dir_created": flavour.startswith("mariadb"),
                 "heartbeat_created": True,
                 "accounts_created": [*(["mw_repl", a] for a in replicas),
@@ -88,7 +88,8 @@ def applied_facts(step: StepName, flavour: str) -> dict[str, Any]:
     if step == StepName.PROXYSQL:
         return {"installed": ["px1", "px2"],
                 "nodes": {px: {"was_running": False, "db_files": [], "files": [],
-                               "backup": None, "admin_ifaces": "0.0.0.0:6032"}
+                               "backup": None, "admin_ifaces_read": True,
+                               "admin_ifaces": "0.0.0.0:6032"}
                           for px in ("px1", "px2")},
                 "accounts_created": [["moodle_ro", a] for a in proxies]}
     if step == StepName.VIP:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from moodle_wizard.core.sql.statement import Statement
 
-__all__ = ["copy_account_statements"]
+__all__ = ["copy_account_statements", "password_hashes"]
 
 
 _ACCOUNT_PART = r"(?:`(?:[^`]|``)*`|'(?:[^'\\]|\\.|'')*'|[A-Za-z0-9_.$%-]+)"
@@ -126,3 +126,10 @@ def copy_account_statements(
             raise ValueError(f"not a GRANT line: {line!r}")
         statements.append(Statement(_rehost(line, "TO", user, old_host, new_host)))
     return statements
+
+
+def password_hashes(sql: str) -> list[str]:
+    """The password hashes in a CREATE USER statement (mysql_native_password's *HEX, or a
+    caching_sha2 hash written as 0x...): masked like passwords wherever they would show."""
+    found = re.findall(r"PASSWORD\s+'(\*[0-9A-F]{40})'|AS\s+(0x[0-9A-Fa-f]+)", sql)
+    return [value for match in found for value in match if value]

@@ -13,10 +13,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 # StepError lives in the error root; steps import it from here as they always did.
 from moodle_wizard.core.errors import StepError as StepError
+from moodle_wizard.core.facts import Discovered, SourceFacts
 from moodle_wizard.core.sql.dialect import Dialect
 from moodle_wizard.core.sql.version import ServerVersion, parse_version
 from moodle_wizard.core.state import StepName
@@ -58,9 +59,9 @@ class Action:
     host: str = ""
 
 
-def source_version(src: dict[str, Any]) -> ServerVersion:
+def source_version(src: SourceFacts) -> ServerVersion:
     """The source's version, from the facts discovery recorded."""
-    return parse_version(str(src["server_version"]), str(src["flavor"]))
+    return parse_version(src.server_version, src.flavor)
 
 
 class Step(ABC):
@@ -75,14 +76,14 @@ class Step(ABC):
         self.ctx = ctx
 
     @property
-    def facts(self) -> dict[str, Any]:
-        return self.ctx.state.step(self.name).facts
+    def discovered(self) -> Discovered:
+        """What discovery learned (a clear error if it has not run)."""
+        return self.ctx.discovered
 
     @property
-    def src(self) -> dict[str, Any]:
+    def src(self) -> SourceFacts:
         """What discovery learned about the source server."""
-        facts: dict[str, Any] = self.ctx.facts(StepName.DISCOVER)["source"]
-        return facts
+        return self.discovered.source
 
     @property
     def dialect(self) -> Dialect:

@@ -22,6 +22,7 @@ from functools import partial
 from typing import Any
 
 from moodle_wizard.core.events import OutputLine
+from moodle_wizard.core.facts import AppCutover, CutoverFacts, LoginServer, MoodleConfig
 from moodle_wizard.core.moodle_config import evaluate_config, php_lint, read_moodle_config
 from moodle_wizard.core.render.configphp import (
     ConfigPhpError,
@@ -64,9 +65,12 @@ class Cutover(Step):
     def path(self) -> str:
         return self.ctx.inventory.migration.moodle_config
 
-    def apps_facts(self) -> dict[str, Any]:
-        apps: dict[str, Any] = self.facts.setdefault("apps", {})
-        return apps
+    @property
+    def facts(self) -> CutoverFacts:
+        return self.ctx.state.steps.cutover.facts
+
+    def apps_facts(self) -> dict[str, AppCutover]:
+        return self.facts.apps
 
     def readonly(self, password: str) -> ReadonlySettings | None:
         inv = self.ctx.inventory
@@ -134,19 +138,20 @@ class Cutover(Step):
         """The edited file, as PHP sees it, changes what it should and nothing else."""
         inv = self.ctx.inventory
         assert inv.vip is not None
-        before: dict[str, Any] = self.ctx.facts(StepName.DISCOVER)["moodle"]["apps"][app]
+        before = self.discovered.moodle.apps[app]
+        after = MoodleConfig.evaluated(got)
         problems = []
-        opts = got.get("dboptions") or {}
-        if got.get("dbhost") != inv.vip.address or str(opts.get("dbport")) != str(
-                inv.proxysql.client_port):
+        if after.dbhost != inv.vip.address or after.dbport != str(inv.proxysql.client_port):
             problems.append(error(f"{app}: after the edit PHP still sees dbhost "
-                                  f"{got.get('dbhost')!r}, dbport {opts.get('dbport')!r}: "
+                                  f"{after.dbhost!r}, dbport {after.dbport!r}: "
                                   "something later in config.php overrides them; change them "
                                   "by hand"))
-        for key in ("dbtype", "dbname", "dbuser", "prefix", "wwwroot"):
-            if got.get(key) != before.get(key):
-                problems.append(error(f"{app}: the edit would change {key} ({before.get(key)!r}"
-                                      f" -> {got.get(key)!r}); the wizard changes only dbhost "
+        keep = {"dbtype", "dbname", "dbuser", "prefix", "wwwroot"}
+        was, now = before.model_dump(include=keep), after.model_dump(include=keep)
+        for key in sorted(keep):
+            if now[key] != was[key]:
+                problems.append(error(f"{app}: the edit would change {key} ({was[key]!r}"
+                                      f" -> {now[key]!r}); the wizard changes only dbhost "
                                       "and dboptions"))
         return problems
 
@@ -198,17 +203,17 @@ class Cutover(Step):
         if await host.read_file(backup) != original:
             raise StepError(f"{app}: the copy {backup} of config.php does not read back "
                             "identical; check the disk")
-        self.apps_facts()[app] = {"path": self.path, "backup": backup, "mode": mode,
-                                  "sha256_before": sha256(original)}
+        self.apps_facts()[app] = AppCutover(path=self.path, backup=backup, mode=mode,
+                                            sha256_before=sha256(original))
         self.ctx.save()
 
     async def original(self, app: str) -> bytes:
         """The original bytes, from the copy on the app host (checked by its sha256)."""
         facts = self.apps_facts()[app]
         host = await self.ctx.host(app)
-        data = await host.read_file(facts["backup"])
-        if data is None or sha256(data) != facts["sha256_before"]:
-            raise StepError(f"{app}: the copy of the original config.php at {facts['backup']} "
+        data = await host.read_file(facts.backup)
+        if data is None or sha256(data) != facts.sha256_before:
+            raise StepError(f"{app}: the copy of the original config.php at {facts.backup} "
                             "is missing or changed; restore config.php from your own backup")
         return data
 
@@ -224,27 +229,31 @@ class Cutover(Step):
         if problems:
             raise StepError(problems[0].message)
         self._check_logins(app, got, "with the edited config.php (not written yet)")
-        self.apps_facts()[app]["sha256_after"] = sha256(edited)
+        self.apps_facts()[app].sha256_after = sha256(edited)
         self.ctx.save()
 
     def _check_logins(self, app: str, got: dict[str, Any], when: str) -> None:
         vip = self.ctx.inventory.vip
         assert vip is not None
-        connect = got.get("connect") or {}
-        if not connect.get("ok"):
+        connect = MoodleConfig.evaluated(got).connect
+        if connect is None or not connect.ok:
+            why = (connect.error if connect else None) or "no mysqli"
             raise StepError(f"{app}: Moodle's login through the VIP {vip.address} fails {when}: "
-                            f"{connect.get('error', 'no mysqli')}; config.php is unchanged")
-        if str((connect.get("server") or {}).get("read_only")) not in ("0", "None"):
+                            f"{why}; config.php is unchanged")
+        server = connect.server or LoginServer()
+        if server.read_only not in ("0", None):
             raise StepError(f"{app}: through the VIP Moodle reached a read-only server "
-                            f"({connect['server'].get('host')}) {when}")
+                            f"({server.host}) {when}")
         if self.ctx.inventory.proxysql.readonly_user:
-            ro = got.get("connect_readonly") or {}
-            if not ro.get("ok"):
+            ro = MoodleConfig.evaluated(got).connect_readonly
+            if ro is None or not ro.ok:
+                why = (ro.error if ro else None) or "not tried"
                 raise StepError(f"{app}: the read-only login through the VIP fails {when}: "
-                                f"{ro.get('error', 'not tried')}; config.php is unchanged")
+                                f"{why}; config.php is unchanged")
 
     async def written(self, app: str) -> bool:
-        after = self.apps_facts().get(app, {}).get("sha256_after")
+        recorded = self.apps_facts().get(app)
+        after = recorded.sha256_after if recorded else None
         host = await self.ctx.host(app)
         data = await host.read_file(self.path)
         return after is not None and data is not None and sha256(data) == after
@@ -255,14 +264,14 @@ class Cutover(Step):
         original = await self.original(app)
         ro = self.ro_password()
         edited = self.edit(original, ro)
-        if sha256(edited) != facts.get("sha256_after"):
+        if sha256(edited) != facts.sha256_after:
             raise StepError(f"{app}: the edit differs from the one validated; roll back the "
                             "cutover and run it again")
         secrets = [s for s in (ro, await self.ctx.moodle_password()) if s]
         for line in config_php_diff(original, edited, secrets=secrets,
                                     filename=self.path).splitlines():
             self.ctx.emit(OutputLine(self.name, app, self.ctx.secrets.mask(line)))
-        await host.write_file(self.path, edited, mode=int(facts["mode"], 8))
+        await host.write_file(self.path, edited, mode=int(facts.mode, 8))
 
     # -- verify ---------------------------------------------------------------------------
 
@@ -271,53 +280,54 @@ class Cutover(Step):
             host = await self.ctx.host(app)
             data = await host.read_file(self.path)
             facts = self.apps_facts()[app]
-            if data is None or sha256(data) != facts["sha256_after"]:
+            if data is None or sha256(data) != facts.sha256_after:
                 raise StepError(f"{app}: {self.path} is not the edited file after writing it")
             # As Moodle reads it, in place: its settings and a login through the VIP.
             got = await read_moodle_config(host, self.path)
             self._check_logins(app, got, "after the cutover")
-            facts["reached"] = (got.get("connect") or {}).get("server", {}).get("host")
+            connect = MoodleConfig.evaluated(got).connect
+            facts.reached = connect.server.host if connect and connect.server else None
         self.ctx.save()
 
     # -- rollback -------------------------------------------------------------------------
 
     def rollback_plan(self) -> list[Action]:
         actions = []
-        for app, facts in self.facts.get("apps", {}).items():
+        for app, facts in self.facts.apps.items():
             actions.append(Action(
                 f"restore:{app}", f"Put the original config.php back on {app}",
                 partial(self.restore, app),
-                [f"on {app}: check that {facts['path']} is still what the cutover wrote "
-                 f"(sha256 {facts.get('sha256_after', '(not written)')}), else refuse and show "
+                [f"on {app}: check that {facts.path} is still what the cutover wrote "
+                 f"(sha256 {facts.sha256_after or '(not written)'}), else refuse and show "
                  "the change (--force-config overwrites it); write the bytes of "
-                 f"{facts['backup']} to {facts['path']} (atomically, mode {facts['mode']}); "
-                 f"check sha256 {facts['sha256_before']}; remove the copy"], host=app))
+                 f"{facts.backup} to {facts.path} (atomically, mode {facts.mode}); "
+                 f"check sha256 {facts.sha256_before}; remove the copy"], host=app))
         return actions
 
     async def restore(self, app: str) -> None:
         facts = self.apps_facts()[app]
         host = await self.ctx.host(app)
-        current = await host.read_file(facts["path"])
+        current = await host.read_file(facts.path)
         now = sha256(current) if current is not None else None
-        if now != facts["sha256_before"]:
-            if now is None or now != facts.get("sha256_after"):
+        if now != facts.sha256_before:
+            if now is None or now != facts.sha256_after:
                 if not self.ctx.force_config:
                     # Journaled, so the dashboard can offer the forced retry.
-                    facts["changed_since_cutover"] = True
+                    facts.changed_since_cutover = True
                     self._still_applied()
                     self.ctx.save()
                     raise ConfigChangedError(await self._changed(app, current))
-                self.ctx.emit(OutputLine(self.name, app, f"{facts['path']} was changed after "
+                self.ctx.emit(OutputLine(self.name, app, f"{facts.path} was changed after "
                                          "the cutover; overwriting it (--force-config)"))
             original = await self.original(app)
-            await host.write_file(facts["path"], original, mode=int(facts["mode"], 8))
-            back = await host.read_file(facts["path"])
-            if back is None or sha256(back) != facts["sha256_before"]:
-                raise StepError(f"{app}: {facts['path']} does not read back as the original "
-                                f"after restoring it; its copy is still at {facts['backup']}")
-        facts.pop("changed_since_cutover", None)
+            await host.write_file(facts.path, original, mode=int(facts.mode, 8))
+            back = await host.read_file(facts.path)
+            if back is None or sha256(back) != facts.sha256_before:
+                raise StepError(f"{app}: {facts.path} does not read back as the original "
+                                f"after restoring it; its copy is still at {facts.backup}")
+        facts.changed_since_cutover = False
         self.ctx.save()
-        await host.run(["rm", "-f", "--", facts["backup"]])
+        await host.run(["rm", "-f", "--", facts.backup])
         await host.run(["sh", "-c", f"rmdir {BACKUP_BASE} 2>/dev/null || true"])
 
     def _still_applied(self) -> None:
@@ -333,13 +343,13 @@ class Cutover(Step):
         """The refusal: what changed since the cutover wrote config.php, secrets masked, and
         how to go on either way."""
         facts = self.apps_facts()[app]
-        path = facts["path"]
+        path = facts.path
         original = await self.original(app)
         secrets = [s for s in self.ctx.secrets.values() if s]
         try:
             written = self.edit(original, self.ro_password())
             label = "written by the cutover"
-            if sha256(written) != facts.get("sha256_after"):
+            if sha256(written) != facts.sha256_after:
                 raise StepError("the edit is not the one written")
         except (StepError, ConfigPhpError):
             # The cutover never wrote it (or its edit cannot be rebuilt): compare with the
@@ -358,7 +368,7 @@ class Cutover(Step):
                         "shown)\n"
         return self.ctx.secrets.mask(
             f"{app}: {what}; the rollback will not overwrite that change with the original "
-            f"(it is still at {facts['backup']}).\n{diff}Keep the change: leave the cutover "
+            f"(it is still at {facts.backup}).\n{diff}Keep the change: leave the cutover "
             f"rolled forward and edit config.php by hand. Replace it with the original from "
             f"before the cutover anyway: moodle-wizard rollback --force-config (in the wizard, "
             f"answer yes to overwriting it)")

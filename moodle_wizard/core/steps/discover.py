@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass
 from typing import Any
 
+from moodle_wizard.core.facts import (
+    BinlogDumpThread,
+    DiscoverFacts,
+    ExistingReplica,
+    GtidState,
+    MoodleConfig,
+    MoodleFacts,
+    ReplicaHostFacts,
+    SourceFacts,
+)
 from moodle_wizard.core.moodle_config import read_moodle_config, register_config_secrets
 from moodle_wizard.core.remote.ssh import RemoteHost
 from moodle_wizard.core.sql.parsers import binlog_retention_seconds, normalize_replica_hosts
@@ -31,7 +42,7 @@ async def free_bytes(host: RemoteHost, path: str) -> int:
     return int(out.stdout.strip())
 
 
-async def replica_host_facts(host: RemoteHost) -> dict[str, Any]:
+async def replica_host_facts(host: RemoteHost) -> ReplicaHostFacts:
     """A replica host as it is now: server packages, datadir entries, running server, space.
     Discovery records it for the screens; the replicas step reads it again before it acts."""
     pkgs = await host.run(
@@ -42,13 +53,18 @@ async def replica_host_facts(host: RemoteHost) -> dict[str, Any]:
     datadir = "/var/lib/mysql"
     listing = await host.run(["sh", "-c", f"ls -A {datadir} 2>/dev/null | head -20"])
     running = await host.run(["sh", "-c", "pidof mariadbd mysqld || true"])
-    return {
-        "packages": installed,
-        "datadir": datadir,
-        "datadir_entries": [e for e in listing.stdout.split() if e],
-        "server_running": bool(running.stdout.strip()),
-        "free_bytes": await free_bytes(host, datadir),
-    }
+    return ReplicaHostFacts(
+        packages=installed, datadir=datadir,
+        datadir_entries=[e for e in listing.stdout.split() if e],
+        server_running=bool(running.stdout.strip()), free_bytes=await free_bytes(host, datadir))
+
+
+@dataclass(frozen=True)
+class _BinlogSetup:
+    basename: str | None
+    retention: int
+    registered: list[ExistingReplica]
+    dumps: list[BinlogDumpThread]
 
 
 class Discover(Step):
@@ -85,15 +101,20 @@ class Discover(Step):
         ]
         return [Action("gather", "Gather facts from every host", self.gather, runbook)]
 
+    @property
+    def facts(self) -> DiscoverFacts:
+        return self.ctx.state.steps.discover.facts
+
     async def gather(self) -> None:
         inv = self.ctx.inventory
-        facts = self.facts
-        facts["moodle"] = await self._moodle()
-        facts["source"] = await self._source(str(facts["moodle"]["dbname"]))
-        facts["replicas"] = {r: await self._replica(r) for r in inv.replicas}
+        moodle = await self._moodle()
+        source = await self._source(moodle.dbname or "")
+        replicas = {r: await self._replica(r) for r in inv.replicas}
+        self.ctx.state.steps.discover.facts = DiscoverFacts(
+            moodle=moodle, source=source, replicas=replicas)
         self.ctx.save()
 
-    async def _moodle(self) -> dict[str, Any]:
+    async def _moodle(self) -> MoodleFacts:
         inv = self.ctx.inventory
         configs = {}
         for app in inv.apps:
@@ -108,7 +129,9 @@ class Discover(Step):
                     raise StepError(f"config.php on {app} has {key} = {cfg[key]!r} but on "
                                     f"{inv.apps[0]} {first[key]!r}; all app servers must use "
                                     "the same database")
-        return {**first, "apps": configs}
+        return MoodleFacts.model_validate(
+            {**first, "apps": {app: MoodleConfig.model_validate(cfg)
+                               for app, cfg in configs.items()}})
 
     async def _check_admin_privileges(self, name: str, db: Any) -> None:
         """The account the wizard uses on the source must be able to read everything and to
@@ -128,7 +151,7 @@ class Discover(Step):
                 "TO that account WITH GRANT OPTION), or SSH in as root and leave "
                 "migration.db_admin_user unset")
 
-    async def _source(self, dbname: str) -> dict[str, Any]:
+    async def _source(self, dbname: str) -> SourceFacts:
         name = self.ctx.inventory.source
         db = await self.ctx.db(name)
         host = await self.ctx.host(name)
@@ -137,44 +160,41 @@ class Discover(Step):
             "SELECT @@datadir AS datadir, @@server_id AS server_id, @@log_bin AS log_bin, "
             "@@GLOBAL.binlog_format AS binlog_format, @@port AS port, @@read_only AS read_only, "
             "@@hostname AS hostname, VERSION() AS server_version")
-        facts: dict[str, Any] = {
-            "flavor": v.flavor.value, "version": v.number, "version_string": str(v),
-            "datadir": str(row["datadir"]).rstrip("/"), "server_id": int(row["server_id"]),
-            "log_bin": bool(int(row["log_bin"])), "binlog_format": str(row["binlog_format"]),
-            "port": int(row["port"]), "read_only": bool(int(row["read_only"])),
-            "hostname": str(row["hostname"]),
-            # As the server says it (ProxySQL will announce this to Moodle).
-            "server_version": str(row["server_version"]),
-        }
         if v.is_mariadb:
             g = await db.one("SELECT @@gtid_binlog_pos AS b, @@gtid_current_pos AS c, "
                              "@@gtid_domain_id AS d, @@log_slave_updates AS u")
-            facts["gtid"] = {"binlog_pos": str(g["b"]), "current_pos": str(g["c"]),
-                             "domain_id": int(g["d"])}
-            facts["log_slave_updates"] = bool(int(g["u"]))
+            gtid = GtidState(binlog_pos=str(g["b"]), current_pos=str(g["c"]),
+                             domain_id=int(g["d"]))
         else:
             g = await db.one("SELECT @@gtid_mode AS m, @@enforce_gtid_consistency AS e, "
                              "@@gtid_executed AS x, @@log_replica_updates AS u")
-            facts["gtid"] = {"mode": str(g["m"]), "enforce": str(g["e"]),
-                             "executed": str(g["x"])}
-            facts["log_slave_updates"] = bool(int(g["u"]))
+            gtid = GtidState(mode=str(g["m"]), enforce=str(g["e"]), executed=str(g["x"]))
         await self._check_admin_privileges(name, db)
-        facts.update(await self._binlog_setup(name, db))
+        binlog = await self._binlog_setup(name, db)
         tables = await db.query(
             "SELECT table_name AS t, engine AS e FROM information_schema.tables "
             "WHERE table_schema = %s AND table_type = 'BASE TABLE'", (dbname,))
         if not tables:
             raise StepError(f"{name}: the database {dbname!r} named in config.php has no tables "
                             "on this server; check that the source host is Moodle's database")
-        facts["tables"] = len(tables)
-        facts["non_innodb"] = sorted(f"{r['t']} ({r['e']})" for r in tables
-                                     if str(r["e"]).lower() != "innodb")
-        du = await host.run(["du", "-sb", facts["datadir"]])
-        facts["data_bytes"] = int(du.stdout.split()[0])
-        facts["free_bytes"] = await free_bytes(host, facts["datadir"])
-        return facts
+        datadir = str(row["datadir"]).rstrip("/")
+        du = await host.run(["du", "-sb", datadir])
+        return SourceFacts(
+            flavor=v.flavor.value, version=v.number, version_string=str(v), datadir=datadir,
+            server_id=int(row["server_id"]), log_bin=bool(int(row["log_bin"])),
+            binlog_format=str(row["binlog_format"]), port=int(row["port"]),
+            read_only=bool(int(row["read_only"])), hostname=str(row["hostname"]),
+            # As the server says it (ProxySQL will announce this to Moodle).
+            server_version=str(row["server_version"]),
+            gtid=gtid, log_slave_updates=bool(int(g["u"])),
+            log_bin_basename=binlog.basename, binlog_retention_seconds=binlog.retention,
+            existing_replicas=binlog.registered, binlog_dump_threads=binlog.dumps,
+            tables=len(tables),
+            non_innodb=sorted(f"{r['t']} ({r['e']})" for r in tables
+                              if str(r["e"]).lower() != "innodb"),
+            data_bytes=int(du.stdout.split()[0]), free_bytes=await free_bytes(host, datadir))
 
-    async def _binlog_setup(self, name: str, db: Any) -> dict[str, Any]:
+    async def _binlog_setup(self, name: str, db: Any) -> _BinlogSetup:
         """The binary log's basename and retention (kept as they are unless replication needs
         otherwise), and the replicas the source already has (their server_ids are taken)."""
         d = db.dialect
@@ -193,44 +213,38 @@ class Discover(Step):
             "SELECT id AS i, user AS u, host AS h, command AS c FROM "
             "information_schema.processlist WHERE command IN ('Binlog Dump', "
             "'Binlog Dump GTID')")
-        return {
-            "log_bin_basename": str(basename) if basename else None,
-            "binlog_retention_seconds": retention,
-            "existing_replicas": registered,
-            "binlog_dump_threads": [{"id": int(r["i"]), "user": str(r["u"]),
-                                     "host": str(r["h"]), "command": str(r["c"])}
-                                    for r in dumps],
-        }
+        return _BinlogSetup(
+            basename=str(basename) if basename else None, retention=retention,
+            registered=[ExistingReplica.model_validate(r) for r in registered],
+            dumps=[BinlogDumpThread(id=int(r["i"]), user=str(r["u"]), host=str(r["h"]),
+                                    command=str(r["c"])) for r in dumps])
 
-    async def _replica(self, name: str) -> dict[str, Any]:
+    async def _replica(self, name: str) -> ReplicaHostFacts:
         return await replica_host_facts(await self.ctx.host(name))
 
     async def verify(self) -> None:
-        facts = self.facts
-        if not facts.get("source") or not facts.get("moodle"):
-            raise StepError("discovery recorded no facts; run it again")
-        if facts["moodle"].get("dbhost") is None:
+        moodle = self.facts.require().moodle
+        if moodle.dbhost is None:
             raise StepError(
                 f"config.php on {self.ctx.inventory.apps[0]} sets no $CFG->dbhost, so Moodle "
                 "cannot reach its database; add `$CFG->dbhost = '<database host>';` to it")
-        connect = facts["moodle"].get("connect") or {}
-        if not connect.get("ok"):
+        connect = moodle.connect
+        if connect is None or not connect.ok:
+            why = (connect.error if connect is not None else None) or "PHP has no mysqli"
             raise StepError(
                 f"Moodle's own database login (from config.php on {self.ctx.inventory.apps[0]}) "
-                f"fails: {connect.get('error', 'PHP has no mysqli')}; fix config.php or the "
-                "grants before migrating")
+                f"fails: {why}; fix config.php or the grants before migrating")
 
     def rollback_plan(self) -> list[Action]:
         return []
 
 
-def source_problems(facts: dict[str, Any], accept_non_innodb: bool) -> list[Problem]:
+def source_problems(src: SourceFacts, accept_non_innodb: bool) -> list[Problem]:
     """What discovery found on the source that the operator must know or decide."""
     problems: list[Problem] = []
-    src = facts["source"]
-    if src["non_innodb"]:
+    if src.non_innodb:
         text = (f"the Moodle schema has tables that are not InnoDB: "
-                f"{', '.join(src['non_innodb'])}. They cannot be copied consistently while "
+                f"{', '.join(src.non_innodb)}. They cannot be copied consistently while "
                 "Moodle writes, and a physical backup locks them while it copies them. Convert "
                 "them first (ALTER TABLE ... ENGINE=InnoDB)")
         if accept_non_innodb:

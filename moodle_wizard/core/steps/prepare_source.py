@@ -6,6 +6,7 @@ from __future__ import annotations
 import shlex
 from functools import partial
 
+from moodle_wizard.core.facts import CnfBackup, PrepareSourceFacts
 from moodle_wizard.core.render.mycnf import (
     DEFAULT_LOG_BIN,
     BinlogDecision,
@@ -13,7 +14,7 @@ from moodle_wizard.core.render.mycnf import (
     server_cnf_path,
     source_binlog_plan,
 )
-from moodle_wizard.core.sql.accounts import copy_account_statements
+from moodle_wizard.core.sql.accounts import copy_account_statements, password_hashes
 from moodle_wizard.core.sql.statement import Statement
 from moodle_wizard.core.state import StepName
 from moodle_wizard.core.steps.base import (
@@ -55,13 +56,17 @@ class PrepareSource(Step):
     def server_id(self) -> int:
         inv = self.ctx.inventory
         given = inv.hosts[inv.source].server_id
-        return given or self.src["server_id"] or 1
+        return given or self.src.server_id or 1
+
+    @property
+    def facts(self) -> PrepareSourceFacts:
+        return self.ctx.state.steps.prepare_source.facts
 
     def restart_needed(self) -> bool:
         s = self.src
-        gtid_off = s["flavor"] != "mariadb" and str(s["gtid"].get("mode", "")).upper() != "ON"
-        return (not s["log_bin"] or s["server_id"] != self.server_id()
-                or not s["log_slave_updates"] or gtid_off)
+        gtid_off = s.flavor != "mariadb" and (s.gtid.mode or "").upper() != "ON"
+        return (not s.log_bin or s.server_id != self.server_id()
+                or not s.log_slave_updates or gtid_off)
 
     def binlog_plan(self) -> list[BinlogDecision]:
         return source_binlog_plan(source_version(self.src), binlog_now(self.src))
@@ -89,12 +94,11 @@ class PrepareSource(Step):
     # -- the contract ------------------------------------------------------------------
 
     async def preflight(self) -> list[Problem]:
-        problems = source_problems(self.ctx.facts(StepName.DISCOVER),
-                                   self.ctx.inventory.migration.accept_non_innodb)
+        problems = source_problems(self.src, self.ctx.inventory.migration.accept_non_innodb)
         inv = self.ctx.inventory
         mode = inv.migration.source_restart
         if self.restart_needed():
-            what = (f"{inv.source}'s {service_name(self.src['flavor'])} must restart once to "
+            what = (f"{inv.source}'s {service_name(self.src.flavor)} must restart once to "
                     "turn on the binary log (Moodle cannot write for the few seconds this "
                     "takes)")
             if mode == "never":
@@ -128,7 +132,7 @@ class PrepareSource(Step):
         decisions = [
             server_id_decision(self.src, src, self.server_id(), bool(inv.hosts[src].server_id)),
             *(d.text for d in self.binlog_plan()), existing_replicas_line(self.src, src)]
-        prepare = [] if self.src["log_bin"] else [
+        prepare = [] if self.src.log_bin else [
             f"on {src}: [ -d {LOG_DIR} ] || install -d -o mysql -g mysql {LOG_DIR}"]
         actions = [Action(
             "config", f"Write {self.cnf_path()} (binary log, ROW, server_id "
@@ -137,7 +141,7 @@ class PrepareSource(Step):
              f"on {src}: write {self.cnf_path()} (mode 0644):\n{self.cnf()}"],
             done=self.config_written, host=src)]
         if self.restart_needed():
-            svc = service_name(self.src["flavor"])
+            svc = service_name(self.src.flavor)
             actions.append(Action(
                 "restart", f"Restart {svc} on {src} (announced; Moodle pauses for seconds)",
                 self.restart, [f"on {src}: service {svc} restart"], done=self.binlog_on,
@@ -175,7 +179,7 @@ class PrepareSource(Step):
         return actions
 
     def _moodle_user(self) -> str:
-        return str(self.ctx.facts(StepName.DISCOVER)["moodle"]["dbuser"])
+        return self.discovered.dbuser
 
     # -- apply actions -----------------------------------------------------------------
 
@@ -186,18 +190,18 @@ class PrepareSource(Step):
     async def write_config(self) -> None:
         host = await self.ctx.host(self.ctx.inventory.source)
         path = self.cnf_path()
-        if "cnf_previous" not in self.facts:
+        if self.facts.cnf is None:
             previous = await host.read_file(path)
-            self.facts["cnf_path"] = path
-            self.facts["cnf_previous"] = previous.decode() if previous is not None else None
-            self.facts["binlogs_before"] = await self._binlog_files()
+            self.facts.binlogs_before = await self._binlog_files()
+            self.facts.cnf = CnfBackup(
+                path=path, previous=previous.decode() if previous is not None else None)
             self.ctx.save()  # before the change: rollback must know what was there
-        if not self.src["log_bin"]:
+        if not self.src.log_bin:
             # Only a directory the wizard creates is the wizard's (rollback removes it if
             # empty): an existing one (Debian's is mysql:adm 2750) keeps its owner and mode.
             missing = (await host.run(["test", "-d", LOG_DIR], check=False)).exit_status != 0
-            if missing and not self.facts.get("log_dir_created"):
-                self.facts["log_dir_created"] = True
+            if missing and not self.facts.log_dir_created:
+                self.facts.log_dir_created = True
                 self.ctx.save()
             await host.run(["sh", "-c", f"[ -d {LOG_DIR} ] || install -d -o mysql -g mysql "
                             f"{LOG_DIR}"])
@@ -223,13 +227,13 @@ class PrepareSource(Step):
         src = self.ctx.inventory.source
         await self.ctx.forget_db(src)
         host = await self.ctx.host(src)
-        await host.run(["service", service_name(self.src["flavor"]), "restart"], timeout=300)
+        await host.run(["service", service_name(self.src.flavor), "restart"], timeout=300)
 
     async def set_global(self, name: str, value: str | int) -> None:
         if name not in RUNTIME_SETTINGS:
             raise StepError(f"{name} is not a setting this step changes")
         db = await self.ctx.db(self.ctx.inventory.source)
-        before: dict[str, str] = self.facts.setdefault("runtime_before", {})
+        before = self.facts.runtime_before
         if name not in before:
             before[name] = str(await db.variable(name))
             self.ctx.save()  # before the change: rollback sets it back
@@ -246,9 +250,9 @@ class PrepareSource(Step):
 
     async def create_account(self, user: str, host: str, secret: str, grant: Statement) -> None:
         db = await self.ctx.db(self.ctx.inventory.source)
-        created: list[list[str]] = self.facts.setdefault("accounts_created", [])
-        if [user, host] not in created:
-            created.append([user, host])
+        created = self.facts.accounts_created
+        if (user, host) not in created:
+            created.append((user, host))
             self.ctx.save()
         password = self.ctx.secrets.get(secret)
         await db.run(db.dialect.create_user(user, host, password))
@@ -274,29 +278,22 @@ class PrepareSource(Step):
         grants = [next(iter(r.values())) for r in await db.run(db.dialect.show_grants(user, old))]
         statements = copy_account_statements(grants, str(create), user, old, new_host)
         for stmt in statements:
-            self._mask_hashes(stmt.sql)
-        created: list[list[str]] = self.facts.setdefault("accounts_created", [])
-        if [user, new_host] not in created:
-            created.append([user, new_host])
+            # A password hash is not the password, but it is enough to attack it offline.
+            for value in password_hashes(stmt.sql):
+                self.ctx.secrets.register("moodle_password_hash", value)
+        created = self.facts.accounts_created
+        if (user, new_host) not in created:
+            created.append((user, new_host))
             self.ctx.save()
         for stmt in statements:
             await db.run(stmt)
-
-    def _mask_hashes(self, sql: str) -> None:
-        # A password hash is not the password, but it is enough to attack it offline.
-        import re
-
-        for match in re.findall(r"PASSWORD\s+'(\*[0-9A-F]{40})'|AS\s+(0x[0-9A-Fa-f]+)", sql):
-            for value in match:
-                if value:
-                    self.ctx.secrets.register("moodle_password_hash", value)
 
     async def create_heartbeat(self) -> None:
         db = await self.ctx.db(self.ctx.inventory.source)
         exists = await db.query("SELECT 1 FROM information_schema.schemata WHERE "
                                 "schema_name = %s", (HEARTBEAT_DB,))
         if not exists:
-            self.facts["heartbeat_created"] = True
+            self.facts.heartbeat_created = True
             self.ctx.save()
         await db.query(f"CREATE DATABASE IF NOT EXISTS `{HEARTBEAT_DB}`")
         await db.query(
@@ -324,28 +321,28 @@ class PrepareSource(Step):
         src = self.ctx.inventory.source
         facts = self.facts
         actions = []
-        if facts.get("heartbeat_created"):
+        if facts.heartbeat_created:
             actions.append(Action("heartbeat", f"Drop {HEARTBEAT_DB}", self.drop_heartbeat,
                                   [f"on {src}: DROP DATABASE IF EXISTS {HEARTBEAT_DB}"],
                                   host=src))
-        for user, host in facts.get("accounts_created", []):
+        for user, host in facts.accounts_created:
             actions.append(Action(
                 f"user:{user}@{host}", f"Drop {user}@{host}",
                 partial(self.drop_account, user, host),
                 [f"on {src}: DROP USER IF EXISTS '{user}'@'{host}'"], host=src))
-        if "cnf_previous" in facts:
-            previous = facts["cnf_previous"]
-            path = str(facts["cnf_path"])
-            how = f"rm -f {shlex.quote(path)}" if previous is None else f"restore {path}"
+        if facts.cnf is not None:
+            path = facts.cnf.path
+            how = (f"rm -f {shlex.quote(path)}" if facts.cnf.previous is None
+                   else f"restore {path}")
             actions.append(Action("config", f"Restore {path}", self.restore_config,
                                   [f"on {src}: {how}"], host=src))
-            for name, value in facts.get("runtime_before", {}).items():
+            for name, value in facts.runtime_before.items():
                 actions.append(Action(
                     f"set:{name}", f"Set {name} back to {value}",
-                    partial(self.restore_global, str(name), str(value)),
+                    partial(self.restore_global, name, value),
                     [f"on {src}: SET GLOBAL {name} = {value!r}"], host=src))
             if self.restart_needed():
-                svc = service_name(self.src["flavor"])
+                svc = service_name(self.src.flavor)
                 actions.append(Action("restart", f"Restart {svc} on {src} with its original "
                                       "settings", self._restart_source,
                                       [f"on {src}: service {svc} restart"],
@@ -360,9 +357,9 @@ class PrepareSource(Step):
         return actions
 
     async def remove_new_binlogs(self) -> None:
-        if not await self.original_settings_back() or self.src["log_bin"]:
+        if not await self.original_settings_back() or self.src.log_bin:
             return  # the server still writes them: they are not ours to remove
-        if self.facts.get("binlogs_before"):
+        if self.facts.binlogs_before:
             # Older binary logs were there: their index now lists ours too, and editing it
             # by hand is riskier than leaving a few files behind.
             return
@@ -370,7 +367,7 @@ class PrepareSource(Step):
         host = await self.ctx.host(self.ctx.inventory.source)
         if files:
             await host.run(["rm", "-f", "--", *files])
-        if self.facts.get("log_dir_created"):
+        if self.facts.log_dir_created:
             await host.run(["rmdir", "--ignore-fail-on-non-empty", LOG_DIR], check=False)
 
     async def drop_heartbeat(self) -> None:
@@ -383,17 +380,18 @@ class PrepareSource(Step):
 
     async def restore_config(self) -> None:
         host = await self.ctx.host(self.ctx.inventory.source)
-        previous = self.facts["cnf_previous"]
-        path = str(self.facts["cnf_path"])
-        if previous is None:
-            await host.run(["rm", "-f", path])
+        cnf = self.facts.cnf
+        if cnf is None:
+            return  # nothing was recorded, so nothing was written
+        if cnf.previous is None:
+            await host.run(["rm", "-f", cnf.path])
         else:
-            await host.write_file(path, str(previous).encode(), mode=0o644)
+            await host.write_file(cnf.path, cnf.previous.encode(), mode=0o644)
 
     async def original_settings_back(self) -> bool:
         db = await self.ctx.db(self.ctx.inventory.source)
         row = await db.one("SELECT @@log_bin AS b, @@server_id AS s, "
                            "@@GLOBAL.binlog_format AS f")
-        same_log_bin: bool = bool(int(row["b"])) == bool(self.src["log_bin"])
-        return (same_log_bin and int(row["s"]) == int(self.src["server_id"])
-                and str(row["f"]) == str(self.src["binlog_format"]))
+        same_log_bin = bool(int(row["b"])) == self.src.log_bin
+        return (same_log_bin and int(row["s"]) == self.src.server_id
+                and str(row["f"]) == self.src.binlog_format)

@@ -23,6 +23,7 @@ import time
 from functools import partial
 from typing import Any
 
+from moodle_wizard.core.facts import MoodleFacts, ProxyNode, ProxySQLFacts
 from moodle_wizard.core.poll import poll_until
 from moodle_wizard.core.remote import proxysql_node
 from moodle_wizard.core.remote.packages import install_command
@@ -69,17 +70,19 @@ class ProxySQLStep(Step):
     def cfg(self) -> Any:
         return self.ctx.inventory.proxysql
 
-    def moodle(self) -> dict[str, Any]:
-        facts: dict[str, Any] = self.ctx.facts(StepName.DISCOVER)["moodle"]
-        return facts
+    @property
+    def facts(self) -> ProxySQLFacts:
+        return self.ctx.state.steps.proxysql.facts
+
+    def moodle(self) -> MoodleFacts:
+        return self.discovered.moodle
 
     def initial_password(self) -> str:
         return (self.ctx.secrets.optional("proxysql_initial_admin_password")
                 or PACKAGE_ADMIN_PASSWORD)
 
-    def nodes(self) -> dict[str, Any]:
-        nodes: dict[str, Any] = self.facts.setdefault("nodes", {})
-        return nodes
+    def nodes(self) -> dict[str, ProxyNode]:
+        return self.facts.nodes
 
     async def probe(self, px: str) -> dict[str, Any]:
         return await proxysql_node.probe(await self.ctx.host(px))
@@ -96,7 +99,7 @@ class ProxySQLStep(Step):
         actions: list[Action] = []
         if self.cfg.readonly_user:
             ro = self.cfg.readonly_user
-            dbname = str(self.moodle()["dbname"])
+            dbname = self.discovered.dbname
             actions.append(Action(
                 "readonly-user", f"Create the read-only user {ro} on {inv.source} (from the "
                 "proxy hosts)", self.create_readonly_user,
@@ -140,7 +143,7 @@ class ProxySQLStep(Step):
     async def install(self, px: str) -> None:
         if await self.installed(px):
             return
-        installed: list[str] = self.facts.setdefault("installed", [])
+        installed = self.facts.installed
         if px not in installed:
             installed.append(px)
             self.ctx.save()  # before the change: rollback must know it was the wizard's
@@ -158,8 +161,8 @@ class ProxySQLStep(Step):
             await host.run(["sh", "-c", f"install -d -m 0700 {shlex.quote(BACKUP_BASE)} && "
                             f"install -d -m 0700 {shlex.quote(backup)} && "
                             f"cp -a -- {files} {shlex.quote(backup)}/"])
-        self.nodes()[px] = {"was_running": node["running"], "db_files": node["db_files"],
-                            "files": node["files"], "backup": backup}
+        self.nodes()[px] = ProxyNode(was_running=node["running"], db_files=node["db_files"],
+                                     files=node["files"], backup=backup)
         self.ctx.save()
 
     async def start(self, px: str) -> None:
@@ -201,12 +204,13 @@ class ProxySQLStep(Step):
     async def configure(self, px: str) -> None:
         admin = await self.admin(px)
         node = self.nodes().get(px)
-        if node is not None and "admin_ifaces" not in node:
+        if node is not None and not node.admin_ifaces_read:
             # What the admin interface listened on before (shown by the rollback, which puts
             # it back with the node's own config databases).
             rows = await admin.query("SELECT variable_value AS v FROM runtime_global_variables "
                                      "WHERE variable_name = 'admin-mysql_ifaces'")
-            node["admin_ifaces"] = str(rows[0]["v"]) if rows else None
+            node.admin_ifaces = str(rows[0]["v"]) if rows else None
+            node.admin_ifaces_read = True
             self.ctx.save()
         cfg = await self.config()
         for stmt in mysql_statements(cfg):
@@ -234,18 +238,18 @@ class ProxySQLStep(Step):
     def _config_with(self, moodle_pw: str, ro_pw: str, monitor_pw: str,
                      admin_pw: str) -> ProxySqlConfig:
         inv, cfg, moodle = self.ctx.inventory, self.cfg, self.moodle()
-        port = int(self.src["port"])
+        port = int(self.src.port)
         w, r = cfg.writer_hostgroup, cfg.reader_hostgroup
         servers = (Backend(w, inv.hosts[inv.source].address, port),
                    *(Backend(r, inv.hosts[x].address, port) for x in inv.replicas))
-        dbname = str(moodle["dbname"])
-        users = [FrontendUser(str(moodle["dbuser"]), moodle_pw, w, dbname)]
+        dbname = moodle.dbname or ""
+        users = [FrontendUser(moodle.dbuser or "", moodle_pw, w, dbname)]
         if cfg.readonly_user:
             users.append(FrontendUser(cfg.readonly_user, ro_pw, r, dbname))
         return ProxySqlConfig(
             writer_hostgroup=w, reader_hostgroup=r, servers=servers, users=tuple(users),
             monitor_user=inv.migration.monitor_user, monitor_password=monitor_pw,
-            server_version=str(self.src["server_version"]), admin_user=cfg.admin_user,
+            server_version=str(self.src.server_version), admin_user=cfg.admin_user,
             admin_password=admin_pw, max_replication_lag=cfg.max_replication_lag,
             admin_ifaces=f"127.0.0.1:{cfg.admin_port}")
 
@@ -254,12 +258,12 @@ class ProxySQLStep(Step):
         assert ro is not None
         password = self.ctx.secrets.generated("proxysql_readonly_password", generate_password)
         db = await self.ctx.db(inv.source)
-        dbname = str(self.moodle()["dbname"])
-        created: list[list[str]] = self.facts.setdefault("accounts_created", [])
+        dbname = self.discovered.dbname
+        created = self.facts.accounts_created
         for px in inv.proxies:
             addr = inv.hosts[px].address
-            if [ro, addr] not in created:
-                created.append([ro, addr])
+            if (ro, addr) not in created:
+                created.append((ro, addr))
                 self.ctx.save()  # before the change
             await db.run(db.dialect.create_user(ro, addr, password))
             await db.run(db.dialect.alter_user_password(ro, addr, password))
@@ -276,34 +280,34 @@ class ProxySQLStep(Step):
         inv = self.ctx.inventory
         actions = []
         for px in reversed(inv.proxies):
-            node = self.facts.get("nodes", {}).get(px)
+            node = self.facts.nodes.get(px)
             if node is None:
                 continue
             back = f"remove the files ProxySQL made in {DATADIR} (its log stays)"
-            if node["backup"]:
-                back += f"; cp -a {node['backup']}/*.db {DATADIR}/"
-            if node.get("admin_ifaces"):
+            if node.backup:
+                back += f"; cp -a {node.backup}/*.db {DATADIR}/"
+            if node.admin_ifaces:
                 # It lives in those files (or in proxysql.cnf, which a first start reads).
-                back += f"; admin-mysql_ifaces is {node['admin_ifaces']} again, as it was"
+                back += f"; admin-mysql_ifaces is {node.admin_ifaces} again, as it was"
             actions.append(Action(
                 f"restore:{px}", f"Put ProxySQL on {px} back as it was", partial(self.restore, px),
                 [f"on {px}: service proxysql stop; {back}"
-                 + ("; service proxysql start" if node["was_running"] else "")], host=px))
-        for px in self.facts.get("installed", []):
+                 + ("; service proxysql start" if node.was_running else "")], host=px))
+        for px in self.facts.installed:
             actions.append(Action(f"uninstall:{px}", f"Remove ProxySQL from {px}",
                                   partial(self.uninstall, px),
                                   [f"on {px}: apt-get purge proxysql; remove its repository"],
                                   host=px))
-        if self.facts.get("accounts_created"):
+        if self.facts.accounts_created:
             actions.append(Action(
                 "readonly-user", f"Drop the read-only user on {inv.source}",
                 self.drop_readonly_user,
                 [f"on {inv.source}: DROP USER IF EXISTS '{u}'@'{h}'"
-                 for u, h in self.facts["accounts_created"]], host=inv.source))
+                 for u, h in self.facts.accounts_created], host=inv.source))
         return actions
 
     async def restore(self, px: str) -> None:
-        node = self.facts["nodes"][px]
+        node = self.facts.nodes[px]
         host = await self.ctx.host(px)
         await self.ctx.forget_proxysql_admin(px)
         probe = await self.probe(px)
@@ -314,16 +318,16 @@ class ProxySQLStep(Step):
                                 "stop it and run the rollback again")
         # What ProxySQL made there (its config and stats databases, the TLS files a real
         # ProxySQL generates on its first start); its log stays: it is the node's history.
-        keep = set(node["files"])
+        keep = set(node.files)
         new = [f"{DATADIR}/{f}" for f in probe["files"] if f not in keep
                and not f.endswith(".log") and f != "proxysql.pid"]
         if new:
             await host.run(["rm", "-f", "--", *new])
-        if node["backup"]:
-            backup = shlex.quote(node["backup"])
+        if node.backup:
+            backup = shlex.quote(node.backup)
             await host.run(["sh", "-c", f"[ -d {backup} ] || exit 0; cp -a -- {backup}/. "
                             f"{DATADIR}/ && rm -rf -- {backup}"])
-        if node["was_running"]:
+        if node.was_running:
             await host.run(["service", "proxysql", "start"], timeout=120)
         await host.run(["sh", "-c", f"rmdir {BACKUP_BASE} 2>/dev/null || true"])
 
@@ -332,7 +336,7 @@ class ProxySQLStep(Step):
 
     async def drop_readonly_user(self) -> None:
         db = await self.ctx.db(self.ctx.inventory.source)
-        for user, host in self.facts.get("accounts_created", []):
+        for user, host in self.facts.accounts_created:
             await db.run(db.dialect.drop_user(user, host))
 
 

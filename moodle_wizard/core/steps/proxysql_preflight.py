@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
 
+from moodle_wizard.core.facts import MoodleFacts
 from moodle_wizard.core.remote import proxysql_node
 from moodle_wizard.core.remote.proxysql import AdminLoginRefused, AdminUnreachable, ProxySqlError
 from moodle_wizard.core.render.proxysql import (
@@ -24,7 +24,7 @@ DATADIR, CNF, REPO_SERIES = proxysql_node.DATADIR, proxysql_node.CNF, proxysql_n
 PACKAGE_ADMIN_PASSWORD = "admin"
 
 
-async def preflight(step: Step, moodle: Callable[[], dict[str, Any]],
+async def preflight(step: Step, moodle: Callable[[], MoodleFacts],
                     initial_password: Callable[[], str]) -> list[Problem]:
     """Problems found before anything changes: names ProxySQL cannot tell apart, a secret its
     config cannot hold, each node's state and admin login, a read-only user already there.
@@ -36,7 +36,7 @@ async def preflight(step: Step, moodle: Callable[[], dict[str, Any]],
                       "hosts (two, for the VIP) as [hosts.NAME] with role = \"proxy\"")]
     problems: list[Problem] = []
     cfg = inv.proxysql
-    moodle_user = str(moodle()["dbuser"])
+    moodle_user = moodle().dbuser or ""
     if cfg.readonly_user == moodle_user:
         problems.append(error(f"proxysql.readonly_user is {moodle_user!r}, Moodle's own user; "
                               "ProxySQL routes by user name, so give it a name of its own"))

@@ -17,6 +17,7 @@ from moodle_wizard.core.steps.base import StepError
 
 if TYPE_CHECKING:
     from moodle_wizard.core.context import Context
+    from moodle_wizard.core.facts import MoodleFacts, ProxySQLFacts
     from moodle_wizard.core.inventory import ProxySQL
     from moodle_wizard.core.render.proxysql import ProxySqlConfig
 
@@ -33,9 +34,9 @@ class ProxyStep(Protocol):
     def cfg(self) -> ProxySQL: ...
 
     @property
-    def facts(self) -> dict[str, Any]: ...
+    def facts(self) -> ProxySQLFacts: ...
 
-    def moodle(self) -> dict[str, Any]: ...
+    def moodle(self) -> MoodleFacts: ...
 
     def initial_password(self) -> str: ...
 
@@ -231,7 +232,7 @@ async def verify_identical(step: ProxyStep) -> None:
 
     placed = await poll_until(settled, timeout_s=SETTLE_TIMEOUT_S - (time.monotonic() - started),
                               interval_s=0.5, what=late)
-    step.facts["runtime_servers"] = sorted([hg, host] for hg, host in placed)
+    step.facts.runtime_servers = sorted((hg, host) for hg, host in placed)
     step.ctx.save()
 
 
@@ -249,9 +250,9 @@ async def verify_routes(step: ProxyStep, px: str, ids: dict[str, int]) -> None:
     the read-only user reaches a replica."""
     inv, moodle = step.ctx.inventory, step.moodle()
     local = await step.ctx.forward(px, "127.0.0.1", step.cfg.client_port)
-    dbname = str(moodle["dbname"])
-    who = await login(step, px, local, str(moodle["dbuser"]), await step.ctx.moodle_password(),
-                      dbname, write_table=f"{moodle['prefix']}config")
+    dbname = moodle.dbname or ""
+    who = await login(step, px, local, moodle.dbuser or "", await step.ctx.moodle_password(),
+                      dbname, write_table=f"{moodle.prefix}config")
     if who.server_id != ids[inv.source] or who.read_only or not who.wrote:
         raise StepError(f"{px}: Moodle's user reached server_id {who.server_id} "
                         f"({who.hostname}, read_only={int(who.read_only)}, write "

@@ -3,8 +3,7 @@ facts alone (pure functions: the plan, the TUI's preview and the runbook all ask
 
 from __future__ import annotations
 
-from typing import Any
-
+from moodle_wizard.core.facts import SourceFacts
 from moodle_wizard.core.render.mycnf import BinlogDecision, SourceBinlog
 from moodle_wizard.core.steps.base import Problem, StepError, warning
 
@@ -12,21 +11,20 @@ from moodle_wizard.core.steps.base import Problem, StepError, warning
 RUNTIME_SETTINGS = ("binlog_format", "binlog_expire_logs_seconds", "expire_logs_days")
 
 
-def binlog_now(src: dict[str, Any]) -> SourceBinlog:
+def binlog_now(src: SourceFacts) -> SourceBinlog:
     """The source's binary-log setup as discovery found it."""
-    if "binlog_retention_seconds" not in src:
+    if src.binlog_retention_seconds is None:
         raise StepError("discovery's facts predate the binary-log checks; run discovery "
                         "again (`moodle-wizard rollback --to discover`, then `run`)")
     return SourceBinlog(
-        log_bin=bool(src["log_bin"]), basename=src.get("log_bin_basename"),
-        binlog_format=str(src["binlog_format"]),
-        retention_seconds=int(src["binlog_retention_seconds"]),
-        log_slave_updates=bool(src["log_slave_updates"]),
-        gtid_mode=None if src["flavor"] == "mariadb" else str(src["gtid"].get("mode")))
+        log_bin=src.log_bin, basename=src.log_bin_basename, binlog_format=src.binlog_format,
+        retention_seconds=src.binlog_retention_seconds,
+        log_slave_updates=src.log_slave_updates,
+        gtid_mode=None if src.flavor == "mariadb" else str(src.gtid.mode))
 
 
-def server_id_decision(src: dict[str, Any], source: str, want: int, given: bool) -> str:
-    now = int(src["server_id"])
+def server_id_decision(src: SourceFacts, source: str, want: int, given: bool) -> str:
+    now = src.server_id
     if now == want:
         return f"keep server_id = {now}"
     why = (f"the inventory gives {source} server_id {want}" if given
@@ -44,24 +42,22 @@ def runtime_changes(decisions: list[BinlogDecision]) -> list[tuple[str, str | in
     return out
 
 
-def existing_replicas_line(src: dict[str, Any], source: str) -> str:
-    known = src.get("existing_replicas", [])
+def existing_replicas_line(src: SourceFacts, source: str) -> str:
+    known = src.existing_replicas
     if not known:
         return f"{source} has no replicas yet"
-    ids = ", ".join(f"server_id {r['server_id']} ({r['host'] or '?'}:{r['port']})"
-                    for r in known)
+    ids = ", ".join(f"server_id {r.server_id} ({r.host or '?'}:{r.port})" for r in known)
     return (f"keep the replicas {source} already has ({ids}): not touched, and the new "
             "replicas get other server_ids")
 
 
-def unregistered_replicas(src: dict[str, Any], source: str) -> list[Problem]:
+def unregistered_replicas(src: SourceFacts, source: str) -> list[Problem]:
     """Replication connections whose replica did not register: their server_id is unknown,
     so the wizard cannot prove it picks another."""
-    threads = src.get("binlog_dump_threads", [])
-    known = src.get("existing_replicas", [])
+    threads, known = src.binlog_dump_threads, src.existing_replicas
     if len(threads) <= len(known):
         return []
-    hosts = ", ".join(sorted(str(t["host"]) for t in threads))
+    hosts = ", ".join(sorted(t.host for t in threads))
     return [warning(
         f"{source} streams its binary log to {len(threads)} connection(s) ({hosts}) but only "
         f"{len(known)} replica(s) registered a server_id; give each new replica a server_id "

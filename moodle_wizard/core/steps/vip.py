@@ -19,8 +19,8 @@ import time
 from functools import partial
 from typing import Any
 
+from moodle_wizard.core.facts import KeepalivedNode, VipFacts
 from moodle_wizard.core.poll import poll_until
-from moodle_wizard.core.remote.client import ClientLoginFailed, ServerIdentity, client_check
 from moodle_wizard.core.remote.netcheck import (
     Interfaces,
     arp_probe,
@@ -39,6 +39,7 @@ from moodle_wizard.core.secrets import generate_password
 from moodle_wizard.core.sql.quoting import MASK
 from moodle_wizard.core.state import StepName
 from moodle_wizard.core.steps.base import Action, Problem, Step, StepError, error, warning
+from moodle_wizard.core.steps.vip_login import vip_login
 from moodle_wizard.core.steps.vip_node import (
     CHECK_SCRIPT,
     CONF,
@@ -76,13 +77,16 @@ class Vip(Step):
             raise StepError("the inventory has no [vip] section")
         return self.ctx.inventory.vip
 
-    def nodes(self) -> dict[str, Any]:
-        nodes: dict[str, Any] = self.facts.setdefault("nodes", {})
-        return nodes
+    @property
+    def facts(self) -> VipFacts:
+        return self.ctx.state.steps.vip.facts
+
+    def nodes(self) -> dict[str, KeepalivedNode]:
+        return self.facts.nodes
 
     def vrid(self) -> int:
-        chosen = self.facts.get("virtual_router_id")
-        return int(chosen) if chosen else choose_vrid(self.vip.address, (),
+        chosen = self.facts.virtual_router_id
+        return chosen if chosen else choose_vrid(self.vip.address, (),
                                                       self.vip.virtual_router_id)
 
     def priority(self, px: str) -> int:
@@ -125,7 +129,7 @@ class Vip(Step):
             problems.append(error(f"virtual_router_id {chosen} (vip.virtual_router_id) is "
                                   "already used by another VRRP group on the segment; choose "
                                   f"another (in use: {', '.join(map(str, sorted(taken)))})"))
-        self.facts["virtual_router_id"] = chosen
+        self.facts.virtual_router_id = chosen
         return problems
 
     async def _node_preflight(self, px: str) -> tuple[list[Problem], str | None]:
@@ -222,7 +226,7 @@ class Vip(Step):
             return
 
         def record(missing: list[str]) -> None:
-            installed: list[str] = self.facts.setdefault("installed", [])
+            installed = self.facts.installed
             if px not in installed:
                 installed.append(px)
                 self.ctx.save()
@@ -241,7 +245,7 @@ class Vip(Step):
             backup = f"{BACKUP_BASE}/keepalived.conf.{px}.{time.strftime('%Y%m%d%H%M%S')}"
             await host.run(["sh", "-c", f"install -d -m 0700 {BACKUP_BASE} && "
                             f"cp -a -- {CONF} {shlex.quote(backup)}"])
-        self.nodes()[px] = {"conf_backup": backup, "script_existed": state.script}
+        self.nodes()[px] = KeepalivedNode(conf_backup=backup, script_existed=state.script)
         self.ctx.save()
 
     async def _interfaces(self) -> dict[str, Interfaces]:
@@ -271,7 +275,7 @@ class Vip(Step):
         if test.exit_status != 0:
             raise StepError(f"{px}: keepalived refuses the config it was given: "
                             f"{(test.stderr or test.stdout).strip()[-400:]}")
-        self.facts.setdefault("conf_sha256", {})[px] = hashlib.sha256(conf.encode()).hexdigest()
+        self.facts.conf_sha256[px] = hashlib.sha256(conf.encode()).hexdigest()
         self.ctx.save()
 
     async def start(self, px: str) -> None:
@@ -303,16 +307,16 @@ class Vip(Step):
 
         holders = await poll_until(one_holder, timeout_s=ELECTION_TIMEOUT_S, interval_s=0.3,
                                    what=late)
-        who = await vip_login(self, deadline=time.monotonic() + ELECTION_TIMEOUT_S)
-        self.facts["holder"] = holders[0]
-        self.facts["reached"] = who.hostname
+        who = await vip_login(self.ctx, deadline=time.monotonic() + ELECTION_TIMEOUT_S)
+        self.facts.holder = holders[0]
+        self.facts.reached = who.hostname
         self.ctx.save()
 
     # -- rollback -------------------------------------------------------------------------
 
     def rollback_plan(self) -> list[Action]:
         inv = self.ctx.inventory
-        nodes = self.facts.get("nodes", {})
+        nodes = self.facts.nodes
         vip = inv.vip
         actions = []
         # Only where the wizard started keepalived (or installed it, which may start it): one
@@ -333,15 +337,15 @@ class Vip(Step):
         for px in inv.proxies:
             if px not in nodes:
                 continue
-            backup = nodes[px]["conf_backup"]
+            backup = nodes[px].conf_backup
             how = f"cp -a {backup} {CONF}; rm -f {backup}" if backup else f"rm -f {CONF}"
             # As restore() does: a check script that was there before the wizard stays.
-            if not nodes[px].get("script_existed"):
+            if not nodes[px].script_existed:
                 how += f"; rm -f {CHECK_SCRIPT}"
             actions.append(Action(f"restore:{px}", f"Put {px}'s keepalived config back",
                                   partial(self.restore, px),
                                   [f"on {px}: {how}; rmdir {BACKUP_BASE} (if empty)"], host=px))
-        for px in self.facts.get("installed", []):
+        for px in self.facts.installed:
             actions.append(Action(f"uninstall:{px}", f"Remove keepalived from {px}",
                                   partial(self.uninstall, px),
                                   [f"on {px}: apt-get purge keepalived"], host=px))
@@ -355,43 +359,18 @@ class Vip(Step):
         await drop_address(await self.ctx.host(px), vip.interface, vip.address)
 
     async def restore(self, px: str) -> None:
-        node = self.facts["nodes"][px]
+        node = self.facts.nodes[px]
         host = await self.ctx.host(px)
-        backup = node["conf_backup"]
+        backup = node.conf_backup
         if backup:
             await host.run(["sh", "-c", f"[ -e {shlex.quote(backup)} ] || exit 0; "
                             f"cp -a -- {shlex.quote(backup)} {CONF} && "
                             f"rm -f -- {shlex.quote(backup)}"])
         else:
             await host.run(["rm", "-f", CONF])
-        if not node["script_existed"]:
+        if not node.script_existed:
             await host.run(["rm", "-f", CHECK_SCRIPT])
         await host.run(["sh", "-c", f"rmdir {BACKUP_BASE} 2>/dev/null || true"])
 
     async def uninstall(self, px: str) -> None:
         await uninstall_keepalived(await self.ctx.host(px))
-
-
-async def vip_login(step: Step, *, deadline: float) -> ServerIdentity:
-    """Moodle's user logs in through VIP:client port, from Moodle's first app host."""
-    inv, ctx = step.ctx.inventory, step.ctx
-    assert inv.vip is not None
-    moodle: dict[str, Any] = ctx.facts(StepName.DISCOVER)["moodle"]
-    port = inv.proxysql.client_port
-    vip_address = inv.vip.address
-    local = await ctx.forward(inv.apps[0], vip_address, port)
-    failures: list[ClientLoginFailed] = []
-
-    async def login() -> ServerIdentity | None:
-        try:
-            return await client_check(local, user=str(moodle["dbuser"]),
-                                      password=await ctx.moodle_password(),
-                                      database=str(moodle["dbname"]), timeout=3)
-        except ClientLoginFailed as exc:
-            failures.append(exc)
-            return None
-
-    return await poll_until(
-        login, timeout_s=deadline - time.monotonic(), interval_s=0.3,
-        what=lambda: f"Moodle's user cannot log in through the VIP {vip_address}:{port} from "
-                     f"{inv.apps[0]}: {failures[-1]}")

@@ -3,15 +3,12 @@ would choose each."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import RadioButton, RadioSet, Static
 
 from moodle_wizard.core.inventory import Role, SeedMethod
-from moodle_wizard.core.state import StepName
 from moodle_wizard.tui.clock import duration, size
 from moodle_wizard.tui.screens.base import FlowScreen
 from moodle_wizard.tui.widgets.plain_text import PlainText
@@ -98,14 +95,13 @@ class BackupScreen(FlowScreen):
         title, why = WHY[method]
         self.query_one("#backup-why", Static).update(Text.assemble((title + "\n", "bold"), why))
         state = self.wizard.state
-        src: dict[str, Any] = (state.step(StepName.DISCOVER).facts.get("source") or {}
-                               if state else {})  # type: ignore[assignment]
+        src = state.steps.discover.facts.source if state else None
         replicas = len(self.wizard.draft.role_hosts(Role.REPLICA))
         estimate_widget = self.query_one("#backup-estimate", Static)
-        if not src:
+        if src is None:
             estimate_widget.update("Size and time: known after discovery.")
             return
-        data = int(src.get("data_bytes", 0))
+        data = src.data_bytes
         span, basis = estimate(method, data, replicas)
         amount = (f"{size(data)} (the datadir)" if method == SeedMethod.PHYSICAL else
                   f"up to {size(data)} of SQL (no index pages; often less)")

@@ -3,7 +3,7 @@ the warnings the steps' read-only checks raise and what each means."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -22,35 +22,28 @@ from moodle_wizard.tui.widgets.plain_text import PlainText
 
 
 def source_facts(state: MigrationState, restart: bool | None) -> list[Fact]:
-    facts = state.step(StepName.DISCOVER).facts
-    src: dict[str, Any] = facts.get("source") or {}  # type: ignore[assignment]
-    if not src:
+    src = state.steps.discover.facts.source
+    if src is None:
         return []
-    gtid = src.get("gtid") or {}
-    gtid_text = (gtid.get("binlog_pos") or gtid.get("executed") or "none yet"
-                 if isinstance(gtid, dict) else str(gtid))
-    non_innodb = list(src.get("non_innodb") or [])
-    need_free = int(src.get("data_bytes", 0))
+    gtid_text = src.gtid.binlog_pos or src.gtid.executed or "none yet"
+    non_innodb = src.non_innodb
+    roomy = src.free_bytes > src.data_bytes
+    row = src.binlog_format == "ROW"
     out: list[Fact] = [
-        ("server", f"{src.get('version_string')} on {src.get('hostname')}",
+        ("server", f"{src.version_string} on {src.hostname}",
          "replicas get the same major version", "ok"),
-        ("data", f"{size(int(src.get('data_bytes', 0)))} in {src.get('tables')} tables",
-         f"datadir {src.get('datadir')}", "ok"),
-        ("free disk", size(int(src.get("free_bytes", 0))),
-         "" if int(src.get("free_bytes", 0)) > need_free else "less than the data: a "
-         "physical backup stages nothing here, but keep room for binary logs", "ok"
-         if int(src.get("free_bytes", 0)) > need_free else "warn"),
-        ("server_id", str(src.get("server_id")),
-         "unique ids are set for every server" if src.get("server_id") in (0, 1) else "",
-         "note"),
-        ("binary log", "ON" if src.get("log_bin") else "OFF",
-         "" if src.get("log_bin") else "prepare-source turns it on", "ok"
-         if src.get("log_bin") else "note"),
-        ("binlog_format", str(src.get("binlog_format")),
-         "" if src.get("binlog_format") == "ROW" else "set to ROW (replication needs it)",
-         "ok" if src.get("binlog_format") == "ROW" else "note"),
-        ("GTID position", str(gtid_text) or "none yet", "replicas start from the backup's",
+        ("data", f"{size(src.data_bytes)} in {src.tables} tables", f"datadir {src.datadir}",
          "ok"),
+        ("free disk", size(src.free_bytes),
+         "" if roomy else "less than the data: a physical backup stages nothing here, but "
+         "keep room for binary logs", "ok" if roomy else "warn"),
+        ("server_id", str(src.server_id),
+         "unique ids are set for every server" if src.server_id in (0, 1) else "", "note"),
+        ("binary log", "ON" if src.log_bin else "OFF",
+         "" if src.log_bin else "prepare-source turns it on", "ok" if src.log_bin else "note"),
+        ("binlog_format", src.binlog_format,
+         "" if row else "set to ROW (replication needs it)", "ok" if row else "note"),
+        ("GTID position", gtid_text, "replicas start from the backup's", "ok"),
         ("non-InnoDB", ", ".join(non_innodb) if non_innodb else "none",
          "cannot be copied consistently while Moodle writes" if non_innodb else "",
          "bad" if non_innodb else "ok"),
@@ -63,42 +56,37 @@ def source_facts(state: MigrationState, restart: bool | None) -> list[Fact]:
 
 
 def moodle_facts(state: MigrationState) -> list[Fact]:
-    moodle: dict[str, Any] = state.step(StepName.DISCOVER).facts.get("moodle") or {}  # type: ignore[assignment]
-    if not moodle:
+    moodle = state.steps.discover.facts.moodle
+    if moodle is None:
         return []
-    connect = moodle.get("connect") or {}
-    ok = bool(connect.get("ok")) if isinstance(connect, dict) else False
+    connect = moodle.connect
+    ok = connect is not None and connect.ok
+    failed = (connect.error if connect is not None else None) or ""
     return [
-        ("config.php", f"{moodle.get('dbtype')} at {moodle.get('dbhost')}, database "
-         f"{moodle.get('dbname')}, user {moodle.get('dbuser')}, prefix {moodle.get('prefix')}",
-         "", "ok"),
+        ("config.php", f"{moodle.dbtype} at {moodle.dbhost}, database {moodle.dbname}, user "
+         f"{moodle.dbuser}, prefix {moodle.prefix}", "", "ok"),
         ("Moodle login", "works" if ok else "FAILS",
-         "tried with PHP mysqli as Moodle would" if ok else
-         str(connect.get("error", "")) if isinstance(connect, dict) else "", "ok" if ok
-         else "bad"),
-        ("PHP", f"{moodle.get('php_version')}, mysqli {'yes' if moodle.get('mysqli') else 'NO'}",
-         "", "ok" if moodle.get("mysqli") else "bad"),
-        ("config.php", "writable" if moodle.get("writable") else "read-only for this user",
-         "cut-over edits dbhost only, after a backup" if moodle.get("writable") else
-         "cut-over needs to write it", "ok" if moodle.get("writable") else "warn"),
+         "tried with PHP mysqli as Moodle would" if ok else failed, "ok" if ok else "bad"),
+        ("PHP", f"{moodle.php_version}, mysqli {'yes' if moodle.mysqli else 'NO'}",
+         "", "ok" if moodle.mysqli else "bad"),
+        ("config.php", "writable" if moodle.writable else "read-only for this user",
+         "cut-over edits dbhost only, after a backup" if moodle.writable else
+         "cut-over needs to write it", "ok" if moodle.writable else "warn"),
     ]
 
 
 def replica_facts(state: MigrationState) -> list[Fact]:
-    replicas: dict[str, Any] = state.step(StepName.DISCOVER).facts.get("replicas") or {}  # type: ignore[assignment]
     out: list[Fact] = []
-    for name, f in replicas.items():
-        pkgs = f.get("packages") or {}
-        entries = f.get("datadir_entries") or []
-        out.append((name, ", ".join(f"{k} {v}" for k, v in pkgs.items()) or "no server "
+    for name, f in state.steps.discover.facts.replicas.items():
+        entries = f.datadir_entries
+        out.append((name, ", ".join(f"{k} {v}" for k, v in f.packages.items()) or "no server "
                     "installed", "installed if missing", "ok"))
-        out.append(("", f"{f.get('datadir')}: " + (", ".join(entries[:4]) if entries else
-                                                   "empty"),
+        out.append(("", f"{f.datadir}: " + (", ".join(entries[:4]) if entries else "empty"),
                     "NOT empty: never overwritten unless allowed" if entries else "",
                     "warn" if entries else "ok"))
-        out.append(("", f"{size(int(f.get('free_bytes', 0)))} free; server "
-                    f"{'RUNNING' if f.get('server_running') else 'stopped'}", "",
-                    "warn" if f.get("server_running") else "ok"))
+        out.append(("", f"{size(f.free_bytes)} free; server "
+                    f"{'RUNNING' if f.server_running else 'stopped'}", "",
+                    "warn" if f.server_running else "ok"))
     return out
 
 

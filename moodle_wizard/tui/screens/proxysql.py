@@ -3,7 +3,7 @@ cluster option."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 
@@ -43,10 +43,9 @@ class ProxySQLScreen(SectionScreen):
         reader = self.setting("reader_hostgroup", "reader_hg") or READER_HG
         ro_user = self.setting("readonly_user", "read_only_user", "reader_user")
         cluster = self.setting("cluster", "cluster_enabled")
-        facts: dict[str, Any] = (app.state.step(StepName.DISCOVER).facts.get("moodle") or {}
-                                 if app.state else {})  # type: ignore[assignment]
-        moodle_user = facts.get("dbuser") or (app.moodle.values.get("dbuser")
-                                              if app.moodle else None)
+        moodle = app.state.steps.discover.facts.moodle if app.state else None
+        moodle_user = (moodle.dbuser if moodle else None) or (
+            app.moodle.values.get("dbuser") if app.moodle else None)
         t = Text()
         t.append("nodes: ", style="bold")
         t.append(", ".join(f"{n} ({a})" for n, a, _ in proxies) or "none - add two proxy hosts "

@@ -3,13 +3,12 @@ would be replaced - and the replicas step's plan, as the step itself makes it.""
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Checkbox, Static
 
+from moodle_wizard.core.facts import DiscoverFacts
 from moodle_wizard.core.inventory import InventoryError, Role
 from moodle_wizard.core.state import StepName
 from moodle_wizard.tui import preview
@@ -95,11 +94,11 @@ class ReplicasScreen(FlowScreen):
         except InventoryError as exc:
             self.query_one("#replicas-plan", Static).update(Text(f"✗ {exc}", style="red"))
             return
-        facts: dict[str, Any] = (state.step(StepName.DISCOVER).facts if state else {})
-        src: dict[str, Any] = facts.get("source") or {}
-        found: dict[str, Any] = facts.get("replicas") or {}
+        discovered = state.steps.discover.facts if state else DiscoverFacts()
+        data = discovered.source.data_bytes if discovered.source else 0
+        found = discovered.replicas
         ids = preview.server_ids(inventory, state) if state else {}
-        need = int(int(src.get("data_bytes", 0)) * SPACE_MARGIN)
+        need = int(data * SPACE_MARGIN)
         for name in inventory.replicas:
             given = inventory.hosts[name].server_id
             field = self.query_one(f"#sid-{name}", FormField)
@@ -107,26 +106,26 @@ class ReplicasScreen(FlowScreen):
                 field.set_hint(f"blank: automatic ({ids[name]})")
             text = Text()
             f = found.get(name)
-            if not f:
+            if f is None:
                 text.append("known after discovery", style="dim")
             else:
-                pkgs = f.get("packages") or {}
+                pkgs = f.packages
                 text.append("server: ", style="bold")
                 text.append(", ".join(f"{k} {v}" for k, v in pkgs.items()) + " installed"
                             if pkgs else "none: installed by the step")
                 text.append("\ndatadir: ", style="bold")
-                entries = f.get("datadir_entries") or []
+                entries = f.datadir_entries
                 if entries:
                     allowed = bool(inventory.migration.replace_replica_datadir)
-                    text.append(f"{f.get('datadir')} holds {', '.join(entries[:4])}; ",
+                    text.append(f"{f.datadir} holds {', '.join(entries[:4])}; ",
                                 style="yellow")
                     text.append("it will be moved aside to "
-                                f"{f.get('datadir')}.moodle-wizard-<time>" if allowed else
+                                f"{f.datadir}.moodle-wizard-<migration>" if allowed else
                                 "the step refuses to replace it unless 'move aside' is on",
                                 style="yellow")
                 else:
-                    text.append(f"{f.get('datadir')} is empty; the seed fills it")
-                free = int(f.get("free_bytes", 0))
+                    text.append(f"{f.datadir} is empty; the seed fills it")
+                free = f.free_bytes
                 text.append("\ndisk: ", style="bold")
                 text.append(f"{size(free)} free, needs ~{size(need)}",
                             style="" if free >= need else "bold red")

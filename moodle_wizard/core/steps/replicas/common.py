@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from moodle_wizard.core.facts import ReplicasFacts
 from moodle_wizard.core.render.mycnf import server_cnf_path
 from moodle_wizard.core.state import StepName
 from moodle_wizard.core.steps.base import Problem, Step, StepError, error, source_version, warning
@@ -33,16 +34,20 @@ class ReplicasBase(Step):
     name = StepName.REPLICAS
 
     @property
+    def facts(self) -> ReplicasFacts:
+        return self.ctx.state.steps.replicas.facts
+
+    @property
     def method(self) -> str:
         return self.ctx.inventory.migration.backup_method.value
 
     def server_ids(self) -> dict[str, int]:
         inv = self.ctx.inventory
-        taken = {inv.hosts[inv.source].server_id or self.src["server_id"] or 1}
+        taken = {inv.hosts[inv.source].server_id or self.src.server_id or 1}
         taken |= {h.server_id for h in inv.hosts.values() if h.server_id}
         # The source's existing replicas keep their ids: two replicas with one server_id make
         # the source drop one connection for the other, over and over.
-        taken |= {int(e["server_id"]) for e in self.src.get("existing_replicas", [])}
+        taken |= {e.server_id for e in self.src.existing_replicas}
         ids, candidate = {}, max(taken) + 1
         for r in inv.replicas:
             given = inv.hosts[r].server_id
@@ -56,7 +61,7 @@ class ReplicasBase(Step):
         return ids
 
     def databases(self) -> list[str]:
-        return [str(self.ctx.facts(StepName.DISCOVER)["moodle"]["dbname"]), HEARTBEAT_DB]
+        return [self.discovered.dbname, HEARTBEAT_DB]
 
     @property
     def owner(self) -> str:
@@ -84,7 +89,7 @@ class ReplicasBase(Step):
                         "(kept, not deleted; rollback moves it back)")]
 
     def _packages(self) -> list[str]:
-        if self.src["flavor"] == "mariadb":
+        if self.src.flavor == "mariadb":
             return ["mariadb-server", "mariadb-backup", "mariadb-client"]
         # Percona ships one XtraBackup per MySQL series: 8.0's cannot back up an 8.4 server.
         series = "84" if source_version(self.src).at_least(8, 4) else "80"
@@ -100,7 +105,7 @@ class ReplicasBase(Step):
     async def _stop_server(self, r: str) -> None:
         host = await self.ctx.host(r)
         await self.ctx.forget_db(r)
-        await host.run(["service", service_name(self.src["flavor"]), "stop"], check=False)
+        await host.run(["service", service_name(self.src.flavor), "stop"], check=False)
         running = await host.run(["sh", "-c", "pidof mariadbd mysqld || true"])
         if running.stdout.strip():
             raise StepError(f"{r}: the database server is still running after `service stop` "

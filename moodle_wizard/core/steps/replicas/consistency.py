@@ -103,7 +103,7 @@ class Consistency(ReplicasBase):
                 got = await self._checksums(db, dbname, tables)
                 mismatched += [f"{r}:{t}" for t in tables if got.get(t) != want.get(t)]
             if not mismatched:
-                self.facts["checksummed_tables"] = len(tables)
+                self.facts.checksummed_tables = len(tables)
                 self.ctx.save()
                 return
             if attempt == 2:
@@ -114,7 +114,7 @@ class Consistency(ReplicasBase):
                 if still:
                     raise StepError("table checksums differ between the source and replicas: "
                                     + ", ".join(still[:10]))
-                self.facts["checksummed_tables"] = len(tables)
+                self.facts.checksummed_tables = len(tables)
                 self.ctx.save()
 
     async def _checksums_at_one_position(self, source: Any, dbname: str,

@@ -27,7 +27,7 @@ class HostPreparation(ReplicasBase):
         def record(missing: list[str]) -> None:
             # Recorded before apt-get runs (a crash or a failure half-way leaves some
             # installed); only what was missing: rollback removes nothing the operator had.
-            recorded: dict[str, list[str]] = self.facts.setdefault("installed_packages", {})
+            recorded = self.facts.installed_packages
             if r not in recorded:
                 recorded[r] = missing
                 self.ctx.save()
@@ -42,7 +42,7 @@ class HostPreparation(ReplicasBase):
         if problems:
             raise StepError(problems[0].message)
         if d.server_pids:
-            stopped: list[str] = self.facts.setdefault("stopped_servers", [])
+            stopped = self.facts.stopped_servers
             if r not in stopped:
                 # Rollback starts it again: the host is left running, as it was found.
                 stopped.append(r)
@@ -51,7 +51,7 @@ class HostPreparation(ReplicasBase):
 
     async def empty_datadir(self, r: str) -> None:
         host = await self.ctx.host(r)
-        before: dict[str, list[str]] = self.facts.setdefault("binlogs_before", {})
+        before = self.facts.binlogs_before
         if r not in before:
             # The replica's server will write binary logs (log_slave_updates): rollback
             # removes them only if there were none of that name before.
@@ -59,7 +59,7 @@ class HostPreparation(ReplicasBase):
             before[r] = sorted(line for line in out.stdout.splitlines() if line.strip())
             self.ctx.save()
         d = await self.datadir(r)
-        moved: dict[str, str] = self.facts.setdefault("moved_datadirs", {})
+        moved = self.facts.moved_datadirs
         if d.ours(self.owner):
             # Ours, from an earlier attempt of this step: the host itself proves it.
             await replica_datadir.empty_ours(host, self.owner)
@@ -78,7 +78,7 @@ class HostPreparation(ReplicasBase):
             moved[r] = d.aside
             self.ctx.save()
         if not d.exists and r not in moved:
-            created: list[str] = self.facts.setdefault("created_datadirs", [])
+            created = self.facts.created_datadirs
             if r not in created:
                 created.append(r)
                 self.ctx.save()
@@ -89,13 +89,12 @@ class HostPreparation(ReplicasBase):
         await replica_datadir.empty_ours(host, self.owner)
         await host.run(["sh", "-c", f"mariadb-install-db --user=mysql --datadir={DATADIR} "
                         "--skip-test-db > /dev/null"])
-        await host.run(["service", service_name(self.src["flavor"]), "start"], timeout=300)
+        await host.run(["service", service_name(self.src.flavor), "start"], timeout=300)
 
     async def configure(self, r: str, cnf: str) -> None:
         host = await self.ctx.host(r)
-        self.facts.setdefault("configured", [])
-        if r not in self.facts["configured"]:
-            self.facts["configured"].append(r)
+        if r not in self.facts.configured:
+            self.facts.configured.append(r)
             self.ctx.save()
         await host.write_file(self.cnf_path(), self.replica_cnf(r, cnf).encode(), mode=0o644)
 
@@ -104,7 +103,7 @@ class HostPreparation(ReplicasBase):
         await self.ctx.forget_db(r)
         # The replica keeps a binary log (to be promotable); a fresh host may lack its dir.
         await host.run(["install", "-d", "-o", "mysql", "-g", "mysql", "/var/log/mysql"])
-        await host.run(["service", service_name(self.src["flavor"]), "restart"], timeout=600)
+        await host.run(["service", service_name(self.src.flavor), "restart"], timeout=600)
 
     # -- rollback ----------------------------------------------------------------------
 
@@ -128,7 +127,7 @@ class HostPreparation(ReplicasBase):
             await replica_datadir.empty_ours(host, self.owner, keep_marker=False)
             d = await self.datadir(r)
         if (self.journaled(f"start:{r}", f"init:{r}")
-                and dict(self.facts.get("binlogs_before", {})).get(r) == []):
+                and self.facts.binlogs_before.get(r) == []):
             await host.run(["sh", "-c", f"rm -f -- {DEFAULT_LOG_BIN}.*"])
         if d.aside_exists:
             # The operator's datadir, moved by this migration (found by its name even if a
@@ -141,10 +140,10 @@ class HostPreparation(ReplicasBase):
             if d.exists:
                 await host.run(["rmdir", DATADIR])
             await host.run(["mv", "--no-target-directory", d.aside, DATADIR])
-        elif d.exists and d.empty and r in self.facts.get("created_datadirs", []):
+        elif d.exists and d.empty and r in self.facts.created_datadirs:
             await host.run(["rmdir", DATADIR])
-        if r in self.facts.get("stopped_servers", []):
-            await host.run(["service", service_name(self.src["flavor"]), "start"], timeout=300)
+        if r in self.facts.stopped_servers:
+            await host.run(["service", service_name(self.src.flavor), "start"], timeout=300)
 
     async def uninstall(self, r: str, pkgs: list[str]) -> None:
         host = await self.ctx.host(r)

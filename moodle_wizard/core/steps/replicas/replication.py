@@ -26,7 +26,7 @@ class Replication(ReplicasBase):
         d = self.dialect
         src = self.ctx.inventory.hosts[self.ctx.inventory.source]
         return [d.stop_replica(), *d.set_gtid_position("<gtid from the backup>"),
-                d.change_source(src.address, self.src["port"],
+                d.change_source(src.address, self.src.port,
                                 self.ctx.inventory.migration.replication_user, "x"),
                 d.start_replica()]
 
@@ -48,8 +48,8 @@ class Replication(ReplicasBase):
         if not match:
             raise StepError(f"the dump from {self.ctx.inventory.source} has no GTID position "
                             f"({line.strip()[:200]!r})")
-        if "gtid" not in self.facts:
-            self.facts["gtid"] = match.group(1)
+        if self.facts.gtid is None:
+            self.facts.gtid = match.group(1)
         return match.group(1)
 
     async def replicate(self, r: str) -> None:
@@ -60,7 +60,7 @@ class Replication(ReplicasBase):
         await db.run(d.stop_replica())
         for stmt in d.set_gtid_position(gtid):
             await db.run(stmt)
-        await db.run(d.change_source(src.address, self.src["port"],
+        await db.run(d.change_source(src.address, self.src.port,
                                      self.ctx.inventory.migration.replication_user,
                                      self.ctx.secrets.get("replication_password")))
         await db.run(d.start_replica())

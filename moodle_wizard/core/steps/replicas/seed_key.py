@@ -23,8 +23,9 @@ import hashlib
 import re
 import struct
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from moodle_wizard.core.facts import ReplicasFacts, SeedKeyFacts
 from moodle_wizard.core.remote import privatedir
 from moodle_wizard.core.remote.jobs import ForeignJobDirectory, JobRef, cancel_job, remove_job
 from moodle_wizard.core.remote.ssh import RemoteHost
@@ -222,7 +223,7 @@ def cleanup_runbook(ctx: Context) -> list[str]:
             "proved root's own)"]
 
 
-async def install(ctx: Context, facts: dict[str, Any], command: str) -> None:
+async def install(ctx: Context, facts: ReplicasFacts, command: str) -> None:
     """Make this migration's key on the source and authorize it on each replica for
     `command`, from the source's address only."""
     inv = ctx.inventory
@@ -230,7 +231,7 @@ async def install(ctx: Context, facts: dict[str, Any], command: str) -> None:
     source = await ctx.host(inv.source)
     pubkey = await generate(source, mark)
     # Recorded before any replica accepts it: a rollback after a crash removes what it finds.
-    facts["seed_key"] = {"marker": mark, "fingerprint": fingerprint(pubkey)}
+    facts.seed_key = SeedKeyFacts(marker=mark, fingerprint=fingerprint(pubkey))
     ctx.save()
     known = []
     for r in inv.replicas:
@@ -247,15 +248,15 @@ async def install(ctx: Context, facts: dict[str, Any], command: str) -> None:
                             mode=0o600)
 
 
-def migration_markers(ctx: Context, facts: dict[str, Any]) -> list[str]:
+def migration_markers(ctx: Context, facts: ReplicasFacts) -> list[str]:
     """The markers of the lines this migration may have added."""
     found = [marker(ctx.state.migration_id)]
-    if facts.get("seed_key") is True:  # added by a wizard from before the per-migration mark
+    if facts.seed_key is True:  # added by a wizard from before the per-migration mark
         found.append(LEGACY_MARKER)
     return found
 
 
-async def cleanup(ctx: Context, facts: dict[str, Any], jobs: Sequence[JobRef]) -> None:
+async def cleanup(ctx: Context, facts: ReplicasFacts, jobs: Sequence[JobRef]) -> None:
     """Remove the key from every replica, then the seed jobs and the stage on the source."""
     inv = ctx.inventory
     markers = migration_markers(ctx, facts)

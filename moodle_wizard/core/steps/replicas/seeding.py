@@ -31,7 +31,7 @@ class Seeding(ReplicasBase):
     def dump_argv(self) -> tuple[str, ...]:
         dump = self.dialect.dump_tool()
         extra: tuple[str, ...] = ()
-        if self.src["flavor"] == "mariadb":
+        if self.src.flavor == "mariadb":
             # The accounts too (Moodle's from the proxies, the monitor user), as CREATE USER
             # IF NOT EXISTS so the replica's own root and system accounts stay as they are.
             extra = ("--system=users", "--insert-ignore")
@@ -85,7 +85,7 @@ class Seeding(ReplicasBase):
         await self._watch(source, ref)
 
     async def _watch(self, source: Any, ref: JobRef) -> None:
-        total = int(self.src["data_bytes"])
+        total = int(self.src.data_bytes)
         while True:
             # Each poll is one audited command on the source, which answers within a second,
             # or as soon as the stream ends.
@@ -120,7 +120,7 @@ class Seeding(ReplicasBase):
                   f"chown -R mysql:mysql {DATADIR}")
         host = await self.ctx.host(r)
         ref = JobRef(r, f"prepare-{r}", job_dir(f"prepare-{r}"))
-        prepared = self.facts.get("prepared", [])
+        prepared = self.facts.prepared
         if r in prepared:  # done before a crash, job removed or not
             await remove_job(host, ref)
             return
@@ -134,7 +134,7 @@ class Seeding(ReplicasBase):
             if status.state in (JobState.FAILED, JobState.LOST):
                 raise StepError(f"{r}: preparing the backup failed: "
                                 f"{status.output_tail[-600:]}; roll back this step and retry")
-        self.facts.setdefault("prepared", []).append(r)
+        self.facts.prepared.append(r)
         self.ctx.save()
         await remove_job(host, ref)
 

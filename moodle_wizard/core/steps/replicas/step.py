@@ -41,9 +41,9 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
         have installed a server or put data on a host since."""
         inv = self.ctx.inventory
         problems: list[Problem] = []
-        need = int(self.src["data_bytes"] * SPACE_MARGIN)
-        src_id = inv.hosts[inv.source].server_id or self.src["server_id"]
-        want = major_minor(self.src["version"])
+        need = int(self.src.data_bytes * SPACE_MARGIN)
+        src_id = inv.hosts[inv.source].server_id or self.src.server_id
+        want = major_minor(self.src.version)
         for r, server_id in self.server_ids().items():
             f = await replica_host_facts(await self.ctx.host(r))
             if server_id == src_id:
@@ -51,22 +51,22 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
                     f"{r}: server_id {server_id} is the source's own server_id; give {r} "
                     "another server_id in the inventory (or leave it out to let the wizard "
                     "choose)"))
-            for e in self.src.get("existing_replicas", []):
-                if int(e["server_id"]) == server_id:
+            for e in self.src.existing_replicas:
+                if e.server_id == server_id:
                     problems.append(error(
                         f"{r}: server_id {server_id} is already used by a replica of "
-                        f"{inv.source} ({e['host'] or 'unnamed'}:{e['port']}); give {r} another "
+                        f"{inv.source} ({e.host or 'unnamed'}:{e.port}); give {r} another "
                         "server_id in the inventory (or leave it out to let the wizard choose "
                         "a free one)"))
-            if f["free_bytes"] < need:
+            if f.free_bytes < need:
                 problems.append(error(
-                    f"{r}: {decimal(f['free_bytes'])} free for {DATADIR}, but the copy of "
+                    f"{r}: {decimal(f.free_bytes)} free for {DATADIR}, but the copy of "
                     f"{inv.source} needs about {decimal(need)}; free space or grow the disk"))
-            for pkg, version in f["packages"].items():
+            for pkg, version in f.packages.items():
                 if major_minor(version) != want:
                     problems.append(error(
                         f"{r}: {pkg} {version} is installed, but the source runs "
-                        f"{self.src['flavor']} {self.src['version']}; a replica needs the same "
+                        f"{self.src.flavor} {self.src.version}; a replica needs the same "
                         f"major version ({want}): remove it or use another host"))
             problems += self._datadir_problems(r, await self.datadir(r))
         self.ctx.secrets.get("replication_password")
@@ -77,7 +77,7 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
     def plan(self) -> list[Action]:
         inv = self.ctx.inventory
         src = inv.source
-        svc = service_name(self.src["flavor"])
+        svc = service_name(self.src.flavor)
         tools = self.dialect.backup_tools()
         mid = self.ctx.state.migration_id
         actions: list[Action] = []
@@ -155,9 +155,9 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
             undo["server"] = "the wizard started a replica server on it"
         if self.journaled(f"datadir:{r}", f"config:{r}"):
             undo["datadir"] = "the wizard replaced its datadir or config"
-        if r in self.facts.get("stopped_servers", []):
+        if r in self.facts.stopped_servers:
             undo["restart"] = "the wizard stopped the server that was running there"
-        if r in dict(self.facts.get("installed_packages", {})):
+        if r in self.facts.installed_packages:
             undo["packages"] = "the wizard installed the server packages"
         return undo
 
@@ -170,7 +170,7 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
 
     def rollback_plan(self) -> list[Action]:
         inv = self.ctx.inventory
-        svc = service_name(self.src["flavor"])
+        svc = service_name(self.src.flavor)
         actions = []
         for r in inv.replicas:
             undo = self._touched(r)
@@ -199,7 +199,7 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
             actions.append(Action("seed-key", "Remove the temporary seed key and job files",
                                   self.cleanup_seed, seed_key.cleanup_runbook(self.ctx),
                                   host=inv.source))
-        for r, pkgs in dict(self.facts.get("installed_packages", {})).items():
+        for r, pkgs in self.facts.installed_packages.items():
             actions.append(Action(f"uninstall:{r}", f"Remove the packages the wizard installed "
                                   f"on {r}", partial(self.uninstall, r, pkgs),
                                   [f"on {r}: apt-get remove -y {' '.join(pkgs)}"], host=r))
