@@ -9,7 +9,15 @@ from moodle_wizard.core.errors import OperatorError
 from moodle_wizard.lab import lab
 from moodle_wizard.lab.host import interactive
 from moodle_wizard.lab.system import LabError, require_root
-from moodle_wizard.lab.topology import DEFAULT_SUBNET, HOST_NAMES
+from moodle_wizard.lab.topology import (
+    ALL_HOST_NAMES,
+    DEFAULT_DB_PORT,
+    DEFAULT_SUBNET,
+    LAYOUTS,
+    MAX_APP_HOSTS,
+    REPLICA_STATES,
+    Shape,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -19,12 +27,23 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     upp.add_argument("--data-mb", type=int, default=50, help="size of db1's Moodle data")
     upp.add_argument("--proxysql-bin", help="a real proxysql binary to use on px1/px2")
     upp.add_argument("--subnet", default=None, help=f"lab subnet (default {DEFAULT_SUBNET})")
+    # Options are checked by Shape.check (one line naming the fix), not by argparse choices.
+    upp.add_argument("--shape", default=LAYOUTS[0], metavar="|".join(LAYOUTS),
+                     help="single-server: Moodle and MariaDB (on 127.0.0.1) both on db1, no "
+                          "app host (default standard)")
+    upp.add_argument("--replicas", default=REPLICA_STATES[0], metavar="|".join(REPLICA_STATES),
+                     help="db2/db3: empty datadir with the packages (default), as `apt-get "
+                          "install mariadb-server` leaves them, or without the packages")
+    upp.add_argument("--app-hosts", type=int, default=1, metavar="N",
+                     help=f"Moodle app servers, 1 to {MAX_APP_HOSTS} (2 adds app2)")
+    upp.add_argument("--db-port", type=int, default=DEFAULT_DB_PORT, metavar="P",
+                     help=f"db1's MariaDB port (default {DEFAULT_DB_PORT})")
     lsub.add_parser("down", help="stop and remove everything the lab built")
     lsub.add_parser("status", help="what runs in the lab")
     sh = lsub.add_parser("shell", help="a root shell on a lab host")
-    sh.add_argument("host", help=", ".join(HOST_NAMES))
+    sh.add_argument("host", help=", ".join(ALL_HOST_NAMES))
     ex = lsub.add_parser("exec", help="run a command on a lab host: lab exec HOST -- CMD...")
-    ex.add_argument("host", help=", ".join(HOST_NAMES))
+    ex.add_argument("host", help=", ".join(ALL_HOST_NAMES))
     ex.add_argument("cmd", nargs=argparse.REMAINDER)
     lsub.add_parser("inventory", help="print the path of the lab's inventory file")
 
@@ -44,7 +63,8 @@ def _run(args: argparse.Namespace) -> int:
     cmd = args.lab_command
     require_root()
     if cmd == "up":
-        lab.up(args.subnet, args.data_mb, args.proxysql_bin)
+        shape = Shape(args.shape, args.replicas, args.app_hosts, args.db_port)
+        lab.up(args.subnet, args.data_mb, args.proxysql_bin, shape=shape)
         return 0
     if cmd == "down":
         lab.down()
@@ -73,6 +93,8 @@ def _status() -> int:
     print(f"lab: {'up' if healthy else 'DEGRADED (repair with `moodle-wizard lab up`)'} on "
           f"{state.subnet}, data {state.data_mb} MB, ProxySQL {state.proxysql}, "
           f"memory {lab.lab_memory_kb() // 1024} MiB")
+    print(f"  {state.shape.describe()}"
+          + (f" (built with `lab up {state.shape.options()}`)" if state.shape.options() else ""))
     for h in hosts:
         services = " ".join(f"{k}:{'up' if v else 'DOWN'}" for k, v in h.services.items())
         print(f"  {h.name:<5} {h.address:<13} {'running' if h.pid else 'STOPPED':<8} "

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from moodle_wizard.lab.host import host_run
 from moodle_wizard.lab.system import run
-from moodle_wizard.lab.topology import HOSTS, Topology
+from moodle_wizard.lab.topology import Topology
 
 __all__ = ["ensure_client_key", "ensure_secrets", "known_hosts", "lab_password"]
 
@@ -54,7 +54,7 @@ def ensure_secrets(labdir: Path) -> dict[str, str]:
 
 def known_hosts(topo: Topology, pids: dict[str, int]) -> str:
     lines = []
-    for h in HOSTS:
+    for h in topo.hosts:
         pub = host_run(pids[h.name], ["cat", "/etc/ssh/ssh_host_ed25519_key.pub"]).stdout.decode()
         keytype, keydata = pub.split()[:2]
         lines.append(f"{h.name},{topo.host_address(h.name)} {keytype} {keydata}")

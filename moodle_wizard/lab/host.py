@@ -37,8 +37,9 @@ def host_pid(labdir: Path, host: str) -> int | None:
     return pid if pid is not None and process_alive(pid) else None
 
 
-def start_host(labdir: Path, host: str) -> int:
-    """Start the host's PID 1 detached from us; return its pid on the machine."""
+def start_host(labdir: Path, host: str, private_usr: bool = False) -> int:
+    """Start the host's PID 1 detached from us; return its pid on the machine. private_usr:
+    the host gets its own /usr (an overlay), for changing its packages."""
     (labdir / "run").mkdir(parents=True, exist_ok=True)
     (labdir / "log").mkdir(parents=True, exist_ok=True)
     pidfile(labdir, host).unlink(missing_ok=True)
@@ -46,7 +47,8 @@ def start_host(labdir: Path, host: str) -> int:
     with log:
         launcher = subprocess.Popen(
             ["ip", "netns", "exec", netns_name(host), "unshare", "--mount", "--uts", "--pid",
-             "--fork", sys.executable, "-I", str(HOSTINIT), host, str(labdir)],
+             "--fork", sys.executable, "-I", str(HOSTINIT), host, str(labdir),
+             *(["private-usr"] if private_usr else [])],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
             env=HOST_ENV,
         )

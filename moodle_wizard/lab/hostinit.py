@@ -1,8 +1,9 @@
 """PID 1 of one lab host.
 
 Started by the lab as `ip netns exec NS unshare --mount --uts --pid --fork python hostinit.py
-HOST LABDIR`. It gives the host a private writable view of the directories Debian's services
-write to (overlays on the machine's own files), its hostname and its own /proc, then reaps
+HOST LABDIR [private-usr]`. It gives the host a private writable view of the directories
+Debian's services write to (overlays on the machine's own files), its hostname and its own
+/proc, then reaps
 orphans until it is told to stop. When it exits the kernel kills every process left in the
 host's PID namespace, so stopping this one pid stops the whole host.
 
@@ -22,6 +23,10 @@ import time
 # Every directory a Debian service or an operator writes to. /usr/local too, so a host can
 # carry its own tools (moodle-probe on app) without touching the machine.
 OVERLAID = ("/etc", "/var", "/run", "/root", "/tmp", "/home", "/usr/local")
+# A host whose packages are its own (a replica host the lab purged the server from, or runs a
+# package script on) gets /usr too; mounted before /usr/local, which then lies on top of it.
+PRIVATE_USR = "/usr"
+PRIVATE_USR_MARKER = "/usr/.mwlab-private-usr"
 STOP_GRACE_S = 10.0
 HANDLED = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
@@ -80,11 +85,19 @@ def stop() -> None:
 
 def main() -> None:
     host, labdir = sys.argv[1], sys.argv[2]
+    private_usr = sys.argv[3:] == ["private-usr"]
     pid = outer_pid()
     base = os.path.join(labdir, "hosts", host)
     subprocess.run(["mount", "--make-rprivate", "/"], check=True)
-    for path in OVERLAID:
+    paths = list(OVERLAID)
+    if private_usr:
+        paths.insert(paths.index("/usr/local"), PRIVATE_USR)
+    for path in paths:
         overlay(path, base)
+        if path == PRIVATE_USR:
+            # What the lab's package scripts check before they change anything under /usr.
+            with open(PRIVATE_USR_MARKER, "w") as f:
+                f.write("this host's /usr is an overlay of its own\n")
     subprocess.run(["mount", "-t", "proc", "proc", "/proc"], check=True)
     socket.sethostname(host)
     signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)

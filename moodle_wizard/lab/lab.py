@@ -13,9 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from moodle_wizard.lab import netns, provision
+from moodle_wizard.lab import netns, provision, replicas
 from moodle_wizard.lab.credentials import ensure_client_key, ensure_secrets, known_hosts
 from moodle_wizard.lab.host import host_pid, host_run, read_pid, start_host
+from moodle_wizard.lab.inventory_file import inventory_text
 from moodle_wizard.lab.system import (
     LabError,
     pids_in_netns,
@@ -24,7 +25,7 @@ from moodle_wizard.lab.system import (
     stop_pid,
     wait_until,
 )
-from moodle_wizard.lab.topology import BRIDGE, HOST_NAMES, HOSTS, Topology, veth_name
+from moodle_wizard.lab.topology import ALL_HOST_NAMES, BRIDGE, Shape, Topology, veth_name
 
 LABDIR = Path(os.environ.get("MWLAB_DIR", "/srv/mwlab"))
 # The directory that holds the moodle_wizard package (the ProxySQL stand-in runs from it).
@@ -46,6 +47,20 @@ class LabState:
     proxysql: str
     hosts: dict[str, int] = field(default_factory=dict)
     built_at: float = 0.0
+    # The shape it was built in (`lab up --shape/--replicas/--app-hosts/--db-port`); a
+    # lab.json from before shapes has none of these: the default lab.
+    layout: str = Shape.layout
+    replicas: str = Shape.replicas
+    app_hosts: int = Shape.app_hosts
+    db_port: int = Shape.db_port
+
+    @property
+    def shape(self) -> Shape:
+        return Shape(self.layout, self.replicas, self.app_hosts, self.db_port)
+
+    @property
+    def topology(self) -> Topology:
+        return Topology.from_cidr(self.subnet, self.shape)
 
     def save(self, labdir: Path) -> None:
         tmp = labdir / "lab.json.tmp"
@@ -58,6 +73,16 @@ class LabState:
             return cls(**json.loads((labdir / "lab.json").read_text()))
         except FileNotFoundError:
             return None
+
+
+def check_same_shape(running: Shape, asked: Shape) -> None:
+    """`lab up` repairs the lab in the shape it runs in; another shape needs a new lab."""
+    if running != asked:
+        was = f"`lab up {running.options()}`" if running.options() else "the default shape"
+        want = (f"`lab up {asked.options()}`" if asked.options()
+                else "the default shape (`lab up` without shape options)")
+        raise LabError(f"the lab is already up in {was}; run `moodle-wizard lab down` before "
+                       f"building it in {want}")
 
 
 def check_packages() -> None:
@@ -90,16 +115,16 @@ def tcp_open(address: str, port: int, timeout: float = 0.5) -> bool:
 
 
 def provision_host(topo: Topology, name: str, pid: int, pubkey: str, password: str,
-                   proxysql: str) -> None:
+                   proxysql: str, labdir: Path) -> None:
     script = provision.base_script(topo, name, pubkey)
-    role = topo.host(name).role
-    if name == "db1":
+    roles = topo.host(name).roles
+    if "source" in roles:
         script += provision.db1_script(topo)
-    elif role == "replica":
-        script += provision.empty_db_script()
-    elif role == "app":
+    elif "replica" in roles:
+        script += provision.replica_script(topo, labdir)
+    if "app" in roles:
         script += provision.app_script(topo, password)
-    elif role == "proxy":
+    elif "proxy" in roles:
         script += provision.proxy_script(proxysql, sys.executable, str(PROJECT_ROOT))
         if proxysql != "stand-in":
             host_run(pid, ["sh", "-c", "cat > /usr/local/bin/proxysql && chmod 0755 "
@@ -108,10 +133,13 @@ def provision_host(topo: Topology, name: str, pid: int, pubkey: str, password: s
 
 
 def up(subnet: str | None, data_mb: int, proxysql_bin: str | None, out: object = sys.stdout,
-       labdir: Path = LABDIR) -> LabState:
+       labdir: Path = LABDIR, shape: Shape | None = None) -> LabState:
     require_root()
+    shape = (shape or Shape()).check()
     check_packages()
     previous = LabState.load(labdir)
+    if previous:
+        check_same_shape(previous.shape, shape)
     if previous and subnet and previous.subnet != subnet:
         raise LabError(f"the lab is already up on {previous.subnet}; run `moodle-wizard lab down` "
                        f"before building it on {subnet}")
@@ -119,7 +147,7 @@ def up(subnet: str | None, data_mb: int, proxysql_bin: str | None, out: object =
         raise LabError(f"the lab is already up with --data-mb {previous.data_mb}; run "
                        f"`moodle-wizard lab down` before building it with {data_mb}")
     topo = Topology.from_cidr(subnet or (previous.subnet if previous else None) or
-                              Topology.from_cidr().subnet.with_prefixlen)
+                              Topology.from_cidr().subnet.with_prefixlen, shape)
     if data_mb < 1:
         raise LabError(f"--data-mb {data_mb}: give at least 1")
     proxysql = previous.proxysql if previous and not proxysql_bin else find_proxysql(proxysql_bin)
@@ -148,32 +176,39 @@ def _say(out: object, text: str) -> None:
 def _build(topo: Topology, data_mb: int, proxysql: str, out: object, labdir: Path) -> LabState:
     t0 = time.monotonic()
     labdir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    state = LabState.load(labdir) or LabState(topo.subnet.with_prefixlen, data_mb, proxysql)
+    shape = topo.shape
+    state = LabState.load(labdir) or LabState(
+        topo.subnet.with_prefixlen, data_mb, proxysql, layout=shape.layout,
+        replicas=shape.replicas, app_hosts=shape.app_hosts, db_port=shape.db_port)
     state.save(labdir)
     client_key, pubkey = ensure_client_key(labdir)
     password = ensure_secrets(labdir)["moodle_db_password"]
+    if shape.replicas == "bare":
+        replicas.ensure_apt_repo(labdir)
     netns.ensure_bridge(topo)
     pids: dict[str, int] = {}
-    for name in HOST_NAMES:
-        netns.ensure_host_net(topo, name)
-        pids[name] = host_pid(labdir, name) or start_host(labdir, name)
+    for h in topo.hosts:
+        netns.ensure_host_net(topo, h.name)
+        pids[h.name] = host_pid(labdir, h.name) or start_host(
+            labdir, h.name, private_usr=shape.private_usr and h.role == "replica")
     state.hosts = pids
     state.save(labdir)
     t_net = time.monotonic()
-    with ThreadPoolExecutor(max_workers=len(HOSTS)) as pool:
-        futures = [pool.submit(provision_host, topo, n, pids[n], pubkey, password, proxysql)
-                   for n in HOST_NAMES]
+    with ThreadPoolExecutor(max_workers=len(topo.hosts)) as pool:
+        futures = [pool.submit(provision_host, topo, n, pids[n], pubkey, password, proxysql,
+                               labdir) for n in topo.host_names]
         for fut in futures:
             fut.result()
     t_prov = time.monotonic()
-    loaded = provision.db1_load_data(pids["db1"], data_mb, password, topo.host_address("app"))
+    loaded = provision.db1_load_data(pids["db1"], data_mb, password,
+                                     provision.moodle_grant_hosts(topo))
     t_data = time.monotonic()
     hosts_file = known_hosts(topo, pids)
     (labdir / "ssh" / "known_hosts").write_text(hosts_file)
     wizard = str(Path(sys.executable).parent / "moodle-wizard")
     provision.run_script(pids["jump"], provision.jump_script(topo, client_key, hosts_file, wizard))
     write_machine_ssh_config(topo, labdir)
-    for name in HOST_NAMES:
+    for name in topo.host_names:
         addr = topo.host_address(name)
         wait_until(lambda a=addr: tcp_open(a, 22), 20, f"sshd on {name} ({addr})")
     state.built_at = time.time()
@@ -183,7 +218,9 @@ def _build(topo: Topology, data_mb: int, proxysql: str, out: object, labdir: Pat
     _say(out, f"lab up on {topo.subnet} in {total:.1f} s (hosts {t_net - t0:.1f} s, services "
               f"{t_prov - t_net:.1f} s, Moodle data {t_data - t_prov:.1f} s"
               f"{'' if loaded else ', already loaded'})")
-    for h in HOSTS:
+    if not shape.is_default:
+        _say(out, f"  {shape.describe()}")
+    for h in topo.hosts:
         _say(out, f"  {h.name:<5} {topo.host_address(h.name):<13} {h.description}")
     _say(out, f"  VIP   {topo.vip:<13} (free; the wizard puts it on px1/px2)")
     _say(out, f"  ProxySQL: {proxysql}")
@@ -199,7 +236,7 @@ def write_machine_ssh_config(topo: Topology, labdir: Path) -> None:
         f"Host {h.name}\n    HostName {topo.host_address(h.name)}\n    User root\n"
         f"    IdentityFile {ssh / 'id_ed25519'}\n    IdentitiesOnly yes\n"
         f"    UserKnownHostsFile {ssh / 'known_hosts'}\n    StrictHostKeyChecking yes\n"
-        for h in HOSTS
+        for h in topo.hosts
     ]
     (ssh / "config").write_text("\n".join(entries))
 
@@ -213,7 +250,7 @@ def down(labdir: Path = LABDIR, out: object = sys.stdout, quiet: bool = False) -
     require_root()
     t0 = time.monotonic()
     stopped = 0
-    for name in HOST_NAMES:
+    for name in ALL_HOST_NAMES:
         pid = read_pid(labdir, name)
         if pid is not None and host_pid(labdir, name):
             stop_pid(pid)
@@ -227,7 +264,7 @@ def down(labdir: Path = LABDIR, out: object = sys.stdout, quiet: bool = False) -
                 stopped += 1
     for ns in netns.lab_netns():
         netns.delete_netns(ns)
-    for name in HOST_NAMES:
+    for name in ALL_HOST_NAMES:
         netns.delete_link(veth_name(name))
     netns.delete_link(BRIDGE)
     for mount in reversed(_lab_mounts(labdir)):
@@ -268,16 +305,24 @@ def status(labdir: Path = LABDIR) -> tuple[LabState | None, list[HostStatus]]:
     state = LabState.load(labdir)
     if state is None:
         return None, []
-    topo = Topology.from_cidr(state.subnet)
+    topo = state.topology
     result = []
-    for h in HOSTS:
+    for h in topo.hosts:
         pid = host_pid(labdir, h.name)
         addr = topo.host_address(h.name)
         services: dict[str, bool] = {}
         if pid and h.name == "db1":
-            services["mariadb"] = tcp_open(addr, 3306)
+            services["mariadb"] = _mariadb_answers(pid, addr, topo.shape)
         result.append(HostStatus(h.name, addr, pid, bool(pid) and tcp_open(addr, 22), services))
     return state, result
+
+
+def _mariadb_answers(pid: int, addr: str, shape: Shape) -> bool:
+    if not shape.single_server:
+        return tcp_open(addr, shape.db_port)
+    # Bound to 127.0.0.1: only a client on db1 itself can tell.
+    return host_run(pid, ["mariadb-admin", "--connect-timeout=2", "ping"], check=False,
+                    timeout=10).returncode == 0
 
 
 def lab_memory_kb() -> int:
@@ -304,8 +349,7 @@ def require_up(labdir: Path = LABDIR) -> LabState:
 
 
 def pid_of(host: str, labdir: Path = LABDIR) -> int:
-    require_up(labdir)
-    Topology.from_cidr().host(host)  # raises a clear error for an unknown host name
+    require_up(labdir).topology.host(host)  # raises a clear error for an unknown host name
     pid = host_pid(labdir, host)
     if pid is None:
         raise LabError(
@@ -317,47 +361,6 @@ def pid_of(host: str, labdir: Path = LABDIR) -> int:
 def inventory_path(labdir: Path = LABDIR) -> Path:
     """Write the lab's inventory (TOML; the engine issue defines the final format)."""
     state = require_up(labdir)
-    topo = Topology.from_cidr(state.subnet)
-    lines = [
-        "# moodle-wizard inventory for the local lab (written by `moodle-wizard lab inventory`).",
-        "# Run the wizard from the lab's jump host: moodle-wizard lab shell jump",
-        "# Secrets are never in here: they come from [secrets] file (0600) or the environment.",
-        "",
-        "[migration]",
-        'name = "mwlab"',
-        'backup_method = "physical"   # or "logical"',
-        'moodle_config = "/var/www/moodle/config.php"',
-        "db_port = 3306",
-        'source_restart = "ask"       # turning the binary log on needs one restart of db1',
-        "",
-        "[secrets]",
-        f'file = "{labdir / "secrets.json"}"',
-        "",
-        "# ProxySQL on the proxy hosts: the wizard replaces the package's admin:admin with a",
-        "# generated admin user; Moodle's user goes to the writer hostgroup, the optional",
-        "# read-only user (dboptions['readonly'] in config.php) to the replicas.",
-        "[proxysql]",
-        'initial_admin_user = "admin"',
-        'admin_user = "mw_admin"',
-        "writer_hostgroup = 10",
-        "reader_hostgroup = 20",
-        'readonly_user = "moodle_ro"',
-        "",
-        "# The address Moodle will use: keepalived moves it between px1 and px2.",
-        "[vip]",
-        f'address = "{topo.vip}"',
-        'interface = "eth0"',
-        "",
-    ]
-    for h in HOSTS:
-        lines += [
-            f"[hosts.{h.name}]",
-            f'address = "{topo.host_address(h.name)}"',
-            f'role = "{"source" if h.name == "db1" else h.role}"',
-            'ssh_user = "root"',
-            "ssh_port = 22",
-            "",
-        ]
     path = labdir / "inventory.toml"
-    path.write_text("\n".join(lines))
+    path.write_text(inventory_text(state.topology, labdir))
     return path

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
+from moodle_wizard.lab import replicas
 from moodle_wizard.lab.host import host_run, host_sh
 from moodle_wizard.lab.moodle_data import DataPlan, data_sql, moodle_user_sql, schema_sql
-from moodle_wizard.lab.topology import HOSTS, Topology
+from moodle_wizard.lab.shell import write_file
+from moodle_wizard.lab.topology import DEFAULT_DB_PORT, Topology
 
 MOODLE_DIR = "/var/www/moodle"
 MOODLE_DB_USER = "moodleuser"
@@ -26,21 +29,9 @@ def sql_quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def write_file(path: str, content: str, mode: str = "0644") -> str:
-    """Shell that writes content to path (via a quoted heredoc: no expansion)."""
-    marker = "MWLAB_EOF_7f3a"
-    assert marker not in content
-    return (
-        f"mkdir -p {shlex.quote(str(Path(path).parent))}\n"
-        f"cat > {shlex.quote(path)} <<'{marker}'\n{content}"
-        f"{'' if content.endswith(chr(10)) else chr(10)}{marker}\n"
-        f"chmod {mode} {shlex.quote(path)}\n"
-    )
-
-
 def etc_hosts(topo: Topology) -> str:
     lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
-    lines += [f"{topo.host_address(h.name)}\t{h.name}" for h in HOSTS]
+    lines += [f"{topo.host_address(h.name)}\t{h.name}" for h in topo.hosts]
     return "\n".join(lines) + "\n"
 
 
@@ -72,12 +63,17 @@ def base_script(topo: Topology, host: str, client_pubkey: str) -> str:
     )
 
 
-def db_server_cnf(addr: str) -> str:
+def db_server_cnf(addr: str | None, port: int = DEFAULT_DB_PORT) -> str:
+    """db1's own settings. addr None: no bind-address here, so Debian's 50-server.cnf sets it
+    (127.0.0.1), as on a single-server site; a port other than 3306 is set here."""
+    listen = (f"# mwlab: small footprint, listen on the host's address\n[mysqld]\n"
+              f"bind-address = {addr}\n" if addr is not None else
+              "# mwlab: small footprint; bind-address is Debian's (50-server.cnf: 127.0.0.1)\n"
+              "[mysqld]\n")
     return (
-        "# mwlab: small footprint, listen on the host's address\n"
-        "[mysqld]\n"
-        f"bind-address = {addr}\n"
-        "innodb_buffer_pool_size = 32M\n"
+        listen
+        + (f"port = {port}\n" if port != DEFAULT_DB_PORT else "")
+        + "innodb_buffer_pool_size = 32M\n"
         "innodb_log_file_size = 48M\n"
         "performance_schema = OFF\n"
         "skip-name-resolve\n"
@@ -85,10 +81,14 @@ def db_server_cnf(addr: str) -> str:
 
 
 def db1_script(topo: Topology) -> str:
-    """A standalone Moodle database as most sites have it: binary log off, default server_id."""
+    """A standalone Moodle database as most sites have it: binary log off, default server_id.
+    Single-server: on 127.0.0.1 only, by the package's own 50-server.cnf (checked here)."""
+    single = topo.shape.single_server
+    addr = None if single else topo.host_address("db1")
     return (
         write_file("/etc/mysql/mariadb.conf.d/60-mwlab.cnf",
-                   db_server_cnf(topo.host_address("db1")))
+                   db_server_cnf(addr, topo.shape.db_port))
+        + (DEBIAN_BIND_CHECK if single else "")
         + "if [ ! -e /var/lib/mysql/.mwlab-initialised ]; then\n"
         "  service mariadb stop >/dev/null 2>&1 || true\n"
         "  find /var/lib/mysql -mindepth 1 -delete\n"
@@ -100,22 +100,42 @@ def db1_script(topo: Topology) -> str:
     )
 
 
-def db1_load_data(pid: int, data_mb: int, moodle_password: str, app_address: str) -> bool:
+# Debian's 50-server.cnf binds to 127.0.0.1; the single-server shape relies on it being so.
+DEBIAN_BIND_CHECK = (
+    "grep -Eq '^bind-address[[:space:]]*=[[:space:]]*127\\.0\\.0\\.1[[:space:]]*$' "
+    "/etc/mysql/mariadb.conf.d/50-server.cnf || { echo 'mwlab: the single-server shape needs "
+    "Debian'\\''s bind-address = 127.0.0.1 in /etc/mysql/mariadb.conf.d/50-server.cnf' >&2; "
+    "exit 1; }\n"
+)
+
+
+def moodle_grant_hosts(topo: Topology) -> list[str]:
+    """Where Moodle's DB user is granted from: each app host's address, or 'localhost' when
+    Moodle runs on db1 (it connects over the socket, as a single-server install does)."""
+    if topo.shape.single_server:
+        return ["localhost"]
+    return [topo.host_address(h.name) for h in topo.with_role("app")]
+
+
+def db1_load_data(pid: int, data_mb: int, moodle_password: str,
+                  grant_hosts: Sequence[str]) -> bool:
     """Create the Moodle schema and rows once; return True if it loaded them now."""
     marker = "/var/lib/mysql/.mwlab-moodle-loaded"
     if host_run(pid, ["test", "-e", marker], check=False).returncode == 0:
-        ensure_moodle_user(pid, moodle_password, app_address)
+        ensure_moodle_user(pid, moodle_password, grant_hosts)
         return False
     sql = schema_sql() + data_sql(DataPlan.for_megabytes(data_mb))
     host_run(pid, ["mariadb"], input=sql.encode(), timeout=1800)
-    ensure_moodle_user(pid, moodle_password, app_address)
+    ensure_moodle_user(pid, moodle_password, grant_hosts)
     host_run(pid, ["touch", marker])
     return True
 
 
-def ensure_moodle_user(pid: int, password: str, app_address: str) -> None:
-    sql = moodle_user_sql(MOODLE_DB_USER, app_address) + (
-        f"ALTER USER '{MOODLE_DB_USER}'@'{app_address}' IDENTIFIED BY {sql_quote(password)};\n"
+def ensure_moodle_user(pid: int, password: str, grant_hosts: Sequence[str]) -> None:
+    sql = "".join(
+        moodle_user_sql(MOODLE_DB_USER, host)
+        + f"ALTER USER '{MOODLE_DB_USER}'@'{host}' IDENTIFIED BY {sql_quote(password)};\n"
+        for host in grant_hosts
     )
     host_run(pid, ["mariadb"], input=sql.encode())
 
@@ -124,9 +144,7 @@ def empty_db_script() -> str:
     """db2/db3: packages installed, no server running, empty datadir; a small footprint for
     when a server runs there (the admin's tuning, not the wizard's business)."""
     return (
-        write_file("/etc/mysql/mariadb.conf.d/60-mwlab.cnf",
-                   "# mwlab: small footprint\n[mysqld]\ninnodb_buffer_pool_size = 32M\n"
-                   "innodb_log_file_size = 48M\nperformance_schema = OFF\nskip-name-resolve\n")
+        write_file("/etc/mysql/mariadb.conf.d/60-mwlab.cnf", replicas.SMALL_FOOTPRINT_CNF)
         +
         "if [ ! -e /etc/mysql/.mwlab-emptied ]; then\n"
         "  service mariadb stop >/dev/null 2>&1 || true\n"
@@ -136,14 +154,35 @@ def empty_db_script() -> str:
     )
 
 
-def app_script(topo: Topology, moodle_password: str) -> str:
+def config_php(topo: Topology, moodle_password: str) -> str:
+    """Moodle's config.php, the same on every app host (a load-balanced site's are alike)."""
+    single = topo.shape.single_server
     config = (
         lab_file("config.php.tmpl")
-        .replace("@DBHOST@", topo.host_address("db1"))
+        .replace("@DBHOST@", "localhost" if single else topo.host_address("db1"))
         .replace("@DBUSER@", MOODLE_DB_USER)
         .replace("'@DBPASS@'", php_quote(moodle_password))
-        .replace("@APPHOST@", topo.host_address("app"))
+        .replace("@APPHOST@", topo.host_address("db1" if single else "app"))
     )
+    if topo.shape.db_port != DEFAULT_DB_PORT:
+        # As Moodle's config-dist.php documents it: the port in dboptions, dbhost unchanged.
+        default_port = "  'dbport' => '',\n"
+        assert config.count(default_port) == 1
+        config = config.replace(default_port, f"  'dbport' => {topo.shape.db_port},\n")
+    return config
+
+
+def replica_script(topo: Topology, labdir: Path) -> str:
+    """db2/db3 in the shape's --replicas state (see replicas.py for the other two)."""
+    if topo.shape.replicas == "fresh-package":
+        return replicas.fresh_package_script()
+    if topo.shape.replicas == "bare":
+        return replicas.bare_script(labdir)
+    return empty_db_script()
+
+
+def app_script(topo: Topology, moodle_password: str) -> str:
+    config = config_php(topo, moodle_password)
     return (
         "mkdir -p /var/moodledata && chown www-data:www-data /var/moodledata\n"
         f"if [ ! -e {MOODLE_DIR}/config.php ]; then\n"
@@ -175,7 +214,7 @@ def proxy_script(proxysql: str, python: str, pythonpath: str) -> str:
 
 def jump_script(topo: Topology, client_key: str, known_hosts: str, wizard: str) -> str:
     entries = []
-    for h in HOSTS:
+    for h in topo.hosts:
         entries.append(
             f"Host {h.name}\n"
             f"    HostName {topo.host_address(h.name)}\n"

@@ -1,9 +1,10 @@
-"""Which hosts the lab has, and their addresses. Pure: no I/O."""
+"""Which hosts the lab has, and their addresses, for each shape it can be built in. Pure: no
+I/O."""
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from moodle_wizard.core.errors import OperatorError
 
@@ -19,6 +20,12 @@ class LabHost:
     octet: int
     role: str
     description: str
+    # Roles the host plays besides `role` (the single-server shape's db1 is also the app host).
+    extra_roles: tuple[str, ...] = ()
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return (self.role, *self.extra_roles)
 
 
 HOSTS: tuple[LabHost, ...] = (
@@ -31,8 +38,26 @@ HOSTS: tuple[LabHost, ...] = (
     LabHost("px2", 22, "proxy", "proxy host: keepalived, ProxySQL"),
 )
 HOST_NAMES = tuple(h.name for h in HOSTS)
+# --app-hosts 2: a second Moodle app server. .20 is free in every shape (.10-.13 are app and the
+# database hosts, .21/.22 the proxies).
+APP2 = LabHost("app2", 20, "app", "second Moodle app server: the same config.php as app")
+# Every host name any shape has: `lab down` removes whatever one of them left behind.
+ALL_HOST_NAMES = (*HOST_NAMES, APP2.name)
 VIP_OCTET = 100
 MACHINE_OCTET = 1
+
+LAYOUTS = ("standard", "single-server")
+REPLICA_STATES = ("empty", "fresh-package", "bare")
+MAX_APP_HOSTS = 2
+DEFAULT_DB_PORT = 3306
+# Ports db1's MariaDB cannot take: sshd listens on 22 on every host.
+RESERVED_PORTS = {22: "sshd"}
+REPLICA_DESCRIPTIONS = {
+    "empty": "empty host for a replica (server packages available)",
+    "fresh-package": "replica host as `apt-get install mariadb-server` leaves it: system "
+                     "tables, not running",
+    "bare": "replica host without the server packages (the lab's apt repository has them)",
+}
 
 
 class TopologyError(OperatorError, ValueError):
@@ -40,11 +65,91 @@ class TopologyError(OperatorError, ValueError):
 
 
 @dataclass(frozen=True)
+class Shape:
+    """How `lab up` builds the lab; Shape() is the default lab, the same as before shapes."""
+
+    layout: str = "standard"          # --shape: standard | single-server
+    replicas: str = "empty"           # --replicas: empty | fresh-package | bare
+    app_hosts: int = 1                # --app-hosts
+    db_port: int = DEFAULT_DB_PORT    # --db-port
+
+    def check(self) -> Shape:
+        """The shape itself if the lab can build it, else one line naming the fix."""
+        if self.layout not in LAYOUTS:
+            raise TopologyError(f"--shape {self.layout!r}: choose one of {', '.join(LAYOUTS)}")
+        if self.replicas not in REPLICA_STATES:
+            raise TopologyError(f"--replicas {self.replicas!r}: choose one of "
+                                f"{', '.join(REPLICA_STATES)}")
+        if not 1 <= self.app_hosts <= MAX_APP_HOSTS:
+            raise TopologyError(f"--app-hosts {self.app_hosts}: the lab builds 1 to "
+                                f"{MAX_APP_HOSTS} app servers")
+        if not 1 <= self.db_port <= 65535 or self.db_port in RESERVED_PORTS:
+            raise TopologyError(f"--db-port {self.db_port}: give a free TCP port (1-65535, not "
+                                + ", ".join(f"{p} ({w})" for p, w in RESERVED_PORTS.items())
+                                + "), e.g. 3307")
+        if self.single_server and self.app_hosts > 1:
+            # Not a shape a site can run: db1's MariaDB listens on 127.0.0.1 only.
+            raise TopologyError("--app-hosts 2 with --shape single-server: a second app server "
+                                "could not reach db1's MariaDB (bound to 127.0.0.1); use one")
+        return self
+
+    @property
+    def is_default(self) -> bool:
+        return self == Shape()
+
+    @property
+    def single_server(self) -> bool:
+        return self.layout == "single-server"
+
+    @property
+    def private_usr(self) -> bool:
+        """Replica hosts get their own /usr (an overlay): their packages are their own."""
+        return self.replicas != "empty"
+
+    def options(self) -> str:
+        """The `lab up` options that build this shape ("" for the default)."""
+        default = Shape()
+        opts = []
+        if self.layout != default.layout:
+            opts.append(f"--shape {self.layout}")
+        if self.replicas != default.replicas:
+            opts.append(f"--replicas {self.replicas}")
+        if self.app_hosts != default.app_hosts:
+            opts.append(f"--app-hosts {self.app_hosts}")
+        if self.db_port != default.db_port:
+            opts.append(f"--db-port {self.db_port}")
+        return " ".join(opts)
+
+    def describe(self) -> str:
+        app = "db1 (with MariaDB)" if self.single_server else ", ".join(
+            h.name for h in self.hosts() if "app" in h.roles)
+        return (f"shape {self.layout}, replicas {self.replicas}, app on {app}, "
+                f"db1 port {self.db_port}")
+
+    def hosts(self) -> tuple[LabHost, ...]:
+        out: list[LabHost] = []
+        for h in HOSTS:
+            if h.name == "app" and self.single_server:
+                continue  # Moodle runs on db1: a single-server site has no app host
+            if h.name == "db1" and self.single_server:
+                h = replace(h, extra_roles=("app",), description=(
+                    "Moodle and its database on one server: MariaDB on 127.0.0.1, "
+                    "config.php, moodle-probe"))
+            if h.role == "replica":
+                h = replace(h, description=REPLICA_DESCRIPTIONS[self.replicas])
+            out.append(h)
+            if h.name == "app" and self.app_hosts > 1:
+                out.append(APP2)
+        return tuple(out)
+
+
+@dataclass(frozen=True)
 class Topology:
     subnet: ipaddress.IPv4Network
+    shape: Shape = field(default_factory=Shape)
 
     @classmethod
-    def from_cidr(cls, cidr: str = DEFAULT_SUBNET) -> Topology:
+    def from_cidr(cls, cidr: str = DEFAULT_SUBNET, shape: Shape | None = None) -> Topology:
         try:
             net = ipaddress.ip_network(cidr, strict=True)
         except ValueError as exc:
@@ -59,17 +164,28 @@ class Topology:
                 f"--subnet {cidr} is too small: the lab uses host numbers up to .{VIP_OCTET}; "
                 "use a /24 or larger"
             )
-        return cls(net)
+        return cls(net, (shape or Shape()).check())
+
+    @property
+    def hosts(self) -> tuple[LabHost, ...]:
+        return self.shape.hosts()
+
+    @property
+    def host_names(self) -> tuple[str, ...]:
+        return tuple(h.name for h in self.hosts)
+
+    def with_role(self, role: str) -> tuple[LabHost, ...]:
+        return tuple(h for h in self.hosts if role in h.roles)
 
     def address(self, octet: int) -> str:
         return str(self.subnet.network_address + octet)
 
     def host(self, name: str) -> LabHost:
-        for h in HOSTS:
+        for h in self.hosts:
             if h.name == name:
                 return h
         raise TopologyError(
-            f"no lab host named {name!r}; the lab has: {', '.join(HOST_NAMES)}"
+            f"no lab host named {name!r}; the lab has: {', '.join(self.host_names)}"
         )
 
     def host_address(self, name: str) -> str:
