@@ -368,5 +368,9 @@ def load(path: Path) -> MigrationState:
             data = MIGRATIONS[version](data)
             version = data["schema_version"]
         return MigrationState.model_validate(data)
-    except (KeyError, TypeError, ValueError, ValidationError) as exc:
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise _corrupt(path, f"{where}: {first['msg']}") from None
+    except (KeyError, TypeError, ValueError) as exc:
         raise _corrupt(path, f"{type(exc).__name__}: {exc}".splitlines()[0]) from None

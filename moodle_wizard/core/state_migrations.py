@@ -38,10 +38,16 @@ def migrate_0_to_1(data: dict[str, Any]) -> dict[str, Any]:
 
 def migrate_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     """v1 to v2: facts become typed; prepare-source's config backup is one record; a ProxySQL
-    node says whether its admin interface's old address was read."""
+    node says whether its admin interface's old address was read; discovery facts of another
+    shape are dropped (discovery runs again)."""
     steps: dict[str, Any] = data.get("steps", {})
     for step in steps.values():
         step.setdefault("facts", {})
+    discover = steps.get("discover", {})
+    if set(discover.get("facts", {})) - {"moodle", "source", "replicas"}:
+        # A prototype's flat facts, which no later step can read: discovery only reads, so
+        # it runs again rather than the journal being refused.
+        steps["discover"] = {"status": "pending", "facts": {}}
     prepare = steps.get("prepare-source", {}).get("facts", {})
     if "cnf_previous" in prepare:
         prepare["cnf"] = {"path": prepare.pop("cnf_path"),

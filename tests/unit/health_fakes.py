@@ -15,6 +15,7 @@ from typing import Any, cast
 import pytest
 
 from moodle_wizard.core.context import Context
+from moodle_wizard.core.facts import Discovered
 from moodle_wizard.core.health import HealthItem, check_health
 from moodle_wizard.core.inventory import Inventory, load_inventory
 from moodle_wizard.core.remote.client import ServerIdentity
@@ -115,8 +116,9 @@ class FakeContext:
         self.cluster, self.inventory, self.state = cluster, inventory, state
         self.secrets = SecretStore(None, inventory.secrets.env_prefix, prompt=None)
 
-    def facts(self, step: StepName) -> dict[str, Any]:
-        return self.state.step(step).facts
+    @property
+    def discovered(self) -> Discovered:
+        return self.state.steps.discover.facts.require()
 
     async def db(self, name: str) -> FakeDb:
         return FakeDb(self.cluster.replicas[name])

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import shutil
 import subprocess
@@ -24,6 +23,7 @@ import pytest
 from moodle_wizard.core.audit import AuditLog
 from moodle_wizard.core.context import Context
 from moodle_wizard.core.engine import Engine, MigrationError
+from moodle_wizard.core.facts import AppCutover
 from moodle_wizard.core.inventory import Inventory
 from moodle_wizard.core.remote.ssh import Result, SshTarget
 from moodle_wizard.core.secrets import SecretStore
@@ -153,7 +153,7 @@ async def test_discovery_and_cutover_run_php_as_owner_or_www_data(
         tmp_path: Path, who: str, uid: int) -> None:
     host = FakeApp(who, {PATH: CONFIG.format(readonly="").encode()})
     ctx = make_ctx(tmp_path, host)
-    ctx.state.step(StepName.DISCOVER).facts["moodle"] = await Discover(ctx)._moodle()
+    ctx.state.steps.discover.facts.moodle = await Discover(ctx)._moodle()
     assert_never_root(host, uid)
     host.php_runs.clear()
     problems = await Cutover(ctx).preflight()
@@ -183,7 +183,7 @@ async def test_readonly_passwords_never_reach_the_facts(tmp_path: Path, shape: s
     host = FakeApp(ROOT_OWNED, {PATH: CONFIG.format(readonly=SHAPES[shape]).encode()})
     ctx = make_ctx(tmp_path, host)
     facts = await Discover(ctx)._moodle()
-    text = json.dumps(facts)
+    text = facts.model_dump_json()
     assert PASSWORDS.search(text) is None, text
     # Each one is known to the SecretStore, so every log line and message masks it.
     values = [m.group(0) for m in PASSWORDS.finditer(CONFIG.format(readonly=SHAPES[shape]))]
@@ -192,7 +192,7 @@ async def test_readonly_passwords_never_reach_the_facts(tmp_path: Path, shape: s
         assert ctx.secrets.mask(f"x {value} y") == "x ******** y"
     # The shape itself is kept (hosts, users), only the passwords are masked.
     assert "ro1" in text
-    ctx.state.step(StepName.DISCOVER).facts["moodle"] = facts
+    ctx.state.steps.discover.facts.moodle = facts
     ctx.save()  # the state's own guard: it refuses to save a known secret
     assert PASSWORDS.search((tmp_path / "t.json").read_text()) is None
 
@@ -210,9 +210,9 @@ def cut_over(tmp_path: Path) -> tuple[Context, FakeApp, Cutover, bytes, bytes]:
     backup = "/var/backups/moodle-wizard/config.php.app.20260101000000"
     host.files.update({backup: original, PATH: edited})
     ctx.state.step(StepName.CUTOVER).status = StepStatus.DONE
-    ctx.state.step(StepName.CUTOVER).facts["apps"] = {"app": {
-        "path": PATH, "backup": backup, "mode": "640", "sha256_before": sha256(original),
-        "sha256_after": sha256(edited)}}
+    ctx.state.steps.cutover.facts.apps = {"app": AppCutover(
+        path=PATH, backup=backup, mode="640", sha256_before=sha256(original),
+        sha256_after=sha256(edited))}
     return ctx, host, step, original, edited
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from moodle_wizard.core import preview
 from moodle_wizard.core.engine import Engine
+from moodle_wizard.core.facts import DiscoverFacts
 from moodle_wizard.core.inventory import Inventory, load_inventory
 from moodle_wizard.core.state import MigrationState, StepName, load
 from tests.tui.conftest import lab_inventory_text, save_migration
@@ -64,7 +65,7 @@ def test_values_the_screens_show_come_from_the_steps(state_dir: Path) -> None:
 def test_before_discovery_and_without_a_vip_nothing_is_guessed(state_dir: Path) -> None:
     text = re.sub(r"(?ms)^\[vip\].*?(?=^\[)", "", lab_inventory_text(local=True))
     inventory, state = migration(state_dir, {}, inventory=text)
-    state.step(StepName.DISCOVER).facts.clear()
+    state.steps.discover.facts = DiscoverFacts()
     assert inventory.vip is None
     assert preview.vip_settings(inventory, state) == {}
     assert preview.replica_server_ids(inventory, state) == {}

@@ -17,6 +17,7 @@ import pytest
 from moodle_wizard.core.audit import AuditLog
 from moodle_wizard.core.context import Context
 from moodle_wizard.core.engine import Engine, MigrationError
+from moodle_wizard.core.facts import AppCutover, KeepalivedNode, ProxyNode
 from moodle_wizard.core.finish import Finish
 from moodle_wizard.core.inventory import Inventory
 from moodle_wizard.core.remote.ssh import Result, SshTarget
@@ -91,20 +92,20 @@ def migrated(tmp_path: Path) -> tuple[Context, dict[str, Host], dict[str, Db]]:
         state.step(name).status = StepStatus.DONE
     config = f"{BACKUP_BASE}/config.php.app.20260101000000"
     (hosts["app"].base / "config.php.app.20260101000000").write_text("<?php $CFG->dbpass='x';")
-    state.step(StepName.CUTOVER).facts["apps"] = {"app": {
-        "path": "/var/www/moodle/config.php", "backup": config, "mode": "640",
-        "sha256_before": "0", "sha256_after": "1"}}
+    state.steps.cutover.facts.apps = {"app": AppCutover(
+        path="/var/www/moodle/config.php", backup=config, mode="640",
+        sha256_before="0", sha256_after="1")}
     (hosts["px1"].base / "proxysql-px1-20260101000000").mkdir()
     (hosts["px1"].base / "proxysql-px1-20260101000000" / "proxysql.db").write_text("admin")
-    state.step(StepName.PROXYSQL).facts["nodes"] = {
-        "px1": {"backup": f"{BACKUP_BASE}/proxysql-px1-20260101000000"},
-        "px2": {"backup": None}}
+    state.steps.proxysql.facts.nodes = {
+        "px1": ProxyNode(was_running=True, backup=f"{BACKUP_BASE}/proxysql-px1-20260101000000"),
+        "px2": ProxyNode(was_running=True, backup=None)}
     (hosts["px2"].base / "keepalived.conf.px2.20260101000000").write_text("auth_pass x")
-    state.step(StepName.VIP).facts["nodes"] = {
-        "px1": {"conf_backup": None},
-        "px2": {"conf_backup": f"{BACKUP_BASE}/keepalived.conf.px2.20260101000000"}}
-    state.step(StepName.PREPARE_SOURCE).facts["heartbeat_created"] = True
-    state.step(StepName.REPLICAS).facts["moved_datadirs"] = {
+    state.steps.vip.facts.nodes = {
+        "px1": KeepalivedNode(conf_backup=None),
+        "px2": KeepalivedNode(conf_backup=f"{BACKUP_BASE}/keepalived.conf.px2.20260101000000")}
+    state.steps.prepare_source.facts.heartbeat_created = True
+    state.steps.replicas.facts.moved_datadirs = {
         "db2": "/var/lib/mysql.moodle-wizard-20260101000000"}
     ctx.save()
     return ctx, hosts, dbs
@@ -155,8 +156,8 @@ async def test_finish_refuses_until_every_step_is_done(tmp_path: Path) -> None:
 async def test_only_what_is_provably_the_wizards_is_removed(tmp_path: Path) -> None:
     ctx, hosts, _ = migrated(tmp_path)
     # A recorded path outside the backup directory is never removed, only named.
-    ctx.state.step(StepName.VIP).facts["nodes"] = {
-        "px2": {"conf_backup": f"{BACKUP_BASE}/../../etc/keepalived/keepalived.conf"}}
+    ctx.state.steps.vip.facts.nodes = {
+        "px2": KeepalivedNode(conf_backup=f"{BACKUP_BASE}/../../etc/keepalived/keepalived.conf")}
     plan = Finish(ctx).plan()
     assert not any("keepalived" in a.title for a in plan.removals)
     assert any("not provably the wizard's" in k for k in plan.kept)

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import pytest
 
 from moodle_wizard.core import journal
+from moodle_wizard.core.facts import AppCutover
 from moodle_wizard.core.preview import dry_context
 from moodle_wizard.core.state import MigrationState, StateError, StepName, StepStatus, new_state
 from moodle_wizard.core.steps.base import Problem, StepError
@@ -95,9 +96,10 @@ def test_a_started_journal_is_never_taken_over(state_dir: Path) -> None:
 def test_config_php_changed_since_cutover() -> None:
     state = state_with()
     assert journal.config_changed_since_cutover(state) == []
-    state.step(StepName.CUTOVER).facts["apps"] = {
-        "app": {"changed_since_cutover": True}, "app2": {"changed_since_cutover": False},
-        "app3": "not a dict"}
+    recorded = {"path": "/p", "backup": "/b", "mode": "640", "sha256_before": "0"}
+    state.steps.cutover.facts.apps = {
+        "app": AppCutover(**recorded, changed_since_cutover=True),
+        "app2": AppCutover(**recorded, changed_since_cutover=False)}
     assert journal.config_changed_since_cutover(state) == ["app"]
 
 

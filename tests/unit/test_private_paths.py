@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from moodle_wizard.core.facts import ReplicasFacts
 from moodle_wizard.core.remote import privatedir
 from moodle_wizard.core.remote.errors import CommandFailed
 from moodle_wizard.core.remote.jobs import (
@@ -328,7 +329,7 @@ async def test_cleanup_skips_an_older_wizards_job_that_is_gone_and_refuses_one_t
     ref = JobRef("db9", "seed-1", str(old))
     old.mkdir(parents=True)
     with pytest.raises(ForeignJobDirectory, match="remove it by hand"):
-        await seed_key.cleanup(ctx, {}, [ref])  # type: ignore[arg-type]
+        await seed_key.cleanup(ctx, ReplicasFacts(), [ref])  # type: ignore[arg-type]
     assert old.is_dir(), "not removed"
     old.rmdir()
-    await seed_key.cleanup(ctx, {}, [ref])  # type: ignore[arg-type]
+    await seed_key.cleanup(ctx, ReplicasFacts(), [ref])  # type: ignore[arg-type]

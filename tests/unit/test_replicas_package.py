@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from moodle_wizard.core import events as ev
+from moodle_wizard.core.facts import ReplicaHostFacts
 from moodle_wizard.core.steps.replicas import Replicas, checksum_sql
 from moodle_wizard.core.steps.replicas import step as replicas_step
 from moodle_wizard.core.steps.replicas.consistency import Consistency
@@ -34,8 +34,9 @@ async def test_too_little_space_is_said_in_decimal_units(
     async def fake_host(name: str) -> None:
         return None
 
-    async def small_disk(host: object) -> dict[str, Any]:
-        return {"free_bytes": 2_000_000_000, "packages": {}}
+    async def small_disk(host: object) -> ReplicaHostFacts:
+        return ReplicaHostFacts(free_bytes=2_000_000_000, datadir="/var/lib/mysql",
+                                server_running=False)
 
     async def empty_datadir(self: Replicas, r: str) -> None:
         return None

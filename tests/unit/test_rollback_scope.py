@@ -55,7 +55,7 @@ def test_replicas_rollback_of_a_seeded_replica_undoes_its_server_and_the_seed_ke
 
 def test_replicas_rollback_removes_only_the_packages_it_installed() -> None:
     ctx = context({StepName.REPLICAS: ["install:db3"]})
-    ctx.state.step(StepName.REPLICAS).facts["installed_packages"] = {"db3": ["mariadb-backup"]}
+    ctx.state.steps.replicas.facts.installed_packages = {"db3": ["mariadb-backup"]}
     plan = Replicas(ctx).rollback_plan()
     assert [a.id for a in plan] == ["uninstall:db3"]
     assert plan[0].runbook == ["on db3: apt-get remove -y mariadb-backup"]

@@ -14,6 +14,7 @@ import pytest
 from moodle_wizard.core.audit import AuditLog
 from moodle_wizard.core.context import Context
 from moodle_wizard.core.events import ignore
+from moodle_wizard.core.facts import CnfBackup, DiscoverFacts, ReplicaHostFacts
 from moodle_wizard.core.inventory import InventoryError, load_inventory
 from moodle_wizard.core.remote.known_hosts import HostKeyPolicy
 from moodle_wizard.core.remote.pool import SshPool
@@ -21,7 +22,7 @@ from moodle_wizard.core.secrets import SecretStore
 from moodle_wizard.core.sql.dialect import Dialect
 from moodle_wizard.core.sql.parsers import binlog_retention_seconds, normalize_replica_hosts
 from moodle_wizard.core.sql.version import parse_version
-from moodle_wizard.core.state import StepName, new_state
+from moodle_wizard.core.state import new_state
 from moodle_wizard.core.steps.base import StepError
 from moodle_wizard.core.steps.prepare_source import PrepareSource
 from moodle_wizard.core.steps.replicas import Replicas
@@ -63,6 +64,7 @@ SOURCE: dict[str, Any] = {
     "binlog_dump_threads": [{"id": 7, "user": "repl", "host": "10.0.0.99:40312",
                              "command": "Binlog Dump"}],
     "non_innodb": [], "data_bytes": 1000, "free_bytes": 10**12, "tables": 9,
+    "version_string": "MariaDB 10.11.19", "hostname": "db1", "port": 3306, "read_only": False,
 }
 
 
@@ -72,7 +74,7 @@ def context(tmp_path: Path, source: dict[str, Any] | None = None, migration: str
     path.write_text(INVENTORY.format(migration=migration, db2=db2))
     inventory = load_inventory(path)
     state = new_state("site1", path)
-    state.step(StepName.DISCOVER).facts.update(
+    state.steps.discover.facts = DiscoverFacts.model_validate(
         {"source": copy.deepcopy(source or SOURCE), "replicas": {},
          "moodle": {"dbuser": "moodle", "dbname": "moodle"}})
     secrets = SecretStore(None, inventory.secrets.env_prefix, prompt=None)
@@ -113,8 +115,8 @@ def test_binlog_already_on_keeps_basename_and_retention_and_changes_only_the_for
     # No restart: the format changes at runtime too, and rollback sets it back.
     assert step.runtime_changes() == [("binlog_format", "ROW")]
     assert "SET GLOBAL binlog_format = 'ROW'" in text
-    step.facts.update({"cnf_previous": None, "cnf_path": step.cnf_path(),
-                       "runtime_before": {"binlog_format": "MIXED"}})
+    step.facts.cnf = CnfBackup(path=step.cnf_path(), previous=None)
+    step.facts.runtime_before = {"binlog_format": "MIXED"}
     undo = "\n".join(line for a in step.rollback_plan() for line in a.runbook)
     assert "SET GLOBAL binlog_format = 'MIXED'" in undo
 
@@ -227,8 +229,9 @@ async def test_an_inventory_server_id_of_an_existing_replica_is_refused(
     async def fake_host(name: str) -> None:
         return None
 
-    async def healthy_host(host: object) -> dict[str, Any]:
-        return {"free_bytes": 10**12, "packages": {}}
+    async def healthy_host(host: object) -> ReplicaHostFacts:
+        return ReplicaHostFacts(free_bytes=10**12, datadir="/var/lib/mysql",
+                                server_running=False)
 
     async def empty_datadir(self: Replicas, r: str) -> None:
         return None

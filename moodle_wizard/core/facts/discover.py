@@ -146,11 +146,18 @@ class DiscoverFacts(Facts):
     source: SourceFacts | None = None
     replicas: dict[str, ReplicaHostFacts] = Field(default_factory=dict)
 
+    def require_moodle(self) -> MoodleFacts:
+        """config.php as discovery read it (all the cutover needs)."""
+        if self.moodle is None:
+            raise StepError("discovery recorded no facts; run it again")
+        return self.moodle
+
     def require(self) -> Discovered:
         """The facts every later step needs, or a clear error when discovery has not run."""
-        if self.source is None or self.moodle is None:
+        moodle = self.require_moodle()
+        if self.source is None:
             raise StepError("discovery recorded no facts; run it again")
-        return Discovered(self.source, self.moodle, self.replicas)
+        return Discovered(self.source, moodle, self.replicas)
 
 
 @dataclass(frozen=True)

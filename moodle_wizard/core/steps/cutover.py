@@ -138,7 +138,7 @@ class Cutover(Step):
         """The edited file, as PHP sees it, changes what it should and nothing else."""
         inv = self.ctx.inventory
         assert inv.vip is not None
-        before = self.discovered.moodle.apps[app]
+        before = self.ctx.state.steps.discover.facts.require_moodle().apps[app]
         after = MoodleConfig.evaluated(got)
         problems = []
         if after.dbhost != inv.vip.address or after.dbport != str(inv.proxysql.client_port):
