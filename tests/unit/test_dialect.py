@@ -63,8 +63,10 @@ def test_parse_version_refuses_garbage_and_old_servers() -> None:
         parse_version("", "")
     with pytest.raises(UnsupportedServerError):
         parse_version("MariaDB", "")
-    with pytest.raises(UnsupportedServerError, match=r"MariaDB 10\.3 or later"):
-        Dialect(parse_version("10.2.44-MariaDB"))
+    # 10.4 and before: no dialect (other tool names and privileges); the message says what is.
+    for old in ("10.2.44-MariaDB", "10.4.33-MariaDB"):
+        with pytest.raises(UnsupportedServerError, match=r"supports MariaDB 10\.5 to 11\.8"):
+            Dialect(parse_version(old))
     with pytest.raises(UnsupportedServerError, match=r"MySQL 8\.0 or later"):
         Dialect(parse_version("5.7.44", "MySQL Community Server"))
 
@@ -207,10 +209,15 @@ def test_accounts(name: str) -> None:
 
 
 def test_monitor_privilege_before_10_5_9() -> None:
+    # SLAVE MONITOR arrived in 10.5.9; 10.5.2-10.5.8 read replica status with REPLICATION
+    # SLAVE ADMIN (MariaDB KB, GRANT).
     assert Dialect(parse_version("10.5.4-MariaDB")).monitor_privilege() == "REPLICATION SLAVE ADMIN"
+    assert Dialect(parse_version("10.5.8-MariaDB")).monitor_privilege() == "REPLICATION SLAVE ADMIN"
     assert Dialect(parse_version("10.5.9-MariaDB")).monitor_privilege() == "SLAVE MONITOR"
-    assert Dialect(parse_version("10.4.33-MariaDB")).monitor_privilege() == "REPLICATION CLIENT"
-    assert Dialect(parse_version("10.4.33-MariaDB")).replication_privilege() == "REPLICATION SLAVE"
+    # REPLICATION REPLICA is an alias from 10.5.1 only.
+    assert Dialect(parse_version("10.5.0-MariaDB")).replication_privilege() == "REPLICATION SLAVE"
+    assert Dialect(parse_version("10.5.1-MariaDB")).replication_privilege() == (
+        "REPLICATION REPLICA")
 
 
 def test_create_user_with_plugin() -> None:
@@ -308,9 +315,14 @@ def test_tools(name: str) -> None:
 
 
 def test_old_mariadb_tool_names() -> None:
-    d = Dialect(parse_version("10.4.33-MariaDB"))
+    # The mariadb-* names arrived in 10.5.2 (the old names became symlinks, gone in 11.x).
+    d = Dialect(parse_version("10.5.1-MariaDB"))
     assert d.backup_tools().backup == "mariabackup"
     assert d.dump_tool().binary == "mysqldump"
+    assert d.client_binary() == "mysql"
+    d = Dialect(parse_version("10.5.2-MariaDB"))
+    assert (d.backup_tools().backup, d.dump_tool().binary, d.client_binary()) == (
+        "mariadb-backup", "mariadb-dump", "mariadb")
 
 
 @pytest.mark.parametrize(

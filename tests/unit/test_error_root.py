@@ -139,7 +139,8 @@ def bug_log(inventory: Path) -> Path:
 
 
 @pytest.mark.parametrize(("version", "comment", "words"), [
-    ("5.5.68-MariaDB", "MariaDB Server", "db1: MariaDB 5.5.68 is too old: MariaDB 10.3"),
+    ("5.5.68-MariaDB", "MariaDB Server",
+     "db1: MariaDB 5.5.68 is too old: moodle-wizard supports MariaDB 10.5 to 11.8"),
     ("5.6.51-log", "MySQL Community Server (GPL)", "db1: MySQL 5.6.51 is too old: MySQL 8.0"),
     ("not-a-version", "", "db1: cannot read a server version from 'not-a-version'"),
 ])

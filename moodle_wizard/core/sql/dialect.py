@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from moodle_wizard.core.sql.quoting import native_password_hash, quote_identifier
 from moodle_wizard.core.sql.statement import SqlParam, Statement
+from moodle_wizard.core.sql.support import SUPPORTED
 from moodle_wizard.core.sql.version import ServerVersion, UnsupportedServerError
 
 __all__ = ["BackupTools", "Dialect", "DumpTool"]
@@ -37,8 +38,11 @@ class Dialect:
     """SQL text and tool names for one server version."""
 
     def __init__(self, version: ServerVersion) -> None:
-        if version.is_mariadb and not version.at_least(10, 3):
-            raise UnsupportedServerError(f"{version} is too old: MariaDB 10.3 or later needed")
+        # What the statements below are written for. Which servers the wizard migrates is
+        # `support`'s decision (it refuses MySQL sources, whose dialect is kept and tested).
+        if version.is_mariadb and not version.at_least(10, 5):
+            raise UnsupportedServerError(
+                f"{version} is too old: moodle-wizard supports {SUPPORTED}")
         if not version.is_mariadb and not version.at_least(8, 0):
             raise UnsupportedServerError(f"{version} is too old: MySQL 8.0 or later needed")
         self.version = version
@@ -203,9 +207,7 @@ class Dialect:
             return "REPLICATION CLIENT"
         if self.version.at_least(10, 5, 9):
             return "SLAVE MONITOR"
-        if self.version.at_least(10, 5):
-            return "REPLICATION SLAVE ADMIN"
-        return "REPLICATION CLIENT"
+        return "REPLICATION SLAVE ADMIN"
 
     def grant_monitor(self, user: str, host: str) -> Statement:
         return Statement(f"GRANT {self.monitor_privilege()} ON *.* TO %s@%s", (user, host))

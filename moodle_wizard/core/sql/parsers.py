@@ -7,11 +7,13 @@ from dataclasses import dataclass
 
 __all__ = [
     "BINLOG_INFO_FILENAMES",
+    "AptPolicy",
     "BinlogInfo",
     "ReplicaStatus",
     "binlog_retention_seconds",
     "normalize_replica_hosts",
     "normalize_replica_status",
+    "parse_apt_policy",
     "parse_binlog_info",
 ]
 
@@ -170,3 +172,42 @@ def parse_binlog_info(text: str) -> BinlogInfo:
         raise ValueError(f"binlog position {pos!r} is not a number") from None
     gtid = "".join(parts[2].split()) if len(parts) > 2 else ""
     return BinlogInfo(file=file, position=position, gtid=gtid or None)
+
+
+@dataclass(frozen=True)
+class AptPolicy:
+    """One package in `apt-cache policy` output: what is installed and what apt would
+    install, each None for apt's "(none)"."""
+
+    installed: str | None
+    candidate: str | None
+
+
+def parse_apt_policy(text: str) -> dict[str, AptPolicy]:
+    """Parse `LC_ALL=C apt-cache policy <package>...` output, keyed by package name.
+
+    A package starts at a line "name:" in the first column; its "  Installed:" and
+    "  Candidate:" lines follow; the version table (indented deeper) is not needed. A package
+    apt does not know is absent from the output, and so from the result. Other locales
+    translate the field names: the command sets LC_ALL=C.
+    """
+    out: dict[str, AptPolicy] = {}
+    name: str | None = None
+    fields: dict[str, str | None] = {}
+
+    def close() -> None:
+        if name is not None:
+            out[name] = AptPolicy(fields.get("installed"), fields.get("candidate"))
+
+    for line in text.splitlines():
+        if line and not line[0].isspace() and line.rstrip().endswith(":"):
+            close()
+            name, fields = line.rstrip()[:-1], {}
+            continue
+        key, sep, value = line.strip().partition(":")
+        if name is None or not sep or key.lower() not in ("installed", "candidate"):
+            continue
+        value = value.strip()
+        fields[key.lower()] = None if value in ("", "(none)") else value
+    close()
+    return out

@@ -10,13 +10,17 @@ Version boundaries the `Dialect` follows (from the MariaDB KB and the MySQL refe
 - MariaDB 10.5.9: SHOW SLAVE STATUS needs SLAVE MONITOR (10.5.0-10.5.8: REPLICATION SLAVE ADMIN).
 - MariaDB 10.6.1: binlog_expire_logs_seconds.
 - MariaDB 11.1: mariadb-backup writes mariadb_backup_binlog_info (xtrabackup_binlog_info before).
+- MariaDB 11.4: a replica verifies the source's TLS certificate by default
+  (MASTER_SSL_VERIFY_SERVER_CERT=1, MDEV-31857); see `support` for what that means for a newer
+  replica.
 MariaDB keeps accepting the SLAVE/MASTER statement forms, so they are used for every MariaDB.
+Which of these versions the wizard supports is decided in `support`, not here.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from moodle_wizard.core.errors import OperatorError
@@ -39,6 +43,8 @@ class ServerVersion:
     major: int
     minor: int
     patch: int
+    # Percona Server speaks MySQL's dialect; it is told apart only to name it in messages.
+    percona: bool = field(default=False, compare=False)
 
     def at_least(self, major: int, minor: int = 0, patch: int = 0) -> bool:
         return (self.major, self.minor, self.patch) >= (major, minor, patch)
@@ -46,6 +52,17 @@ class ServerVersion:
     @property
     def is_mariadb(self) -> bool:
         return self.flavor is Flavor.MARIADB
+
+    @property
+    def series(self) -> tuple[int, int]:
+        """(major, minor): what a release series shares (MariaDB 10.11, MySQL 8.4)."""
+        return (self.major, self.minor)
+
+    @property
+    def product(self) -> str:
+        if self.is_mariadb:
+            return "MariaDB"
+        return "Percona Server" if self.percona else "MySQL"
 
     @property
     def number(self) -> str:
@@ -63,7 +80,8 @@ def parse_version(version: str, version_comment: str = "") -> ServerVersion:
     """Parse `SELECT VERSION(), @@version_comment`.
 
     MariaDB says so in VERSION() ("10.11.6-MariaDB-0+deb12u1") or in the comment; anything
-    else (Oracle MySQL, Percona Server) is driven as MySQL. The "5.5.5-" prefix that MariaDB
+    else (Oracle MySQL, Percona Server) is driven as MySQL. Percona Server names itself only in
+    the comment ("Percona Server (GPL), Release 28, ..."). The "5.5.5-" prefix that MariaDB
     sends in the protocol handshake is accepted too.
     """
     match = _VERSION_RE.match(version)
@@ -72,4 +90,5 @@ def parse_version(version: str, version_comment: str = "") -> ServerVersion:
     major, minor, patch = (int(g) for g in match.groups())
     text = f"{version} {version_comment}".lower()
     flavor = Flavor.MARIADB if "mariadb" in text else Flavor.MYSQL
-    return ServerVersion(flavor, major, minor, patch)
+    percona = flavor is Flavor.MYSQL and "percona" in text
+    return ServerVersion(flavor, major, minor, patch, percona)
