@@ -68,13 +68,17 @@ class Secret:
 
 
 def _suffix(note: str) -> str:
-    return f" ({note})" if note else ""
+    """A command's note (when, why) as a comment after it on its first line."""
+    return f"{NOTE_MARK}{note}" if note else ""
+
+
+NOTE_MARK = "  # "
 
 
 @dataclass(frozen=True)
 class Shell:
     """argv on `host`. A secret goes only on stdin (`stdin`), shown as MASK; `note` says when
-    or why (e.g. "only if missing") and is shown after the command."""
+    or why (e.g. "only if missing") and is shown as a comment after the command."""
 
     host: str
     argv: tuple[str, ...]
@@ -140,8 +144,8 @@ class WriteFile:
     note: str = ""
 
     def render(self) -> str:
-        return (f"on {self.host}: write {self.path} (mode {self.mode:04o}){_suffix(self.note)}:"
-                f"\n{self.content}")
+        return (f"on {self.host}: write {self.path} (mode {self.mode:04o}):"
+                f"{_suffix(self.note)}\n{self.content}")
 
     async def run(self, ctx: Context) -> object:
         host = await ctx.host(self.host)
@@ -210,9 +214,15 @@ def placeholder(what: str) -> str:
 _PLACEHOLDER = re.compile(r"<[A-Za-z][A-Za-z0-9 _.-]*>")
 
 
+def _without_note(line: str) -> str:
+    first, newline, rest = line.partition("\n")
+    note = first.find(NOTE_MARK)
+    return (first if note < 0 else first[:note]) + newline + rest
+
+
 def matches(planned: str, ran: str) -> bool:
     """Whether a command that ran is the planned one: equal text, each `<...>` of the planned
-    line standing for any text (that a runbook shows as a placeholder)."""
-    parts = _PLACEHOLDER.split(planned)
+    line standing for any text (that a runbook shows as a placeholder), a note aside."""
+    parts = _PLACEHOLDER.split(_without_note(planned))
     pattern = "(?:.*?)".join(re.escape(p) for p in parts)
-    return re.fullmatch(pattern, ran, flags=re.DOTALL) is not None
+    return re.fullmatch(pattern, _without_note(ran), flags=re.DOTALL) is not None

@@ -45,6 +45,8 @@ class Answers:
     files: dict[tuple[str, str], bytes] = field(default_factory=dict)
     stdout: list[tuple[str, str]] = field(default_factory=list)
     rows: list[tuple[str, Rows]] = field(default_factory=list)
+    # Substrings of commands that only look (a probe script the step's helpers run).
+    reads: list[str] = field(default_factory=list)
 
     def out(self, line: str) -> str:
         return next((text for key, text in self.stdout if key in line), "")
@@ -58,9 +60,12 @@ def _is_read_sql(sql: str) -> bool:
 
 
 class Recording:
-    def __init__(self, ctx: Context, version: ServerVersion, answers: Answers) -> None:
+    def __init__(self, ctx: Context, version: ServerVersion, answers: Answers,
+                 versions: dict[str, ServerVersion] | None = None) -> None:
         self.ctx = ctx
         self.version = version
+        # A host whose server runs another version than `version` (a newer replica).
+        self.versions = versions or {}
         self.answers = answers
         self.ran: list[Ran] = []
 
@@ -101,7 +106,8 @@ class FakeHost:
         shown = Shell(self.name, tuple(argv),
                       stdin=Secret("stdin") if input is not None else None)
         line = shown.render()
-        self.rec.keep(self.name, line, read=argv[0] in READ_ONLY)
+        read = argv[0] in READ_ONLY or any(key in line for key in self.rec.answers.reads)
+        self.rec.keep(self.name, line, read=read)
         return Result(0, self.rec.answers.out(line), "")
 
     async def script(self, script: str, *, check: bool = True,
@@ -124,8 +130,8 @@ class FakeDb:
     def __init__(self, rec: Recording, name: str) -> None:
         self.rec = rec
         self.host_name = name
-        self.version = rec.version
-        self.dialect = Dialect(rec.version)
+        self.version = rec.versions.get(name, rec.version)
+        self.dialect = Dialect(self.version)
 
     async def run(self, stmt: Statement) -> Rows:
         self.rec.keep(self.host_name, Sql(self.host_name, stmt).render(),

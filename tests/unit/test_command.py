@@ -42,7 +42,7 @@ def test_shell_renders_its_argv_quoted_and_a_script_as_itself() -> None:
     assert Shell.sh("px1", "rmdir /x 2>/dev/null || true").render() == \
         "on px1: rmdir /x 2>/dev/null || true"
     assert Shell("db1", ("service", "mariadb", "stop"), note="if it runs").render() == \
-        "on db1: service mariadb stop (if it runs)"
+        "on db1: service mariadb stop  # if it runs"
 
 
 def test_a_secret_goes_on_stdin_and_is_shown_masked(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -133,3 +133,14 @@ def test_a_planned_path_with_a_placeholder_reads_as_the_run_time_path() -> None:
     assert planned.render() == "on px1: cp -a -- /etc/a.conf /var/backups/a.conf.<time>"
     assert matches(planned.render(), ran.render())
     assert quote("/a b") == "'/a b'" and quote("<time> x") == "'<time> x'"
+
+
+def test_a_note_is_a_comment_that_matching_leaves_aside() -> None:
+    planned = Sql("db2", Statement("STOP SLAVE"), note="if it runs here").render()
+    assert planned == "on db2: STOP SLAVE  # if it runs here"
+    assert matches(planned, Sql("db2", Statement("STOP SLAVE")).render())
+    assert not matches(planned, Sql("db2", Statement("STOP REPLICA")).render())
+    write = WriteFile("px1", "/etc/x", "a\nb  # kept\n", note="only if missing").render()
+    assert write == "on px1: write /etc/x (mode 0644):  # only if missing\na\nb  # kept\n"
+    assert matches(write, WriteFile("px1", "/etc/x", "a\nb  # kept\n").render())
+    assert not matches(write, WriteFile("px1", "/etc/x", "a\nb\n").render())

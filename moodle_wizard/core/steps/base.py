@@ -11,9 +11,11 @@ the facts apply recorded, each idempotent.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Literal
+
+from moodle_wizard.core.command import Command, render_all, runner
 
 # StepError lives in the error root; steps import it from here as they always did.
 from moodle_wizard.core.errors import StepError as StepError
@@ -100,6 +102,14 @@ class Step(ABC):
 
     @abstractmethod
     def rollback_plan(self) -> list[Action]: ...
+
+    def command_action(self, id: str, title: str, commands: Sequence[Command], *,
+                       notes: Sequence[str] = (), done: Callable[[], Awaitable[bool]] | None = None,
+                       host: str = "") -> Action:
+        """An action that runs exactly `commands`, in order; its runbook is `notes` (what was
+        decided and why) and then the commands' own rendering, so it shows what runs."""
+        return Action(id, title, runner(self.ctx, commands), [*notes, *render_all(commands)],
+                      done=done, host=host)
 
     def journaled(self, *action_ids: str) -> bool:
         """Whether one of these apply actions ran (done, or in flight when the wizard stopped):

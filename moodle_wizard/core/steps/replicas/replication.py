@@ -6,8 +6,8 @@ dialect) and whether it replicates; rollback's stop and reset.
 from __future__ import annotations
 
 import re
-from typing import Any
 
+from moodle_wizard.core.command import Command, Secret, Sql, WithSecret, placeholder, run_all
 from moodle_wizard.core.sql.parsers import (
     BINLOG_INFO_FILENAMES,
     normalize_replica_status,
@@ -19,16 +19,35 @@ from moodle_wizard.core.steps.replicas import seed
 from moodle_wizard.core.steps.replicas.common import ReplicasBase
 from moodle_wizard.core.steps.replicas.datadir import DATADIR
 
+# In the plan, for the position only the seeded backup tells.
+GTID_FROM_BACKUP = placeholder("gtid from the backup")
+
 
 class Replication(ReplicasBase):
-    def _replication_statements(self) -> list[Any]:
-        """The statements `replicate` sends, for the runbook (the password masked)."""
+    def replicate_commands(self, r: str, gtid: str) -> list[Command]:
+        """What `replicate` sends to r, and what the plan shows (with GTID_FROM_BACKUP).
+
+        In the source's dialect, as the plan is written before r's server is even installed:
+        a replica is never older than its source (the version policy), and a newer server of
+        either flavour still accepts the older statements (MariaDB's STOP SLAVE, MySQL 8.0's
+        CHANGE MASTER), so these are right for r as they are shown."""
         d = self.dialect
         src = self.ctx.inventory.hosts[self.ctx.inventory.source]
-        return [d.stop_replica(), *d.set_gtid_position("<gtid from the backup>"),
-                d.change_source(src.address, self.src.port,
-                                self.ctx.inventory.migration.replication_user, "x"),
-                d.start_replica()]
+        user = self.ctx.inventory.migration.replication_user
+
+        def change_source(password: str) -> Command:
+            return Sql(r, d.change_source(src.address, self.src.port, user, password))
+
+        return [Sql(r, d.stop_replica()), *(Sql(r, s) for s in d.set_gtid_position(gtid)),
+                WithSecret(Secret("replication_password"), change_source),
+                Sql(r, d.start_replica())]
+
+    def unreplicate_commands(self, r: str) -> list[Command]:
+        """Rollback's stop and reset on r (only if its server runs on this migration's
+        datadir)."""
+        note = "if the server runs on this migration's datadir"
+        return [Sql(r, self.dialect.stop_replica(), note),
+                Sql(r, self.dialect.reset_replica_all(), note)]
 
     async def gtid_position(self, r: str) -> str:
         host = await self.ctx.host(r)
@@ -53,17 +72,7 @@ class Replication(ReplicasBase):
         return match.group(1)
 
     async def replicate(self, r: str) -> None:
-        db = await self.ctx.db(r)
-        d = db.dialect
-        src = self.ctx.inventory.hosts[self.ctx.inventory.source]
-        gtid = await self.gtid_position(r)
-        await db.run(d.stop_replica())
-        for stmt in d.set_gtid_position(gtid):
-            await db.run(stmt)
-        await db.run(d.change_source(src.address, self.src.port,
-                                     self.ctx.inventory.migration.replication_user,
-                                     self.ctx.secrets.get("replication_password")))
-        await db.run(d.start_replica())
+        await run_all(self.ctx, self.replicate_commands(r, await self.gtid_position(r)))
 
     async def replicating(self, r: str) -> bool:
         try:
@@ -82,9 +91,8 @@ class Replication(ReplicasBase):
         if not d.server_pids or not d.ours(self.owner):
             return
         try:
-            db = await self.ctx.db(r)
+            await self.ctx.db(r)
         except Exception:
             return
-        await db.run(db.dialect.stop_replica())
-        await db.run(db.dialect.reset_replica_all())
+        await run_all(self.ctx, self.unreplicate_commands(r))
         await self.ctx.forget_db(r)

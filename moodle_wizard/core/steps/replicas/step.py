@@ -11,6 +11,7 @@ from functools import partial
 
 from rich.filesize import decimal
 
+from moodle_wizard.core.command import render_all
 from moodle_wizard.core.remote.packages import install_command
 from moodle_wizard.core.render.mycnf import render_replica_cnf
 from moodle_wizard.core.steps.base import Action, Problem, error, source_version
@@ -22,7 +23,7 @@ from moodle_wizard.core.steps.replicas.common import SPACE_MARGIN, major_minor
 from moodle_wizard.core.steps.replicas.consistency import Consistency
 from moodle_wizard.core.steps.replicas.datadir import DATADIR
 from moodle_wizard.core.steps.replicas.host import HostPreparation
-from moodle_wizard.core.steps.replicas.replication import Replication
+from moodle_wizard.core.steps.replicas.replication import GTID_FROM_BACKUP, Replication
 from moodle_wizard.core.steps.replicas.seeding import Seeding
 
 
@@ -138,7 +139,7 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
                        [f"on {r}: service {svc} restart"], host=r),
                 Action(f"replicate:{r}", f"Point {r} at {src} by GTID and start replication",
                        partial(self.replicate, r),
-                       [f"on {r}: {s.display()}" for s in self._replication_statements()],
+                       render_all(self.replicate_commands(r, GTID_FROM_BACKUP)),
                        done=partial(self.replicating, r), host=r),
             ]
         actions.append(Action("cleanup", "Remove the temporary seed key and job files",
@@ -178,9 +179,7 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
                 actions += [
                     Action(f"unreplicate:{r}", f"Stop and reset replication on {r}",
                            partial(self.unreplicate, r),
-                           [f"on {r}: {self.dialect.stop_replica().display()}; "
-                            f"{self.dialect.reset_replica_all().display()} (if the server "
-                            "runs on this migration's datadir)"], host=r),
+                           render_all(self.unreplicate_commands(r)), host=r),
                     Action(f"stop:{r}", f"Stop the replica server on {r}",
                            partial(self.stop_ours, r),
                            [f"on {r}: service {svc} stop (only if {DATADIR} carries this "
