@@ -47,8 +47,7 @@ async def test_a_refused_config_rollback_asks_before_overwriting(
                        path: Path, to: StepName | None, force_config: bool = False) -> Any:
         calls.append((to, force_config))
         if not force_config:
-            state.step(StepName.CUTOVER).facts["apps"]["app"][  # type: ignore[index,call-overload]
-                "changed_since_cutover"] = True
+            state.steps.cutover.facts.apps["app"].changed_since_cutover = True
             io.post(ops.StateSnapshot(state.model_copy(deep=True)))
             raise MigrationError(REFUSAL)
         return ops.RunResult(state.model_copy(deep=True), ["cutover"])
