@@ -94,3 +94,61 @@ def test_replicas_unreplicate_sends_the_planned_statements(
     assert [a.id for a in actions] == ["unreplicate:db2"]
     assert unshown(rec.ctx, rec, actions) == []
     assert len(rec.changes()) == 2
+
+
+# -- discover ---------------------------------------------------------------------------
+
+def source_rows(flavour: str) -> list[tuple[str, list[dict[str, object]]]]:
+    """What the source answers discovery (the first key found in a statement wins)."""
+    gtid = ({"b": "0-1-5", "c": "0-1-5", "d": 0, "u": 0} if flavour.startswith("mariadb")
+            else {"m": "OFF", "e": "OFF", "x": "", "u": 1})
+    return [
+        ("@@datadir", [{"datadir": "/var/lib/mysql/", "server_id": 1, "log_bin": 0,
+                        "binlog_format": "MIXED", "port": 3306, "read_only": 0,
+                        "hostname": "db1", "server_version": str(VERSIONS[flavour])}]),
+        ("@@gtid_", [gtid]),
+        ("privilege_type = 'PROCESS'", [{"1": 1}]),
+        ("privilege_type AS p", [{"p": p, "g": "YES"} for p in
+                                 ("SELECT", "CREATE USER", "RELOAD", "REPLICATION SLAVE")]),
+        ("@@log_bin_basename", [{"b": None}]),
+        ("expire_logs", [{"s": 864000, "d": None, "p": 1}]),
+        ("information_schema.tables", [{"t": "mdl_user", "e": "InnoDB"}]),
+    ]
+
+
+# Discovery refuses a MySQL source (core/sql/support.py) before it asks it anything more.
+@pytest.mark.parametrize("flavour", [f for f in FLAVOURS if f.startswith("mariadb")])
+def test_discover_asks_the_source_what_its_runbook_shows(
+        flavour: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reads too: discovery only reads, and its runbook lists what it asks the source (in
+    the statements of the server an earlier discovery found)."""
+    from moodle_wizard.core.steps import discover
+    from tests.unit.plan_fixtures import state_data
+
+    app = state_data(flavour)["steps"]["discover"]["facts"]["moodle"]["apps"]["app"]
+
+    async def config(host: object, path: str) -> dict[str, object]:
+        return dict(app)
+
+    monkeypatch.setattr(discover, "read_moodle_config", config)
+    answers = Answers(rows=source_rows(flavour),
+                      stdout=[("du -sb", "138471179\t/var/lib/mysql"), ("df -P", "84561772544")])
+    rec = recording(flavour, monkeypatch, answers)
+    step = STEP_CLASSES[StepName.DISCOVER](rec.ctx)
+    [gather] = step.plan()
+    planned = [rec.ctx.secrets.mask(line) for line in gather.runbook]
+    asyncio.run(gather.run())
+    on_source = [r.line for r in rec.ran if r.host == rec.ctx.inventory.source]
+    assert len(on_source) == 11
+    assert [line for line in on_source if not any(matches(p, line) for p in planned)] == []
+
+
+def test_discover_runbook_before_discovery_names_both_flavours(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = context("mariadb-10.11", monkeypatch)
+    ctx.state.steps.discover.facts.source = None
+    [gather] = STEP_CLASSES[StepName.DISCOVER](ctx).plan()
+    text = "\n".join(gather.runbook)
+    assert "@@gtid_binlog_pos" in text and "@@gtid_mode" in text
+    assert "SHOW SLAVE HOSTS (MySQL 8.0.22 and later: SHOW REPLICAS)" in text
+    assert "du -sb <datadir>" in text

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass
 from typing import Any
 
+from moodle_wizard.core.command import placeholder
 from moodle_wizard.core.facts import (
     BinlogDumpThread,
     DiscoverFacts,
@@ -18,14 +18,18 @@ from moodle_wizard.core.facts import (
 )
 from moodle_wizard.core.moodle_config import read_moodle_config, register_config_secrets
 from moodle_wizard.core.remote.ssh import RemoteHost
+from moodle_wizard.core.sql.dialect import Dialect
 from moodle_wizard.core.sql.parsers import binlog_retention_seconds, normalize_replica_hosts
+from moodle_wizard.core.sql.statement import Statement
 from moodle_wizard.core.state import StepName
+from moodle_wizard.core.steps import discover_queries as queries
 from moodle_wizard.core.steps.base import (
     Action,
     Problem,
     Step,
     StepError,
     question,
+    source_version,
     warning,
 )
 
@@ -36,9 +40,7 @@ ADMIN_PRIVILEGES = ("SELECT", "CREATE USER", "RELOAD", "REPLICATION SLAVE")
 
 async def free_bytes(host: RemoteHost, path: str) -> int:
     """Free space of the filesystem that holds path (or its nearest existing parent)."""
-    script = (f"p={shlex.quote(path)}; while [ ! -e \"$p\" ]; do p=$(dirname \"$p\"); done; "
-              "df -P -B1 \"$p\" | awk 'NR==2 {print $4}'")
-    out = await host.run(["sh", "-c", script])
+    out = await host.run(["sh", "-c", queries.free_bytes_script(path)])
     return int(out.stdout.strip())
 
 
@@ -85,13 +87,7 @@ class Discover(Step):
         runbook = [f"ssh {h.ssh_user}@{h.address} -p {h.ssh_port}   # {name}: connect, check "
                    "the host key" for name, h in inv.hosts.items()]
         runbook += [
-            f"on {inv.source}: SELECT VERSION(), @@datadir, @@server_id, @@log_bin, "
-            "@@binlog_format, @@gtid_binlog_pos, @@log_bin_basename, binary log retention ...",
-            f"on {inv.source}: SHOW SLAVE HOSTS (MySQL: SHOW REPLICAS); the 'Binlog Dump' "
-            "threads in information_schema.processlist (replicas it already has)",
-            f"on {inv.source}: SELECT table_name, engine FROM information_schema.tables "
-            "WHERE table_schema = <moodle dbname> AND engine <> 'InnoDB'",
-            f"on {inv.source}: du -sb <datadir>; df -P -B1 <datadir>",
+            *self._source_reads().runbook(),
             *[f"on {a}: cat {inv.migration.moodle_config}; php -- "
               f"{inv.migration.moodle_config} (its text on stdin, as the file's owner or "
               "www-data, never root; lib/setup.php neutralised; tries its DB logins)"
@@ -100,6 +96,16 @@ class Discover(Step):
               "df -P -B1 /var/lib/mysql" for r in inv.replicas],
         ]
         return [Action("gather", "Gather facts from every host", self.gather, runbook)]
+
+    def _source_reads(self) -> queries.SourceReads:
+        """What gather asks the source, as an earlier discovery found it (the statements its
+        version takes); before one, in general terms."""
+        src, moodle = self.facts.source, self.facts.moodle
+        return queries.SourceReads(
+            self.ctx.inventory.source,
+            Dialect(source_version(src)) if src is not None else None,
+            moodle.dbname or "" if moodle is not None else placeholder("moodle dbname"),
+            src.datadir if src is not None else placeholder("datadir"))
 
     @property
     def facts(self) -> DiscoverFacts:
@@ -137,14 +143,13 @@ class Discover(Step):
         """The account the wizard uses on the source must be able to read everything and to
         create and grant the migration's users: without this, later checks would only see
         an empty server and say something misleading."""
-        rows = await db.query("SELECT privilege_type AS p, is_grantable AS g "
-                              "FROM information_schema.user_privileges")
+        rows = await db.run(queries.PRIVILEGES)
         have = {str(r["p"]).upper() for r in rows}
         missing = [p for p in ADMIN_PRIVILEGES if p not in have]
         if not any(str(r["g"]).upper() == "YES" for r in rows):
             missing.append("GRANT OPTION")
         if missing:
-            who = await db.one("SELECT CURRENT_USER() AS u")
+            who = (await db.run(queries.CURRENT_USER))[0]
             raise StepError(
                 f"{name}: the database account {who['u']} lacks global privileges the "
                 f"migration needs ({', '.join(missing)}); grant them (e.g. GRANT ALL ON *.* "
@@ -156,29 +161,21 @@ class Discover(Step):
         db = await self.ctx.db(name)
         host = await self.ctx.host(name)
         v = db.version
-        row = await db.one(
-            "SELECT @@datadir AS datadir, @@server_id AS server_id, @@log_bin AS log_bin, "
-            "@@GLOBAL.binlog_format AS binlog_format, @@port AS port, @@read_only AS read_only, "
-            "@@hostname AS hostname, VERSION() AS server_version")
+        row = await _one(db, queries.SETTINGS)
+        g = await _one(db, queries.gtid(db.dialect))
         if v.is_mariadb:
-            g = await db.one("SELECT @@gtid_binlog_pos AS b, @@gtid_current_pos AS c, "
-                             "@@gtid_domain_id AS d, @@log_slave_updates AS u")
             gtid = GtidState(binlog_pos=str(g["b"]), current_pos=str(g["c"]),
                              domain_id=int(g["d"]))
         else:
-            g = await db.one("SELECT @@gtid_mode AS m, @@enforce_gtid_consistency AS e, "
-                             "@@gtid_executed AS x, @@log_replica_updates AS u")
             gtid = GtidState(mode=str(g["m"]), enforce=str(g["e"]), executed=str(g["x"]))
         await self._check_admin_privileges(name, db)
         binlog = await self._binlog_setup(name, db)
-        tables = await db.query(
-            "SELECT table_name AS t, engine AS e FROM information_schema.tables "
-            "WHERE table_schema = %s AND table_type = 'BASE TABLE'", (dbname,))
+        tables = await db.run(queries.tables(dbname))
         if not tables:
             raise StepError(f"{name}: the database {dbname!r} named in config.php has no tables "
                             "on this server; check that the source host is Moodle's database")
         datadir = str(row["datadir"]).rstrip("/")
-        du = await host.run(["du", "-sb", datadir])
+        du = await host.run(["du", "-sb", datadir])  # queries.SourceReads.disk() shows it
         return SourceFacts(
             flavor=v.flavor.value, version=v.number, version_string=str(v), datadir=datadir,
             server_id=int(row["server_id"]), log_bin=bool(int(row["log_bin"])),
@@ -198,21 +195,17 @@ class Discover(Step):
         """The binary log's basename and retention (kept as they are unless replication needs
         otherwise), and the replicas the source already has (their server_ids are taken)."""
         d = db.dialect
-        basename = (await db.one("SELECT @@log_bin_basename AS b"))["b"]
-        retention = binlog_retention_seconds(await db.one(d.binlog_retention_sql()))
+        basename = (await _one(db, queries.BASENAME))["b"]
+        retention = binlog_retention_seconds(await _one(db, queries.retention(d)))
         # Without PROCESS the process list shows only our own session: no replica would be
         # seen, and "none found" would be a guess.
-        if not await db.query("SELECT 1 FROM information_schema.user_privileges "
-                              "WHERE privilege_type = 'PROCESS'"):
-            who = await db.one("SELECT CURRENT_USER() AS u")
+        if not await db.run(queries.PROCESS_PRIVILEGE):
+            who = await _one(db, queries.CURRENT_USER)
             raise StepError(f"{name}: the database account {who['u']} lacks the PROCESS "
                             "privilege, so the wizard cannot see the source's existing "
                             "replicas; grant it (GRANT PROCESS ON *.* TO that account)")
         registered = normalize_replica_hosts(await db.run(d.show_replica_hosts()))
-        dumps = await db.query(
-            "SELECT id AS i, user AS u, host AS h, command AS c FROM "
-            "information_schema.processlist WHERE command IN ('Binlog Dump', "
-            "'Binlog Dump GTID')")
+        dumps = await db.run(queries.DUMP_THREADS)
         return _BinlogSetup(
             basename=str(basename) if basename else None, retention=retention,
             registered=[ExistingReplica.model_validate(r) for r in registered],
@@ -237,6 +230,13 @@ class Discover(Step):
 
     def rollback_plan(self) -> list[Action]:
         return []
+
+
+async def _one(db: Any, stmt: Statement) -> Any:
+    rows = await db.run(stmt)
+    if not rows:
+        raise StepError(f"{stmt.display()} returned no row")
+    return rows[0]
 
 
 def source_problems(src: SourceFacts, accept_non_innodb: bool) -> list[Problem]:
