@@ -41,8 +41,8 @@ async def test_an_unsupported_server_is_the_operators_problem_not_a_bug(
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         error = await discover(app, pilot)
-    assert error == ("discover: db1: MariaDB 5.5.68 is too old: MariaDB 10.3 or later needed; "
-                     "nothing was changed")
+    assert error == ("discover: db1: MariaDB 5.5.68 is too old: moodle-wizard supports "
+                     "MariaDB 10.5 to 11.8; nothing was changed")
     assert not (state_dir / "moodle-wizard.log").exists()
 
 

@@ -121,6 +121,8 @@ def break_discovery(monkeypatch: pytest.MonkeyPatch) -> None:
         return facts[f"server_version for {DB_PASSWORD}"]  # type: ignore[no-any-return]
 
     monkeypatch.setattr("moodle_wizard.core.steps.discover.Discover._source", broken)
+    # A supported server: discovery's preflight refuses any other before _source runs.
+    server_version(monkeypatch, "10.11.6-MariaDB", "Debian 12")
 
 
 def server_version(monkeypatch: pytest.MonkeyPatch, version: str, comment: str) -> None:

@@ -41,8 +41,12 @@ async def test_too_little_space_is_said_in_decimal_units(
     async def empty_datadir(self: Replicas, r: str) -> None:
         return None
 
+    async def debian_12(host: object, package: str) -> str:
+        return "1:10.11.19-0+deb12u1"
+
     monkeypatch.setattr(step.ctx, "host", fake_host)
     monkeypatch.setattr(replicas_step, "replica_host_facts", small_disk)
+    monkeypatch.setattr(replicas_step, "server_candidate", debian_12)
     monkeypatch.setattr(Replicas, "datadir", empty_datadir)
     monkeypatch.setattr(Replicas, "_datadir_problems", lambda self, r, d: [])
     errors = [p.message for p in await step.preflight() if p.level == "error"]

@@ -236,8 +236,12 @@ async def test_an_inventory_server_id_of_an_existing_replica_is_refused(
     async def empty_datadir(self: Replicas, r: str) -> None:
         return None
 
+    async def debian_12(host: object, package: str) -> str:  # the source's series
+        return "1:10.11.19-0+deb12u1"
+
     monkeypatch.setattr(step.ctx, "host", fake_host)
     monkeypatch.setattr(replicas_mod, "replica_host_facts", healthy_host)
+    monkeypatch.setattr(replicas_mod, "server_candidate", debian_12)
     monkeypatch.setattr(Replicas, "datadir", empty_datadir)
     monkeypatch.setattr(Replicas, "_datadir_problems", lambda self, r, d: [])
     problems = await step.preflight()

@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 
 from moodle_wizard.core.errors import OperatorError, explain
+from moodle_wizard.core.facts import ReplicaHostFacts
+from moodle_wizard.core.remote.ssh import Result
 from moodle_wizard.core.sql.parsers import AptPolicy, parse_apt_policy
 from moodle_wizard.core.sql.support import (
+    APT_POLICY_COMMAND,
     MARIADB_REPO_URL,
     MARIADB_SERIES,
     PROVEN_SERIES,
@@ -21,6 +24,12 @@ from moodle_wizard.core.sql.support import (
     source_refusal,
 )
 from moodle_wizard.core.sql.version import UnsupportedServerError, parse_version
+from moodle_wizard.core.steps.discover import Discover, server_candidate
+from moodle_wizard.core.steps.replicas import Replicas
+from moodle_wizard.core.steps.replicas import step as replicas_step
+from tests.unit.test_error_root import bug_log, run_discovery, server_version
+from tests.unit.test_error_root import site as site  # the fixture: hosts that answer
+from tests.unit.test_source_binlog import SOURCE, context
 
 # -- sources -------------------------------------------------------------------------------
 
@@ -64,15 +73,60 @@ def test_mysql_and_percona_sources_are_refused(version: str, comment: str, named
     v = parse_version(version, comment)
     why = source_refusal(v)
     assert why is not None
-    # What runs, what is supported, why not, that nothing changed, and what to do.
+    # What runs, what is supported, why not, and what to do.
     assert named in why and SUPPORTED in why
     assert "cannot be proven end to end" in why and "fail midway" in why
-    assert "Nothing was changed" in why
     assert "admin/tool/dbtransfer" in why
     assert "\n" not in why
     with pytest.raises(UnsupportedSourceError) as caught:
         check_source(v, "db1")
     assert str(caught.value) == f"db1: {why}"
+
+
+def never_gather(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Discovery's gathering replaced by a recorder: what ran after the preflight."""
+    ran: list[str] = []
+
+    async def gather(self: Discover) -> None:
+        ran.append("gather")
+
+    monkeypatch.setattr(Discover, "gather", gather)
+    return ran
+
+
+@pytest.mark.parametrize(
+    ("version", "comment", "named"),
+    [
+        ("8.0.36-0ubuntu0.22.04.1", "(Ubuntu)", "MySQL 8.0.36"),
+        ("8.4.2", "MySQL Community Server - GPL", "MySQL 8.4.2"),
+        ("8.0.36-28", "Percona Server (GPL), Release 28", "Percona Server 8.0.36"),
+        ("12.0.2-MariaDB", "mariadb.org binary distribution", "MariaDB 12.0.2"),
+    ],
+)
+def test_discovery_refuses_an_unsupported_source_in_its_preflight(
+        site: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        version: str, comment: str, named: str) -> None:
+    """The real command line, engine and login; the source's server says `version`. Discovery
+    stops in its preflight: nothing after it runs, and the operator reads why and what to do."""
+    server_version(monkeypatch, version, comment)
+    ran = never_gather(monkeypatch)
+    code = run_discovery(site)
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert ran == []
+    assert "discover: preflight found problems; nothing was changed" in err
+    assert f"db1: the source runs {named}" in err and SUPPORTED in err
+    assert "Traceback" not in err and not bug_log(site).exists()
+
+
+def test_discovery_goes_on_for_a_supported_source(
+        site: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The same run with Debian 12's MariaDB gets past the preflight (the refusal above is the
+    version's doing, not the fake network's)."""
+    server_version(monkeypatch, "10.11.19-MariaDB-0+deb12u1", "Debian 12")
+    ran = never_gather(monkeypatch)
+    run_discovery(site)
+    assert ran == ["gather"], capsys.readouterr().err
 
 
 def test_refusal_is_an_operator_error_shown_as_one_line(tmp_path: Path) -> None:
@@ -97,7 +151,7 @@ def test_older_and_newer_sources_are_refused(
     version: str, comment: str, words: tuple[str, ...]
 ) -> None:
     why = source_refusal(parse_version(version, comment))
-    assert why is not None and SUPPORTED in why and "Nothing was changed" in why
+    assert why is not None and SUPPORTED in why
     for word in words:
         assert word in why
 
@@ -286,3 +340,78 @@ def test_unreadable_installed_version() -> None:
                                       {"mariadb-server": "weird"}, DEB12)
     assert problem is not None and problem.level == "error"
     assert "cannot read its version" in problem.message
+
+
+# -- the replicas step's preflight ---------------------------------------------------------
+
+
+class AptHost:
+    """A replica host whose apt-cache policy prints `text`; records what ran."""
+
+    def __init__(self, text: str) -> None:
+        self.text, self.ran = text, []  # type: ignore[var-annotated]
+
+    async def run(self, argv: list[str], **_: object) -> Result:
+        self.ran.append(argv)
+        return Result(0, self.text, "")
+
+
+async def test_server_candidate_reads_apt_in_english() -> None:
+    host = AptHost(DEBIAN_12)
+    assert await server_candidate(host, "mariadb-server") == DEB12  # type: ignore[arg-type]
+    assert await server_candidate(host, "mysql-server") is None  # type: ignore[arg-type]
+    assert await server_candidate(AptHost(""), "mariadb-server") is None  # type: ignore[arg-type]
+    assert host.ran[0] == ["sh", "-c", APT_POLICY_COMMAND]
+    assert APT_POLICY_COMMAND.startswith("LC_ALL=C apt-cache policy mariadb-server ")
+
+
+async def replicas_preflight(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                             server_version: str, installed: dict[str, str],
+                             candidate: str | None) -> list[tuple[str, str]]:
+    """The replicas step's preflight against a source running `server_version` and replica
+    hosts with `installed` packages whose apt offers `candidate` (all else fine)."""
+    number = server_version.split("-")[0]
+    step = Replicas(context(tmp_path, {**SOURCE, "server_version": server_version,
+                                       "version": number}))
+    asked: list[str] = []
+
+    async def host(name: str) -> AptHost:
+        return AptHost("")
+
+    async def facts(host: object) -> ReplicaHostFacts:
+        return ReplicaHostFacts(packages=installed, free_bytes=10**12,
+                                datadir="/var/lib/mysql", server_running=False)
+
+    async def offers(host: object, package: str) -> str | None:
+        asked.append(package)
+        return candidate
+
+    async def datadir(self: Replicas, r: str) -> None:
+        return None
+
+    monkeypatch.setattr(step.ctx, "host", host)
+    monkeypatch.setattr(replicas_step, "replica_host_facts", facts)
+    monkeypatch.setattr(replicas_step, "server_candidate", offers)
+    monkeypatch.setattr(Replicas, "datadir", datadir)
+    monkeypatch.setattr(Replicas, "_datadir_problems", lambda self, r, d: [])
+    problems = [(p.level, p.message) for p in await step.preflight()]
+    # apt is asked only when nothing is installed (the installed server is what will run).
+    assert asked == ([] if installed else ["mariadb-server"] * len(step.server_ids()))
+    return problems
+
+
+async def test_replicas_preflight_refuses_an_older_distribution_package(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    problems = await replicas_preflight(tmp_path, monkeypatch, "11.4.5-MariaDB-ubu2404", {},
+                                        DEB12)
+    version_errors = [m for level, m in problems if level == "error" and "11.4" in m]
+    assert version_errors and version_errors[0].startswith("db2: the source runs MariaDB 11.4.5")
+    assert "add MariaDB's repository for 11.4" in version_errors[0]
+
+
+async def test_replicas_preflight_takes_the_same_series(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for installed in ({}, {"mariadb-server": DEB12}):
+        problems = await replicas_preflight(tmp_path, monkeypatch, "10.11.19-MariaDB", installed,
+                                            DEB12)
+        assert not [m for _, m in problems if "mariadb-server" in m], problems

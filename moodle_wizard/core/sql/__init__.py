@@ -6,4 +6,6 @@
 - `dialect`: `Dialect`, the SQL and tool names for one server version.
 - `parsers`: server output (replica status, replica hosts, binlog retention, backup binlog info).
 - `accounts`: copying an account to another host from SHOW GRANTS / SHOW CREATE USER.
+- `support`: which servers the wizard supports (MariaDB 10.5 to 11.8; MySQL and Percona
+  refused) and the version each replica must run.
 """

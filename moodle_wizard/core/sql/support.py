@@ -45,6 +45,7 @@ __all__ = [
     "check_source",
     "package_series",
     "replica_version_problem",
+    "server_package",
     "source_refusal",
 ]
 
@@ -92,7 +93,7 @@ def source_refusal(version: ServerVersion) -> str | None:
     if not version.is_mariadb:
         return (
             f"the source runs {version.product} {version.number}, and moodle-wizard supports "
-            f"{SUPPORTED} sources only. {_MYSQL_WHY}. Nothing was changed. Move Moodle's "
+            f"{SUPPORTED} sources only. {_MYSQL_WHY}. Move Moodle's "
             f"database to a {SUPPORTED} server first (Moodle's admin/tool/dbtransfer copies "
             "it), or set up replication by hand")
     if version.series in MARIADB_SERIES:
@@ -101,12 +102,12 @@ def source_refusal(version: ServerVersion) -> str | None:
         return (
             f"the source runs {version}, and moodle-wizard supports {SUPPORTED} sources only "
             "(older series are past their end of life and name their tools and privileges "
-            f"differently). Nothing was changed. Upgrade the source to MariaDB 10.11 or later "
+            f"differently). Upgrade the source to MariaDB 10.11 or later "
             f"({MARIADB_REPO_URL}), then run again")
     return (
         f"the source runs {version}, newer than moodle-wizard knows: it supports {SUPPORTED} "
         f"sources only, and {_name(version.series)}'s replication statements, tools and "
-        "defaults have not been checked. Nothing was changed. Use a moodle-wizard release "
+        "defaults have not been checked. Use a moodle-wizard release "
         "that lists it, or set up replication by hand")
 
 
@@ -155,7 +156,7 @@ def replica_version_problem(
     `method`: the inventory's backup_method, "physical" or "logical".
     """
     want = source.series
-    package = "mariadb-server" if source.is_mariadb else "mysql-server"
+    package = server_package(source)
     for pkg, version in sorted(installed.items()):
         flavor = _PACKAGE_FLAVOR.get(pkg)
         if flavor is not None and flavor is not source.flavor:
@@ -176,6 +177,11 @@ def replica_version_problem(
     return _series_problem(host, source, method, candidate, installed_pkg=None)
 
 
+def server_package(source: ServerVersion) -> str:
+    """The Debian package of the source's server (MariaDB's own repository uses the same)."""
+    return "mariadb-server" if source.is_mariadb else "mysql-server"
+
+
 def _repo_url(source: ServerVersion) -> str:
     return MARIADB_REPO_URL if source.is_mariadb else MYSQL_REPO_URL
 
@@ -184,7 +190,7 @@ def _series_problem(
     host: str, source: ServerVersion, method: str, version: str, installed_pkg: str | None,
 ) -> ReplicaVersionProblem | None:
     want = source.series
-    package = "mariadb-server" if source.is_mariadb else "mysql-server"
+    package = server_package(source)
     have = package_series(version)
     # What the replica would run, as the operator sees it on the host.
     what = (f"{installed_pkg} {version} is installed" if installed_pkg is not None else

@@ -19,8 +19,13 @@ from moodle_wizard.core.facts import (
 from moodle_wizard.core.moodle_config import read_moodle_config, register_config_secrets
 from moodle_wizard.core.remote.ssh import RemoteHost
 from moodle_wizard.core.sql.dialect import Dialect
-from moodle_wizard.core.sql.parsers import binlog_retention_seconds, normalize_replica_hosts
+from moodle_wizard.core.sql.parsers import (
+    binlog_retention_seconds,
+    normalize_replica_hosts,
+    parse_apt_policy,
+)
 from moodle_wizard.core.sql.statement import Statement
+from moodle_wizard.core.sql.support import APT_POLICY_COMMAND, check_source, source_refusal
 from moodle_wizard.core.state import StepName
 from moodle_wizard.core.steps import discover_queries as queries
 from moodle_wizard.core.steps.base import (
@@ -28,6 +33,7 @@ from moodle_wizard.core.steps.base import (
     Problem,
     Step,
     StepError,
+    error,
     question,
     source_version,
     warning,
@@ -61,6 +67,14 @@ async def replica_host_facts(host: RemoteHost) -> ReplicaHostFacts:
         server_running=bool(running.stdout.strip()), free_bytes=await free_bytes(host, datadir))
 
 
+async def server_candidate(host: RemoteHost, package: str) -> str | None:
+    """The version of `package` apt would install on `host` (None: apt knows none), from
+    its package lists as they are (no apt-get update: preflight changes nothing)."""
+    out = await host.run(["sh", "-c", APT_POLICY_COMMAND])
+    policy = parse_apt_policy(out.stdout).get(package)
+    return policy.candidate if policy is not None else None
+
+
 @dataclass(frozen=True)
 class _BinlogSetup:
     basename: str | None
@@ -80,6 +94,12 @@ class Discover(Step):
         problems: list[Problem] = []
         for name in self.ctx.inventory.hosts:
             await self.ctx.host(name)  # raises a clear RemoteError: key, auth, unreachable
+        # The login says which server the source runs: one the wizard does not support
+        # (MySQL, Percona, too old or too new) is refused here, before anything changes.
+        source = self.ctx.inventory.source
+        why = source_refusal((await self.ctx.db(source)).version)
+        if why is not None:
+            problems.append(error(f"{source}: {why}"))
         return problems
 
     def plan(self) -> list[Action]:
@@ -161,6 +181,7 @@ class Discover(Step):
         db = await self.ctx.db(name)
         host = await self.ctx.host(name)
         v = db.version
+        check_source(v, name)  # the preflight refused it already; never gather from one
         row = await _one(db, queries.SETTINGS)
         g = await _one(db, queries.gtid(db.dialect))
         if v.is_mariadb:

@@ -14,12 +14,13 @@ from rich.filesize import decimal
 from moodle_wizard.core.command import render_all
 from moodle_wizard.core.remote.packages import install_command
 from moodle_wizard.core.render.mycnf import render_replica_cnf
+from moodle_wizard.core.sql.support import replica_version_problem, server_package
 from moodle_wizard.core.steps.base import Action, Problem, error, source_version
-from moodle_wizard.core.steps.discover import replica_host_facts
+from moodle_wizard.core.steps.discover import replica_host_facts, server_candidate
 from moodle_wizard.core.steps.prepare_source import service_name
 from moodle_wizard.core.steps.replicas import datadir as replica_datadir
 from moodle_wizard.core.steps.replicas import seed, seed_key
-from moodle_wizard.core.steps.replicas.common import SPACE_MARGIN, major_minor
+from moodle_wizard.core.steps.replicas.common import SPACE_MARGIN
 from moodle_wizard.core.steps.replicas.consistency import Consistency
 from moodle_wizard.core.steps.replicas.datadir import DATADIR
 from moodle_wizard.core.steps.replicas.host import HostPreparation
@@ -44,7 +45,7 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
         problems: list[Problem] = []
         need = int(self.src.data_bytes * SPACE_MARGIN)
         src_id = inv.hosts[inv.source].server_id or self.src.server_id
-        want = major_minor(self.src.version)
+        source = source_version(self.src)
         for r, server_id in self.server_ids().items():
             f = await replica_host_facts(await self.ctx.host(r))
             if server_id == src_id:
@@ -63,12 +64,12 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
                 problems.append(error(
                     f"{r}: {decimal(f.free_bytes)} free for {DATADIR}, but the copy of "
                     f"{inv.source} needs about {decimal(need)}; free space or grow the disk"))
-            for pkg, version in f.packages.items():
-                if major_minor(version) != want:
-                    problems.append(error(
-                        f"{r}: {pkg} {version} is installed, but the source runs "
-                        f"{self.src.flavor} {self.src.version}; a replica needs the same "
-                        f"major version ({want}): remove it or use another host"))
+            # The server this host would run: what is installed, else what apt would install.
+            candidate = None if f.packages else await server_candidate(
+                await self.ctx.host(r), server_package(source))
+            mismatch = replica_version_problem(r, source, self.method, f.packages, candidate)
+            if mismatch is not None:
+                problems.append(Problem(mismatch.level, mismatch.message))
             problems += self._datadir_problems(r, await self.datadir(r))
         self.ctx.secrets.get("replication_password")
         return problems
