@@ -49,9 +49,17 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# The one shape where a host plays two roles: Moodle and its database on one server (where
+# most sites start). Any other pair would put two jobs the migration separates on one host.
+SINGLE_SERVER = (Role.SOURCE, Role.APP)
+
+
 class Host(Strict):
     address: str
-    role: Role
+    # `role = "..."`, or for the source that is also Moodle's app server
+    # `roles = ["source", "app"]`.
+    role: Role | None = None
+    roles: tuple[Role, ...] = ()
     ssh_user: str = "root"
     ssh_port: int = Field(default=22, ge=1, le=65535)
     ssh_jump: str | None = None
@@ -73,6 +81,21 @@ class Host(Strict):
         if not USER_RE.fullmatch(v):
             raise ValueError(f"{v!r} is not a valid user name")
         return v
+
+    @model_validator(mode="after")
+    def _one_role_or_the_single_server(self) -> Host:
+        if (self.role is None) == (not self.roles):
+            raise ValueError('give role = "..." (or roles = ["source", "app"] for Moodle and '
+                             "its database on one server), not both or neither")
+        if self.roles and sorted(self.roles) != sorted(SINGLE_SERVER):
+            raise ValueError(f"roles = {[r.value for r in self.roles]}: the only two roles one "
+                             'host may play are ["source", "app"] (Moodle and its database on '
+                             "one server); give every other role a host of its own")
+        return self
+
+    @property
+    def plays(self) -> tuple[Role, ...]:
+        return self.roles or ((self.role,) if self.role else ())
 
 
 class Migration(Strict):
@@ -219,7 +242,8 @@ class Inventory(Strict):
     def _roles(self) -> Inventory:
         by_role: dict[Role, list[str]] = {}
         for name, host in self.hosts.items():
-            by_role.setdefault(host.role, []).append(name)
+            for role in host.plays:
+                by_role.setdefault(role, []).append(name)
         for role, want in (
             (Role.SOURCE, "exactly one"),
             (Role.APP, "at least one"),
@@ -268,7 +292,7 @@ class Inventory(Strict):
         return self
 
     def names(self, role: Role) -> list[str]:
-        return [n for n, h in self.hosts.items() if h.role == role]
+        return [n for n, h in self.hosts.items() if role in h.plays]
 
     @property
     def source(self) -> str:

@@ -111,3 +111,39 @@ def test_shell_and_sql_metacharacters_are_refused(
     with pytest.raises(InventoryError, match=r"^inventory ") as err:
         load_inventory(path)
     assert message in str(err.value)
+
+
+# -- issue 12 item 1: Moodle and its database on one server ---------------------------------
+
+SINGLE_SERVER = GOOD.replace('''[hosts.db1]
+address = "10.0.0.11"
+role = "source"''', '''[hosts.db1]
+address = "10.0.0.11"
+roles = ["source", "app"]''').split("[hosts.app]")[0] + '''[hosts.jump]
+address = "10.0.0.5"
+role = "jump"
+'''
+
+
+def test_one_host_may_be_the_source_and_the_app_server(tmp_path: Path) -> None:
+    inv = load_inventory(write(tmp_path, SINGLE_SERVER))
+    assert inv.source == "db1"
+    assert inv.apps == ["db1"]
+    assert inv.replicas == ["db2"]
+
+
+@pytest.mark.parametrize(("roles", "why"), [
+    ('roles = ["source", "replica"]', r'only two roles one host may play are \["source", "app"\]'),
+    ('roles = ["source"]', r'only two roles one host may play'),
+    ('role = "source"\nroles = ["source", "app"]', "not both or neither"),
+])
+def test_other_role_pairs_are_refused_clearly(tmp_path: Path, roles: str, why: str) -> None:
+    text = SINGLE_SERVER.replace('roles = ["source", "app"]', roles)
+    with pytest.raises(InventoryError, match=why):
+        load_inventory(write(tmp_path, text))
+
+
+def test_a_host_without_a_role_is_refused(tmp_path: Path) -> None:
+    text = SINGLE_SERVER.replace('roles = ["source", "app"]\n', "")
+    with pytest.raises(InventoryError, match="not both or neither"):
+        load_inventory(write(tmp_path, text))

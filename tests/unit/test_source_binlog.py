@@ -320,3 +320,32 @@ def test_mysql_source_with_gtid_off_restarts_and_says_why(tmp_path: Path) -> Non
     assert "change gtid_mode from OFF to ON" in text
     assert "keep log_replica_updates = ON" in text
     assert "keep binlog_expire_logs_seconds = 2592000" in text
+
+
+# -- issue 12 item 1: a source that listens on 127.0.0.1 only (Moodle on the same server) -------
+
+@pytest.mark.parametrize(("bind", "version", "server_version", "want"), [
+    ("127.0.0.1", "10.11.19", "10.11.19-MariaDB-0+deb12u1", "bind-address = 127.0.0.1,10.0.0.11"),
+    ("127.0.0.1,::1", "10.11.19", "10.11.19-MariaDB", "bind-address = 127.0.0.1,::1,10.0.0.11"),
+    ("127.0.0.1", "10.6.18", "10.6.18-MariaDB", "bind-address = 0.0.0.0"),
+])
+def test_a_source_on_loopback_only_also_listens_on_its_address(
+        tmp_path: Path, bind: str, version: str, server_version: str, want: str) -> None:
+    src = {**SOURCE, "bind_address": bind, "version": version, "server_version": server_version}
+    step = PrepareSource(context(tmp_path, src))
+    assert want in options(step.cnf())
+    assert step.restart_needed()  # bind-address is read at start only: the one restart
+    text = runbook(step)
+    assert f"change bind-address from {bind} to {want.split(' = ')[1]}" in text
+    assert "service mariadb restart" in text
+    if want.endswith("0.0.0.0"):
+        assert "firewall" in text  # one address only: every address, and it says so
+
+
+@pytest.mark.parametrize("bind", ["", "0.0.0.0", "10.0.0.11", "*"])
+def test_a_source_the_cluster_can_reach_keeps_its_bind_address(tmp_path: Path,
+                                                                 bind: str) -> None:
+    step = PrepareSource(context(tmp_path, {**SOURCE, "bind_address": bind}))
+    assert not any(o.startswith("bind-address") for o in options(step.cnf()))
+    assert not step.restart_needed()
+    assert "keep bind-address" in runbook(step)

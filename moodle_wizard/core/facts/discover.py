@@ -56,6 +56,8 @@ class SourceFacts(Facts):
     gtid: GtidState
     log_slave_updates: bool
     log_bin_basename: str | None = None
+    # @@bind_address (None: a journal from before discovery read it).
+    bind_address: str | None = None
     # None only in a journal from before discovery read the binary log's setup.
     binlog_retention_seconds: int | None = None
     existing_replicas: list[ExistingReplica] = Field(default_factory=list)

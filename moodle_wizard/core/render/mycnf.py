@@ -123,6 +123,10 @@ class SourceBinlog:
     retention_seconds: int  # 0: binary logs never expire
     log_slave_updates: bool
     gtid_mode: str | None = None  # MySQL only
+    # Where it listens (@@bind_address; None: not read, as in journals from before it was),
+    # and the source's address in the inventory, which the replicas and proxies connect to.
+    bind_address: str | None = None
+    address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -203,7 +207,35 @@ def source_binlog_plan(version: ServerVersion, now: SourceBinlog) -> list[Binlog
             f"change gtid_mode from {now.gtid_mode} to ON (with enforce_gtid_consistency) "
             "because the replicas follow the source by GTID",
             ("gtid_mode = ON", "enforce_gtid_consistency = ON")))
+    listen = listen_decision(version, now)
+    if listen is not None:
+        out.append(listen)
     return out
+
+
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def listen_decision(version: ServerVersion, now: SourceBinlog) -> BinlogDecision | None:
+    """Where the source listens. Moodle on the same server often has it on 127.0.0.1 only
+    (Debian's 50-server.cnf): the replicas and the proxy hosts could not reach it, so it also
+    listens on its own address, keeping 127.0.0.1 for the local clients."""
+    if now.bind_address is None or now.address is None:
+        return None
+    listening = [a.strip() for a in now.bind_address.split(",") if a.strip()]
+    if not listening or not all(a in LOOPBACK for a in listening):
+        return BinlogDecision("bind_address", False, f"keep bind-address = "
+                              f"{now.bind_address or '(every address)'}: the replicas and "
+                              "the proxy hosts can reach it")
+    # A list of addresses: MariaDB from 10.11 (checked on 10.11.19), MySQL from 8.0.13.
+    lists = version.at_least(10, 11) if version.is_mariadb else version.at_least(8, 0, 13)
+    value = ",".join([*listening, now.address]) if lists else "0.0.0.0"
+    why = ("" if lists else "; this version takes one address only, so every address: "
+           "let your firewall admit only the replicas, the proxy hosts and Moodle")
+    return BinlogDecision(
+        "bind_address", True, f"change bind-address from {now.bind_address} to {value} "
+        f"because the replicas and the proxy hosts connect to {now.address} (needs the "
+        f"restart){why}", (f"bind-address = {value}",))
 
 
 def render_source_cnf(

@@ -204,6 +204,7 @@ class Discover(Step):
             read_only=bool(int(row["read_only"])), hostname=str(row["hostname"]),
             # As the server says it (ProxySQL will announce this to Moodle).
             server_version=str(row["server_version"]),
+            bind_address=str(row["bind_address"] or ""),
             gtid=gtid, log_slave_updates=bool(int(g["u"])),
             log_bin_basename=binlog.basename, binlog_retention_seconds=binlog.retention,
             existing_replicas=binlog.registered, binlog_dump_threads=binlog.dumps,

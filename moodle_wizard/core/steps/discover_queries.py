@@ -17,7 +17,7 @@ from moodle_wizard.core.sql.statement import Statement
 SETTINGS = Statement(
     "SELECT @@datadir AS datadir, @@server_id AS server_id, @@log_bin AS log_bin, "
     "@@GLOBAL.binlog_format AS binlog_format, @@port AS port, @@read_only AS read_only, "
-    "@@hostname AS hostname, VERSION() AS server_version")
+    "@@hostname AS hostname, VERSION() AS server_version, @@bind_address AS bind_address")
 MARIADB_GTID = Statement("SELECT @@gtid_binlog_pos AS b, @@gtid_current_pos AS c, "
                          "@@gtid_domain_id AS d, @@log_slave_updates AS u")
 MYSQL_GTID = Statement("SELECT @@gtid_mode AS m, @@enforce_gtid_consistency AS e, "

@@ -10,6 +10,7 @@ from moodle_wizard.core.facts import CnfBackup, PrepareSourceFacts
 from moodle_wizard.core.render.mycnf import (
     DEFAULT_LOG_BIN,
     BinlogDecision,
+    SourceBinlog,
     render_source_cnf,
     server_cnf_path,
     source_binlog_plan,
@@ -65,11 +66,17 @@ class PrepareSource(Step):
     def restart_needed(self) -> bool:
         s = self.src
         gtid_off = s.flavor != "mariadb" and (s.gtid.mode or "").upper() != "ON"
+        listen = any(d.changed and d.setting == "bind_address" for d in self.binlog_plan())
         return (not s.log_bin or s.server_id != self.server_id()
-                or not s.log_slave_updates or gtid_off)
+                or not s.log_slave_updates or gtid_off or listen)
 
     def binlog_plan(self) -> list[BinlogDecision]:
-        return source_binlog_plan(source_version(self.src), binlog_now(self.src))
+        return source_binlog_plan(source_version(self.src), self.now())
+
+    def now(self) -> SourceBinlog:
+        """The source's setup as discovered, and the address the cluster reaches it on."""
+        inv = self.ctx.inventory
+        return binlog_now(self.src, inv.hosts[inv.source].address)
 
     def runtime_changes(self) -> list[tuple[str, str | int]]:
         """(variable, value) the step sets with SET GLOBAL when the source does not restart
@@ -81,7 +88,7 @@ class PrepareSource(Step):
 
     def cnf(self) -> str:
         return render_source_cnf(source_version(self.src), self.server_id(),
-                                 now=binlog_now(self.src))
+                                 now=self.now())
 
     def accounts(self) -> list[tuple[str, str, str]]:
         """(purpose, user, host) of every account this step creates."""

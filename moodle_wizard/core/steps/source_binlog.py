@@ -11,8 +11,9 @@ from moodle_wizard.core.steps.base import Problem, StepError, warning
 RUNTIME_SETTINGS = ("binlog_format", "binlog_expire_logs_seconds", "expire_logs_days")
 
 
-def binlog_now(src: SourceFacts) -> SourceBinlog:
-    """The source's binary-log setup as discovery found it."""
+def binlog_now(src: SourceFacts, address: str | None = None) -> SourceBinlog:
+    """The source's binary-log setup as discovery found it (and where it listens; `address`
+    is the source's in the inventory)."""
     if src.binlog_retention_seconds is None:
         raise StepError("discovery's facts predate the binary-log checks; run discovery "
                         "again (`moodle-wizard rollback --to discover`, then `run`)")
@@ -20,7 +21,8 @@ def binlog_now(src: SourceFacts) -> SourceBinlog:
         log_bin=src.log_bin, basename=src.log_bin_basename, binlog_format=src.binlog_format,
         retention_seconds=src.binlog_retention_seconds,
         log_slave_updates=src.log_slave_updates,
-        gtid_mode=None if src.flavor == "mariadb" else str(src.gtid.mode))
+        gtid_mode=None if src.flavor == "mariadb" else str(src.gtid.mode),
+        bind_address=src.bind_address, address=address)
 
 
 def server_id_decision(src: SourceFacts, source: str, want: int, given: bool) -> str:
