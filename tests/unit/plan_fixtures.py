@@ -83,6 +83,9 @@ def applied_facts(step: StepName, flavour: str) -> dict[str, Any]:
         return {"cnf": {"path": f"/etc/mysql/{conf}/90-moodle-wizard.cnf", "previous": None},
                 "binlogs_before": [], "log_dir_created": flavour.startswith("mariadb"),
                 "heartbeat_created": True,
+                # Settings a source that did not restart had changed at runtime: set back.
+                "runtime_before": {"binlog_format": "MIXED",
+                                   "binlog_expire_logs_seconds": "864000"},
                 "accounts_created": [*(["mw_repl", a] for a in replicas),
                                      *(["mw_monitor", a] for a in proxies)]}
     if step == StepName.PROXYSQL:
