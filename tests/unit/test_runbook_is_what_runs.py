@@ -105,7 +105,8 @@ def source_rows(flavour: str) -> list[tuple[str, list[dict[str, object]]]]:
     return [
         ("@@datadir", [{"datadir": "/var/lib/mysql/", "server_id": 1, "log_bin": 0,
                         "binlog_format": "MIXED", "port": 3306, "read_only": 0,
-                        "hostname": "db1", "server_version": str(VERSIONS[flavour])}]),
+                        "hostname": "db1", "server_version": str(VERSIONS[flavour]),
+                        "bind_address": "0.0.0.0"}]),
         ("@@gtid_", [gtid]),
         ("privilege_type = 'PROCESS'", [{"1": 1}]),
         ("privilege_type AS p", [{"p": p, "g": "YES"} for p in
@@ -152,3 +153,52 @@ def test_discover_runbook_before_discovery_names_both_flavours(
     assert "@@gtid_binlog_pos" in text and "@@gtid_mode" in text
     assert "SHOW SLAVE HOSTS (MySQL 8.0.22 and later: SHOW REPLICAS)" in text
     assert "du -sb <datadir>" in text
+
+
+# -- prepare-source ---------------------------------------------------------------------
+
+HASH = "*" + "A1" * 20
+
+
+def source_answers(flavour: str, *, log_bin: bool) -> Answers:
+    src = {"b": int(log_bin), "s": 1, "f": "ROW" if log_bin else "MIXED"}
+    return Answers(
+        rows=[("@@log_bin AS b", [src]),
+              ("@@GLOBAL.", [{"v": "MIXED"}]),
+              ("FROM mysql.user WHERE user = ", [{"h": "10.77.0.10"}]),
+              ("SHOW CREATE USER", [{"c": "CREATE USER `moodleuser`@`10.77.0.10` "
+                                          f"IDENTIFIED BY PASSWORD '{HASH}'"}]),
+              ("SHOW GRANTS", [{"g": "GRANT USAGE ON *.* TO `moodleuser`@`10.77.0.10`"},
+                               {"g": "GRANT ALL PRIVILEGES ON `moodle`.* TO "
+                                     "`moodleuser`@`10.77.0.10` WITH GRANT OPTION"}])],
+        stdout=[("ls -1 ", "/var/log/mysql/mysql-bin.000001\n/var/log/mysql/mysql-bin.index\n")],
+        reads=["ls -1 "])
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_prepare_source_runs_what_its_runbook_shows(
+        flavour: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    rec = recording(flavour, monkeypatch, source_answers(flavour, log_bin=True))
+    actions = STEP_CLASSES[StepName.PREPARE_SOURCE](rec.ctx).plan()
+    assert unshown(rec.ctx, rec, actions) == []
+    changes = [r.line for r in rec.changes()]
+    assert any("CREATE USER IF NOT EXISTS `moodleuser`@`10.77.0.21` IDENTIFIED" in line
+               for line in changes)
+    assert any(line.startswith("on db1: ALTER USER 'mw_repl'") for line in changes)
+    assert HASH not in "\n".join(changes)  # the copied hash is masked as a secret
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_prepare_source_rollback_runs_what_its_runbook_shows(
+        flavour: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = STEP_CLASSES[StepName.PREPARE_SOURCE](context(flavour, monkeypatch)).plan()
+    # The source is back as discovery found it (the fixture's log_bin per flavour).
+    log_bin = not flavour.startswith("mariadb")
+    rec = recording(flavour, monkeypatch, source_answers(flavour, log_bin=log_bin),
+                    {StepName.PREPARE_SOURCE: [a.id for a in plan]})
+    actions = STEP_CLASSES[StepName.PREPARE_SOURCE](rec.ctx).rollback_plan()
+    assert unshown(rec.ctx, rec, actions) == []
+    changes = [r.line for r in rec.changes()]
+    assert "on db1: SET GLOBAL binlog_expire_logs_seconds = 864000" in changes
+    assert any("rm -f -- /var/log/mysql/mysql-bin.000001" in line
+               for line in changes) == (not log_bin)

@@ -3,9 +3,9 @@ needs. Its config lives in one wizard-owned file; rollback removes it and what w
 
 from __future__ import annotations
 
-import shlex
 from functools import partial
 
+from moodle_wizard.core.command import Command, Sql, render_all, run_all
 from moodle_wizard.core.facts import CnfBackup, PrepareSourceFacts
 from moodle_wizard.core.render.mycnf import (
     DEFAULT_LOG_BIN,
@@ -16,8 +16,8 @@ from moodle_wizard.core.render.mycnf import (
     source_binlog_plan,
 )
 from moodle_wizard.core.sql.accounts import copy_account_statements, password_hashes
-from moodle_wizard.core.sql.statement import Statement
 from moodle_wizard.core.state import StepName
+from moodle_wizard.core.steps import prepare_source_commands as cmd
 from moodle_wizard.core.steps.base import (
     Action,
     Problem,
@@ -28,22 +28,19 @@ from moodle_wizard.core.steps.base import (
     source_version,
 )
 from moodle_wizard.core.steps.discover import source_problems
+
+# Re-exported: the other steps and finish import them from here.
+from moodle_wizard.core.steps.prepare_source_commands import HEARTBEAT_DB as HEARTBEAT_DB
+from moodle_wizard.core.steps.prepare_source_commands import HEARTBEAT_TABLE as HEARTBEAT_TABLE
+from moodle_wizard.core.steps.prepare_source_commands import LOG_DIR as LOG_DIR
+from moodle_wizard.core.steps.prepare_source_commands import service_name as service_name
 from moodle_wizard.core.steps.source_binlog import (
-    RUNTIME_SETTINGS,
     binlog_now,
     existing_replicas_line,
     runtime_changes,
     server_id_decision,
     unregistered_replicas,
 )
-
-HEARTBEAT_DB = "moodle_wizard"
-HEARTBEAT_TABLE = "heartbeat"
-LOG_DIR = DEFAULT_LOG_BIN.rsplit("/", 1)[0]
-
-
-def service_name(flavor: str) -> str:
-    return "mariadb" if flavor == "mariadb" else "mysql"
 
 
 class PrepareSource(Step):
@@ -139,51 +136,54 @@ class PrepareSource(Step):
         decisions = [
             server_id_decision(self.src, src, self.server_id(), bool(inv.hosts[src].server_id)),
             *(d.text for d in self.binlog_plan()), existing_replicas_line(self.src, src)]
-        prepare = [] if self.src.log_bin else [
-            f"on {src}: [ -d {LOG_DIR} ] || install -d -o mysql -g mysql {LOG_DIR}"]
         actions = [Action(
             "config", f"Write {self.cnf_path()} (binary log, ROW, server_id "
             f"{self.server_id()})", self.write_config,
-            [*(f"on {src}: {line}" for line in decisions), *prepare,
-             f"on {src}: write {self.cnf_path()} (mode 0644):\n{self.cnf()}"],
-            done=self.config_written, host=src)]
+            [*(f"on {src}: {line}" for line in decisions),
+             *render_all(self._config_commands())], done=self.config_written, host=src)]
         if self.restart_needed():
-            svc = service_name(self.src.flavor)
+            svc = cmd.service_name(self.src.flavor)
             actions.append(Action(
                 "restart", f"Restart {svc} on {src} (announced; Moodle pauses for seconds)",
-                self.restart, [f"on {src}: service {svc} restart"], done=self.binlog_on,
+                self.restart, [cmd.restart(src, self.src.flavor).render()], done=self.binlog_on,
                 host=src))
         for name, value in self.runtime_changes():
-            shown = f"'{value}'" if isinstance(value, str) else str(value)
             actions.append(Action(
                 f"set:{name}", f"Set {name} = {value} now (no restart needed)",
                 partial(self.set_global, name, value),
-                [f"on {src}: SET GLOBAL {name} = {shown}"], host=src))
-        d = self.dialect
+                [cmd.set_global(src, name, value).render()], host=src))
         for purpose, user, host in self.accounts():
-            secret = "replication_password" if purpose == "replication" else "monitor_password"
-            grant = d.grant_replication(user, host) if purpose == "replication" else \
-                d.grant_monitor(user, host)
             actions.append(Action(
                 f"user:{user}@{host}", f"Create the {purpose} user {user}@{host}",
-                partial(self.create_account, user, host, secret, grant),
-                [f"on {src}: {d.create_user(user, host, 'x').display()}", f"on {src}: "
-                 f"{grant.display()}"], host=src))
+                partial(self.create_account, purpose, user, host),
+                render_all(self._account_commands(purpose, user, host)), host=src))
         moodle_user = self._moodle_user()
         for proxy in inv.proxies:
             addr = inv.hosts[proxy].address
             actions.append(Action(
                 f"moodle-grant:{addr}", f"Grant the Moodle user {moodle_user} from {proxy} "
                 f"({addr})", partial(self.copy_moodle_account, addr),
-                [f"on {src}: SHOW CREATE USER / SHOW GRANTS for {moodle_user}@<app host>, "
-                 f"then the same CREATE USER (same password hash) and GRANTs for "
-                 f"{moodle_user}@{addr}"], host=src))
-        actions.append(Action(
+                [*render_all(cmd.show_create_setup(src, self.dialect)),
+                 f"on {src}: SHOW CREATE USER and SHOW GRANTS for {moodle_user} at an app "
+                 f"host (nothing to do if {moodle_user}@{addr} or @'%' exists), then:",
+                 *render_all(cmd.copy_account_plan(src, moodle_user, addr))],
+                host=src))
+        actions.append(self.command_action(
             "heartbeat", f"Create {HEARTBEAT_DB}.{HEARTBEAT_TABLE} for replication markers",
-            self.create_heartbeat,
-            [f"on {src}: CREATE DATABASE {HEARTBEAT_DB}; CREATE TABLE "
-             f"{HEARTBEAT_DB}.{HEARTBEAT_TABLE} (id, token, written_at)"], host=src))
+            cmd.heartbeat(src), host=src))
         return actions
+
+    def _config_commands(self) -> list[Command]:
+        return cmd.config(self.ctx.inventory.source, self.cnf_path(), self.cnf(),
+                          make_log_dir=not self.src.log_bin)
+
+    def _account_commands(self, purpose: str, user: str, host: str) -> list[Command]:
+        d = self.dialect
+        if purpose == "replication":
+            return cmd.create_account(self.ctx.inventory.source, d, user, host,
+                                      "replication_password", d.grant_replication(user, host))
+        return cmd.create_account(self.ctx.inventory.source, d, user, host, "monitor_password",
+                                  d.grant_monitor(user, host))
 
     def _moodle_user(self) -> str:
         return self.discovered.dbuser
@@ -210,9 +210,7 @@ class PrepareSource(Step):
             if missing and not self.facts.log_dir_created:
                 self.facts.log_dir_created = True
                 self.ctx.save()
-            await host.run(["sh", "-c", f"[ -d {LOG_DIR} ] || install -d -o mysql -g mysql "
-                            f"{LOG_DIR}"])
-        await host.write_file(path, self.cnf().encode(), mode=0o644)
+        await run_all(self.ctx, self._config_commands())
 
     async def _binlog_files(self) -> list[str]:
         host = await self.ctx.host(self.ctx.inventory.source)
@@ -233,38 +231,23 @@ class PrepareSource(Step):
     async def _restart_source(self) -> None:
         src = self.ctx.inventory.source
         await self.ctx.forget_db(src)
-        host = await self.ctx.host(src)
-        await host.run(["service", service_name(self.src.flavor), "restart"], timeout=300)
+        await cmd.restart(src, self.src.flavor).run(self.ctx)
 
     async def set_global(self, name: str, value: str | int) -> None:
-        if name not in RUNTIME_SETTINGS:
-            raise StepError(f"{name} is not a setting this step changes")
+        command = cmd.set_global(self.ctx.inventory.source, name, value)
         db = await self.ctx.db(self.ctx.inventory.source)
         before = self.facts.runtime_before
         if name not in before:
             before[name] = str(await db.variable(name))
             self.ctx.save()  # before the change: rollback sets it back
-        await db.query(f"SET GLOBAL {name} = %s", (value,))
+        await command.run(self.ctx)
 
-    async def restore_global(self, name: str, value: str) -> None:
-        if name not in RUNTIME_SETTINGS:
-            raise StepError(f"{name} is not a setting this step changes")
-        db = await self.ctx.db(self.ctx.inventory.source)
-        typed: str | int | float = value
-        if name != "binlog_format":
-            typed = float(value) if "." in value else int(value)
-        await db.query(f"SET GLOBAL {name} = %s", (typed,))
-
-    async def create_account(self, user: str, host: str, secret: str, grant: Statement) -> None:
-        db = await self.ctx.db(self.ctx.inventory.source)
+    async def create_account(self, purpose: str, user: str, host: str) -> None:
         created = self.facts.accounts_created
         if (user, host) not in created:
             created.append((user, host))
             self.ctx.save()
-        password = self.ctx.secrets.get(secret)
-        await db.run(db.dialect.create_user(user, host, password))
-        await db.run(db.dialect.alter_user_password(user, host, password))
-        await db.run(grant)
+        await run_all(self.ctx, self._account_commands(purpose, user, host))
 
     async def copy_moodle_account(self, new_host: str) -> None:
         db = await self.ctx.db(self.ctx.inventory.source)
@@ -278,8 +261,7 @@ class PrepareSource(Step):
         if old is None:
             raise StepError(f"the Moodle user {user} from config.php has no account on "
                             f"{self.ctx.inventory.source}; check config.php's dbuser")
-        for stmt in db.dialect.prepare_show_create_user():
-            await db.run(stmt)
+        await run_all(self.ctx, cmd.show_create_setup(self.ctx.inventory.source, self.dialect))
         create_rows = await db.run(db.dialect.show_create_user(user, old))
         create = next(iter(create_rows[0].values()))
         grants = [next(iter(r.values())) for r in await db.run(db.dialect.show_grants(user, old))]
@@ -292,8 +274,7 @@ class PrepareSource(Step):
         if (user, new_host) not in created:
             created.append((user, new_host))
             self.ctx.save()
-        for stmt in statements:
-            await db.run(stmt)
+        await run_all(self.ctx, cmd.copy_account(self.ctx.inventory.source, statements))
 
     async def create_heartbeat(self) -> None:
         db = await self.ctx.db(self.ctx.inventory.source)
@@ -302,11 +283,7 @@ class PrepareSource(Step):
         if not exists:
             self.facts.heartbeat_created = True
             self.ctx.save()
-        await db.query(f"CREATE DATABASE IF NOT EXISTS `{HEARTBEAT_DB}`")
-        await db.query(
-            f"CREATE TABLE IF NOT EXISTS `{HEARTBEAT_DB}`.`{HEARTBEAT_TABLE}` ("
-            "id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, token VARCHAR(64) NOT NULL, "
-            "written_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB")
+        await run_all(self.ctx, cmd.heartbeat(self.ctx.inventory.source))
 
     # -- verify and rollback -----------------------------------------------------------
 
@@ -329,37 +306,31 @@ class PrepareSource(Step):
         facts = self.facts
         actions = []
         if facts.heartbeat_created:
-            actions.append(Action("heartbeat", f"Drop {HEARTBEAT_DB}", self.drop_heartbeat,
-                                  [f"on {src}: DROP DATABASE IF EXISTS {HEARTBEAT_DB}"],
-                                  host=src))
+            actions.append(self.command_action("heartbeat", f"Drop {HEARTBEAT_DB}",
+                                               [cmd.drop_heartbeat(src)], host=src))
         for user, host in facts.accounts_created:
-            actions.append(Action(
+            actions.append(self.command_action(
                 f"user:{user}@{host}", f"Drop {user}@{host}",
-                partial(self.drop_account, user, host),
-                [f"on {src}: DROP USER IF EXISTS '{user}'@'{host}'"], host=src))
+                [Sql(src, self.dialect.drop_user(user, host))], host=src))
         if facts.cnf is not None:
             path = facts.cnf.path
-            how = (f"rm -f {shlex.quote(path)}" if facts.cnf.previous is None
-                   else f"restore {path}")
-            actions.append(Action("config", f"Restore {path}", self.restore_config,
-                                  [f"on {src}: {how}"], host=src))
+            actions.append(self.command_action(
+                "config", f"Restore {path}", [cmd.restore_config(src, path, facts.cnf.previous)],
+                host=src))
             for name, value in facts.runtime_before.items():
-                actions.append(Action(
+                actions.append(self.command_action(
                     f"set:{name}", f"Set {name} back to {value}",
-                    partial(self.restore_global, name, value),
-                    [f"on {src}: SET GLOBAL {name} = {value!r}"], host=src))
+                    [cmd.restore_global(src, name, value)], host=src))
             if self.restart_needed():
-                svc = service_name(self.src.flavor)
+                svc = cmd.service_name(self.src.flavor)
                 actions.append(Action("restart", f"Restart {svc} on {src} with its original "
                                       "settings", self._restart_source,
-                                      [f"on {src}: service {svc} restart"],
+                                      [cmd.restart(src, self.src.flavor).render()],
                                       done=self.original_settings_back, host=src))
                 actions.append(Action(
                     "binlogs", "Remove the binary logs the wizard's settings made (if there were "
-                    "none before)",
-                    self.remove_new_binlogs, [f"on {src}: rm {DEFAULT_LOG_BIN}.* (only if "
-                                              "log_bin was OFF before and none were there "
-                                              f"then); rmdir {LOG_DIR} if the wizard made it"],
+                    "none before)", self.remove_new_binlogs,
+                    render_all(cmd.remove_binlogs(src, None, log_dir=facts.log_dir_created)),
                     host=src))
         return actions
 
@@ -371,29 +342,8 @@ class PrepareSource(Step):
             # by hand is riskier than leaving a few files behind.
             return
         files = await self._binlog_files()
-        host = await self.ctx.host(self.ctx.inventory.source)
-        if files:
-            await host.run(["rm", "-f", "--", *files])
-        if self.facts.log_dir_created:
-            await host.run(["rmdir", "--ignore-fail-on-non-empty", LOG_DIR], check=False)
-
-    async def drop_heartbeat(self) -> None:
-        db = await self.ctx.db(self.ctx.inventory.source)
-        await db.query(f"DROP DATABASE IF EXISTS `{HEARTBEAT_DB}`")
-
-    async def drop_account(self, user: str, host: str) -> None:
-        db = await self.ctx.db(self.ctx.inventory.source)
-        await db.run(db.dialect.drop_user(user, host))
-
-    async def restore_config(self) -> None:
-        host = await self.ctx.host(self.ctx.inventory.source)
-        cnf = self.facts.cnf
-        if cnf is None:
-            return  # nothing was recorded, so nothing was written
-        if cnf.previous is None:
-            await host.run(["rm", "-f", cnf.path])
-        else:
-            await host.write_file(cnf.path, cnf.previous.encode(), mode=0o644)
+        await run_all(self.ctx, cmd.remove_binlogs(self.ctx.inventory.source, files,
+                                                   log_dir=self.facts.log_dir_created))
 
     async def original_settings_back(self) -> bool:
         db = await self.ctx.db(self.ctx.inventory.source)
