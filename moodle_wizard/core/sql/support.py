@@ -218,8 +218,8 @@ def _series_problem(
         return ReplicaVersionProblem("error", (
             f"{host}: the source runs {source} but {what} ({_name(have)}); a physical seed "
             f"needs the same version on both sides (mariadb-backup prepares a backup only "
-            f"with the server it was taken from): {repo}; or set migration.backup_method = "
-            "logical (a logical seed may go to a newer replica)"))
+            f"with the version of the server it was taken from): {repo}; or set "
+            "migration.backup_method = logical (a logical seed may go to a newer replica)"))
     if source.is_mariadb and have >= TLS_VERIFY_DEFAULT > want:
         return ReplicaVersionProblem("error", (
             f"{host}: the source runs {source} but {what} ({_name(have)}); from MariaDB "
