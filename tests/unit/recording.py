@@ -92,6 +92,10 @@ class Recording:
         monkeypatch.setattr(self.ctx, "db", db)
         monkeypatch.setattr(self.ctx, "forget_db", forget)
         monkeypatch.setattr(self.ctx, "save", lambda: None)
+        # No generated-secrets file here: a generated secret is its fake value (the same
+        # distinctive value every time, as the real file keeps it).
+        monkeypatch.setattr(self.ctx.secrets, "generated",
+                            lambda name, make: self.ctx.secrets.get(name))
 
 
 class FakeHost:

@@ -91,7 +91,7 @@ def test_a_secret_in_a_runbook_is_caught(monkeypatch: pytest.MonkeyPatch) -> Non
     mask would hide afterwards) fails the render."""
     from moodle_wizard.core.steps.vip import Vip
 
-    def leaky(self: Vip, px: str) -> str:
+    def leaky(self: Vip, px: str, auth_pass: str) -> str:  # ignores the MASK it is given
         return self._render(px, "10.77.0.21/24", ("10.77.0.22",),
                             self.ctx.secrets.get("keepalived_auth_pass"))
 

@@ -202,3 +202,49 @@ def test_prepare_source_rollback_runs_what_its_runbook_shows(
     assert "on db1: SET GLOBAL binlog_expire_logs_seconds = 864000" in changes
     assert any("rm -f -- /var/log/mysql/mysql-bin.000001" in line
                for line in changes) == (not log_bin)
+
+
+# -- vip --------------------------------------------------------------------------------
+
+def ip_output(address: str) -> str:
+    return ("1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536\n"
+            "2: eth0@if7: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500\n--\n"
+            "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever\n"
+            f"2: eth0    inet {address}/24 brd 10.77.0.255 scope global eth0\\       "
+            "valid_lft forever\n")
+
+
+def vip_answers() -> Answers:
+    return Answers(
+        stdout=[("on px1: ip -o link show", ip_output("10.77.0.21")),
+                ("on px2: ip -o link show", ip_output("10.77.0.22")),
+                ("echo installed", "installed conf")],
+        reads=["ip -o link show", "echo installed", "PID_FILES", "/proc/$p/exe"])
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS[:1])
+def test_vip_writes_the_config_its_runbook_shows(
+        flavour: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the virtual_router_id the preflight chose (facts), the config written is the
+    one shown, its auth_pass aside; a config that was there is copied aside as shown."""
+    rec = recording(flavour, monkeypatch, vip_answers())
+    rec.ctx.state.steps.vip.facts.virtual_router_id = 42
+    step = STEP_CLASSES[StepName.VIP](rec.ctx)
+    actions = ids(step.plan(), "record", "config")
+    assert "    virtual_router_id 42\n" in "\n".join(actions[1].runbook)
+    assert unshown(rec.ctx, rec, actions) == []
+    changes = [r.line for r in rec.changes()]
+    assert len(changes) == 8
+    assert any("virtual_router_id 42" in line and "auth_pass ********" in line
+               for line in changes)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS[:1])
+def test_vip_rollback_runs_what_its_runbook_shows(
+        flavour: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = STEP_CLASSES[StepName.VIP](context(flavour, monkeypatch)).plan()
+    rec = recording(flavour, monkeypatch, vip_answers(), {StepName.VIP: [a.id for a in plan]})
+    actions = ids(STEP_CLASSES[StepName.VIP](rec.ctx).rollback_plan(), "restore")
+    assert [a.id for a in actions] == ["restore:px1", "restore:px2"]
+    assert unshown(rec.ctx, rec, actions) == []
+    assert len(rec.changes()) == 5

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import shlex
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from moodle_wizard.core.command import Command, placeholder, render_all, run_all
 from moodle_wizard.core.facts import KeepalivedNode, VipFacts
 from moodle_wizard.core.poll import poll_until
 from moodle_wizard.core.remote.netcheck import (
@@ -29,15 +30,15 @@ from moodle_wizard.core.remote.netcheck import (
     vrrp_groups,
 )
 from moodle_wizard.core.remote.packages import install_command, install_packages
+from moodle_wizard.core.remote.ssh import Result
 from moodle_wizard.core.render.keepalived import (
     HealthCheck,
     VirtualIP,
     VrrpInstance,
     render_keepalived_conf,
 )
-from moodle_wizard.core.secrets import generate_password
-from moodle_wizard.core.sql.quoting import MASK
 from moodle_wizard.core.state import StepName
+from moodle_wizard.core.steps import vip_commands as vipcmd
 from moodle_wizard.core.steps.base import Action, Problem, Step, StepError, error, warning
 from moodle_wizard.core.steps.vip_login import vip_login
 from moodle_wizard.core.steps.vip_node import (
@@ -45,7 +46,6 @@ from moodle_wizard.core.steps.vip_node import (
     CONF,
     PID_FILES,
     STOP_TIMEOUT_S,
-    check_script,
     drop_address,
     holds_vip,
     keepalived_state,
@@ -54,7 +54,6 @@ from moodle_wizard.core.steps.vip_node import (
     uninstall_keepalived,
 )
 
-BACKUP_BASE = "/var/backups/moodle-wizard"
 VRRP_LISTEN_S = 3.0
 ELECTION_TIMEOUT_S = 30.0
 
@@ -179,14 +178,11 @@ class Vip(Step):
                        done=partial(self.installed, px), host=px),
                 Action(f"record:{px}", f"Copy {px}'s keepalived config aside",
                        partial(self.record, px),
-                       [f"on {px}: install -d -m 0700 {BACKUP_BASE}; cp -a {CONF} "
-                        f"{BACKUP_BASE}/keepalived.conf.{px}.<time> (if it exists)"], host=px),
+                       [vipcmd.record(px, placeholder("time")).render()], host=px),
                 Action(f"config:{px}", f"Write keepalived's config on {px}",
                        partial(self.configure, px),
-                       [f"on {px}: write {CHECK_SCRIPT} (0755):\n"
-                        f"{check_script(self.ctx.inventory.proxysql.client_port)}",
-                        f"on {px}: write {CONF} (0640):\n{self._runbook_conf(px)}",
-                        f"on {px}: keepalived --config-test -f {CONF}"], host=px),
+                       render_all(self._config_commands(px, partial(self._runbook_conf, px))),
+                       host=px),
             ]
         for px in self.ctx.inventory.proxies:
             actions.append(Action(f"start:{px}", f"Start keepalived on {px}",
@@ -194,7 +190,7 @@ class Vip(Step):
                                   [f"on {px}: service keepalived start"], host=px))
         return actions
 
-    def _runbook_conf(self, px: str) -> str:
+    def _runbook_conf(self, px: str, auth_pass: str) -> str:
         inv = self.ctx.inventory
         # The real addresses come from the interfaces at apply time; the inventory's are
         # the best guess for a runbook.
@@ -202,9 +198,18 @@ class Vip(Step):
         own = f"{inv.hosts[px].address}/{prefix}"
         peers = tuple(inv.hosts[p].address for p in inv.proxies if p != px)
         try:
-            return self._render(px, own, peers, MASK)
+            conf = self._render(px, own, peers, auth_pass)
         except ValueError as exc:
             return f"(cannot be shown before the interfaces are read: {exc})"
+        if self.facts.virtual_router_id is None and self.vip.virtual_router_id is None:
+            # Not decided until the preflight has listened for other VRRP groups: the id
+            # shown would be a guess that the applied config may not have.
+            conf = conf.replace(f"virtual_router_id {self.vrid()}\n",
+                                f"virtual_router_id {vipcmd.VRID_UNDECIDED}\n")
+        return conf
+
+    def _config_commands(self, px: str, conf: Callable[[str], str]) -> list[Command]:
+        return vipcmd.config(px, self.ctx.inventory.proxysql.client_port, conf)
 
     def _render(self, px: str, own_cidr: str, peers: tuple[str, ...], auth_pass: str) -> str:
         vip = self.vip
@@ -242,9 +247,9 @@ class Vip(Step):
         state = await keepalived_state(host)
         backup = None
         if state.conf:
-            backup = f"{BACKUP_BASE}/keepalived.conf.{px}.{time.strftime('%Y%m%d%H%M%S')}"
-            await host.run(["sh", "-c", f"install -d -m 0700 {BACKUP_BASE} && "
-                            f"cp -a -- {CONF} {shlex.quote(backup)}"])
+            stamp = time.strftime('%Y%m%d%H%M%S')
+            backup = vipcmd.backup_path(px, stamp)
+            await vipcmd.record(px, stamp).run(self.ctx)
         self.nodes()[px] = KeepalivedNode(conf_backup=backup, script_existed=state.script)
         self.ctx.save()
 
@@ -264,14 +269,12 @@ class Vip(Step):
                 raise StepError(f"{node}: no address on {vip.interface} in the VIP's subnet")
             addrs[node] = own
         peers = tuple(str(addrs[p].ip) for p in self.ctx.inventory.proxies if p != px)
-        auth = self.ctx.secrets.generated("keepalived_auth_pass", lambda: generate_password(8))
-        conf = self._render(px, addrs[px].with_prefixlen, peers, auth)
-        host = await self.ctx.host(px)
-        await host.write_file(CHECK_SCRIPT,
-                              check_script(self.ctx.inventory.proxysql.client_port).encode(),
-                              mode=0o755)
-        await host.write_file(CONF, conf.encode(), mode=0o640)
-        test = await host.run(["keepalived", "--config-test", "-f", CONF], check=False)
+        render = partial(self._render, px, addrs[px].with_prefixlen, peers)
+        *write, check = self._config_commands(px, render)
+        await run_all(self.ctx, write)
+        test = await check.run(self.ctx)
+        assert isinstance(test, Result)
+        conf = render(await vipcmd.AUTH_PASS.value(self.ctx))
         if test.exit_status != 0:
             raise StepError(f"{px}: keepalived refuses the config it was given: "
                             f"{(test.stderr or test.stdout).strip()[-400:]}")
@@ -337,14 +340,9 @@ class Vip(Step):
         for px in inv.proxies:
             if px not in nodes:
                 continue
-            backup = nodes[px].conf_backup
-            how = f"cp -a {backup} {CONF}; rm -f {backup}" if backup else f"rm -f {CONF}"
-            # As restore() does: a check script that was there before the wizard stays.
-            if not nodes[px].script_existed:
-                how += f"; rm -f {CHECK_SCRIPT}"
-            actions.append(Action(f"restore:{px}", f"Put {px}'s keepalived config back",
-                                  partial(self.restore, px),
-                                  [f"on {px}: {how}; rmdir {BACKUP_BASE} (if empty)"], host=px))
+            actions.append(self.command_action(
+                f"restore:{px}", f"Put {px}'s keepalived config back",
+                vipcmd.restore(px, nodes[px].conf_backup, nodes[px].script_existed), host=px))
         for px in self.facts.installed:
             actions.append(Action(f"uninstall:{px}", f"Remove keepalived from {px}",
                                   partial(self.uninstall, px),
@@ -357,20 +355,6 @@ class Vip(Step):
     async def drop_vip(self, px: str) -> None:
         vip = self.vip
         await drop_address(await self.ctx.host(px), vip.interface, vip.address)
-
-    async def restore(self, px: str) -> None:
-        node = self.facts.nodes[px]
-        host = await self.ctx.host(px)
-        backup = node.conf_backup
-        if backup:
-            await host.run(["sh", "-c", f"[ -e {shlex.quote(backup)} ] || exit 0; "
-                            f"cp -a -- {shlex.quote(backup)} {CONF} && "
-                            f"rm -f -- {shlex.quote(backup)}"])
-        else:
-            await host.run(["rm", "-f", CONF])
-        if not node.script_existed:
-            await host.run(["rm", "-f", CHECK_SCRIPT])
-        await host.run(["sh", "-c", f"rmdir {BACKUP_BASE} 2>/dev/null || true"])
 
     async def uninstall(self, px: str) -> None:
         await uninstall_keepalived(await self.ctx.host(px))
