@@ -89,11 +89,16 @@ def applied_facts(step: StepName, flavour: str) -> dict[str, Any]:
                 "accounts_created": [*(["mw_repl", a] for a in replicas),
                                      *(["mw_monitor", a] for a in proxies)]}
     if step == StepName.PROXYSQL:
-        return {"installed": ["px1", "px2"],
-                "nodes": {px: {"was_running": False, "db_files": [], "files": [],
-                               "backup": None, "admin_ifaces_read": True,
-                               "admin_ifaces": "0.0.0.0:6032"}
-                          for px in ("px1", "px2")},
+        # px2 ran a ProxySQL of its own with a config database: copied aside, put back.
+        px2 = {"was_running": True, "db_files": ["proxysql.db"],
+               "files": ["proxysql.db", "proxysql.log"],
+               "backup": "/var/backups/moodle-wizard/proxysql-px2-20261127061200",
+               "admin_ifaces_read": True, "admin_ifaces": "127.0.0.1:6032"}
+        return {"installed": ["px1"],
+                "nodes": {"px1": {"was_running": False, "db_files": [], "files": [],
+                                  "backup": None, "admin_ifaces_read": True,
+                                  "admin_ifaces": "0.0.0.0:6032"},
+                          "px2": px2},
                 "accounts_created": [["moodle_ro", a] for a in proxies]}
     if step == StepName.VIP:
         # px2 had a config and a check script of its own before: both are put back.
