@@ -17,7 +17,7 @@ import pytest
 
 from moodle_wizard.core.command import Secret, Shell, Sql, WriteFile
 from moodle_wizard.core.context import Context
-from moodle_wizard.core.remote.ssh import Result
+from moodle_wizard.core.remote.ssh import Result, SshTarget
 from moodle_wizard.core.sql.dialect import Dialect
 from moodle_wizard.core.sql.statement import Statement
 from moodle_wizard.core.sql.version import ServerVersion
@@ -43,13 +43,19 @@ class Answers:
     a substring of its line, rows by a substring of the SQL (first match wins)."""
 
     files: dict[tuple[str, str], bytes] = field(default_factory=dict)
-    stdout: list[tuple[str, str]] = field(default_factory=list)
+    # A list of outputs answers successive runs (the last one from then on).
+    stdout: list[tuple[str, str | list[str]]] = field(default_factory=list)
     rows: list[tuple[str, Rows]] = field(default_factory=list)
     # Substrings of commands that only look (a probe script the step's helpers run).
     reads: list[str] = field(default_factory=list)
 
     def out(self, line: str) -> str:
-        return next((text for key, text in self.stdout if key in line), "")
+        for key, text in self.stdout:
+            if key in line:
+                if isinstance(text, str):
+                    return text
+                return text.pop(0) if len(text) > 1 else text[0]
+        return ""
 
     def sql(self, sql: str) -> Rows:
         return next((list(rows) for key, rows in self.rows if key in sql), [])
@@ -102,6 +108,7 @@ class FakeHost:
     def __init__(self, rec: Recording, name: str) -> None:
         self.rec = rec
         self.name = name
+        self.target = SshTarget(name, name)
 
     async def run(self, argv: Sequence[str], *, input: str | bytes | None = None,
                   check: bool = True, timeout: float | None = 600,

@@ -248,3 +248,47 @@ def test_vip_rollback_runs_what_its_runbook_shows(
     assert [a.id for a in actions] == ["restore:px1", "restore:px2"]
     assert unshown(rec.ctx, rec, actions) == []
     assert len(rec.changes()) == 5
+
+
+# -- proxysql ---------------------------------------------------------------------------
+
+def probe(running: bool, files: str) -> str:
+    dbs = " ".join(f for f in files.split() if f.endswith(".db"))
+    return (f"installed=yes\nrunning={'yes' if running else 'no'}\ndbfiles={dbs}\n"
+            f"files={files}\nsqlite3=no\n")
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_proxysql_records_and_creates_what_its_runbook_shows(
+        flavour: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    answers = Answers(stdout=[("installed=$installed", probe(True, "proxysql.db proxysql.log"))],
+                      reads=["installed=$installed"])
+    rec = recording(flavour, monkeypatch, answers)
+    step = STEP_CLASSES[StepName.PROXYSQL](rec.ctx)
+    actions = ids(step.plan(), "readonly-user", "record")
+    assert unshown(rec.ctx, rec, actions) == []
+    changes = [r.line for r in rec.changes()]
+    assert len(changes) == 6 + 2
+    assert sum("/var/backups/moodle-wizard/proxysql-px2-" in line for line in changes) == 1
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_proxysql_rollback_runs_what_its_runbook_shows(
+        flavour: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = STEP_CLASSES[StepName.PROXYSQL](context(flavour, monkeypatch)).plan()
+    # Running with the files it made (and px2's own database, put back from the copy).
+    made = "proxysql.db proxysql.log proxysql_stats.db proxysql-ca.pem"
+    # Each node: running, then stopped (px2's restore runs first).
+    answers = Answers(stdout=[("installed=$installed", [probe(True, made), probe(False, made)]
+                               * 2)], reads=["installed=$installed"])
+    rec = recording(flavour, monkeypatch, answers, {StepName.PROXYSQL: [a.id for a in plan]})
+    actions = ids(STEP_CLASSES[StepName.PROXYSQL](rec.ctx).rollback_plan(),
+                  "restore", "readonly-user")
+    assert [a.id for a in actions] == ["restore:px2", "restore:px1", "readonly-user"]
+    assert unshown(rec.ctx, rec, actions) == []
+    changes = [r.line for r in rec.changes()]
+    assert "on px1: service proxysql stop" in changes
+    assert "on px2: rm -f -- /var/lib/proxysql/proxysql-ca.pem " \
+           "/var/lib/proxysql/proxysql_stats.db" in changes
+    assert any("cp -a -- /var/backups/moodle-wizard/proxysql-px2-20261127061200/." in line
+               for line in changes)

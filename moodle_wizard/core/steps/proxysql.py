@@ -18,11 +18,11 @@ wizard installed it, the read-only DB user dropped.
 
 from __future__ import annotations
 
-import shlex
 import time
 from functools import partial
 from typing import Any
 
+from moodle_wizard.core.command import placeholder, render_all, run_all
 from moodle_wizard.core.facts import MoodleFacts, ProxyNode, ProxySQLFacts
 from moodle_wizard.core.poll import poll_until
 from moodle_wizard.core.remote import proxysql_node
@@ -42,13 +42,14 @@ from moodle_wizard.core.render.proxysql import (
 from moodle_wizard.core.secrets import generate_password
 from moodle_wizard.core.sql.quoting import MASK
 from moodle_wizard.core.state import StepName
+from moodle_wizard.core.steps import proxysql_commands as pxcmd
 from moodle_wizard.core.steps import proxysql_preflight, proxysql_verify
 from moodle_wizard.core.steps.base import Action, Problem, Step, StepError
 from moodle_wizard.core.steps.proxysql_preflight import PACKAGE_ADMIN_PASSWORD
 
 DATADIR, REPO_SERIES = proxysql_node.DATADIR, proxysql_node.REPO_SERIES
 
-BACKUP_BASE = "/var/backups/moodle-wizard"
+BACKUP_BASE = pxcmd.BACKUP_BASE
 START_TIMEOUT_S = 60.0
 
 
@@ -103,9 +104,9 @@ class ProxySQLStep(Step):
             actions.append(Action(
                 "readonly-user", f"Create the read-only user {ro} on {inv.source} (from the "
                 "proxy hosts)", self.create_readonly_user,
-                [f"on {inv.source}: CREATE USER '{ro}'@'{inv.hosts[px].address}' IDENTIFIED BY "
-                 f"'{MASK}'; GRANT SELECT ON `{dbname}`.* TO '{ro}'@'{inv.hosts[px].address}'"
-                 for px in inv.proxies], host=inv.source))
+                [line for px in inv.proxies for line in render_all(pxcmd.readonly_user(
+                    inv.source, self.dialect, ro, inv.hosts[px].address, dbname))],
+                host=inv.source))
         for px in inv.proxies:
             actions += [
                 Action(f"install:{px}", f"Install ProxySQL on {px} if it is missing",
@@ -115,8 +116,8 @@ class ProxySQLStep(Step):
                        done=partial(self.installed, px), host=px),
                 Action(f"record:{px}", f"Note ProxySQL's state on {px} and copy its config "
                        "databases aside", partial(self.record, px),
-                       [f"on {px}: service proxysql status; ls {DATADIR}/*.db; cp -a them to "
-                        f"{BACKUP_BASE}/proxysql-<time>/ (0700)"], host=px),
+                       [f"on {px}: is ProxySQL running, which files are in {DATADIR}",
+                        pxcmd.record(px, None, placeholder("time")).render()], host=px),
                 Action(f"start:{px}", f"Start ProxySQL on {px}", partial(self.start, px),
                        [f"on {px}: service proxysql start (if not running); wait for the admin "
                         f"interface on 127.0.0.1:{self.cfg.admin_port}"], host=px),
@@ -153,14 +154,11 @@ class ProxySQLStep(Step):
         if px in self.nodes():
             return  # recorded before a crash: what is there now may be the wizard's own
         node = await self.probe(px)
-        host = await self.ctx.host(px)
         backup = None
         if node["db_files"]:
-            backup = f"{BACKUP_BASE}/proxysql-{px}-{time.strftime('%Y%m%d%H%M%S')}"
-            files = " ".join(shlex.quote(f"{DATADIR}/{f}") for f in node["db_files"])
-            await host.run(["sh", "-c", f"install -d -m 0700 {shlex.quote(BACKUP_BASE)} && "
-                            f"install -d -m 0700 {shlex.quote(backup)} && "
-                            f"cp -a -- {files} {shlex.quote(backup)}/"])
+            stamp = time.strftime('%Y%m%d%H%M%S')
+            backup = pxcmd.backup_dir(px, stamp)
+            await pxcmd.record(px, node["db_files"], stamp).run(self.ctx)
         self.nodes()[px] = ProxyNode(was_running=node["running"], db_files=node["db_files"],
                                      files=node["files"], backup=backup)
         self.ctx.save()
@@ -256,8 +254,6 @@ class ProxySQLStep(Step):
     async def create_readonly_user(self) -> None:
         inv, ro = self.ctx.inventory, self.cfg.readonly_user
         assert ro is not None
-        password = self.ctx.secrets.generated("proxysql_readonly_password", generate_password)
-        db = await self.ctx.db(inv.source)
         dbname = self.discovered.dbname
         created = self.facts.accounts_created
         for px in inv.proxies:
@@ -265,9 +261,8 @@ class ProxySQLStep(Step):
             if (ro, addr) not in created:
                 created.append((ro, addr))
                 self.ctx.save()  # before the change
-            await db.run(db.dialect.create_user(ro, addr, password))
-            await db.run(db.dialect.alter_user_password(ro, addr, password))
-            await db.run(db.dialect.grant_select(dbname, ro, addr))
+            await run_all(self.ctx, pxcmd.readonly_user(inv.source, self.dialect, ro, addr,
+                                                        dbname))
 
     # -- verify --------------------------------------------------------------------------
 
@@ -283,36 +278,32 @@ class ProxySQLStep(Step):
             node = self.facts.nodes.get(px)
             if node is None:
                 continue
-            back = f"remove the files ProxySQL made in {DATADIR} (its log stays)"
-            if node.backup:
-                back += f"; cp -a {node.backup}/*.db {DATADIR}/"
-            if node.admin_ifaces:
-                # It lives in those files (or in proxysql.cnf, which a first start reads).
-                back += f"; admin-mysql_ifaces is {node.admin_ifaces} again, as it was"
+            # admin-mysql_ifaces lives in those files (or in proxysql.cnf, which a first
+            # start reads): said, as nothing else shows it.
+            ifaces = ([f"on {px}: admin-mysql_ifaces is {node.admin_ifaces} again, as it was"]
+                      if node.admin_ifaces else [])
             actions.append(Action(
                 f"restore:{px}", f"Put ProxySQL on {px} back as it was", partial(self.restore, px),
-                [f"on {px}: service proxysql stop; {back}"
-                 + ("; service proxysql start" if node.was_running else "")], host=px))
+                [*render_all(pxcmd.restore_plan(px, node.backup, node.was_running)), *ifaces],
+                host=px))
         for px in self.facts.installed:
             actions.append(Action(f"uninstall:{px}", f"Remove ProxySQL from {px}",
                                   partial(self.uninstall, px),
                                   [f"on {px}: apt-get purge proxysql; remove its repository"],
                                   host=px))
         if self.facts.accounts_created:
-            actions.append(Action(
+            actions.append(self.command_action(
                 "readonly-user", f"Drop the read-only user on {inv.source}",
-                self.drop_readonly_user,
-                [f"on {inv.source}: DROP USER IF EXISTS '{u}'@'{h}'"
+                [pxcmd.drop_user(inv.source, self.dialect, u, h)
                  for u, h in self.facts.accounts_created], host=inv.source))
         return actions
 
     async def restore(self, px: str) -> None:
         node = self.facts.nodes[px]
-        host = await self.ctx.host(px)
         await self.ctx.forget_proxysql_admin(px)
         probe = await self.probe(px)
         if probe["running"]:
-            await host.run(["service", "proxysql", "stop"], timeout=120)
+            await pxcmd.stop(px).run(self.ctx)
             if (await self.probe(px))["running"]:
                 raise StepError(f"{px}: ProxySQL still runs after `service proxysql stop`; "
                                 "stop it and run the rollback again")
@@ -322,22 +313,16 @@ class ProxySQLStep(Step):
         new = [f"{DATADIR}/{f}" for f in probe["files"] if f not in keep
                and not f.endswith(".log") and f != "proxysql.pid"]
         if new:
-            await host.run(["rm", "-f", "--", *new])
+            await pxcmd.remove_new(px, new).run(self.ctx)
         if node.backup:
-            backup = shlex.quote(node.backup)
-            await host.run(["sh", "-c", f"[ -d {backup} ] || exit 0; cp -a -- {backup}/. "
-                            f"{DATADIR}/ && rm -rf -- {backup}"])
+            await pxcmd.put_back(px, node.backup).run(self.ctx)
         if node.was_running:
-            await host.run(["service", "proxysql", "start"], timeout=120)
-        await host.run(["sh", "-c", f"rmdir {BACKUP_BASE} 2>/dev/null || true"])
+            await pxcmd.start(px).run(self.ctx)
+        await pxcmd.remove_backup_base(px).run(self.ctx)
 
     async def uninstall(self, px: str) -> None:
         await proxysql_node.uninstall(await self.ctx.host(px))
 
-    async def drop_readonly_user(self) -> None:
-        db = await self.ctx.db(self.ctx.inventory.source)
-        for user, host in self.facts.accounts_created:
-            await db.run(db.dialect.drop_user(user, host))
 
 
 def _display(stmt: Any) -> str:
