@@ -260,7 +260,8 @@ class Inventory(Strict):
             if key in seen:
                 raise ValueError(
                     f"hosts {seen[key]} and {name} are the same machine ({host.address}); "
-                    "one host cannot play two roles — give each role its own host"
+                    "give each role its own host, or, for Moodle and its database on one "
+                    'server, one host with roles = ["source", "app"]'
                 )
             seen[key] = name
             if host.ssh_jump is not None and host.ssh_jump not in self.hosts:

@@ -25,6 +25,7 @@ from moodle_wizard.core.inventory import (
     load_inventory,
 )
 from moodle_wizard.core.state import state_dir
+from moodle_wizard.tui.toml_writer import dumps
 
 HEADER = (
     "# moodle-wizard inventory, written by the wizard. Same format as\n"
@@ -33,65 +34,6 @@ HEADER = (
 # Sections the wizard's own screens edit; any other section the engine's Inventory model
 # has (ProxySQL, VIP ...) is edited generically from its pydantic model.
 CORE_SECTIONS = ("migration", "hosts", "secrets")
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-
-
-# -- TOML ------------------------------------------------------------------------------------
-
-def _key(k: str) -> str:
-    return k if _BARE_KEY.fullmatch(k) else json.dumps(k, ensure_ascii=False)
-
-
-def _value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, str):
-        # JSON's escapes (\" \\ \n \uXXXX) are all valid in a TOML basic string.
-        return json.dumps(v, ensure_ascii=False)
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items()
-                                if x is not None) + " }"
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")
-
-
-def _is_table_list(v: Any) -> bool:
-    return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
-
-
-def _table(lines: list[str], path: list[str], table: dict[str, Any], array: bool = False) -> None:
-    scalars = {k: v for k, v in table.items()
-               if v is not None and not isinstance(v, dict) and not _is_table_list(v)}
-    subtables = {k: v for k, v in table.items() if isinstance(v, dict)}
-    arrays = {k: v for k, v in table.items() if _is_table_list(v)}
-    if path and (scalars or array or not (subtables or arrays)):
-        name = ".".join(_key(p) for p in path)
-        lines.append(f"[[{name}]]" if array else f"[{name}]")
-    for k, v in scalars.items():
-        lines.append(f"{_key(k)} = {_value(v)}")
-    if path and (scalars or array):
-        lines.append("")
-    for k, v in subtables.items():
-        _table(lines, [*path, k], v)
-    for k, items in arrays.items():
-        for item in items:
-            _table(lines, [*path, k], item, array=True)
-
-
-def dumps(data: dict[str, Any]) -> str:
-    """TOML text for a dict of tables, scalars, lists and arrays of tables (None is left out)."""
-    lines: list[str] = []
-    top = {k: v for k, v in data.items() if not isinstance(v, dict) and not _is_table_list(v)}
-    for k, v in top.items():
-        if v is not None:
-            lines.append(f"{_key(k)} = {_value(v)}")
-    if lines:
-        lines.append("")
-    _table(lines, [], {k: v for k, v in data.items() if k not in top})
-    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 # -- validation messages -----------------------------------------------------------------------
@@ -224,25 +166,39 @@ class InventoryDraft:
 
     def role_hosts(self, role: Role) -> list[HostEntry]:
         return [(n, str(h.get("address", "")), _port(h.get("ssh_port")))
-                for n, h in self.hosts.items() if h.get("role") == role.value]
+                for n, h in self.hosts.items() if role.value in _plays(h)]
 
     def set_role_hosts(self, role: Role, entries: Iterable[HostEntry]) -> None:
         """Replace the hosts of one role, keeping what the draft knew about a host of the same
         name (its server_id, its SSH settings). A port given with the address is that host's;
-        otherwise the host keeps its own or takes the form's default."""
-        old = {n: h for n, h in self.hosts.items() if h.get("role") == role.value}
-        others = {n: h for n, h in self.hosts.items() if h.get("role") != role.value}
+        otherwise the host keeps its own or takes the form's default. The same name and
+        address given as the source and as an app host is one host with both roles (Moodle
+        and its database on one server); the inventory says which pairs it accepts."""
+        old = {n: h for n, h in self.hosts.items() if role.value in _plays(h)}
+        others = {n: h for n, h in self.hosts.items() if role.value not in _plays(h)}
+        for name, host in old.items():
+            rest = [r for r in _plays(host) if r != role.value]
+            if rest:  # it plays another role too: that one stays
+                others[name] = _with_roles(dict(host), rest)
         new: dict[str, dict[str, Any]] = {}
         for name, address, port in entries:
             host = dict(old.get(name, {}))
-            host.update({"address": address, "role": role.value})
+            plays = [role.value]
+            other = others.get(name)
+            if other is not None and other.get("address") == address:
+                host = {**other, **host}
+                both = {*_plays(other), role.value}
+                # The source first, as inventories write the single-server pair.
+                plays = sorted(both, key=lambda r: (r != Role.SOURCE.value, r))
+            host["address"] = address
+            _with_roles(host, plays)
             if port is not None:
                 host["ssh_port"] = port
             new[name] = host
         merged = {**others, **new}
-        order = [r.value for r in (Role.JUMP, Role.APP, Role.SOURCE, Role.REPLICA, Role.PROXY)]
-        self.data["hosts"] = dict(sorted(merged.items(),
-                                         key=lambda kv: order.index(kv[1].get("role", "app"))))
+        order = [r.value for r in ROLE_ORDER]
+        self.data["hosts"] = dict(sorted(
+            merged.items(), key=lambda kv: order.index(_plays(kv[1])[0] or "app")))
 
     def ssh_port(self) -> int:
         """The port most hosts use (the form's default)."""
@@ -331,6 +287,26 @@ class InventoryDraft:
         return load_inventory(path)
 
 
+# The order hosts are written in; a host with two roles is listed by its first.
+ROLE_ORDER = (Role.JUMP, Role.APP, Role.SOURCE, Role.REPLICA, Role.PROXY)
+
+
+def _plays(host: dict[str, Any]) -> list[str]:
+    roles = host.get("roles")
+    return [str(r) for r in roles] if isinstance(roles, list) else [str(host.get("role", ""))]
+
+
+def _with_roles(host: dict[str, Any], plays: list[str]) -> dict[str, Any]:
+    """`role = "..."` for one role, `roles = [...]` for the single-server pair."""
+    if len(plays) == 1:
+        host["role"] = plays[0]
+        host.pop("roles", None)
+    else:
+        host["roles"] = plays
+        host.pop("role", None)
+    return host
+
+
 def _port(value: Any) -> int | None:
     return int(value) if isinstance(value, int) else None
 
@@ -376,7 +352,7 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
 
 # What discovery depends on: a change to anything else (backup method, server ids, the
 # ProxySQL and VIP settings) does not make its facts stale.
-DISCOVERY_HOST_KEYS = ("address", "role", "ssh_user", "ssh_port", "ssh_jump", "ssh_key")
+DISCOVERY_HOST_KEYS = ("address", "role", "roles", "ssh_user", "ssh_port", "ssh_jump", "ssh_key")
 DISCOVERY_MIGRATION_KEYS = ("name", "moodle_config", "db_admin_user", "db_socket", "db_port")
 
 

@@ -174,3 +174,27 @@ async def test_a_started_migration_shows_its_hosts_read_only(
         assert isinstance(app.screen, HostsScreen)
         assert all(f.input.disabled for f in app.screen.query(FormField))
         assert app.screen.field("replicas").value == "db2=10.77.0.12, db3=10.77.0.13"
+
+
+async def test_one_name_as_source_and_app_is_one_host_with_both_roles(make_app: MakeApp) -> None:
+    """Moodle and its database on one server (issue 12): the same name and address in both
+    fields is one host with roles = ["source", "app"], and it reads back the same."""
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_hosts(app, pilot)
+        for field, text in (("source", "db1=10.0.0.11"), ("app", "db1=10.0.0.11"),
+                            ("replicas", "db2=10.0.0.12")):
+            screen.field(field).input.focus()
+            await pilot.press("ctrl+u", *text)
+        assert screen.leave(validate=True), "a valid inventory"
+        assert app.draft.hosts["db1"].get("roles") == ["source", "app"]
+        saved = tomllib.loads(app.draft.to_toml())["hosts"]
+        assert saved["db1"] == {**saved["db1"], "roles": ["source", "app"]}
+        assert "role" not in saved["db1"] and set(saved) == {"db1", "db2"}
+        # Another app host later: db1 stays the source only.
+        screen.field("app").input.focus()
+        await pilot.press("ctrl+u", *"web=10.0.0.10")
+        assert screen.leave(validate=True)
+        assert app.draft.hosts["db1"].get("role") == "source"
+        assert "roles" not in app.draft.hosts["db1"]
+        assert app.draft.hosts["web"]["role"] == "app"
