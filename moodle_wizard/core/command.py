@@ -28,7 +28,7 @@ from moodle_wizard.core.sql.statement import Statement
 if TYPE_CHECKING:
     from moodle_wizard.core.context import Context
 
-__all__ = ["Command", "Secret", "Shell", "Sql", "WithSecret", "WriteFile", "matches",
+__all__ = ["Command", "Script", "Secret", "Shell", "Sql", "WithSecret", "WriteFile", "matches",
            "placeholder", "quote", "render_all", "run_all", "runner"]
 
 # Moodle's own DB password is not in the secret store's sources: it is read from config.php.
@@ -109,6 +109,28 @@ class Shell:
         host = await ctx.host(self.host)
         return await host.run(list(self.argv), input=data, check=self.check,
                               timeout=self.timeout)
+
+
+@dataclass(frozen=True)
+class Script:
+    """A shell script run with `sh -eu`, the script on stdin (RemoteHost.script): for the
+    multi-line ones (adding a package repository). Never holds a secret."""
+
+    host: str
+    script: str
+    timeout: float | None = 600
+    note: str = ""
+
+    def render(self) -> str:
+        return (f"on {self.host}: sh -eu <<'SCRIPT'{_suffix(self.note)}\n"
+                f"{self.script.strip()}\nSCRIPT")
+
+    async def run(self, ctx: Context) -> object:
+        if any(value in self.script for value in ctx.secrets.values()):
+            raise ValueError("a secret in a script (a bug: scripts are shown and logged): "
+                             + ctx.secrets.mask(self.render()))
+        host = await ctx.host(self.host)
+        return await host.script(self.script, timeout=self.timeout)
 
 
 @dataclass(frozen=True)

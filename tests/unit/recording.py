@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from moodle_wizard.core.command import Secret, Shell, Sql, WriteFile
+from moodle_wizard.core.command import Script, Secret, Shell, Sql, WriteFile
 from moodle_wizard.core.context import Context
 from moodle_wizard.core.remote.ssh import Result, SshTarget
 from moodle_wizard.core.sql.dialect import Dialect
@@ -123,7 +123,7 @@ class FakeHost:
 
     async def script(self, script: str, *, check: bool = True,
                      timeout: float | None = 600) -> Result:
-        line = f"on {self.name}: {script}"
+        line = Script(self.name, script).render()
         self.rec.keep(self.name, line, read=False)
         return Result(0, self.rec.answers.out(line), "")
 

@@ -96,6 +96,37 @@ def test_replicas_unreplicate_sends_the_planned_statements(
     assert len(rec.changes()) == 2
 
 
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_replicas_host_preparation_runs_what_its_runbook_shows(
+        flavour: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Install (nothing there), stop (a server of the operator's runs on an empty datadir),
+    config and start on each replica."""
+    answers = Answers(stdout=[("echo symlink=1", "exists=1\npids=4242\n")],
+                      reads=["echo symlink=1", "dpkg-query -W", "pidof mariadbd mysqld"])
+    rec = recording(flavour, monkeypatch, answers)
+    actions = ids(STEP_CLASSES[StepName.REPLICAS](rec.ctx).plan(),
+                  "install", "stop", "config", "start")
+    assert len(actions) == 8
+    assert unshown(rec.ctx, rec, actions) == []
+    assert len(rec.changes()) == 2 * 5
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_replicas_rollback_stop_and_uninstall_run_what_their_runbook_shows(
+        flavour: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    done = {StepName.REPLICAS: ["install:db2", "datadir:db2", "start:db2"]}
+    rec = recording(flavour, monkeypatch, Answers(reads=["echo symlink=1", "pidof mariadbd"]),
+                    done)
+    step = STEP_CLASSES[StepName.REPLICAS](rec.ctx)
+    rec.ctx.state.steps.replicas.facts.installed_packages["db2"] = ["mariadb-server"]
+    owner = step.owner  # type: ignore[attr-defined]
+    rec.answers.stdout.append(("echo symlink=1", MARKER_OURS.format(owner=owner)))
+    actions = ids(step.rollback_plan(), "stop", "uninstall")
+    assert [a.id for a in actions] == ["stop:db2", "uninstall:db2"]
+    assert unshown(rec.ctx, rec, actions) == []
+    assert len(rec.changes()) == 2
+
+
 # -- discover ---------------------------------------------------------------------------
 
 def source_rows(flavour: str) -> list[tuple[str, list[dict[str, object]]]]:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Sequence
 
+from moodle_wizard.core.command import Shell
 from moodle_wizard.core.remote.ssh import RemoteHost
 
-__all__ = ["install_command", "install_packages", "missing_packages"]
+__all__ = ["install_command", "install_packages", "install_script", "install_shell",
+           "missing_packages"]
 
 INSTALL_TIMEOUT_S = 1800
 
@@ -22,6 +24,18 @@ def install_command(packages: Sequence[str]) -> str:
     """The apt-get line, as it runs and as the runbook shows it."""
     return ("apt-get install -y --no-install-recommends "
             + " ".join(shlex.quote(p) for p in packages))
+
+
+def install_shell(host: str, packages: Sequence[str]) -> Shell:
+    """install_packages' apt-get on `host` as a command, for a runbook: it runs for the ones
+    missing only (the runbook lists them all)."""
+    return Shell.sh(host, install_script(packages), timeout=INSTALL_TIMEOUT_S,
+                    note="only the ones missing")
+
+
+def install_script(packages: Sequence[str]) -> str:
+    """The `sh -c` script install_packages runs (the runbook renders it as a Shell)."""
+    return f"DEBIAN_FRONTEND=noninteractive {install_command(packages)} </dev/null"
 
 
 async def missing_packages(host: RemoteHost, packages: Sequence[str]) -> list[str]:
@@ -42,6 +56,5 @@ async def install_packages(host: RemoteHost, packages: Sequence[str], *,
         return []
     if record is not None:
         record(missing)
-    await host.run(["sh", "-c", f"DEBIAN_FRONTEND=noninteractive {install_command(missing)}"
-                                " </dev/null"], timeout=INSTALL_TIMEOUT_S)
+    await host.run(["sh", "-c", install_script(missing)], timeout=INSTALL_TIMEOUT_S)
     return missing

@@ -16,7 +16,8 @@ from moodle_wizard.core.facts import ReplicasFacts
 from moodle_wizard.core.render.mycnf import server_cnf_path
 from moodle_wizard.core.state import StepName
 from moodle_wizard.core.steps.base import Problem, Step, StepError, error, source_version, warning
-from moodle_wizard.core.steps.prepare_source import HEARTBEAT_DB, service_name
+from moodle_wizard.core.steps.prepare_source import HEARTBEAT_DB
+from moodle_wizard.core.steps.replicas import commands as replica_cmd
 from moodle_wizard.core.steps.replicas import datadir as replica_datadir
 from moodle_wizard.core.steps.replicas.datadir import DATADIR, Datadir
 
@@ -105,7 +106,7 @@ class ReplicasBase(Step):
     async def _stop_server(self, r: str) -> None:
         host = await self.ctx.host(r)
         await self.ctx.forget_db(r)
-        await host.run(["service", service_name(self.src.flavor), "stop"], check=False)
+        await replica_cmd.stop(r, self.src.flavor).run(self.ctx)
         running = await host.run(["sh", "-c", "pidof mariadbd mysqld || true"])
         if running.stdout.strip():
             raise StepError(f"{r}: the database server is still running after `service stop` "

@@ -9,11 +9,13 @@ did not stop are left as they are.
 
 from __future__ import annotations
 
+from moodle_wizard.core.command import run_all
 from moodle_wizard.core.remote.jobs import JobRef, cancel_job, job_dir, remove_job
 from moodle_wizard.core.remote.packages import install_packages, missing_packages
 from moodle_wizard.core.render.mycnf import DEFAULT_LOG_BIN
 from moodle_wizard.core.steps.base import StepError
 from moodle_wizard.core.steps.prepare_source import service_name
+from moodle_wizard.core.steps.replicas import commands as replica_cmd
 from moodle_wizard.core.steps.replicas import datadir as replica_datadir
 from moodle_wizard.core.steps.replicas.common import ReplicasBase
 from moodle_wizard.core.steps.replicas.datadir import DATADIR
@@ -92,18 +94,14 @@ class HostPreparation(ReplicasBase):
         await host.run(["service", service_name(self.src.flavor), "start"], timeout=300)
 
     async def configure(self, r: str, cnf: str) -> None:
-        host = await self.ctx.host(r)
         if r not in self.facts.configured:
             self.facts.configured.append(r)
             self.ctx.save()
-        await host.write_file(self.cnf_path(), self.replica_cnf(r, cnf).encode(), mode=0o644)
+        await replica_cmd.config(r, self.cnf_path(), self.replica_cnf(r, cnf)).run(self.ctx)
 
     async def start(self, r: str) -> None:
-        host = await self.ctx.host(r)
         await self.ctx.forget_db(r)
-        # The replica keeps a binary log (to be promotable); a fresh host may lack its dir.
-        await host.run(["install", "-d", "-o", "mysql", "-g", "mysql", "/var/log/mysql"])
-        await host.run(["service", service_name(self.src.flavor), "restart"], timeout=600)
+        await run_all(self.ctx, replica_cmd.start(r, self.src.flavor))
 
     # -- rollback ----------------------------------------------------------------------
 
@@ -146,6 +144,4 @@ class HostPreparation(ReplicasBase):
             await host.run(["service", service_name(self.src.flavor), "start"], timeout=300)
 
     async def uninstall(self, r: str, pkgs: list[str]) -> None:
-        host = await self.ctx.host(r)
-        await host.run(["sh", "-c", "DEBIAN_FRONTEND=noninteractive apt-get remove -y "
-                        + " ".join(pkgs) + " </dev/null"], timeout=1800)
+        await replica_cmd.uninstall(r, pkgs).run(self.ctx)

@@ -12,12 +12,12 @@ from functools import partial
 from rich.filesize import decimal
 
 from moodle_wizard.core.command import render_all
-from moodle_wizard.core.remote.packages import install_command
 from moodle_wizard.core.render.mycnf import render_replica_cnf
 from moodle_wizard.core.sql.support import replica_version_problem, server_package
 from moodle_wizard.core.steps.base import Action, Problem, error, source_version
 from moodle_wizard.core.steps.discover import replica_host_facts, server_candidate
 from moodle_wizard.core.steps.prepare_source import service_name
+from moodle_wizard.core.steps.replicas import commands as replica_cmd
 from moodle_wizard.core.steps.replicas import datadir as replica_datadir
 from moodle_wizard.core.steps.replicas import seed, seed_key
 from moodle_wizard.core.steps.replicas.common import SPACE_MARGIN
@@ -88,12 +88,13 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
             actions += [
                 Action(f"install:{r}", f"Install {' '.join(pkgs)} on {r} if missing",
                        partial(self.install, r),
-                       [f"on {r}: {install_command(pkgs)} (only if missing)"],
+                       [replica_cmd.install(r, pkgs).render()],
                        done=partial(self.installed, r), host=r),
                 Action(f"stop:{r}", f"Stop any server on {r}", partial(self.stop, r),
                        [f"on {r}: check {DATADIR} again (refuse, before stopping anything, if "
-                        "it holds data the inventory does not allow to replace); "
-                        f"service {svc} stop"], host=r),
+                        "it holds data the inventory does not allow to replace)",
+                        replica_cmd.stop(r, self.src.flavor, note="if a server runs").render()],
+                       host=r),
                 Action(f"datadir:{r}", f"Make {r}'s {DATADIR} empty (move aside, never delete)",
                        partial(self.empty_datadir, r),
                        [f"on {r}: mv {DATADIR} {replica_datadir.aside_path(mid)} (only if it "
@@ -134,10 +135,10 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
             actions += [
                 Action(f"config:{r}", f"Configure {r} as a read-only replica (server_id "
                        f"{server_id})", partial(self.configure, r, cnf),
-                       [f"on {r}: write {self.cnf_path()}:\n{self.replica_cnf(r, cnf)}"],
-                       host=r),
+                       [replica_cmd.config(r, self.cnf_path(),
+                                           self.replica_cnf(r, cnf)).render()], host=r),
                 Action(f"start:{r}", f"Start the server on {r}", partial(self.start, r),
-                       [f"on {r}: service {svc} restart"], host=r),
+                       render_all(replica_cmd.start(r, self.src.flavor)), host=r),
                 Action(f"replicate:{r}", f"Point {r} at {src} by GTID and start replication",
                        partial(self.replicate, r),
                        render_all(self.replicate_commands(r, GTID_FROM_BACKUP)),
@@ -172,7 +173,6 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
 
     def rollback_plan(self) -> list[Action]:
         inv = self.ctx.inventory
-        svc = service_name(self.src.flavor)
         actions = []
         for r in inv.replicas:
             undo = self._touched(r)
@@ -183,8 +183,9 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
                            render_all(self.unreplicate_commands(r)), host=r),
                     Action(f"stop:{r}", f"Stop the replica server on {r}",
                            partial(self.stop_ours, r),
-                           [f"on {r}: service {svc} stop (only if {DATADIR} carries this "
-                            "migration's marker)"], host=r),
+                           [replica_cmd.stop(r, self.src.flavor, note=f"only if {DATADIR} "
+                                             "carries this migration's marker").render()],
+                           host=r),
                 ]
             if "datadir" in undo or "restart" in undo:
                 actions.append(Action(
@@ -202,5 +203,5 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
         for r, pkgs in self.facts.installed_packages.items():
             actions.append(Action(f"uninstall:{r}", f"Remove the packages the wizard installed "
                                   f"on {r}", partial(self.uninstall, r, pkgs),
-                                  [f"on {r}: apt-get remove -y {' '.join(pkgs)}"], host=r))
+                                  [replica_cmd.uninstall(r, pkgs).render()], host=r))
         return actions

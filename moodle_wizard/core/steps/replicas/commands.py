@@ -1,0 +1,36 @@
+"""What the replicas step runs on a replica host to install, stop, configure and start its
+server, as command objects (core/command.py): apply and rollback run them, the plans render
+them, so the runbook is what runs. (Replication's statements: `replication`.)"""
+
+from __future__ import annotations
+
+from moodle_wizard.core.command import Command, Shell, WriteFile
+from moodle_wizard.core.remote.packages import INSTALL_TIMEOUT_S, install_shell
+from moodle_wizard.core.steps.prepare_source import service_name
+
+# The replica keeps a binary log (to be promotable); a fresh host may lack its directory.
+LOG_DIR = "/var/log/mysql"
+
+
+def install(r: str, packages: list[str]) -> Shell:
+    return install_shell(r, packages)
+
+
+def stop(r: str, flavor: str, *, note: str = "") -> Shell:
+    """Stop the server (its exit status is not checked: nothing may run; the step then
+    checks with pidof that nothing does)."""
+    return Shell(r, ("service", service_name(flavor), "stop"), check=False, note=note)
+
+
+def config(r: str, path: str, content: str) -> WriteFile:
+    return WriteFile(r, path, content, 0o644)
+
+
+def start(r: str, flavor: str) -> list[Command]:
+    return [Shell(r, ("install", "-d", "-o", "mysql", "-g", "mysql", LOG_DIR)),
+            Shell(r, ("service", service_name(flavor), "restart"), timeout=600)]
+
+
+def uninstall(r: str, packages: list[str]) -> Shell:
+    return Shell.sh(r, "DEBIAN_FRONTEND=noninteractive apt-get remove -y "
+                       + " ".join(packages) + " </dev/null", timeout=INSTALL_TIMEOUT_S)
