@@ -96,7 +96,10 @@ class Shell:
 
     def render(self) -> str:
         stdin = f" <<< '{MASK}'" if self.stdin is not None else ""
-        return f"on {self.host}: {self.text()}{stdin}{_suffix(self.note)}"
+        text = self.text()
+        if "\n" in text:  # a multi-line script starts on a line of its own, after the note
+            return f"on {self.host}:{_suffix(self.note)}\n{text}{stdin}"
+        return f"on {self.host}: {text}{stdin}{_suffix(self.note)}"
 
     async def run(self, ctx: Context) -> object:
         known = ctx.secrets.values()

@@ -24,7 +24,12 @@ from moodle_wizard.core.sql.version import ServerVersion
 
 # Commands that only look (a runbook does not list them).
 READ_ONLY = frozenset({"test", "cat", "ls", "pidof", "dpkg-query", "stat", "df", "du",
-                       "sha256sum", "ip", "id", "readlink"})
+                       "sha256sum", "id", "readlink"})
+
+
+def _reads_only(argv: Sequence[str]) -> bool:
+    # `ip ... show` looks; `ip addr del` does not.
+    return argv[0] in READ_ONLY or (argv[0] == "ip" and "show" in argv)
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,7 @@ class FakeHost:
         shown = Shell(self.name, tuple(argv),
                       stdin=Secret("stdin") if input is not None else None)
         line = shown.render()
-        read = argv[0] in READ_ONLY or any(key in line for key in self.rec.answers.reads)
+        read = _reads_only(argv) or any(key in line for key in self.rec.answers.reads)
         self.rec.keep(self.name, line, read=read)
         return Result(0, self.rec.answers.out(line), "")
 

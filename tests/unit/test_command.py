@@ -143,3 +143,9 @@ def test_a_note_is_a_comment_that_matching_leaves_aside() -> None:
     assert write == "on px1: write /etc/x (mode 0644):  # only if missing\na\nb  # kept\n"
     assert matches(write, WriteFile("px1", "/etc/x", "a\nb  # kept\n").render())
     assert not matches(write, WriteFile("px1", "/etc/x", "a\nb\n").render())
+
+
+def test_a_multi_line_script_starts_on_its_own_line_after_the_note() -> None:
+    planned = Shell("px1", ("sh", "-c", "a\nb", "sh", placeholder("its pids")), note="late")
+    assert planned.render() == "on px1:  # late\nsh -c 'a\nb' sh <its pids>"
+    assert matches(planned.render(), Shell("px1", ("sh", "-c", "a\nb", "sh", "42")).render())

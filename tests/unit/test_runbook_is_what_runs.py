@@ -250,7 +250,22 @@ def vip_answers() -> Answers:
         stdout=[("on px1: ip -o link show", ip_output("10.77.0.21")),
                 ("on px2: ip -o link show", ip_output("10.77.0.22")),
                 ("echo installed", "installed conf")],
-        reads=["ip -o link show", "echo installed", "PID_FILES", "/proc/$p/exe"])
+        reads=["ip -o link show", "echo installed", PIDS_PROBE])
+
+
+# Only keepalived_pids' script has it (its KILL script reads /proc too, and changes things).
+PIDS_PROBE = '&& echo "$p"'
+
+
+def keepalived(flavour: str, monkeypatch: pytest.MonkeyPatch, pids: list[str],
+               done: dict[StepName, list[str]] | None = None) -> Recording:
+    """px1 with keepalived's pids answering `pids` in turn (the last from then on)."""
+    answers = Answers(stdout=[(PIDS_PROBE, pids),
+                              ("on px1: ip -o -4 addr show dev eth0",
+                               "2: eth0    inet 10.77.0.21/24 scope global eth0\n"
+                               "2: eth0    inet 10.77.0.100/24 scope global secondary eth0\n")],
+                      reads=["echo installed", "dpkg-query -W", PIDS_PROBE])
+    return recording(flavour, monkeypatch, answers, done)
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS[:1])
@@ -323,3 +338,37 @@ def test_proxysql_rollback_runs_what_its_runbook_shows(
            "/var/lib/proxysql/proxysql_stats.db" in changes
     assert any("cp -a -- /var/backups/moodle-wizard/proxysql-px2-20261127061200/." in line
                for line in changes)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS[:1])
+def test_vip_install_and_start_run_what_their_runbook_shows(
+        flavour: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The package started keepalived with its sample config: stopped again; later started."""
+    rec = keepalived(flavour, monkeypatch, ["4242", "4242", ""])
+    [install] = [a for a in STEP_CLASSES[StepName.VIP](rec.ctx).plan() if a.id == "install:px1"]
+    assert unshown(rec.ctx, rec, [install]) == []
+    assert [r.line.split("  #")[0] for r in rec.changes()][1:] == [
+        "on px1: service keepalived stop"]
+    rec = keepalived(flavour, monkeypatch, ["", "4242"])
+    [start] = [a for a in STEP_CLASSES[StepName.VIP](rec.ctx).plan() if a.id == "start:px1"]
+    assert unshown(rec.ctx, rec, [start]) == []
+    assert [r.line for r in rec.changes()] == ["on px1: service keepalived start"]
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS[:1])
+def test_vip_rollback_stop_drop_uninstall_run_what_their_runbook_shows(
+        flavour: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Also the KILL by pid of a keepalived that outlives `service keepalived stop`."""
+    from moodle_wizard.core.steps import vip_node
+
+    monkeypatch.setattr(vip_node, "STOP_TIMEOUT_S", 0.3)
+    plan = STEP_CLASSES[StepName.VIP](context(flavour, monkeypatch)).plan()
+    rec = keepalived(flavour, monkeypatch, ["4242"], {StepName.VIP: [a.id for a in plan]})
+    actions = [a for a in STEP_CLASSES[StepName.VIP](rec.ctx).rollback_plan()
+               if a.id in ("stop:px1", "vip-gone:px1", "uninstall:px1")]
+    assert len(actions) == 3
+    assert unshown(rec.ctx, rec, actions) == []
+    changes = [r.line for r in rec.changes()]
+    assert len(changes) == 5
+    assert "on px1: ip addr del 10.77.0.100/24 dev eth0" in changes
+    assert any(line.endswith(" sh KILL 4242") for line in changes)

@@ -29,7 +29,7 @@ from moodle_wizard.core.remote.netcheck import (
     interfaces,
     vrrp_groups,
 )
-from moodle_wizard.core.remote.packages import install_command, install_packages
+from moodle_wizard.core.remote.packages import install_packages, install_shell
 from moodle_wizard.core.remote.ssh import Result
 from moodle_wizard.core.render.keepalived import (
     HealthCheck,
@@ -39,13 +39,12 @@ from moodle_wizard.core.render.keepalived import (
 )
 from moodle_wizard.core.state import StepName
 from moodle_wizard.core.steps import vip_commands as vipcmd
+from moodle_wizard.core.steps import vip_node
 from moodle_wizard.core.steps.base import Action, Problem, Step, StepError, error, warning
 from moodle_wizard.core.steps.vip_login import vip_login
 from moodle_wizard.core.steps.vip_node import (
     CHECK_SCRIPT,
     CONF,
-    PID_FILES,
-    STOP_TIMEOUT_S,
     drop_address,
     holds_vip,
     keepalived_state,
@@ -174,7 +173,8 @@ class Vip(Step):
             actions += [
                 Action(f"install:{px}", f"Install keepalived on {px} if it is missing",
                        partial(self.install, px),
-                       [f"on {px} (only if missing): {install_command(['keepalived'])}"],
+                       render_all([install_shell(px, ["keepalived"]),
+                                   *vip_node.stop_commands(px, None)]),
                        done=partial(self.installed, px), host=px),
                 Action(f"record:{px}", f"Copy {px}'s keepalived config aside",
                        partial(self.record, px),
@@ -187,7 +187,7 @@ class Vip(Step):
         for px in self.ctx.inventory.proxies:
             actions.append(Action(f"start:{px}", f"Start keepalived on {px}",
                                   partial(self.start, px),
-                                  [f"on {px}: service keepalived start"], host=px))
+                                  [vip_node.start_command(px).render()], host=px))
         return actions
 
     def _runbook_conf(self, px: str, auth_pass: str) -> str:
@@ -327,16 +327,14 @@ class Vip(Step):
         for px in (p for p in inv.proxies if self.journaled(f"install:{p}", f"start:{p}")):
             actions.append(Action(f"stop:{px}", f"Stop keepalived on {px}",
                                   partial(self._stop, px),
-                                  [f"on {px}: service keepalived stop; wait for its pids "
-                                   f"({', '.join(PID_FILES)}) to end, KILL by pid after "
-                                   f"{STOP_TIMEOUT_S:.0f} s"], host=px))
+                                  render_all(vip_node.stop_commands(px, None)), host=px))
         if vip is not None:
             for px in inv.proxies:
                 actions.append(Action(
                     f"vip-gone:{px}", f"Make sure {vip.address} is not on {px}",
                     partial(self.drop_vip, px),
-                    [f"on {px}: ip addr del {vip.address}/<prefix> dev {vip.interface} (if it "
-                     "is still there)"], host=px))
+                    [vip_node.drop_command(px, vip.interface, vip.address + "/"
+                                           + placeholder("prefix")).render()], host=px))
         for px in inv.proxies:
             if px not in nodes:
                 continue
@@ -346,7 +344,7 @@ class Vip(Step):
         for px in self.facts.installed:
             actions.append(Action(f"uninstall:{px}", f"Remove keepalived from {px}",
                                   partial(self.uninstall, px),
-                                  [f"on {px}: apt-get purge keepalived"], host=px))
+                                  [vip_node.uninstall_command(px).render()], host=px))
         return actions
 
     async def _stop(self, px: str) -> None:
@@ -354,7 +352,7 @@ class Vip(Step):
 
     async def drop_vip(self, px: str) -> None:
         vip = self.vip
-        await drop_address(await self.ctx.host(px), vip.interface, vip.address)
+        await drop_address(await self.ctx.host(px), px, vip.interface, vip.address)
 
     async def uninstall(self, px: str) -> None:
-        await uninstall_keepalived(await self.ctx.host(px))
+        await uninstall_keepalived(await self.ctx.host(px), px)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from moodle_wizard.core.command import Shell, placeholder
 from moodle_wizard.core.poll import PollTimeout, poll_until
 from moodle_wizard.core.remote.netcheck import holds_address
 from moodle_wizard.core.remote.ssh import RemoteHost
@@ -18,11 +19,15 @@ __all__ = [
     "KeepalivedState",
     "check_script",
     "drop_address",
+    "drop_command",
     "holds_vip",
     "keepalived_pids",
     "keepalived_state",
+    "start_command",
     "start_keepalived",
+    "stop_commands",
     "stop_keepalived",
+    "uninstall_command",
     "uninstall_keepalived",
 ]
 
@@ -94,9 +99,37 @@ async def keepalived_state(host: RemoteHost) -> KeepalivedState:
                            script="script" in words, pids=await keepalived_pids(host))
 
 
+# -- as commands (core/command.py): what runs is what the VIP step's runbook shows ----------
+
+def start_command(px: str) -> Shell:
+    return Shell(px, ("service", "keepalived", "start"), timeout=60,
+                 note="if it does not run; then wait for a live pid")
+
+
+def stop_commands(px: str, pids: list[str] | None) -> list[Shell]:
+    """`service keepalived stop`; then, for what still runs after STOP_TIMEOUT_S, KILL by pid
+    (None: the plan's placeholder) and the pid files it leaves."""
+    shown = pids if pids is not None else [placeholder("its pids")]
+    late = f"only what still runs {STOP_TIMEOUT_S:.0f} s later"
+    return [Shell(px, ("service", "keepalived", "stop"), check=False, timeout=60,
+                  note="if it runs"),
+            Shell(px, ("sh", "-c", _KILL, "sh", "KILL", *shown), note=late),
+            Shell(px, ("sh", "-c", _STALE_PID_FILES, "sh", *PID_FILES), note=late)]
+
+
+def drop_command(px: str, interface: str, address_cidr: str) -> Shell:
+    return Shell(px, ("ip", "addr", "del", address_cidr, "dev", interface),
+                 note="if it is still there")
+
+
+def uninstall_command(px: str) -> Shell:
+    return Shell.sh(px, "DEBIAN_FRONTEND=noninteractive apt-get purge -y -q keepalived "
+                        "< /dev/null", timeout=1800)
+
+
 async def start_keepalived(host: RemoteHost, px: str) -> None:
     if not await keepalived_pids(host):
-        await host.run(["service", "keepalived", "start"], timeout=60)
+        await host.run(list(start_command(px).argv), timeout=60)
 
     async def started() -> bool | None:
         return True if await keepalived_pids(host) else None
@@ -111,7 +144,8 @@ async def stop_keepalived(host: RemoteHost, px: str) -> None:
     pids = await keepalived_pids(host)
     if not pids:
         return
-    await host.run(["service", "keepalived", "stop"], check=False, timeout=60)
+    stop, kill, stale = stop_commands(px, pids)
+    await host.run(list(stop.argv), check=False, timeout=60)
 
     async def stopped() -> bool | None:
         return None if await keepalived_pids(host) else True
@@ -121,14 +155,13 @@ async def stop_keepalived(host: RemoteHost, px: str) -> None:
                          what=f"{px}: keepalived still runs {STOP_TIMEOUT_S:.0f} s after "
                               "`service keepalived stop`")
     except PollTimeout:
-        await host.run(["sh", "-c", _KILL, "sh", "KILL", *pids])
+        await host.run(list(kill.argv))
         # A KILLed keepalived leaves its pid files (and the VIP: Vip.drop_vip) behind.
-        await host.run(["sh", "-c", _STALE_PID_FILES, "sh", *PID_FILES])
+        await host.run(list(stale.argv))
 
 
-async def uninstall_keepalived(host: RemoteHost) -> None:
-    await host.run(["sh", "-c", "DEBIAN_FRONTEND=noninteractive apt-get purge -y -q "
-                    "keepalived < /dev/null"], timeout=1800)
+async def uninstall_keepalived(host: RemoteHost, px: str) -> None:
+    await host.run(list(uninstall_command(px).argv), timeout=1800)
 
 
 async def holds_vip(host: RemoteHost, interface: str, address: str) -> bool:
@@ -136,10 +169,10 @@ async def holds_vip(host: RemoteHost, interface: str, address: str) -> bool:
     return holds_address(addr.stdout, interface, address)
 
 
-async def drop_address(host: RemoteHost, interface: str, address: str) -> None:
+async def drop_address(host: RemoteHost, px: str, interface: str, address: str) -> None:
     """Take `address` off `interface` if it is there (a KILLed keepalived leaves the VIP)."""
     addr = await host.run(["ip", "-o", "-4", "addr", "show", "dev", interface], check=False)
     for line in addr.stdout.splitlines():
         for word in line.split():
             if word.startswith(f"{address}/"):
-                await host.run(["ip", "addr", "del", word, "dev", interface])
+                await host.run(list(drop_command(px, interface, word).argv))
