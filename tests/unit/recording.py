@@ -80,6 +80,10 @@ class Recording:
         self.answers = answers
         self.ran: list[Ran] = []
 
+    # How a ProxySQL admin statement on a proxy host shows (the step's runbook form).
+    admin_line: Callable[[str, Statement], str] = staticmethod(
+        lambda px, stmt: f"on {px} (proxysql admin): {stmt.display()}")
+
     def keep(self, host: str, line: str, read: bool) -> None:
         self.ran.append(Ran(host, self.ctx.secrets.mask(line), read))
 
@@ -99,6 +103,16 @@ class Recording:
         async def forget(name: str) -> None:
             dbs.pop(name, None)
 
+        admins: dict[str, FakeAdmin] = {}
+
+        async def admin(name: str, user: str, password: str) -> FakeAdmin:
+            return admins.setdefault(name, FakeAdmin(self, name))
+
+        async def forget_admin(name: str) -> None:
+            admins.pop(name, None)
+
+        monkeypatch.setattr(self.ctx, "proxysql_admin", admin)
+        monkeypatch.setattr(self.ctx, "forget_proxysql_admin", forget_admin)
         monkeypatch.setattr(self.ctx, "host", host)
         monkeypatch.setattr(self.ctx, "db", db)
         monkeypatch.setattr(self.ctx, "forget_db", forget)
@@ -164,3 +178,28 @@ class FakeDb:
 
     async def variable(self, name: str) -> Any:
         return (await self.one(f"SELECT @@GLOBAL.{name} AS v"))["v"]
+
+
+class FakeAdmin:
+    """ProxySQL's admin interface on a proxy host: keeps the global variables it is set."""
+
+    _SET_VARIABLE = "UPDATE global_variables SET variable_value = %s WHERE variable_name = %s"
+
+    def __init__(self, rec: Recording, name: str) -> None:
+        self.rec = rec
+        self.name = name
+        self.values: dict[str, str] = {}
+
+    async def run(self, stmt: Statement) -> Rows:
+        if stmt.sql == self._SET_VARIABLE:
+            value, name = stmt.params
+            self.values[str(name)] = str(value)
+        self.rec.keep(self.name, self.rec.admin_line(self.name, stmt),
+                      read=_is_read_sql(stmt.sql))
+        return []
+
+    async def query(self, sql: str, params: Sequence[str | int] = ()) -> Rows:
+        return await self.run(Statement(sql, tuple(params)))
+
+    async def variables(self, names: Sequence[str]) -> dict[str, str]:
+        return {n: self.values[n] for n in names if n in self.values}

@@ -372,3 +372,37 @@ def test_vip_rollback_stop_drop_uninstall_run_what_their_runbook_shows(
     assert len(changes) == 5
     assert "on px1: ip addr del 10.77.0.100/24 dev eth0" in changes
     assert any(line.endswith(" sh KILL 4242") for line in changes)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_proxysql_install_start_configure_run_what_their_runbook_shows(
+        flavour: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ProxySQL missing, then installed and stopped; configured through its admin interface
+    (the statements' secrets masked as the runbook shows them)."""
+    from moodle_wizard.core.steps import proxysql
+
+    missing = "installed=no\nrunning=no\ndbfiles=\nfiles=\nsqlite3=no\n"
+    answers = Answers(stdout=[("installed=$installed", [missing, missing, probe(False, "")])],
+                      reads=["installed=$installed", "dpkg-query -W"])
+    rec = recording(flavour, monkeypatch, answers)
+    port = rec.ctx.inventory.proxysql.admin_port
+    rec.admin_line = lambda px, stmt: (f"on {px}, admin 127.0.0.1:{port} through SSH: "
+                                       + proxysql._display(stmt))
+    actions = [a for a in STEP_CLASSES[StepName.PROXYSQL](rec.ctx).plan()
+               if a.id in ("install:px1", "start:px1", "configure:px1")]
+    assert unshown(rec.ctx, rec, actions) == []
+    changes = [r.line for r in rec.changes()]
+    assert changes[:3] == [line.split("  #")[0] for line in actions[0].runbook[1:3]] + [
+        "on px1: service proxysql start"]
+    assert sum("through SSH" in line for line in changes) > 10
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS[:1])
+def test_proxysql_uninstall_runs_what_its_runbook_shows(
+        flavour: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = STEP_CLASSES[StepName.PROXYSQL](context(flavour, monkeypatch)).plan()
+    rec = recording(flavour, monkeypatch, Answers(), {StepName.PROXYSQL: [a.id for a in plan]})
+    actions = ids(STEP_CLASSES[StepName.PROXYSQL](rec.ctx).rollback_plan(), "uninstall")
+    assert [a.id for a in actions] == ["uninstall:px1"]
+    assert unshown(rec.ctx, rec, actions) == []
+    assert len(rec.changes()) == 1

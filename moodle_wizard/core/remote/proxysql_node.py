@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from moodle_wizard.core.remote.packages import install_packages
+from moodle_wizard.core.command import Command, Script
+from moodle_wizard.core.remote.packages import install_packages, install_shell
 from moodle_wizard.core.remote.ssh import RemoteHost
 
-__all__ = ["CNF", "DATADIR", "REPO_SERIES", "install", "parse_probe", "probe", "uninstall"]
+__all__ = ["CNF", "DATADIR", "REPO_SERIES", "install", "install_commands", "parse_probe", "probe",
+           "uninstall", "uninstall_command"]
 
 DATADIR = "/var/lib/proxysql"
 CNF = "/etc/proxysql.cnf"
@@ -76,10 +78,22 @@ async def probe(host: RemoteHost) -> dict[str, Any]:
     return parse_probe(out.stdout)
 
 
+def install_commands(px: str) -> list[Command]:
+    """What install() runs, as commands (the ProxySQL step's runbook renders them)."""
+    return [Script(px, _ADD_REPOSITORY, timeout=1800), install_shell(px, ["proxysql"])]
+
+
+def uninstall_command(px: str) -> Script:
+    return Script(px, _UNINSTALL, timeout=1800)
+
+
 async def install(host: RemoteHost) -> None:
-    await host.script(_ADD_REPOSITORY, timeout=1800)
+    repository, _ = install_commands(host.target.name)
+    assert isinstance(repository, Script)
+    await host.script(repository.script, timeout=repository.timeout)
     await install_packages(host, ["proxysql"])
 
 
 async def uninstall(host: RemoteHost) -> None:
-    await host.script(_UNINSTALL, timeout=1800)
+    script = uninstall_command(host.target.name)
+    await host.script(script.script, timeout=script.timeout)

@@ -26,7 +26,6 @@ from moodle_wizard.core.command import placeholder, render_all, run_all
 from moodle_wizard.core.facts import MoodleFacts, ProxyNode, ProxySQLFacts
 from moodle_wizard.core.poll import poll_until
 from moodle_wizard.core.remote import proxysql_node
-from moodle_wizard.core.remote.packages import install_command
 from moodle_wizard.core.remote.proxysql import (
     AdminLoginRefused,
     AdminUnreachable,
@@ -111,16 +110,18 @@ class ProxySQLStep(Step):
             actions += [
                 Action(f"install:{px}", f"Install ProxySQL on {px} if it is missing",
                        partial(self.install, px),
-                       [f"on {px} (only if missing): add {REPO_SERIES} repository of "
-                        f"repo.proxysql.com; apt-get update; {install_command(['proxysql'])}"],
+                       [f"on {px}: only if ProxySQL is missing, its {REPO_SERIES} repository "
+                        "of repo.proxysql.com and its package:",
+                        *render_all(proxysql_node.install_commands(px))],
                        done=partial(self.installed, px), host=px),
                 Action(f"record:{px}", f"Note ProxySQL's state on {px} and copy its config "
                        "databases aside", partial(self.record, px),
                        [f"on {px}: is ProxySQL running, which files are in {DATADIR}",
                         pxcmd.record(px, None, placeholder("time")).render()], host=px),
                 Action(f"start:{px}", f"Start ProxySQL on {px}", partial(self.start, px),
-                       [f"on {px}: service proxysql start (if not running); wait for the admin "
-                        f"interface on 127.0.0.1:{self.cfg.admin_port}"], host=px),
+                       [pxcmd.start(px, note="if it does not run").render(),
+                        f"on {px}: wait for the admin interface on "
+                        f"127.0.0.1:{self.cfg.admin_port}"], host=px),
                 Action(f"configure:{px}", f"Configure ProxySQL on {px}",
                        partial(self.configure, px),
                        [f"on {px}, admin 127.0.0.1:{self.cfg.admin_port} through SSH: {line}"
@@ -164,10 +165,9 @@ class ProxySQLStep(Step):
         self.ctx.save()
 
     async def start(self, px: str) -> None:
-        host = await self.ctx.host(px)
         if not (await self.probe(px))["running"]:
             await self.ctx.forget_proxysql_admin(px)
-            await host.run(["service", "proxysql", "start"], timeout=120)
+            await pxcmd.start(px).run(self.ctx)
         failures: list[AdminUnreachable] = []
 
         async def admin_open() -> bool | None:
@@ -289,7 +289,7 @@ class ProxySQLStep(Step):
         for px in self.facts.installed:
             actions.append(Action(f"uninstall:{px}", f"Remove ProxySQL from {px}",
                                   partial(self.uninstall, px),
-                                  [f"on {px}: apt-get purge proxysql; remove its repository"],
+                                  [proxysql_node.uninstall_command(px).render()],
                                   host=px))
         if self.facts.accounts_created:
             actions.append(self.command_action(

@@ -42,8 +42,8 @@ def stop(px: str) -> Shell:
     return Shell(px, ("service", "proxysql", "stop"), timeout=120, note="if it runs")
 
 
-def start(px: str) -> Shell:
-    return Shell(px, ("service", "proxysql", "start"), timeout=120)
+def start(px: str, *, note: str = "") -> Shell:
+    return Shell(px, ("service", "proxysql", "start"), timeout=120, note=note)
 
 
 def remove_new(px: str, files: list[str] | None) -> Shell:
