@@ -156,21 +156,32 @@ class Sql:
 @dataclass(frozen=True)
 class WriteFile:
     """`content` written to `path` on `host` atomically, with `mode` (owner of a file being
-    replaced kept). A file that holds a secret is a `WithSecret` of a WriteFile."""
+    replaced kept). Bytes are written as they are (config.php, byte-exact) and shown as text
+    where they decode. In a plan, content or mode only apply knows is a placeholder (the
+    mode as None). A file that holds a secret is a `WithSecret` of a WriteFile."""
 
     host: str
     path: str
-    content: str
-    mode: int = 0o644
+    content: str | bytes
+    mode: int | None = 0o644
     note: str = ""
 
     def render(self) -> str:
-        return (f"on {self.host}: write {self.path} (mode {self.mode:04o}):"
-                f"{_suffix(self.note)}\n{self.content}")
+        mode = f"{self.mode:04o}" if self.mode is not None else placeholder("its mode")
+        content = self.content
+        if isinstance(content, bytes):
+            try:
+                content = content.decode()
+            except UnicodeDecodeError:
+                content = f"({len(content)} bytes, not UTF-8 text)"
+        return f"on {self.host}: write {self.path} (mode {mode}):{_suffix(self.note)}\n{content}"
 
     async def run(self, ctx: Context) -> object:
+        if self.mode is None:
+            raise ValueError(f"a planned write runs with a mode: {self.path}")
+        data = self.content.encode() if isinstance(self.content, str) else self.content
         host = await ctx.host(self.host)
-        await host.write_file(self.path, self.content.encode(), mode=self.mode)
+        await host.write_file(self.path, data, mode=self.mode)
         return None
 
 

@@ -121,6 +121,8 @@ class Recording:
         # distinctive value every time, as the real file keeps it).
         monkeypatch.setattr(self.ctx.secrets, "generated",
                             lambda name, make: self.ctx.secrets.get(name))
+        monkeypatch.setattr(self.ctx.secrets, "generated_value",
+                            lambda name: self.ctx.secrets.get(name))
 
 
 class FakeHost:
@@ -152,8 +154,8 @@ class FakeHost:
 
     async def write_file(self, path: str, data: bytes, *, mode: int = 0o644,
                          atomic: bool = True) -> None:
-        self.rec.keep(self.name, WriteFile(self.name, path, data.decode(), mode).render(),
-                      read=False)
+        self.rec.keep(self.name, WriteFile(self.name, path, data, mode).render(), read=False)
+        self.rec.answers.files[(self.name, path)] = data  # read back as written
 
 
 class FakeDb:

@@ -45,6 +45,9 @@ COVERED: dict[tuple[StepName, str], set[str]] = {
     (StepName.PROXYSQL, "rollback"): {"restore", "uninstall", "readonly-user"},
     (StepName.VIP, "apply"): {"install", "record", "config", "start"},
     (StepName.VIP, "rollback"): {"stop", "vip-gone", "restore", "uninstall"},
+    # validate changes nothing (PHP reads the edited text on stdin; its checks stood in for).
+    (StepName.CUTOVER, "apply"): {"backup", "validate", "write"},
+    (StepName.CUTOVER, "rollback"): {"restore"},
 }
 # Still written beside the code that runs: not yet command objects, so not held to it.
 NOT_YET: dict[tuple[StepName, str], dict[str, str]] = {
@@ -59,14 +62,6 @@ NOT_YET: dict[tuple[StepName, str], dict[str, str]] = {
     (StepName.REPLICAS, "rollback"): {
         "restore": "job cancel/removal and datadir.py's marker-checked deletion",
         "seed-key": "as cleanup",
-    },
-    (StepName.CUTOVER, "apply"): {
-        "backup": "config.php is copied as bytes read at run time (no bytes WriteFile yet)",
-        "validate": "PHP runs on the edited text (moodle_config.php_lint/evaluate_config)",
-        "write": "the edited config.php's bytes, known only at run time",
-    },
-    (StepName.CUTOVER, "rollback"): {
-        "restore": "the original's bytes from the copy, read and checked at run time",
     },
 }
 
@@ -490,3 +485,59 @@ def test_prepare_source_without_a_restart_sets_what_its_runbook_shows(
     assert [a.id for a in actions] == ["set:binlog_format"]
     assert unshown(rec.ctx, rec, actions) == []
     assert [r.line for r in rec.changes()] == ["on db1: SET GLOBAL binlog_format = 'ROW'"]
+
+
+# -- cutover ----------------------------------------------------------------------------
+
+CONFIG_PHP = """<?php
+unset($CFG);
+global $CFG;
+$CFG = new stdClass();
+$CFG->dbtype    = 'mariadb';
+$CFG->dblibrary = 'native';
+$CFG->dbhost    = '10.77.0.11';
+$CFG->dbname    = 'moodle';
+$CFG->dbuser    = 'moodleuser';
+$CFG->dbpass    = '{password}';
+$CFG->prefix    = 'mdl_';
+$CFG->dboptions = array (
+  'dbpersist' => 0,
+  'dbport' => '',
+);
+$CFG->wwwroot   = 'http://10.77.0.10/moodle';
+require_once(__DIR__ . '/lib/setup.php');
+"""
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS[:1])
+def test_cutover_runs_what_its_runbook_shows(flavour: str,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Backup, validate (PHP only reads: its checks are stood in for here) and write; then
+    the rollback puts the original back."""
+    from moodle_wizard.core.steps import cutover
+    from tests.unit.plan_fixtures import MOODLE_PASSWORD
+
+    async def lint(host: object, path: str, content: bytes) -> None:
+        return None
+
+    async def evaluate(host: object, path: str, content: bytes, **kw: object) -> dict[str, str]:
+        return {}
+
+    monkeypatch.setattr(cutover, "php_lint", lint)
+    monkeypatch.setattr(cutover, "evaluate_config", evaluate)
+    monkeypatch.setattr(cutover.Cutover, "_check_evaluated", lambda self, app, got: [])
+    monkeypatch.setattr(cutover.Cutover, "_check_logins", lambda self, app, got, when: None)
+    path = "/var/www/moodle/config.php"
+    original = CONFIG_PHP.format(password=MOODLE_PASSWORD).encode()
+    answers = Answers(files={("app", path): original}, stdout=[("stat -L", "640")])
+    rec = recording(flavour, monkeypatch, answers)
+    actions = STEP_CLASSES[StepName.CUTOVER](rec.ctx).plan()
+    assert unshown(rec.ctx, rec, actions) == []
+    written = [r.line for r in rec.changes() if r.line.startswith(f"on app: write {path}")]
+    assert len(written) == 1 and "10.77.0.100" in written[0]
+    assert MOODLE_PASSWORD not in "\n".join(r.line for r in rec.ran)
+    rollback = STEP_CLASSES[StepName.CUTOVER](rec.ctx).rollback_plan()
+    start = len(rec.ran)
+    assert unshown(rec.ctx, rec, rollback) == []
+    assert rec.answers.files[("app", path)] == original
+    assert len([r for r in rec.ran[start:] if not r.read]) == 3

@@ -21,6 +21,7 @@ import time
 from functools import partial
 from typing import Any
 
+from moodle_wizard.core.command import placeholder, render_all, run_all
 from moodle_wizard.core.events import OutputLine
 from moodle_wizard.core.facts import AppCutover, CutoverFacts, LoginServer, MoodleConfig
 from moodle_wizard.core.moodle_config import evaluate_config, php_lint, read_moodle_config
@@ -33,9 +34,10 @@ from moodle_wizard.core.render.configphp import (
 from moodle_wizard.core.render.configphp_diff import config_php_diff
 from moodle_wizard.core.sql.quoting import MASK
 from moodle_wizard.core.state import ActionStatus, StepName, StepStatus
+from moodle_wizard.core.steps import cutover_commands as cutcmd
 from moodle_wizard.core.steps.base import Action, Problem, Step, StepError, error
 
-BACKUP_BASE = "/var/backups/moodle-wizard"
+BACKUP_BASE = cutcmd.BACKUP_BASE
 
 
 def sha256(data: bytes) -> str:
@@ -171,8 +173,9 @@ class Cutover(Step):
         for app in inv.apps:
             actions.append(Action(
                 f"backup:{app}", f"Copy config.php on {app} aside", partial(self.backup, app),
-                [f"on {app}: install -d -m 0700 {BACKUP_BASE}; copy {self.path} to "
-                 f"{BACKUP_BASE}/config.php.{app}.<time> (0600); note its sha256"], host=app))
+                [*render_all(cutcmd.backup(app, None, placeholder("time"))),
+                 f"on {app}: read the copy back (it must be identical); note its sha256"],
+                host=app))
         for app in inv.apps:
             actions.append(Action(
                 f"validate:{app}", f"Check the edited config.php on {app} with PHP and a login "
@@ -183,9 +186,14 @@ class Cutover(Step):
         for app in inv.apps:
             actions.append(Action(
                 f"write:{app}", f"Replace config.php on {app}", partial(self.write, app),
-                [f"on {app}: write {self.path} atomically (owner, group, mode kept)"],
+                [cutcmd.write(app, self.path, None, self._mode(app)).render()],
                 done=partial(self.written, app), host=app))
         return actions
+
+    def _mode(self, app: str) -> int | None:
+        """config.php's mode as the backup recorded it (None before)."""
+        recorded = self.facts.apps.get(app)
+        return int(recorded.mode, 8) if recorded is not None else None
 
     # -- apply ----------------------------------------------------------------------------
 
@@ -197,9 +205,9 @@ class Cutover(Step):
         if original is None:
             raise StepError(f"{app}: {self.path} does not exist")
         mode = (await host.run(["stat", "-L", "-c", "%a", self.path])).stdout.strip()
-        backup = f"{BACKUP_BASE}/config.php.{app}.{time.strftime('%Y%m%d%H%M%S')}"
-        await host.run(["install", "-d", "-m", "0700", BACKUP_BASE])
-        await host.write_file(backup, original, mode=0o600)
+        stamp = time.strftime('%Y%m%d%H%M%S')
+        backup = cutcmd.backup_path(app, stamp)
+        await run_all(self.ctx, cutcmd.backup(app, original, stamp))
         if await host.read_file(backup) != original:
             raise StepError(f"{app}: the copy {backup} of config.php does not read back "
                             "identical; check the disk")
@@ -260,7 +268,6 @@ class Cutover(Step):
 
     async def write(self, app: str) -> None:
         facts = self.apps_facts()[app]
-        host = await self.ctx.host(app)
         original = await self.original(app)
         ro = self.ro_password()
         edited = self.edit(original, ro)
@@ -271,7 +278,7 @@ class Cutover(Step):
         for line in config_php_diff(original, edited, secrets=secrets,
                                     filename=self.path).splitlines():
             self.ctx.emit(OutputLine(self.name, app, self.ctx.secrets.mask(line)))
-        await host.write_file(self.path, edited, mode=int(facts.mode, 8))
+        await cutcmd.write(app, self.path, edited, int(facts.mode, 8)).run(self.ctx)
 
     # -- verify ---------------------------------------------------------------------------
 
@@ -299,9 +306,10 @@ class Cutover(Step):
                 partial(self.restore, app),
                 [f"on {app}: check that {facts.path} is still what the cutover wrote "
                  f"(sha256 {facts.sha256_after or '(not written)'}), else refuse and show "
-                 "the change (--force-config overwrites it); write the bytes of "
-                 f"{facts.backup} to {facts.path} (atomically, mode {facts.mode}); "
-                 f"check sha256 {facts.sha256_before}; remove the copy"], host=app))
+                 f"the change (--force-config overwrites it); the bytes of {facts.backup} "
+                 f"(checked: sha256 {facts.sha256_before}), read back after writing:",
+                 *render_all(cutcmd.restore(app, facts.path, int(facts.mode, 8),
+                                            facts.backup))], host=app))
         return actions
 
     async def restore(self, app: str) -> None:
@@ -320,15 +328,14 @@ class Cutover(Step):
                 self.ctx.emit(OutputLine(self.name, app, f"{facts.path} was changed after "
                                          "the cutover; overwriting it (--force-config)"))
             original = await self.original(app)
-            await host.write_file(facts.path, original, mode=int(facts.mode, 8))
+            await cutcmd.put_back(app, facts.path, original, int(facts.mode, 8)).run(self.ctx)
             back = await host.read_file(facts.path)
             if back is None or sha256(back) != facts.sha256_before:
                 raise StepError(f"{app}: {facts.path} does not read back as the original "
                                 f"after restoring it; its copy is still at {facts.backup}")
         facts.changed_since_cutover = False
         self.ctx.save()
-        await host.run(["rm", "-f", "--", facts.backup])
-        await host.run(["sh", "-c", f"rmdir {BACKUP_BASE} 2>/dev/null || true"])
+        await run_all(self.ctx, cutcmd.remove_copy(app, facts.backup))
 
     def _still_applied(self) -> None:
         """A refusal before any config.php was put back undid nothing: the cutover is still
