@@ -58,7 +58,8 @@ def test_replicas_rollback_removes_only_the_packages_it_installed() -> None:
     ctx.state.steps.replicas.facts.installed_packages = {"db3": ["mariadb-backup"]}
     plan = Replicas(ctx).rollback_plan()
     assert [a.id for a in plan] == ["uninstall:db3"]
-    assert plan[0].runbook == ["on db3: apt-get remove -y mariadb-backup"]
+    assert plan[0].runbook == ["on db3: DEBIAN_FRONTEND=noninteractive apt-get remove -y "
+                               "mariadb-backup </dev/null"]
 
 
 def test_vip_rollback_stops_keepalived_only_where_the_step_ran() -> None:

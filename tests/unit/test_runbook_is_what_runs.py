@@ -16,6 +16,7 @@ import pytest
 
 from moodle_wizard.core.command import matches
 from moodle_wizard.core.context import Context
+from moodle_wizard.core.inventory import SeedMethod
 from moodle_wizard.core.sql.version import ServerVersion, parse_version
 from moodle_wizard.core.state import StepName
 from moodle_wizard.core.steps.base import Action
@@ -39,7 +40,8 @@ COVERED: dict[tuple[StepName, str], set[str]] = {
                                          "heartbeat"},
     (StepName.PREPARE_SOURCE, "rollback"): {"heartbeat", "user", "config", "set", "restart",
                                             "binlogs"},
-    (StepName.REPLICAS, "apply"): {"install", "stop", "config", "start", "replicate"},
+    (StepName.REPLICAS, "apply"): {"install", "stop", "datadir", "init", "config", "start",
+                                   "replicate"},
     (StepName.REPLICAS, "rollback"): {"unreplicate", "stop", "uninstall"},
     (StepName.PROXYSQL, "apply"): {"readonly-user", "install", "record", "start", "configure"},
     (StepName.PROXYSQL, "rollback"): {"restore", "uninstall", "readonly-user"},
@@ -52,15 +54,13 @@ COVERED: dict[tuple[StepName, str], set[str]] = {
 # Still written beside the code that runs: not yet command objects, so not held to it.
 NOT_YET: dict[tuple[StepName, str], dict[str, str]] = {
     (StepName.REPLICAS, "apply"): {
-        "datadir": "mv/claim/empty_ours in replicas/datadir.py run with their own display",
-        "init": "logical seeding only: mariadb-install-db and empty_ours (datadir.py)",
         "seed-key": "authorized_keys edits in replicas/seed_key.py (a runbook of its own)",
         "stream": "a detached job on the source (remote/jobs.py) with a secret file",
         "prepare": "a detached job per replica (remote/jobs.py)",
         "cleanup": "seed_key.cleanup and job removal (replicas/seed_key.py, jobs.py)",
     },
     (StepName.REPLICAS, "rollback"): {
-        "restore": "job cancel/removal and datadir.py's marker-checked deletion",
+        "restore": "cancels and removes the prepare job (remote/jobs.py) first",
         "seed-key": "as cleanup",
     },
 }
@@ -69,12 +69,8 @@ NOT_YET: dict[tuple[StepName, str], dict[str, str]] = {
 def test_every_action_is_run_here_or_named_as_not_yet(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every kind of action each step plans and rolls back (the journal of a full apply,
     both backup methods) is covered by a test here or named in NOT_YET, not both."""
-    from moodle_wizard.core.inventory import SeedMethod
-
     def seeded_by(ctx: Context, method: SeedMethod) -> Context:
-        migration = ctx.inventory.migration.model_copy(update={"backup_method": method})
-        ctx.inventory = ctx.inventory.model_copy(update={"migration": migration})
-        return ctx
+        return with_migration(ctx, backup_method=method)
 
     found: dict[tuple[StepName, str], set[str]] = {}
     for method in SeedMethod:
@@ -188,6 +184,33 @@ def test_replicas_rollback_stop_and_uninstall_run_what_their_runbook_shows(
     assert [a.id for a in actions] == ["stop:db2", "uninstall:db2"]
     assert unshown(rec.ctx, rec, actions) == []
     assert len(rec.changes()) == 2
+
+
+def with_migration(ctx: Context, **changes: object) -> Context:
+    """The context with other [migration] settings (the inventory is frozen)."""
+    migration = ctx.inventory.migration.model_copy(update=changes)
+    ctx.inventory = ctx.inventory.model_copy(update={"migration": migration})
+    return ctx
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_replicas_datadir_and_init_run_what_their_runbook_shows(
+        flavour: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An operator's datadir with data (replacing it allowed): moved aside, a new one
+    claimed; for a logical seed, the server initialised in it."""
+    inspections = ["exists=1\npids=\nentry=ibdata1\nentry=mysql\n", "aside=1\npids=\n"]
+    answers = Answers(stdout=[("echo symlink=1", inspections)],
+                      reads=["echo symlink=1", "ls -1 "])
+    rec = recording(flavour, monkeypatch, answers)
+    with_migration(rec.ctx, replace_replica_datadir=True, backup_method=SeedMethod.LOGICAL)
+    actions = [a for a in STEP_CLASSES[StepName.REPLICAS](rec.ctx).plan()
+               if a.id in ("datadir:db2", "init:db2")]
+    assert len(actions) == 2
+    assert unshown(rec.ctx, rec, actions) == []
+    changes = [r.line for r in rec.changes()]
+    assert changes[0] == ("on db2: mv --no-target-directory /var/lib/mysql "
+                          "/var/lib/mysql.moodle-wizard-mwlab")
+    assert len(changes) == 2 + 3
 
 
 # -- discover ---------------------------------------------------------------------------

@@ -139,26 +139,34 @@ async def inspect(host: Shell, migration_id: str, datadir: str = DATADIR) -> Dat
     return parse_inspection(datadir, aside, out.stdout)
 
 
+def claim_script(owner: str, datadir: str = DATADIR) -> str:
+    d, m, o = shlex.quote(datadir), shlex.quote(MARKER_NAME), shlex.quote(owner)
+    return (f"install -d -o mysql -g mysql -m 0750 {d} && "
+            f"printf '%s\\n' {o} > {d}/{m}.tmp && mv -f {d}/{m}.tmp {d}/{m}")
+
+
 async def claim(host: Shell, owner: str, datadir: str = DATADIR) -> None:
     """Create the datadir if it is missing (an existing one keeps its contents) and put the
     marker in it: from here on the directory is provably the wizard's."""
-    d, m, o = shlex.quote(datadir), shlex.quote(MARKER_NAME), shlex.quote(owner)
-    await host.run(["sh", "-c", f"install -d -o mysql -g mysql -m 0750 {d} && "
-                    f"printf '%s\\n' {o} > {d}/{m}.tmp && mv -f {d}/{m}.tmp {d}/{m}"],
+    await host.run(["sh", "-c", claim_script(owner, datadir)],
                    display=f"install -d -o mysql -g mysql -m 0750 {datadir}; "
                            f"write {datadir}/{MARKER_NAME} (this migration's marker)")
+
+
+def empty_ours_script(owner: str, datadir: str = DATADIR, *, keep_marker: bool = True) -> str:
+    d, m, o = shlex.quote(datadir), shlex.quote(MARKER_NAME), shlex.quote(owner)
+    keep = f"! -name {m} " if keep_marker else ""
+    return (f'[ -f {d}/{m} ] && [ ! -L {d}/{m} ] && '
+            f'[ "$(head -c 200 {d}/{m} | tr -d "\\n")" = {o} ] || '
+            f'{{ echo "{datadir} does not carry this migration\'s marker; not deleting" >&2; '
+            "exit 3; }; "
+            f"find {d} -mindepth 1 -maxdepth 1 {keep}-exec rm -rf -- {{}} +")
 
 
 async def empty_ours(host: Shell, owner: str, datadir: str = DATADIR, *,
                      keep_marker: bool = True) -> None:
     """Delete the datadir's contents, on the host's own proof that the directory is ours: the
     check and the deletion are one command, so nothing can change in between."""
-    d, m, o = shlex.quote(datadir), shlex.quote(MARKER_NAME), shlex.quote(owner)
-    keep = f"! -name {m} " if keep_marker else ""
-    script = (f'[ -f {d}/{m} ] && [ ! -L {d}/{m} ] && '
-              f'[ "$(head -c 200 {d}/{m} | tr -d "\\n")" = {o} ] || '
-              f'{{ echo "{datadir} does not carry this migration\'s marker; not deleting" >&2; '
-              "exit 3; }; "
-              f"find {d} -mindepth 1 -maxdepth 1 {keep}-exec rm -rf -- {{}} +")
+    script = empty_ours_script(owner, datadir, keep_marker=keep_marker)
     await host.run(["sh", "-c", script],
                    display=f"empty {datadir} (only if it carries this migration's marker)")

@@ -64,13 +64,13 @@ class HostPreparation(ReplicasBase):
         moved = self.facts.moved_datadirs
         if d.ours(self.owner):
             # Ours, from an earlier attempt of this step: the host itself proves it.
-            await replica_datadir.empty_ours(host, self.owner)
+            await replica_cmd.empty_ours(r, self.owner).run(self.ctx)
             return
         if not d.empty:
             problems = [p for p in self._datadir_problems(r, d) if p.level == "error"]
             if problems:
                 raise StepError(problems[0].message)
-            await host.run(["mv", "--no-target-directory", DATADIR, d.aside])
+            await replica_cmd.move_aside(r, d.aside).run(self.ctx)
             d = await self.datadir(r)
             if d.exists or not d.aside_exists:
                 raise StepError(f"{r}: moving {DATADIR} to {d.aside} did not happen as "
@@ -84,14 +84,11 @@ class HostPreparation(ReplicasBase):
             if r not in created:
                 created.append(r)
                 self.ctx.save()
-        await replica_datadir.claim(host, self.owner)
+        await replica_cmd.claim(r, self.owner).run(self.ctx)
 
     async def init_server(self, r: str) -> None:
-        host = await self.ctx.host(r)
-        await replica_datadir.empty_ours(host, self.owner)
-        await host.run(["sh", "-c", f"mariadb-install-db --user=mysql --datadir={DATADIR} "
-                        "--skip-test-db > /dev/null"])
-        await host.run(["service", service_name(self.src.flavor), "start"], timeout=300)
+        await run_all(self.ctx, [replica_cmd.empty_ours(r, self.owner),
+                                 *replica_cmd.init(r, self.src.flavor)])
 
     async def configure(self, r: str, cnf: str) -> None:
         if r not in self.facts.configured:

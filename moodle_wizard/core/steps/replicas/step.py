@@ -16,7 +16,6 @@ from moodle_wizard.core.render.mycnf import render_replica_cnf
 from moodle_wizard.core.sql.support import replica_version_problem, server_package
 from moodle_wizard.core.steps.base import Action, Problem, error, source_version
 from moodle_wizard.core.steps.discover import replica_host_facts, server_candidate
-from moodle_wizard.core.steps.prepare_source import service_name
 from moodle_wizard.core.steps.replicas import commands as replica_cmd
 from moodle_wizard.core.steps.replicas import datadir as replica_datadir
 from moodle_wizard.core.steps.replicas import seed, seed_key
@@ -79,7 +78,6 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
     def plan(self) -> list[Action]:
         inv = self.ctx.inventory
         src = inv.source
-        svc = service_name(self.src.flavor)
         tools = self.dialect.backup_tools()
         mid = self.ctx.state.migration_id
         actions: list[Action] = []
@@ -97,18 +95,17 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
                        host=r),
                 Action(f"datadir:{r}", f"Make {r}'s {DATADIR} empty (move aside, never delete)",
                        partial(self.empty_datadir, r),
-                       [f"on {r}: mv {DATADIR} {replica_datadir.aside_path(mid)} (only if it "
-                        "holds data and is not this migration's own: kept, never deleted); "
-                        f"install -d -o mysql -g mysql -m 0750 {DATADIR}; write "
-                        f"{DATADIR}/{replica_datadir.MARKER_NAME} (this migration's marker: "
-                        "only a datadir carrying it is ever emptied)"], host=r),
+                       [f"on {r}: look at {DATADIR} again (entries, marker, mount point, "
+                        "server) and note the binary logs there",
+                        *render_all(replica_cmd.datadir_commands(
+                            r, self.owner, replica_datadir.aside_path(mid)))], host=r),
             ]
             if self.method == "logical":
                 actions.append(Action(
                     f"init:{r}", f"Initialise an empty server on {r}",
                     partial(self.init_server, r),
-                    [f"on {r}: mariadb-install-db --user=mysql --datadir={DATADIR}; "
-                     f"service {svc} start"], host=r))
+                    render_all([replica_cmd.empty_ours(r, self.owner),
+                                *replica_cmd.init(r, self.src.flavor)]), host=r))
         recv_cmd = seed.receive_command(self.method, DATADIR, self.dialect.client_binary(),
                                        self.dialect.backup_tools().extract)
         actions.append(Action(
