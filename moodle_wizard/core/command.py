@@ -1,7 +1,8 @@
 """Commands that both run and render: the runbook is written from what runs.
 
-An action builds its commands once, as values: a shell command on a host (`Shell`), an SQL
-statement on a host's database server (`Sql`), a file written on a host (`WriteFile`). The
+An action builds its commands once, as values: a shell command on a host (`Shell`, or a
+multi-line `Script` on stdin), an SQL statement on a host's database server (`Sql`), a file
+written on a host (`WriteFile`). The
 same objects are rendered for the plan (`render()`: the runbook line, secrets masked) and
 executed by apply (`run(ctx)`), as pyinfra's operations and Ansible's check mode do, so the
 plan cannot say one thing while apply does another.
@@ -85,7 +86,7 @@ class Shell:
     @classmethod
     def sh(cls, host: str, script: str, *, check: bool = True, timeout: float | None = 600,
            note: str = "") -> Shell:
-        """A one-line `sh -c` script (shown as the script itself)."""
+        """An `sh -c` script (shown as the script itself)."""
         return cls(host, ("sh", "-c", script), check=check, timeout=timeout, note=note)
 
     def text(self) -> str:
