@@ -211,7 +211,9 @@ def install_runbook(ctx: Context, command: str) -> list[str]:
             f"own); rm -f {d}/seed_key*; ssh-keygen -t ed25519 -N '' -C {mark} -f {d}/seed_key"
             " (a fresh key; exactly one public key line accepted)",
             *[f"on {r}: append to {AUTHORIZED_KEYS}: restrict,from=\"<{inv.source} address>\","
-              f"command=\"{command}\" ssh-ed25519 <seed key> {mark}" for r in inv.replicas]]
+              f"command=\"{command}\" ssh-ed25519 <seed key> {mark}" for r in inv.replicas],
+            f"on {inv.source}: write {d}/known_hosts (mode 0600): each replica's ed25519 host "
+            "key, as it reads it there"]
 
 
 def cleanup_runbook(ctx: Context) -> list[str]:
