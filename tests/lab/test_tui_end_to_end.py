@@ -147,8 +147,8 @@ async def test_tui_checks_connections_and_discovers_the_lab_read_only(operator: 
         assert "discover" not in app.errors, app.errors
         assert isinstance(app.screen, DiscoveryScreen)
         assert app.discovery is not None
-        source = app.discovery.state.step(StepName.DISCOVER).facts["source"]
-        assert isinstance(source, dict) and source["flavor"] == "mariadb"
+        source = app.discovery.state.steps.discover.facts.source
+        assert source is not None and source.flavor == "mariadb"
         await pilot.pause()
         assert "✓ discovered; nothing was changed anywhere." in str(
             app.screen.query_one("#discovery-status").render())
