@@ -223,6 +223,26 @@ def test_parse_apt_policy_vendor_repository() -> None:
                                                 "1:10.6.7+maria~bullseye")}
 
 
+# The same command on the lab's bare replica host (`lab up --replicas bare`): no server
+# installed, its only apt source the lab's local repository, which has no mysql-server.
+LAB_BARE_HOST = """\
+mariadb-server:
+  Installed: (none)
+  Candidate: 1:10.11.19-0+deb12u1
+  Version table:
+     1:10.11.19-0+deb12u1 500
+        500 file:/var/local/mwlab-apt ./ Packages
+"""
+
+
+def test_parse_apt_policy_lab_bare_host() -> None:
+    policy = parse_apt_policy(LAB_BARE_HOST)
+    assert policy == {"mariadb-server": AptPolicy(None, DEB12)}
+    # What the replicas preflight then decides for the lab's Debian 12 source: nothing to say.
+    candidate = policy["mariadb-server"].candidate
+    assert replica_version_problem("db3", SRC_10_11, "physical", {}, candidate) is None
+
+
 @pytest.mark.parametrize("text", ["", "\n", "N: Unable to locate package mariadb-server\n"])
 def test_parse_apt_policy_unknown_package(text: str) -> None:
     assert parse_apt_policy(text) == {}
