@@ -303,6 +303,11 @@ def test_prepare_source_runs_what_its_runbook_shows(
                for line in changes)
     assert any(line.startswith("on db1: ALTER USER 'mw_repl'") for line in changes)
     assert HASH not in "\n".join(changes)  # the copied hash is masked as a secret
+    # What apply recorded on the way is what its rollback undoes: every change has its undo
+    # (an action that only ran its commands once dropped the heartbeat's record).
+    undo = {a.id for a in STEP_CLASSES[StepName.PREPARE_SOURCE](rec.ctx).rollback_plan()}
+    assert {"heartbeat", "config"} <= undo, undo
+    assert {f"user:mw_repl@10.77.0.{n}" for n in (12, 13)} <= undo, undo
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)

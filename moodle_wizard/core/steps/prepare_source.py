@@ -168,9 +168,11 @@ class PrepareSource(Step):
                  f"host (nothing to do if {moodle_user}@{addr} or @'%' exists), then:",
                  *render_all(cmd.copy_account_plan(src, moodle_user, addr))],
                 host=src))
-        actions.append(self.command_action(
+        # Not a bare command_action: create_heartbeat records (before it runs the same
+        # commands) whether the schema is the wizard's, which is what rollback drops.
+        actions.append(Action(
             "heartbeat", f"Create {HEARTBEAT_DB}.{HEARTBEAT_TABLE} for replication markers",
-            cmd.heartbeat(src), host=src))
+            self.create_heartbeat, render_all(cmd.heartbeat(src)), host=src))
         return actions
 
     def _config_commands(self) -> list[Command]:
