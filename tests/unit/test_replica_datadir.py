@@ -120,3 +120,72 @@ def test_inspection_parses_server_and_replication_files() -> None:
     assert d.describe() == ("master.info, mysql; a server is running on it; it is a replica "
                             "of another server")
     assert "mount point" in (d.movable_problem("db3") or "")
+
+
+def fresh_datadir(path: Path, *, running: bool = False) -> Path:
+    """What Debian's postinst (mariadb-install-db) leaves, as listed on a lab host; a first
+    start adds the temporary tablespace, the DDL log and an empty multi-master.info."""
+    path.mkdir()
+    for schema in ("mysql", "performance_schema", "sys"):
+        (path / schema).mkdir()
+    (path / "mysql" / "global_priv.frm").write_text("x")
+    for name in ("aria_log.00000001", "aria_log_control", "debian-10.11.flag",
+                 "ib_buffer_pool", "ib_logfile0", "ibdata1", "mysql_upgrade_info"):
+        (path / name).write_text("x")
+    if running:
+        for name in ("ibtmp1", "ddl_recovery.log"):
+            (path / name).write_text("x")
+        (path / "multi-master.info").write_text("")
+    return path
+
+
+@pytest.mark.parametrize("running", [False, True])
+def test_a_freshly_installed_servers_datadir_is_fresh(tmp_path: Path, running: bool) -> None:
+    d = inspect(fresh_datadir(tmp_path / "mysql", running=running))
+    assert d.fresh and not d.replicating and not d.empty
+    assert d.kinds["mysql"][0] == "d" and d.kinds["ibdata1"] == ("f", 1)
+    assert set(d.kinds) == set(d.entries)
+
+
+@pytest.mark.parametrize("change", [
+    "user schema", "binary log", "binary log index", "relay log", "master.info",
+    "named connections", "unknown file", "symlink", "no mysql", "many entries",
+    "marker only"])
+def test_anything_else_in_it_is_someones_data(tmp_path: Path, change: str) -> None:
+    path = fresh_datadir(tmp_path / "mysql")
+    if change == "user schema":
+        (path / "moodle").mkdir()
+    elif change == "binary log":
+        (path / "mysql-bin.000001").write_text("x")
+    elif change == "binary log index":
+        (path / "mariadb-bin.index").write_text("x")
+    elif change == "relay log":
+        (path / "mysql-relay-bin.000001").write_text("x")
+    elif change == "master.info":
+        (path / "master.info").write_text("x")
+    elif change == "named connections":
+        (path / "multi-master.info").write_text("backup\n")
+    elif change == "unknown file":
+        (path / "notes.txt").write_text("mine")
+    elif change == "symlink":
+        (path / "sys").rmdir()
+        (path / "sys").symlink_to(tmp_path)
+    elif change == "no mysql":
+        shutil.rmtree(path / "mysql")
+    elif change == "many entries":
+        for i in range(60):
+            (path / f"aria_log.{i:08d}").write_text("x")
+    elif change == "marker only":
+        shutil.rmtree(path)
+        path.mkdir()
+        (path / rd.MARKER_NAME).write_text("someone\n")
+    d = inspect(path)
+    assert not d.fresh, (change, d.kinds)
+
+
+def test_a_fake_listing_without_kinds_is_not_fresh() -> None:
+    d = rd.parse_inspection("/var/lib/mysql", "/a", "exists=1\nentry=mysql\nentry=ibdata1\n")
+    assert not d.fresh
+    d = rd.parse_inspection("/var/lib/mysql", "/a", "exists=1\nentry=mysql\nentry=ibdata1\n"
+                            "kind=d:4096:mysql\nkind=f:12:ibdata1\n")
+    assert d.fresh

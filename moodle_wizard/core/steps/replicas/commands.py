@@ -44,7 +44,9 @@ def empty_ours(r: str, owner: str, *, note: str = "") -> Shell:
 
 def move_aside(r: str, aside: str) -> Shell:
     return Shell(r, ("mv", "--no-target-directory", datadir.DATADIR, aside),
-                 note="only if it holds data that is not this migration's: kept, never deleted")
+                 note="only if it holds data that is not this migration's (a freshly "
+                      "installed server's system tables, or data the inventory allows to "
+                      "replace): kept, never deleted; rollback moves it back")
 
 
 def claim(r: str, owner: str) -> Shell:

@@ -78,6 +78,18 @@ class ReplicasBase(Step):
     def _datadir_problems(self, r: str, d: Datadir) -> list[Problem]:
         if d.empty or d.ours(self.owner):
             return []
+        if d.fresh:
+            # What `apt-get install mariadb-server` leaves: nothing of anyone's to lose, and
+            # it is kept all the same (moved aside whole; rollback moves it back).
+            why = d.movable_problem(r)
+            if why:
+                return [error(why)]
+            running = ("; the server running on it is stopped first (rollback starts it "
+                       "again)" if d.server_pids else "")
+            return [warning(f"{r}: {DATADIR} is a freshly installed server's (system tables "
+                            "only: no user schema, no binary or relay log, no replication); "
+                            f"it will be moved aside to {d.aside} (kept, not deleted; rollback "
+                            f"moves it back){running}")]
         if not self.ctx.inventory.migration.replace_replica_datadir:
             return [error(
                 f"{r}: {DATADIR} is not empty ({d.describe()}); the wizard will not overwrite "

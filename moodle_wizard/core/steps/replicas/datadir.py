@@ -14,8 +14,9 @@ week says nothing about what someone put on the host since.
 
 from __future__ import annotations
 
+import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from moodle_wizard.core.remote.ssh import Result
@@ -26,6 +27,14 @@ MARKER_NAME = ".moodle-wizard-datadir"
 REPLICATION_FILES = ("master.info", "relay-log.info", "multi-master.info",
                      "mysql-relay-bin.index")
 _ENTRY_LIMIT = 50
+# What a server's own initialisation leaves in a datadir (Debian's postinst runs
+# mariadb-install-db; a first start adds the temporary tablespace, the DDL log, an empty
+# multi-master.info): anything else, or any other directory, is someone's data.
+SYSTEM_SCHEMAS = frozenset({"mysql", "performance_schema", "sys"})
+_SYSTEM_FILE = re.compile(
+    r"ibdata\d+|ib_logfile\d+|ib_buffer_pool|ibtmp\d+|undo\d{3}|aria_log_control"
+    r"|aria_log\.\d{8}|debian-\d+\.\d+\.flag|(mysql|mariadb)_upgrade_info"
+    r"|ddl_recovery(-backup)?\.log|tc\.log")
 
 
 class Shell(Protocol):
@@ -51,6 +60,9 @@ class Datadir:
     aside: str
     aside_exists: bool
     server_pids: tuple[int, ...]
+    # name -> (find's type letter, size) for every entry, when the listing was complete
+    # (more than 50 entries: empty, and the datadir is not fresh).
+    kinds: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     def ours(self, owner: str) -> bool:
         return self.marker == owner
@@ -61,7 +73,32 @@ class Datadir:
 
     @property
     def replicating(self) -> bool:
-        return any(e in REPLICATION_FILES for e in self.entries)
+        # The server makes an empty multi-master.info on its first start: that is no replica.
+        return any(e in REPLICATION_FILES and self.kinds.get(e, ("f", 1))[1] != 0
+                   for e in self.entries)
+
+    @property
+    def fresh(self) -> bool:
+        """A freshly installed server's datadir (as `apt-get install mariadb-server` leaves
+        it, maybe started once): the system schemas and the server's own files, no user
+        schema, no binary or relay log, no replication. Strict: an entry not known to be
+        the server's own (a directory above all: a schema) makes it someone's data."""
+        if not self.entries or not self.kinds or set(self.kinds) != set(self.entries):
+            return False
+        if "mysql" not in self.kinds:
+            return False
+        for name, (kind, size) in self.kinds.items():
+            if kind == "d":
+                if name not in SYSTEM_SCHEMAS:
+                    return False
+            elif kind != "f":
+                return False
+            elif name == "multi-master.info":
+                if size:
+                    return False
+            elif not _SYSTEM_FILE.fullmatch(name):
+                return False
+        return True
 
     def describe(self) -> str:
         """'mysql, ibdata1, ...; a server is running on it; it is a replica of another
@@ -105,6 +142,10 @@ def _inspect_script(datadir: str, aside: str) -> str:
         '"$(head -c 200 "$d/$m" | tr -d "\\n")"',
         'echo "pids=$(pidof mariadbd mysqld 2>/dev/null || true)"',
         f'[ -d "$d" ] && ls -A "$d" | grep -vxF "$m" | head -{_ENTRY_LIMIT} | sed "s/^/entry=/"',
+        # Each entry's type and size, to tell a fresh server's datadir (one more than the
+        # limit: an incomplete listing proves nothing).
+        f'[ -d "$d" ] && find "$d/" -mindepth 1 -maxdepth 1 ! -name "$m" '
+        f'-printf "kind=%y:%s:%f\\n" | head -{_ENTRY_LIMIT + 1}',
         "true",
     ])
 
@@ -114,6 +155,7 @@ def parse_inspection(datadir: str, aside: str, text: str) -> Datadir:
     entries: list[str] = []
     marker: str | None = None
     pids: tuple[int, ...] = ()
+    kinds: dict[str, tuple[str, int]] = {}
     for line in text.splitlines():
         key, sep, value = line.partition("=")
         if not sep:
@@ -122,13 +164,19 @@ def parse_inspection(datadir: str, aside: str, text: str) -> Datadir:
             entries.append(value)
         elif key == "marker":
             marker = value
+        elif key == "kind":
+            kind, _, rest = value.partition(":")
+            size, _, name = rest.partition(":")
+            if name and size.isdigit():
+                kinds[name] = (kind, int(size))
         elif key == "pids":
             pids = tuple(int(p) for p in value.split() if p.isdigit())
         elif value == "1":
             flags.add(key)
     return Datadir(path=datadir, exists="exists" in flags, symlink="symlink" in flags,
                    mountpoint="mountpoint" in flags, entries=tuple(entries), marker=marker,
-                   aside=aside, aside_exists="aside" in flags, server_pids=pids)
+                   aside=aside, aside_exists="aside" in flags, server_pids=pids,
+                   kinds=kinds if len(kinds) <= _ENTRY_LIMIT else {})
 
 
 async def inspect(host: Shell, migration_id: str, datadir: str = DATADIR) -> Datadir:
