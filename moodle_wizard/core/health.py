@@ -29,6 +29,7 @@ from moodle_wizard.core.steps.proxysql_verify import (
     runtime_checksums,
     runtime_servers,
 )
+from moodle_wizard.core.steps.replicas.common import replica_port
 from moodle_wizard.core.steps.vip import Vip
 from moodle_wizard.core.steps.vip_login import vip_login
 
@@ -131,9 +132,11 @@ def replica_item(name: str, status: ReplicaStatus | None, max_lag_s: int = MAX_L
 
 
 def servers_item(px: str, servers: Sequence[RuntimeServer], expected: set[tuple[int, str]],
-                 names: dict[str, str]) -> HealthItem:
+                 names: dict[str, str], ports: dict[str, int] | None = None) -> HealthItem:
     """A node's runtime servers: every one ONLINE, and each expected (hostgroup, address)
-    among them (the source in the writer hostgroup, the replicas in the reader's)."""
+    among them (the source in the writer hostgroup, the replicas in the reader's), on the
+    port its server listens on (`ports`, by address): ProxySQL keeps a server it cannot reach
+    ONLINE until its pings have failed often enough."""
     label = f"{px} servers"
     groups: dict[int, list[str]] = {}
     for s in servers:
@@ -142,6 +145,9 @@ def servers_item(px: str, servers: Sequence[RuntimeServer], expected: set[tuple[
     seen = "; ".join(f"HG {hg}: {', '.join(v)}" for hg, v in sorted(groups.items()))
     why = [f"{names.get(s.hostname, s.hostname)} is {s.status} in hostgroup {s.hostgroup}"
            for s in servers if s.status != "ONLINE"]
+    why += [f"{names.get(s.hostname, s.hostname)} is on port {s.port} in hostgroup "
+            f"{s.hostgroup}, but its server listens on {(ports or {})[s.hostname]}"
+            for s in servers if (ports or {}).get(s.hostname, s.port) != s.port]
     online = {(s.hostgroup, s.hostname) for s in servers if s.status == "ONLINE"}
     why += [f"{names.get(addr, addr)} is not ONLINE in hostgroup {hg}"
             for hg, addr in sorted(expected - online)
@@ -223,6 +229,8 @@ async def _proxies(ctx: Context) -> list[HealthItem]:
     names = {h.address: n for n, h in inv.hosts.items()}
     expected = {(inv.proxysql.writer_hostgroup, inv.hosts[inv.source].address)}
     expected |= {(inv.proxysql.reader_hostgroup, inv.hosts[r].address) for r in inv.replicas}
+    ports = {inv.hosts[inv.source].address: int(step.src.port)}
+    ports |= {inv.hosts[r].address: replica_port(step.src) for r in inv.replicas}
 
     async def node(px: str) -> tuple[HealthItem, dict[str, str] | str]:
         try:
@@ -232,7 +240,7 @@ async def _proxies(ctx: Context) -> list[HealthItem]:
         except OperatorError as exc:
             why = ctx.secrets.mask(str(exc))
             return failed("proxysql", f"{px} servers", why), why
-        return servers_item(px, servers, expected, names), sums
+        return servers_item(px, servers, expected, names, ports), sums
 
     seen = await asyncio.gather(*(node(px) for px in inv.proxies))
     sums = {px: s for px, (_, s) in zip(inv.proxies, seen, strict=True)}

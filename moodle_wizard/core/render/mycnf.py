@@ -19,6 +19,7 @@ from moodle_wizard.core.sql.version import ServerVersion
 
 __all__ = [
     "DEFAULT_LOG_BIN",
+    "DEFAULT_PORT",
     "MIN_RETENTION_DAYS",
     "SERVER_CNF_NAME",
     "BinlogDecision",
@@ -37,6 +38,8 @@ SERVER_CNF_NAME = "90-moodle-wizard.cnf"
 # Debian's packages own /var/log/mysql for the server user and suggest this basename.
 DEFAULT_LOG_BIN = "/var/log/mysql/mysql-bin"
 DEFAULT_EXPIRE_DAYS = 7
+# The port a server listens on when its option files name none.
+DEFAULT_PORT = 3306
 # The replicas need the source's binary logs from the backup's start until they have caught
 # up; a seed interrupted on a Friday evening must still find them on Monday morning.
 MIN_RETENTION_DAYS = DEFAULT_EXPIRE_DAYS
@@ -269,17 +272,23 @@ def render_replica_cnf(
     *,
     log_bin: str = DEFAULT_LOG_BIN,
     expire_days: int = DEFAULT_EXPIRE_DAYS,
+    port: int = DEFAULT_PORT,
 ) -> str:
     """The [mysqld] snippet for a replica.
 
     The replica keeps its own binary log with the replicated changes in it so it can be
     promoted later, is read-only for everybody (MySQL: also for SUPER users), and rebuilds its
-    relay log from the source after a crash instead of trusting a torn one.
+    relay log from the source after a crash instead of trusting a torn one. It listens on
+    `port` (the plan's: the source's), written only when it is not the server's default.
     """
     _check_server_id(server_id)
     if not _HOST_RE.fullmatch(report_host):
         raise OptionFileError(f"report_host {report_host!r} is not a host name or address")
+    if not 1 <= port <= 65535:
+        raise OptionFileError(f"port {port} is not in 1..65535")
     body = [f"server_id = {server_id}", "read_only = ON"]
+    if port != DEFAULT_PORT:
+        body.append(f"port = {port}")
     if not version.is_mariadb:
         body.append("super_read_only = ON")
     body += [

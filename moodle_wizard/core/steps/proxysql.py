@@ -45,6 +45,7 @@ from moodle_wizard.core.steps import proxysql_commands as pxcmd
 from moodle_wizard.core.steps import proxysql_preflight, proxysql_verify
 from moodle_wizard.core.steps.base import Action, Problem, Step, StepError
 from moodle_wizard.core.steps.proxysql_preflight import PACKAGE_ADMIN_PASSWORD
+from moodle_wizard.core.steps.replicas.common import replica_port
 
 DATADIR, REPO_SERIES = proxysql_node.DATADIR, proxysql_node.REPO_SERIES
 
@@ -236,10 +237,12 @@ class ProxySQLStep(Step):
     def _config_with(self, moodle_pw: str, ro_pw: str, monitor_pw: str,
                      admin_pw: str) -> ProxySqlConfig:
         inv, cfg, moodle = self.ctx.inventory, self.cfg, self.moodle()
-        port = int(self.src.port)
+        # Each server where it listens: the source on its own port, the replicas on the one
+        # the replicas step gives them.
         w, r = cfg.writer_hostgroup, cfg.reader_hostgroup
-        servers = (Backend(w, inv.hosts[inv.source].address, port),
-                   *(Backend(r, inv.hosts[x].address, port) for x in inv.replicas))
+        servers = (Backend(w, inv.hosts[inv.source].address, int(self.src.port)),
+                   *(Backend(r, inv.hosts[x].address, replica_port(self.src))
+                     for x in inv.replicas))
         dbname = moodle.dbname or ""
         users = [FrontendUser(moodle.dbuser or "", moodle_pw, w, dbname)]
         if cfg.readonly_user:

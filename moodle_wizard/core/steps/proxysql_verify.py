@@ -204,18 +204,22 @@ async def verify_identical(step: ProxyStep) -> None:
     they belong (source: writer only; replicas: readers). Waits for the monitors."""
     inv = step.ctx.inventory
     w, r = step.cfg.writer_hostgroup, step.cfg.reader_hostgroup
-    want = {(w, inv.hosts[inv.source].address)}
-    want |= {(r, inv.hosts[x].address) for x in inv.replicas}
     started = time.monotonic()
-    names = [*(await step.config()).variables, "admin-admin_credentials"]
-    seen: list[tuple[list[str], set[tuple[int, str]]]] = []
+    config = await step.config()
+    names = [*config.variables, "admin-admin_credentials"]
+    # The source in the writer hostgroup, the replicas in the reader's (as the config put
+    # them), each on the port its server listens on.
+    want = {(b.hostgroup, b.hostname, b.port) for b in config.servers}
+    assert {(hg, host) for hg, host, _ in want} == {
+        (w, inv.hosts[inv.source].address), *((r, inv.hosts[x].address) for x in inv.replicas)}
+    seen: list[tuple[list[str], set[tuple[int, str, int]]]] = []
 
-    async def settled() -> set[tuple[int, str]] | None:
+    async def settled() -> set[tuple[int, str, int]] | None:
         configs = {px: await runtime_config(await step.admin(px), names) for px in inv.proxies}
         first = inv.proxies[0]
         differ = sorted({table for px in inv.proxies
                          for table in configs[px].differ(configs[first])})
-        placed = {(s.hostgroup, s.hostname)
+        placed = {(s.hostgroup, s.hostname, s.port)
                   for s in configs[first].mysql_servers if s.status == "ONLINE"}
         seen.append((differ, placed))
         return placed if not differ and placed == want else None
@@ -226,13 +230,13 @@ async def verify_identical(step: ProxyStep) -> None:
             return (f"the proxy hosts run different ProxySQL config "
                     f"({', '.join(differ)} differ between {' and '.join(inv.proxies)})")
         return (f"ProxySQL's monitor placed the servers as {sorted(placed)} (hostgroup, "
-                f"host; ONLINE only), expected {sorted(want)}: check that the monitor user "
+                f"host, port; ONLINE only), expected {sorted(want)}: check that the monitor user "
                 f"{inv.migration.monitor_user} can log in from the proxy hosts and that "
                 "only the source has read_only=0")
 
     placed = await poll_until(settled, timeout_s=SETTLE_TIMEOUT_S - (time.monotonic() - started),
                               interval_s=0.5, what=late)
-    step.facts.runtime_servers = sorted((hg, host) for hg, host in placed)
+    step.facts.runtime_servers = sorted((hg, host) for hg, host, _ in placed)
     step.ctx.save()
 
 

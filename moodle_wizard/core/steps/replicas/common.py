@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from moodle_wizard.core.facts import ReplicasFacts
+from moodle_wizard.core.facts import ReplicasFacts, SourceFacts
 from moodle_wizard.core.render.mycnf import server_cnf_path
 from moodle_wizard.core.state import StepName
 from moodle_wizard.core.steps.base import Problem, Step, StepError, error, source_version, warning
@@ -29,6 +29,12 @@ def major_minor(version: str) -> str:
     """'1:10.11.19-0+deb12u1' or '10.11.19-MariaDB' -> '10.11'."""
     match = re.search(r"(\d+)\.(\d+)\.\d+", version)
     return f"{match.group(1)}.{match.group(2)}" if match else version
+
+
+def replica_port(src: SourceFacts) -> int:
+    """The port every replica listens on: the source's (as discovery read it), so one port
+    names every database server, in ProxySQL's mysql_servers and in the site's firewall."""
+    return int(src.port)
 
 
 class ReplicasBase(Step):

@@ -19,7 +19,7 @@ from moodle_wizard.core.steps.discover import replica_host_facts, server_candida
 from moodle_wizard.core.steps.replicas import commands as replica_cmd
 from moodle_wizard.core.steps.replicas import datadir as replica_datadir
 from moodle_wizard.core.steps.replicas import seed, seed_key
-from moodle_wizard.core.steps.replicas.common import SPACE_MARGIN
+from moodle_wizard.core.steps.replicas.common import SPACE_MARGIN, replica_port
 from moodle_wizard.core.steps.replicas.consistency import Consistency
 from moodle_wizard.core.steps.replicas.datadir import DATADIR
 from moodle_wizard.core.steps.replicas.host import HostPreparation
@@ -128,7 +128,7 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
                  f"chown -R mysql:mysql {DATADIR}"], host=r) for r in inv.replicas]
         for r, server_id in self.server_ids().items():
             cnf = render_replica_cnf(source_version(self.src), server_id,
-                                     inv.hosts[r].address)
+                                     inv.hosts[r].address, port=replica_port(self.src))
             actions += [
                 Action(f"config:{r}", f"Configure {r} as a read-only replica (server_id "
                        f"{server_id})", partial(self.configure, r, cnf),
