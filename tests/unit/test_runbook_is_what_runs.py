@@ -91,13 +91,17 @@ def test_every_action_is_run_here_or_named_as_not_yet(monkeypatch: pytest.Monkey
         assert kinds == covered | later, (key, kinds ^ (covered | later))
 
 
+async def _run(action: Action) -> None:
+    await action.run()
+
+
 def unshown(ctx: Context, rec: Recording, actions: Sequence[Action]) -> list[str]:
     """Run each action; every change it made that none of its runbook lines shows."""
     out = []
     for action in actions:
         planned = [ctx.secrets.mask(line) for line in action.runbook]
         start = len(rec.ran)
-        asyncio.run(action.run())
+        asyncio.run(_run(action))
         for ran in rec.ran[start:]:
             if not ran.read and not any(matches(p, ran.line) for p in planned):
                 out.append(f"[{action.id}] ran {ran.line!r}; its runbook:\n  "
@@ -255,7 +259,7 @@ def test_discover_asks_the_source_what_its_runbook_shows(
     step = STEP_CLASSES[StepName.DISCOVER](rec.ctx)
     [gather] = step.plan()
     planned = [rec.ctx.secrets.mask(line) for line in gather.runbook]
-    asyncio.run(gather.run())
+    asyncio.run(_run(gather))
     on_source = [r.line for r in rec.ran if r.host == rec.ctx.inventory.source]
     assert len(on_source) == 11
     assert [line for line in on_source if not any(matches(p, line) for p in planned)] == []
