@@ -51,7 +51,11 @@ def test_installs_only_the_missing_and_records_them_first() -> None:
     assert host.events == ["record", "apt-get"], "recorded before apt-get runs"
     apt = host.commands[-1]
     assert install_command(got) in apt
-    assert apt.startswith("DEBIAN_FRONTEND=noninteractive ") and apt.endswith(" </dev/null")
+    assert ("; DEBIAN_FRONTEND=noninteractive apt-get install" in apt
+            and apt.endswith(" </dev/null"))
+    # The package lists are fetched only when apt-get has no candidate for one of them.
+    assert apt.startswith("apt-get -s -q install mariadb-server mariadb-backup >/dev/null "
+                          "2>&1 || apt-get update -q; ")
 
 
 def test_nothing_missing_runs_no_apt_get_and_records_nothing() -> None:

@@ -36,9 +36,21 @@ class SeedKeyFacts(Facts):
     fingerprint: str
 
 
+class DpkgRecord(Facts):
+    """dpkg's list on a replica host before the step's apt-get ran, and what it added (the
+    packages asked for and the ones apt-get installed for them)."""
+
+    installed_before: list[str]
+    config_files_before: list[str] = Field(default_factory=list)
+    # Installed after apt-get finished and not before (None: it did not finish).
+    added: list[str] | None = None
+
+
 class ReplicasFacts(Facts):
     # Per replica: the packages the step installed (only those that were missing).
     installed_packages: dict[str, list[str]] = Field(default_factory=dict)
+    # Per replica where it installed any: dpkg's list before and what apt-get added.
+    dpkg: dict[str, DpkgRecord] = Field(default_factory=dict)
     stopped_servers: list[str] = Field(default_factory=list)
     # Per replica: binary logs of the default name that existed before.
     binlogs_before: dict[str, list[str]] = Field(default_factory=dict)

@@ -49,10 +49,10 @@ def move_aside(r: str, aside: str) -> Shell:
                       "replace): kept, never deleted; rollback moves it back")
 
 
-def claim(r: str, owner: str) -> Shell:
+def claim(r: str, owner: str, *, note: str = "") -> Shell:
     """The datadir made (if missing) and marked as this migration's: only a datadir carrying
     the marker is ever emptied."""
-    return Shell.sh(r, datadir.claim_script(owner))
+    return Shell.sh(r, datadir.claim_script(owner), note=note)
 
 
 def datadir_commands(r: str, owner: str, aside: str) -> list[Command]:

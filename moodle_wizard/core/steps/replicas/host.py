@@ -9,9 +9,17 @@ did not stop are left as they are.
 
 from __future__ import annotations
 
-from moodle_wizard.core.command import run_all
+from moodle_wizard.core.command import Shell, run_all
+from moodle_wizard.core.facts.steps import DpkgRecord
 from moodle_wizard.core.remote.jobs import JobRef, cancel_job, job_dir, remove_job
-from moodle_wizard.core.remote.packages import install_packages, missing_packages
+from moodle_wizard.core.remote.packages import (
+    DpkgSnapshot,
+    dpkg_snapshot,
+    install_packages,
+    missing_packages,
+    removal_script,
+    removal_shell,
+)
 from moodle_wizard.core.render.mycnf import DEFAULT_LOG_BIN
 from moodle_wizard.core.steps.base import StepError
 from moodle_wizard.core.steps.prepare_source import service_name
@@ -20,12 +28,27 @@ from moodle_wizard.core.steps.replicas import datadir as replica_datadir
 from moodle_wizard.core.steps.replicas.common import ReplicasBase
 from moodle_wizard.core.steps.replicas.datadir import DATADIR
 
+INSTALL_CLAIM_NOTE = (f"if the packages' installation made {DATADIR} (it was not there "
+                      "before): this migration's from the start")
+
 
 class HostPreparation(ReplicasBase):
     async def installed(self, r: str) -> bool:
         return not await missing_packages(await self.ctx.host(r), self._packages())
 
     async def install(self, r: str) -> None:
+        host = await self.ctx.host(r)
+        if await missing_packages(host, self._packages()) and r not in self.facts.dpkg:
+            # dpkg's whole list before apt-get runs: what apt-get adds for the packages
+            # (mariadb-server-core, ...) is the difference, and only that is removed.
+            before = await dpkg_snapshot(host)
+            self.facts.dpkg[r] = DpkgRecord(installed_before=sorted(before.installed),
+                                            config_files_before=sorted(before.config_files))
+            if not (await self.datadir(r)).exists and r not in self.facts.created_datadirs:
+                # The packages' postinst will make the datadir: it is this migration's.
+                self.facts.created_datadirs.append(r)
+            self.ctx.save()
+
         def record(missing: list[str]) -> None:
             # Recorded before apt-get runs (a crash or a failure half-way leaves some
             # installed); only what was missing: rollback removes nothing the operator had.
@@ -34,7 +57,17 @@ class HostPreparation(ReplicasBase):
                 recorded[r] = missing
                 self.ctx.save()
 
-        await install_packages(await self.ctx.host(r), self._packages(), record=record)
+        await install_packages(host, self._packages(), record=record)
+        rec = self.facts.dpkg.get(r)
+        if rec is None or rec.added is not None:
+            return
+        rec.added = sorted((await dpkg_snapshot(host)).installed - set(rec.installed_before))
+        self.ctx.save()
+        d = await self.datadir(r)
+        if r in self.facts.created_datadirs and d.exists and not d.ours(self.owner):
+            # Marked at once: a datadir the wizard's install made is emptied (not moved
+            # aside) and removed by rollback, with the packages.
+            await replica_cmd.claim(r, self.owner, note=INSTALL_CLAIM_NOTE).run(self.ctx)
 
     async def stop(self, r: str) -> None:
         d = await self.datadir(r)
@@ -43,7 +76,8 @@ class HostPreparation(ReplicasBase):
         problems = [p for p in self._datadir_problems(r, d) if p.level == "error"]
         if problems:
             raise StepError(problems[0].message)
-        if d.server_pids:
+        if d.server_pids and not d.ours(self.owner):
+            # (A server on this migration's datadir is one its install started.)
             stopped = self.facts.stopped_servers
             if r not in stopped:
                 # Rollback starts it again: the host is left running, as it was found.
@@ -140,5 +174,41 @@ class HostPreparation(ReplicasBase):
         if r in self.facts.stopped_servers:
             await host.run(["service", service_name(self.src.flavor), "start"], timeout=300)
 
-    async def uninstall(self, r: str, pkgs: list[str]) -> None:
-        await replica_cmd.uninstall(r, pkgs).run(self.ctx)
+    def uninstall_command(self, r: str, now: DpkgSnapshot | None = None) -> Shell | None:
+        """What rollback removes: what dpkg listed installed after the step's apt-get and not
+        before (`now` is dpkg's list at rollback, for an apt-get that did not finish: then
+        what is installed now and was not before); None: nothing."""
+        rec = self.facts.dpkg.get(r)
+        if rec is None:  # a journal from before dpkg's whole list was recorded
+            return replica_cmd.uninstall(r, self.facts.installed_packages[r])
+        added = rec.added
+        if added is None:
+            if now is None:
+                return None
+            added = sorted(now.installed - set(rec.installed_before))
+        if not added:
+            return None
+        return removal_shell(r, added, rec.config_files_before,
+                             note="what apt-get added: dpkg's list before and after")
+
+    def uninstall_runbook(self, r: str) -> list[str]:
+        cmd = self.uninstall_command(r)
+        if cmd is not None:
+            return [cmd.render()]
+        rec = self.facts.dpkg.get(r)
+        if rec is not None and rec.added is None:
+            # The step's apt-get did not finish: what it added is known only at rollback.
+            return [Shell.sh(r, removal_script(
+                "<the packages dpkg lists installed now and did not before the apt-get>",
+                "<those of them dpkg did not list with config files before>"),
+                note="the step's apt-get did not finish").render()]
+        return [f"on {r}: nothing (apt-get added no package)"]
+
+    async def uninstall(self, r: str) -> None:
+        rec = self.facts.dpkg.get(r)
+        now = None
+        if rec is not None and rec.added is None:
+            now = await dpkg_snapshot(await self.ctx.host(r))
+        cmd = self.uninstall_command(r, now)
+        if cmd is not None:
+            await cmd.run(self.ctx)

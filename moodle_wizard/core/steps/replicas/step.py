@@ -22,7 +22,7 @@ from moodle_wizard.core.steps.replicas import seed, seed_key
 from moodle_wizard.core.steps.replicas.common import SPACE_MARGIN, replica_port
 from moodle_wizard.core.steps.replicas.consistency import Consistency
 from moodle_wizard.core.steps.replicas.datadir import DATADIR
-from moodle_wizard.core.steps.replicas.host import HostPreparation
+from moodle_wizard.core.steps.replicas.host import INSTALL_CLAIM_NOTE, HostPreparation
 from moodle_wizard.core.steps.replicas.replication import GTID_FROM_BACKUP, Replication
 from moodle_wizard.core.steps.replicas.seeding import Seeding
 
@@ -86,7 +86,10 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
             actions += [
                 Action(f"install:{r}", f"Install {' '.join(pkgs)} on {r} if missing",
                        partial(self.install, r),
-                       [replica_cmd.install(r, pkgs).render()],
+                       [f"on {r}: list dpkg's packages and look at {DATADIR} (if any is "
+                        "missing: rollback removes only what apt-get adds)",
+                        replica_cmd.install(r, pkgs).render(),
+                        replica_cmd.claim(r, self.owner, note=INSTALL_CLAIM_NOTE).render()],
                        done=partial(self.installed, r), host=r),
                 Action(f"stop:{r}", f"Stop any server on {r}", partial(self.stop, r),
                        [f"on {r}: check {DATADIR} again (refuse, before stopping anything, if "
@@ -197,8 +200,8 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
             actions.append(Action("seed-key", "Remove the temporary seed key and job files",
                                   self.cleanup_seed, seed_key.cleanup_runbook(self.ctx),
                                   host=inv.source))
-        for r, pkgs in self.facts.installed_packages.items():
+        for r in self.facts.installed_packages:
             actions.append(Action(f"uninstall:{r}", f"Remove the packages the wizard installed "
-                                  f"on {r}", partial(self.uninstall, r, pkgs),
-                                  [replica_cmd.uninstall(r, pkgs).render()], host=r))
+                                  f"on {r}", partial(self.uninstall, r),
+                                  self.uninstall_runbook(r), host=r))
         return actions
