@@ -17,6 +17,8 @@ import pytest
 
 from moodle_wizard.core.command import Script, Secret, Shell, Sql, WriteFile
 from moodle_wizard.core.context import Context
+from moodle_wizard.core.remote import jobs
+from moodle_wizard.core.remote.job_command import CancelJob, RemoveJob, start_line
 from moodle_wizard.core.remote.ssh import Result, SshTarget
 from moodle_wizard.core.sql.dialect import Dialect
 from moodle_wizard.core.sql.statement import Statement
@@ -53,6 +55,8 @@ class Answers:
     rows: list[tuple[str, Rows]] = field(default_factory=list)
     # Substrings of commands that only look (a probe script the step's helpers run).
     reads: list[str] = field(default_factory=list)
+    # A detached job's state by job id (a job started here, unless named: SUCCEEDED).
+    jobs: dict[str, jobs.JobState] = field(default_factory=dict)
 
     def out(self, line: str) -> str:
         for key, text in self.stdout:
@@ -123,6 +127,45 @@ class Recording:
                             lambda name, make: self.ctx.secrets.get(name))
         monkeypatch.setattr(self.ctx.secrets, "generated_value",
                             lambda name: self.ctx.secrets.get(name))
+        self.install_jobs(monkeypatch)
+
+    def install_jobs(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The detached-jobs layer (core/remote/jobs.py, tested on its own): each call kept as
+        the command objects of remote/job_command.py render it, built from the call's own
+        arguments (the script and secret files it was given)."""
+        started: set[str] = set()
+
+        async def start_job(host: FakeHost, job_id: str, script: str, *,
+                            secret_files: dict[str, str] | None = None,
+                            base_dir: str = jobs.DEFAULT_BASE_DIR) -> jobs.JobRef:
+            directory = jobs.job_dir(job_id, base_dir)
+            self.keep(host.name, start_line(host.name, job_id, script, secret_files or {}),
+                      read=False)
+            started.add(job_id)
+            return jobs.JobRef(host.name, job_id, directory)
+
+        async def job_status(host: FakeHost, ref: jobs.JobRef, wait_s: float = 0.0, *,
+                             base_dir: str = jobs.DEFAULT_BASE_DIR) -> jobs.JobStatus:
+            state = self.answers.jobs.get(
+                ref.job_id, jobs.JobState.SUCCEEDED if ref.job_id in started else
+                jobs.JobState.LOST)
+            code = {jobs.JobState.SUCCEEDED: 0, jobs.JobState.FAILED: 1}.get(state)
+            return jobs.JobStatus(state, code, None, None, "")
+
+        async def cancel_job(host: FakeHost, ref: jobs.JobRef, *, grace: int = 10,
+                             base_dir: str = jobs.DEFAULT_BASE_DIR) -> None:
+            self.keep(host.name, CancelJob(host.name, ref.job_id, ref.directory).render(),
+                      read=False)
+
+        async def remove_job(host: FakeHost, ref: jobs.JobRef, *,
+                             base_dir: str = jobs.DEFAULT_BASE_DIR) -> None:
+            self.keep(host.name, RemoveJob(host.name, ref.job_id, ref.directory).render(),
+                      read=False)
+
+        monkeypatch.setattr(jobs, "start_job", start_job)
+        monkeypatch.setattr(jobs, "job_status", job_status)
+        monkeypatch.setattr(jobs, "cancel_job", cancel_job)
+        monkeypatch.setattr(jobs, "remove_job", remove_job)
 
 
 class FakeHost:

@@ -40,8 +40,8 @@ COVERED: dict[tuple[StepName, str], set[str]] = {
                                          "heartbeat"},
     (StepName.PREPARE_SOURCE, "rollback"): {"heartbeat", "user", "config", "set", "restart",
                                             "binlogs"},
-    (StepName.REPLICAS, "apply"): {"install", "stop", "datadir", "init", "config", "start",
-                                   "replicate"},
+    (StepName.REPLICAS, "apply"): {"install", "stop", "datadir", "init", "stream", "prepare",
+                                   "config", "start", "replicate"},
     (StepName.REPLICAS, "rollback"): {"unreplicate", "stop", "uninstall"},
     (StepName.PROXYSQL, "apply"): {"readonly-user", "install", "record", "start", "configure"},
     (StepName.PROXYSQL, "rollback"): {"restore", "uninstall", "readonly-user"},
@@ -55,8 +55,6 @@ COVERED: dict[tuple[StepName, str], set[str]] = {
 NOT_YET: dict[tuple[StepName, str], dict[str, str]] = {
     (StepName.REPLICAS, "apply"): {
         "seed-key": "authorized_keys edits in replicas/seed_key.py (a runbook of its own)",
-        "stream": "a detached job on the source (remote/jobs.py) with a secret file",
-        "prepare": "a detached job per replica (remote/jobs.py)",
         "cleanup": "seed_key.cleanup and job removal (replicas/seed_key.py, jobs.py)",
     },
     (StepName.REPLICAS, "rollback"): {
@@ -215,6 +213,44 @@ def test_replicas_datadir_and_init_run_what_their_runbook_shows(
     assert changes[0] == ("on db2: mv --no-target-directory /var/lib/mysql "
                           "/var/lib/mysql.moodle-wizard-mwlab")
     assert len(changes) == 2 + 3
+
+
+def journal_done(ctx: Context, *action_ids: str) -> None:
+    """These replicas actions as the engine journals them once they ran."""
+    from moodle_wizard.core.state import ActionRecord, ActionStatus
+
+    ctx.state.steps.replicas.actions += [ActionRecord(id=i, status=ActionStatus.DONE)
+                                         for i in action_ids]
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_replicas_stream_and_prepare_run_what_their_runbook_shows(
+        flavour: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The seed job starts the script its runbook shows (the admin's client file a secret
+    file of the job, masked); the first prepare starts every replica's job, each waits for
+    its own and removes it. The job's id is recorded before it starts, so the rollback plan
+    built afterwards cancels and removes that very job."""
+    from tests.unit.plan_fixtures import FAKE_SECRETS
+
+    rec = recording(flavour, monkeypatch, Answers())
+    with_migration(rec.ctx, db_admin_user="mw_admin")
+    step = STEP_CLASSES[StepName.REPLICAS](rec.ctx)
+    actions = ids(step.plan(), "stream", "prepare")
+    assert [a.id for a in actions] == ["stream", "prepare:db2", "prepare:db3"]
+    assert unshown(rec.ctx, rec, actions) == []
+    changes = [r.line for r in rec.changes()]
+    [stream] = [line for line in changes if line.startswith("on db1: start job seed-")]
+    assert "#!/bin/bash\n" in stream and "secret/client.cnf (mode 0600" in stream
+    assert "password" in stream and FAKE_SECRETS["db_admin_password"] not in "\n".join(changes)
+    # prepare:db2 starts both, prepare:db3 its own again (a no-op on the host); each removes.
+    assert [line.split(" detached")[0] for line in changes if "start job prepare-" in line] \
+        == ["on db2: start job prepare-db2", "on db3: start job prepare-db3",
+            "on db3: start job prepare-db3"]
+    assert sum(" rm -rf -- /var/lib/moodle-wizard/jobs/prepare-" in line
+               for line in changes) == 2
+    assert rec.ctx.state.steps.replicas.facts.prepared == ["db2", "db3"]
+    [job] = rec.ctx.state.steps.replicas.remote_jobs
+    assert job.job_id in stream
 
 
 # -- discover ---------------------------------------------------------------------------

@@ -60,6 +60,7 @@ __all__ = [
     "JobTimeout",
     "cancel_job",
     "job_dir",
+    "job_script",
     "job_status",
     "remove_job",
     "start_job",
@@ -133,6 +134,11 @@ def job_dir(job_id: str, base_dir: str = DEFAULT_BASE_DIR) -> str:
         raise ValueError(f"job base directory {base_dir!r} must be a plain absolute path "
                          "below /") from None
     return f"{base_dir}/{job_id}"
+
+
+def job_script(script: str) -> str:
+    """The script as the job runs it: with `#!/bin/sh -eu` first if it has no `#!` line."""
+    return script if script.startswith("#!") else "#!/bin/sh -eu\n" + script
 
 
 def _check_ref(ref: JobRef, base_dir: str) -> None:
@@ -296,8 +302,7 @@ async def start_job(host: RemoteHost, job_id: str, script: str, *,
     for name in secrets:
         if not _NAME.fullmatch(name):
             raise ValueError(f"secret file name {name!r}: use letters, digits, '.', '_', '-'")
-    if not script.startswith("#!"):
-        script = "#!/bin/sh -eu\n" + script
+    script = job_script(script)
     display = f"prepare job {job_id} in {directory}"
     prepared = await _run(host, ["sh", "-eu", "-c", _PREPARE, "sh", base_dir, directory,
                                  job_id, _RUNNER], display, input=script)

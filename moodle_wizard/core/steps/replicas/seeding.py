@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Collection
 from typing import Any
 
+from moodle_wizard.core.command import Command, Secret, placeholder
 from moodle_wizard.core.events import Progress
-from moodle_wizard.core.remote.jobs import (
-    JobRef,
-    JobState,
-    job_dir,
-    job_status,
-    remove_job,
-    start_job,
-)
+from moodle_wizard.core.remote import jobs
+from moodle_wizard.core.remote.job_command import RemoveJob, SecretFile, StartJob
+from moodle_wizard.core.remote.jobs import JobRef, JobState, job_dir
 from moodle_wizard.core.render.mycnf import render_client_defaults
 from moodle_wizard.core.state import RemoteJob
 from moodle_wizard.core.steps.base import StepError
@@ -53,8 +50,32 @@ class Seeding(ReplicasBase):
         ref = self._job_ref()
         if ref is None:
             return False
-        status = await job_status(await self.ctx.host(self.ctx.inventory.source), ref)
+        status = await jobs.job_status(await self.ctx.host(self.ctx.inventory.source), ref)
         return status.state == JobState.SUCCEEDED
+
+    def stream_command(self, job_id: str = "seed-" + placeholder("job id")) -> StartJob:
+        """The seed job on the source (the plan's, before the id is drawn, with a placeholder
+        for it); the admin's client file with its password is a secret file of the job."""
+        inv = self.ctx.inventory
+        secret_files: tuple[SecretFile, ...] = ()
+        defaults = None
+        user = inv.migration.db_admin_user
+        if user:
+            secret_files = (SecretFile("client.cnf", Secret("db_admin_password"),
+                                       lambda password: render_client_defaults(user, password)),)
+            defaults = "$MW_JOB_DIR/secret/client.cnf"
+        receivers = [seed.Receiver(r, inv.hosts[r].address, inv.hosts[r].ssh_port)
+                     for r in inv.replicas]
+        backup = seed.backup_command(self.method, self.dialect.backup_tools().backup,
+                                     self.dump_argv(), self.databases(), defaults,
+                                     seed.SEED_DIR)
+        script = seed.sender_script(self.method, backup, receivers, seed.SEED_DIR)
+        return StartJob(inv.source, job_id, script, secret_files,
+                        note="one backup read, sent over SSH to every replica at once")
+
+    def planned_stream(self) -> StartJob:
+        ref = self._job_ref()
+        return self.stream_command() if ref is None else self.stream_command(ref.job_id)
 
     async def stream(self) -> None:
         inv = self.ctx.inventory
@@ -68,20 +89,8 @@ class Seeding(ReplicasBase):
                 host=inv.source, job_id=job_id, paths={"directory": job_dir(job_id)}))
             self.ctx.save()
             ref = JobRef(inv.source, job_id, job_dir(job_id))
-        secret_files: dict[str, str] = {}
-        defaults = None
-        if inv.migration.db_admin_user:
-            secret_files["client.cnf"] = render_client_defaults(
-                inv.migration.db_admin_user, self.ctx.secrets.get("db_admin_password"))
-            defaults = "$MW_JOB_DIR/secret/client.cnf"
-        receivers = [seed.Receiver(r, inv.hosts[r].address, inv.hosts[r].ssh_port)
-                     for r in inv.replicas]
-        backup = seed.backup_command(self.method, self.dialect.backup_tools().backup,
-                                     self.dump_argv(), self.databases(), defaults,
-                                     seed.SEED_DIR)
-        script = seed.sender_script(self.method, backup, receivers, seed.SEED_DIR)
         # Starts it if it never started (the crash came first); otherwise a no-op.
-        await start_job(source, ref.job_id, script, secret_files=secret_files)
+        await self.stream_command(ref.job_id).run(self.ctx)
         await self._watch(source, ref)
 
     async def _watch(self, source: Any, ref: JobRef) -> None:
@@ -89,7 +98,7 @@ class Seeding(ReplicasBase):
         while True:
             # Each poll is one audited command on the source, which answers within a second,
             # or as soon as the stream ends.
-            status = await job_status(source, ref, wait_s=1.0)
+            status = await jobs.job_status(source, ref, wait_s=1.0)
             if status.progress_bytes is not None:
                 self.ctx.emit(Progress(self.name, "seed stream", status.progress_bytes, total))
             if status.state == JobState.SUCCEEDED:
@@ -112,23 +121,31 @@ class Seeding(ReplicasBase):
                                 "back this step (moodle-wizard rollback --to replicas) and "
                                 "run it again")
 
-    async def prepare(self, r: str) -> None:
-        # The first prepare action starts every replica's (each a job on its own host, which
-        # never starts twice): two replicas then take the time of one. Each waits for its own.
+    def prepare_commands(self, r: str, prepared: Collection[str] = ()) -> list[Command]:
+        """The prepare action of `r`: the first one starts every replica's prepare not done
+        yet (each a job on its own host, never started twice), so two replicas take the time
+        of one; each action waits for its own job, then removes it."""
         tools = self.dialect.backup_tools()
         script = (f"{tools.backup} --prepare --target-dir={DATADIR} && "
                   f"chown -R mysql:mysql {DATADIR}")
+        starts: list[Command] = [
+            StartJob(other, f"prepare-{other}", script,
+                     note="every replica's at once: a job already started is not started again")
+            for other in self.ctx.inventory.replicas if other not in prepared]
+        return [*starts, RemoveJob(r, f"prepare-{r}", note="once it has succeeded")]
+
+    async def prepare(self, r: str) -> None:
         host = await self.ctx.host(r)
         ref = JobRef(r, f"prepare-{r}", job_dir(f"prepare-{r}"))
         prepared = self.facts.prepared
+        *starts, remove = self.prepare_commands(r, prepared)
         if r in prepared:  # done before a crash, job removed or not
-            await remove_job(host, ref)
+            await remove.run(self.ctx)
             return
-        for other in self.ctx.inventory.replicas:
-            if other not in prepared:
-                await start_job(await self.ctx.host(other), f"prepare-{other}", script)
+        for start in starts:
+            await start.run(self.ctx)
         while True:
-            status = await job_status(host, ref, wait_s=1.0)
+            status = await jobs.job_status(host, ref, wait_s=1.0)
             if status.state == JobState.SUCCEEDED:
                 break
             if status.state in (JobState.FAILED, JobState.LOST):
@@ -136,7 +153,7 @@ class Seeding(ReplicasBase):
                                 f"{status.output_tail[-600:]}; roll back this step and retry")
         self.facts.prepared.append(r)
         self.ctx.save()
-        await remove_job(host, ref)
+        await remove.run(self.ctx)
 
     async def cleanup_seed(self) -> None:
         jobs = [JobRef(job.host, job.job_id, job.paths["directory"])

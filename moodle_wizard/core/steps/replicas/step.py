@@ -78,7 +78,6 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
     def plan(self) -> list[Action]:
         inv = self.ctx.inventory
         src = inv.source
-        tools = self.dialect.backup_tools()
         mid = self.ctx.state.migration_id
         actions: list[Action] = []
         for r in inv.replicas:
@@ -115,20 +114,15 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
             "seed-key", "Create a temporary seed key on the source and allow it on each "
             "replica for one command", self.install_seed_key,
             seed_key.install_runbook(self.ctx, recv_cmd), host=src))
-        backup = seed.backup_command(self.method, tools.backup, self.dump_argv(),
-                                     self.databases(), None, "<job dir>")
         actions.append(Action(
             "stream", f"Stream one {self.method} backup of {src} to "
             f"{', '.join(inv.replicas)} (detached job on {src})", self.stream,
-            [f"on {src} (detached job): {backup} | tee "
-             + " ".join(f">(ssh -c {seed.CIPHER} root@{r})" for r in inv.replicas)],
-            done=self.stream_succeeded, host=src))
+            [self.planned_stream().render()], done=self.stream_succeeded, host=src))
         if self.method == "physical":
             # All prepares first: they run at once, one job per replica.
             actions += [Action(
                 f"prepare:{r}", f"Prepare the backup on {r}", partial(self.prepare, r),
-                [f"on {r} (detached job): {tools.backup} --prepare --target-dir={DATADIR}; "
-                 f"chown -R mysql:mysql {DATADIR}"], host=r) for r in inv.replicas]
+                render_all(self.prepare_commands(r)), host=r) for r in inv.replicas]
         for r, server_id in self.server_ids().items():
             cnf = render_replica_cnf(source_version(self.src), server_id,
                                      inv.hosts[r].address, port=replica_port(self.src))
