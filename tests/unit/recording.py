@@ -23,6 +23,7 @@ from moodle_wizard.core.remote.ssh import Result, SshTarget
 from moodle_wizard.core.sql.dialect import Dialect
 from moodle_wizard.core.sql.statement import Statement
 from moodle_wizard.core.sql.version import ServerVersion
+from moodle_wizard.core.steps.replicas import seed_key
 
 # Commands that only look (a runbook does not list them).
 READ_ONLY = frozenset({"test", "cat", "ls", "pidof", "dpkg-query", "stat", "df", "du",
@@ -128,6 +129,7 @@ class Recording:
         monkeypatch.setattr(self.ctx.secrets, "generated_value",
                             lambda name: self.ctx.secrets.get(name))
         self.install_jobs(monkeypatch)
+        self.install_seed_key(monkeypatch)
 
     def install_jobs(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """The detached-jobs layer (core/remote/jobs.py, tested on its own): each call kept as
@@ -167,6 +169,34 @@ class Recording:
         monkeypatch.setattr(jobs, "cancel_job", cancel_job)
         monkeypatch.setattr(jobs, "remove_job", remove_job)
 
+
+    # What the fake ssh-keygen prints: an ed25519 public key (32 zero bytes).
+    SEED_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+
+    def install_seed_key(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The seed key's ssh-keygen and authorized_keys edits (replicas/seed_key.py, tested
+        on files of their own): kept as seed_key's command objects render them, built from the
+        call's arguments (the very line added, the markers removed)."""
+
+        async def generate(host: FakeHost, comment: str,
+                           seed_dir: str = seed_key.seed.SEED_DIR) -> str:
+            self.keep(host.name, seed_key.GenerateKey(host.name, comment, seed_dir).render(),
+                      read=False)
+            return self.SEED_KEY
+
+        async def authorize(host: FakeHost, line: str, mark: str,
+                            path: str = seed_key.AUTHORIZED_KEYS) -> None:
+            self.keep(host.name, seed_key.Authorize(host.name, line, mark, path).render(),
+                      read=False)
+
+        async def unauthorize(host: FakeHost, markers: Sequence[str],
+                              path: str = seed_key.AUTHORIZED_KEYS) -> None:
+            self.keep(host.name, seed_key.Unauthorize(host.name, tuple(markers), path).render(),
+                      read=False)
+
+        monkeypatch.setattr(seed_key, "generate", generate)
+        monkeypatch.setattr(seed_key, "authorize", authorize)
+        monkeypatch.setattr(seed_key, "unauthorize", unauthorize)
 
 class FakeHost:
     def __init__(self, rec: Recording, name: str) -> None:

@@ -40,9 +40,9 @@ COVERED: dict[tuple[StepName, str], set[str]] = {
                                          "heartbeat"},
     (StepName.PREPARE_SOURCE, "rollback"): {"heartbeat", "user", "config", "set", "restart",
                                             "binlogs"},
-    (StepName.REPLICAS, "apply"): {"install", "stop", "datadir", "init", "stream", "prepare",
-                                   "config", "start", "replicate"},
-    (StepName.REPLICAS, "rollback"): {"unreplicate", "stop", "uninstall"},
+    (StepName.REPLICAS, "apply"): {"install", "stop", "datadir", "init", "seed-key", "stream",
+                                   "prepare", "config", "start", "replicate", "cleanup"},
+    (StepName.REPLICAS, "rollback"): {"unreplicate", "stop", "uninstall", "seed-key"},
     (StepName.PROXYSQL, "apply"): {"readonly-user", "install", "record", "start", "configure"},
     (StepName.PROXYSQL, "rollback"): {"restore", "uninstall", "readonly-user"},
     (StepName.VIP, "apply"): {"install", "record", "config", "start"},
@@ -53,13 +53,8 @@ COVERED: dict[tuple[StepName, str], set[str]] = {
 }
 # Still written beside the code that runs: not yet command objects, so not held to it.
 NOT_YET: dict[tuple[StepName, str], dict[str, str]] = {
-    (StepName.REPLICAS, "apply"): {
-        "seed-key": "authorized_keys edits in replicas/seed_key.py (a runbook of its own)",
-        "cleanup": "seed_key.cleanup and job removal (replicas/seed_key.py, jobs.py)",
-    },
     (StepName.REPLICAS, "rollback"): {
         "restore": "cancels and removes the prepare job (remote/jobs.py) first",
-        "seed-key": "as cleanup",
     },
 }
 
@@ -251,6 +246,60 @@ def test_replicas_stream_and_prepare_run_what_their_runbook_shows(
     assert rec.ctx.state.steps.replicas.facts.prepared == ["db2", "db3"]
     [job] = rec.ctx.state.steps.replicas.remote_jobs
     assert job.job_id in stream
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_replicas_seed_key_and_cleanup_run_what_their_runbook_shows(
+        flavour: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key made on the source, its line added on each replica (from the source's address
+    only, for the one command), known_hosts written; cleanup takes out exactly the lines with
+    this migration's marker, the seed job and the stage. What apply recorded before each
+    change is what rollback undoes: the key's fact before any replica accepts it, the job's
+    id before it starts; the rollback's seed-key then runs what its runbook shows too."""
+    from moodle_wizard.core.steps.replicas import seed_key
+
+    answers = Answers(stdout=[("ssh_host_ed25519_key.pub", "ssh-ed25519 AAAAhostkey root@h\n")],
+                      reads=["mw_private_dir check"])
+    rec = recording(flavour, monkeypatch, answers)
+    facts = rec.ctx.state.steps.replicas.facts
+    authorize = seed_key.authorize
+    recorded_first = []
+
+    async def checked(*args: object, **kw: object) -> None:
+        recorded_first.append(facts.seed_key is not None)
+        await authorize(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(seed_key, "authorize", checked)
+    actions = ids(STEP_CLASSES[StepName.REPLICAS](rec.ctx).plan(), "seed-key", "stream",
+                  "cleanup")
+    assert [a.id for a in actions] == ["seed-key", "stream", "cleanup"]
+    assert unshown(rec.ctx, rec, actions) == []
+    assert recorded_first == [True, True]
+    changes = [r.line.split("  # ")[0] for r in rec.changes()]
+    added = [c for c in changes if "append to /root/.ssh/authorized_keys" in c]
+    assert [c.split(": ", 1)[0] for c in added] == ["on db2", "on db3"]
+    assert all(c.endswith(Recording.SEED_KEY + " moodle-wizard-seed-mwlab") for c in added)
+    assert all(': restrict,from="10.77.0.11",command="' in c for c in added)
+    assert ("on db1: write /var/lib/moodle-wizard/seed/known_hosts (mode 0600):\n"
+            "10.77.0.12 ssh-ed25519 AAAAhostkey\n10.77.0.13 ssh-ed25519 AAAAhostkey\n") in [
+                r.line.replace("  # the replicas' ed25519 host keys, as read on each", "")
+                for r in rec.changes()]
+    [job] = rec.ctx.state.steps.replicas.remote_jobs
+    assert changes[-5:] == [
+        f"on {r}: remove the lines ending in moodle-wizard-seed-mwlab from "
+        "/root/.ssh/authorized_keys" for r in ("db2", "db3")] + [
+        f"on db1: cancel job {job.job_id} (/var/lib/moodle-wizard/jobs/{job.job_id}): TERM to "
+        f"its process group if it runs, KILL after 10 s; rm -rf "
+        f"/var/lib/moodle-wizard/jobs/{job.job_id}/secret",
+        f"on db1: rm -rf -- /var/lib/moodle-wizard/jobs/{job.job_id} (job {job.job_id}'s "
+        "directory; refused while the job runs)",
+        "on db1: rm -rf -- /var/lib/moodle-wizard/seed"]
+    journal_done(rec.ctx, "seed-key", "stream", "cleanup")
+    [undo] = ids(STEP_CLASSES[StepName.REPLICAS](rec.ctx).rollback_plan(), "seed-key")
+    assert any(f"cancel job {job.job_id} " in line for line in undo.runbook)
+    start = len(rec.ran)
+    assert unshown(rec.ctx, rec, [undo]) == []
+    assert len([r for r in rec.ran[start:] if not r.read]) == 5
 
 
 # -- discover ---------------------------------------------------------------------------

@@ -23,11 +23,14 @@ import hashlib
 import re
 import struct
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from moodle_wizard.core.command import NOTE_MARK, Command, Shell, WriteFile, placeholder, render_all
 from moodle_wizard.core.facts import ReplicasFacts, SeedKeyFacts
 from moodle_wizard.core.remote import privatedir
-from moodle_wizard.core.remote.jobs import ForeignJobDirectory, JobRef, cancel_job, remove_job
+from moodle_wizard.core.remote.job_command import CancelJob, RemoveJob
+from moodle_wizard.core.remote.jobs import DEFAULT_BASE_DIR, ForeignJobDirectory, JobRef
 from moodle_wizard.core.remote.ssh import RemoteHost
 from moodle_wizard.core.steps.base import StepError
 from moodle_wizard.core.steps.replicas import seed
@@ -39,8 +42,13 @@ __all__ = [
     "AUTHORIZED_KEYS",
     "KEY_TYPES",
     "LEGACY_MARKER",
+    "Authorize",
+    "GenerateKey",
+    "Unauthorize",
     "authorize",
+    "authorize_command",
     "cleanup",
+    "cleanup_commands",
     "cleanup_runbook",
     "fingerprint",
     "generate",
@@ -201,28 +209,88 @@ async def unauthorize(host: RemoteHost, markers: Sequence[str],
     await _edit(host, markers, "remove", None, path)
 
 
+# -- as commands (core/command.py): what the runbook shows is what runs ----------------------
+
+_FRESH = ("every directory from / must be root's own; a fresh key, any older one removed; "
+          "exactly one public key line accepted")
+
+
+@dataclass(frozen=True)
+class GenerateKey:
+    """A new key pair in the stage on `host`; returns its `type keydata`."""
+
+    host: str
+    comment: str
+    seed_dir: str = seed.SEED_DIR
+
+    def render(self) -> str:
+        d = self.seed_dir
+        return (f"on {self.host}: install -d -m 0700 {d}; rm -f {d}/seed_key*; ssh-keygen -q "
+                f"-t ed25519 -N '' -C {self.comment} -f {d}/seed_key; cat {d}/seed_key.pub"
+                f"{NOTE_MARK}{_FRESH}")
+
+    async def run(self, ctx: Context) -> str:
+        return await generate(await ctx.host(self.host), self.comment, self.seed_dir)
+
+
+@dataclass(frozen=True)
+class Authorize:
+    """`line` added to authorized_keys on `host`, a line of ours (ending in `mark`) replaced."""
+
+    host: str
+    line: str
+    mark: str
+    path: str = AUTHORIZED_KEYS
+
+    def render(self) -> str:
+        return (f"on {self.host}: append to {self.path}: {self.line}{NOTE_MARK}a line already "
+                f"ending in {self.mark} is replaced; every other line, the file's mode and "
+                "owner stay")
+
+    async def run(self, ctx: Context) -> None:
+        await authorize(await ctx.host(self.host), self.line, self.mark, self.path)
+
+
+@dataclass(frozen=True)
+class Unauthorize:
+    """The lines ending in one of `markers` taken out of authorized_keys on `host`."""
+
+    host: str
+    markers: tuple[str, ...]
+    path: str = AUTHORIZED_KEYS
+
+    def render(self) -> str:
+        return (f"on {self.host}: remove the lines ending in {' or '.join(self.markers)} from "
+                f"{self.path}{NOTE_MARK}every other line, its mode and owner stay")
+
+    async def run(self, ctx: Context) -> None:
+        await unauthorize(await ctx.host(self.host), self.markers, self.path)
+
+
 # -- the replicas step's actions ---------------------------------------------------------------
 
+# What the plan shows for what only apply learns.
+PLANNED_KEY = f"ssh-ed25519 {placeholder('seed key')}"
+PLANNED_HOST_KEYS = placeholder("each replica host key line as read there")
+
+
+def authorize_command(ctx: Context, r: str, command: str, pubkey: str = PLANNED_KEY) -> Authorize:
+    inv = ctx.inventory
+    mark = marker(ctx.state.migration_id)
+    line = seed.authorized_key_line(f"{pubkey} {mark}", inv.hosts[inv.source].address, command)
+    return Authorize(r, line, mark)
+
+
+def known_hosts_command(ctx: Context, content: str = PLANNED_HOST_KEYS) -> WriteFile:
+    # The stage was proved root's own by GenerateKey, and nothing but root can change it since.
+    return WriteFile(ctx.inventory.source, f"{seed.SEED_DIR}/known_hosts", content, 0o600,
+                     note="the replicas' ed25519 host keys, as read on each")
+
+
 def install_runbook(ctx: Context, command: str) -> list[str]:
-    inv = ctx.inventory
-    mark = marker(ctx.state.migration_id)
-    d = seed.SEED_DIR
-    return [f"on {inv.source}: install -d -m 0700 {d} (every directory from / must be root's "
-            f"own); rm -f {d}/seed_key*; ssh-keygen -t ed25519 -N '' -C {mark} -f {d}/seed_key"
-            " (a fresh key; exactly one public key line accepted)",
-            *[f"on {r}: append to {AUTHORIZED_KEYS}: restrict,from=\"<{inv.source} address>\","
-              f"command=\"{command}\" ssh-ed25519 <seed key> {mark}" for r in inv.replicas],
-            f"on {inv.source}: write {d}/known_hosts (mode 0600): each replica's ed25519 host "
-            "key, as it reads it there"]
-
-
-def cleanup_runbook(ctx: Context) -> list[str]:
-    inv = ctx.inventory
-    mark = marker(ctx.state.migration_id)
-    return [*[f"on {r}: remove the lines ending in {mark} from {AUTHORIZED_KEYS} (every "
-              "other line, its mode and owner stay)" for r in inv.replicas],
-            f"on {inv.source}: cancel and remove the seed job; rm -rf {seed.SEED_DIR} (once "
-            "proved root's own)"]
+    return render_all([GenerateKey(ctx.inventory.source, marker(ctx.state.migration_id)),
+                       *[authorize_command(ctx, r, command) for r in ctx.inventory.replicas],
+                       known_hosts_command(ctx)])
 
 
 async def install(ctx: Context, facts: ReplicasFacts, command: str) -> None:
@@ -230,8 +298,7 @@ async def install(ctx: Context, facts: ReplicasFacts, command: str) -> None:
     `command`, from the source's address only."""
     inv = ctx.inventory
     mark = marker(ctx.state.migration_id)
-    source = await ctx.host(inv.source)
-    pubkey = await generate(source, mark)
+    pubkey = await GenerateKey(inv.source, mark).run(ctx)
     # Recorded before any replica accepts it: a rollback after a crash removes what it finds.
     facts.seed_key = SeedKeyFacts(marker=mark, fingerprint=fingerprint(pubkey))
     ctx.save()
@@ -242,12 +309,8 @@ async def install(ctx: Context, facts: ReplicasFacts, command: str) -> None:
         keytype, keydata = hostkey.split()[:2]
         address, port = inv.hosts[r].address, inv.hosts[r].ssh_port
         known.append(f"{address if port == 22 else f'[{address}]:{port}'} {keytype} {keydata}")
-        line = seed.authorized_key_line(f"{pubkey} {mark}", inv.hosts[inv.source].address,
-                                        command)
-        await authorize(host, line, mark)
-    # The stage was proved root's own by generate(), and nothing but root can change it since.
-    await source.write_file(f"{seed.SEED_DIR}/known_hosts", ("\n".join(known) + "\n").encode(),
-                            mode=0o600)
+        await authorize_command(ctx, r, command, pubkey).run(ctx)
+    await known_hosts_command(ctx, "\n".join(known) + "\n").run(ctx)
 
 
 def migration_markers(ctx: Context, facts: ReplicasFacts) -> list[str]:
@@ -258,23 +321,46 @@ def migration_markers(ctx: Context, facts: ReplicasFacts) -> list[str]:
     return found
 
 
+def remove_stage(source: str) -> Shell:
+    return Shell(source, ("rm", "-rf", "--", seed.SEED_DIR),
+                 note="only if it is there, once proved root's own")
+
+
+# The plan's seed job before the id is drawn (the rollback plan's are from the state file).
+PLANNED_JOB = JobRef("", f"seed-{placeholder('job id')}",
+                     f"{DEFAULT_BASE_DIR}/seed-{placeholder('job id')}")
+
+
+def cleanup_commands(ctx: Context, facts: ReplicasFacts,
+                     jobs: Sequence[JobRef]) -> list[Command]:
+    """The key off every replica, then the seed jobs and the stage on the source."""
+    inv = ctx.inventory
+    markers = tuple(migration_markers(ctx, facts))
+    out: list[Command] = [Unauthorize(r, markers) for r in inv.replicas]
+    for ref in jobs:
+        out += [CancelJob(inv.source, ref.job_id, ref.directory,
+                          note="a stream still running, when rolled back mid-stream"),
+                RemoveJob(inv.source, ref.job_id, ref.directory)]
+    return [*out, remove_stage(inv.source)]
+
+
+def cleanup_runbook(ctx: Context, facts: ReplicasFacts, jobs: Sequence[JobRef]) -> list[str]:
+    return render_all(cleanup_commands(ctx, facts, jobs))
+
+
 async def cleanup(ctx: Context, facts: ReplicasFacts, jobs: Sequence[JobRef]) -> None:
     """Remove the key from every replica, then the seed jobs and the stage on the source."""
-    inv = ctx.inventory
-    markers = migration_markers(ctx, facts)
-    for r in inv.replicas:
-        await unauthorize(await ctx.host(r), markers)
-    source = await ctx.host(inv.source)
-    for ref in jobs:
+    source = await ctx.host(ctx.inventory.source)
+    for command in cleanup_commands(ctx, facts, jobs):
+        if isinstance(command, Shell):  # the stage
+            if await privatedir.private_dir_exists(source, seed.SEED_DIR):
+                await command.run(ctx)
+            continue
         try:
-            await cancel_job(source, ref)  # a stream still running when rolled back
-            await remove_job(source, ref)
-        except ForeignJobDirectory:
+            await command.run(ctx)
+        except ForeignJobDirectory as e:
             # An older wizard's job under /var/tmp: gone already is fine; else hand it over.
             gone = await source.run(["sh", "-c", 'test ! -e "$1" && test ! -L "$1"', "sh",
-                                     ref.directory], check=False)
+                                     e.ref.directory], check=False)
             if gone.exit_status != 0:
                 raise
-    if await privatedir.private_dir_exists(source, seed.SEED_DIR):
-        await source.run(["rm", "-rf", "--", seed.SEED_DIR])
-

@@ -155,7 +155,16 @@ class Seeding(ReplicasBase):
         self.ctx.save()
         await remove.run(self.ctx)
 
-    async def cleanup_seed(self) -> None:
-        jobs = [JobRef(job.host, job.job_id, job.paths["directory"])
+    def seed_jobs(self) -> list[JobRef]:
+        return [JobRef(job.host, job.job_id, job.paths["directory"])
                 for job in self.ctx.state.step(self.name).remote_jobs]
-        await seed_key.cleanup(self.ctx, self.facts, jobs)
+
+    def cleanup_runbook(self, *, planned: bool = False) -> list[str]:
+        """`planned`: apply's plan, where the seed job may not have its id yet (a rollback's
+        shows the jobs the state file recorded, or none)."""
+        jobs = self.seed_jobs()
+        return seed_key.cleanup_runbook(self.ctx, self.facts,
+                                        jobs or ([seed_key.PLANNED_JOB] if planned else []))
+
+    async def cleanup_seed(self) -> None:
+        await seed_key.cleanup(self.ctx, self.facts, self.seed_jobs())

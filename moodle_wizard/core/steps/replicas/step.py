@@ -139,7 +139,8 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
                        done=partial(self.replicating, r), host=r),
             ]
         actions.append(Action("cleanup", "Remove the temporary seed key and job files",
-                              self.cleanup_seed, seed_key.cleanup_runbook(self.ctx), host=src))
+                              self.cleanup_seed, self.cleanup_runbook(planned=True),
+                              host=src))
         return actions
 
     # -- rollback ----------------------------------------------------------------------
@@ -192,7 +193,7 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
                      "a running server)"], host=r))
         if self.journaled("seed-key", "stream"):
             actions.append(Action("seed-key", "Remove the temporary seed key and job files",
-                                  self.cleanup_seed, seed_key.cleanup_runbook(self.ctx),
+                                  self.cleanup_seed, self.cleanup_runbook(),
                                   host=inv.source))
         for r in self.facts.installed_packages:
             actions.append(Action(f"uninstall:{r}", f"Remove the packages the wizard installed "
