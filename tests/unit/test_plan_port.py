@@ -15,11 +15,13 @@ from typing import Any
 
 import pytest
 
+from moodle_wizard.core.facts import SourceFacts
 from moodle_wizard.core.health import servers_item
 from moodle_wizard.core.render.mycnf import OptionFileError, render_replica_cnf
 from moodle_wizard.core.sql.version import Flavor, ServerVersion
 from moodle_wizard.core.state import StepName
 from moodle_wizard.core.steps.proxysql_verify import RuntimeServer
+from moodle_wizard.core.steps.replicas.common import port_problems
 from tests.unit import plan_fixtures
 from tests.unit.test_plan_golden import render
 
@@ -122,3 +124,18 @@ def test_health_fails_a_server_proxysql_has_on_another_port() -> None:
                                    f"listens on {PORT}"), wrong.detail
     # Without ports (as before), the port is not looked at.
     assert servers_item("px1", servers(3306), expected, names).ok
+
+
+def test_the_preflight_says_when_the_inventory_names_another_port() -> None:
+    """The plan follows the source's port; an inventory that says otherwise is told so."""
+    state = plan_fixtures.state_data(FLAVOUR)
+    src = SourceFacts.model_validate(state["steps"][StepName.DISCOVER.value]["facts"]["source"])
+    assert port_problems("db1", src, 3306) == []
+    on_3307 = src.model_copy(update={"port": PORT})
+    assert port_problems("db1", on_3307, PORT) == []
+    [problem] = port_problems("db1", on_3307, 3306)
+    assert problem.level == "warning"
+    assert problem.message == (
+        "db1 listens on port 3307, not on 3306 as migration.db_port says: the replicas will "
+        "listen on 3307 too, and ProxySQL will reach every database server there; set "
+        "db_port = 3307 in the inventory to say so")

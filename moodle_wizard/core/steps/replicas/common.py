@@ -37,6 +37,18 @@ def replica_port(src: SourceFacts) -> int:
     return int(src.port)
 
 
+def port_problems(source: str, src: SourceFacts, db_port: int) -> list[Problem]:
+    """The inventory's migration.db_port against the port the source listens on: the plan
+    follows the source (the replicas and ProxySQL's servers use its port), and says so."""
+    port = replica_port(src)
+    if port == db_port:
+        return []
+    return [warning(f"{source} listens on port {port}, not on {db_port} as migration.db_port "
+                    f"says: the replicas will listen on {port} too, and ProxySQL will reach "
+                    f"every database server there; set db_port = {port} in the inventory to "
+                    "say so")]
+
+
 class ReplicasBase(Step):
     name = StepName.REPLICAS
 

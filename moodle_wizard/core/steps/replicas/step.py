@@ -19,7 +19,11 @@ from moodle_wizard.core.steps.discover import replica_host_facts, server_candida
 from moodle_wizard.core.steps.replicas import commands as replica_cmd
 from moodle_wizard.core.steps.replicas import datadir as replica_datadir
 from moodle_wizard.core.steps.replicas import seed, seed_key
-from moodle_wizard.core.steps.replicas.common import SPACE_MARGIN, replica_port
+from moodle_wizard.core.steps.replicas.common import (
+    SPACE_MARGIN,
+    port_problems,
+    replica_port,
+)
 from moodle_wizard.core.steps.replicas.consistency import Consistency
 from moodle_wizard.core.steps.replicas.datadir import DATADIR
 from moodle_wizard.core.steps.replicas.host import INSTALL_CLAIM_NOTE, HostPreparation
@@ -70,6 +74,7 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
             if mismatch is not None:
                 problems.append(Problem(mismatch.level, mismatch.message))
             problems += self._datadir_problems(r, await self.datadir(r))
+        problems += port_problems(inv.source, self.src, inv.migration.db_port)
         self.ctx.secrets.get("replication_password")
         return problems
 
