@@ -9,9 +9,8 @@ did not stop are left as they are.
 
 from __future__ import annotations
 
-from moodle_wizard.core.command import Shell, run_all
+from moodle_wizard.core.command import Shell, render_all, run_all
 from moodle_wizard.core.facts.steps import DpkgRecord
-from moodle_wizard.core.remote.jobs import JobRef, cancel_job, job_dir, remove_job
 from moodle_wizard.core.remote.packages import (
     DpkgSnapshot,
     dpkg_snapshot,
@@ -22,11 +21,11 @@ from moodle_wizard.core.remote.packages import (
 )
 from moodle_wizard.core.render.mycnf import DEFAULT_LOG_BIN
 from moodle_wizard.core.steps.base import StepError
-from moodle_wizard.core.steps.prepare_source import service_name
 from moodle_wizard.core.steps.replicas import commands as replica_cmd
 from moodle_wizard.core.steps.replicas import datadir as replica_datadir
 from moodle_wizard.core.steps.replicas.common import ReplicasBase
 from moodle_wizard.core.steps.replicas.datadir import DATADIR
+from moodle_wizard.core.steps.replicas.restore import Restore, restore
 
 INSTALL_CLAIM_NOTE = (f"if the packages' installation made {DATADIR} (it was not there "
                       "before): this migration's from the start")
@@ -143,21 +142,31 @@ class HostPreparation(ReplicasBase):
         if d.server_pids and d.ours(self.owner):
             await self._stop_server(r)
 
+    def restore_commands(self, r: str) -> Restore:
+        return restore(r, flavor=self.src.flavor, cnf_path=self.cnf_path(), owner=self.owner,
+                       aside=replica_datadir.aside_path(self.ctx.state.migration_id))
+
+    def restore_runbook(self, r: str) -> list[str]:
+        return render_all(self.restore_commands(r).planned(
+            config=self.journaled(f"config:{r}"), binlogs=self._remove_binlogs(r),
+            start=r in self.facts.stopped_servers))
+
+    def _remove_binlogs(self, r: str) -> bool:
+        return (self.journaled(f"start:{r}", f"init:{r}")
+                and self.facts.binlogs_before.get(r) == [])
+
     async def restore_replica(self, r: str) -> None:
-        host = await self.ctx.host(r)
+        cmd = self.restore_commands(r)
         # A prepare started for it by another replica's action may still be writing there.
-        prepare = JobRef(r, f"prepare-{r}", job_dir(f"prepare-{r}"))
-        await cancel_job(host, prepare)
-        await remove_job(host, prepare)
+        await run_all(self.ctx, [cmd.cancel_prepare, cmd.remove_prepare])
         if self.journaled(f"config:{r}"):
-            await host.run(["rm", "-f", self.cnf_path()])
+            await cmd.remove_config.run(self.ctx)
         d = await self.datadir(r)
         if d.ours(self.owner):
-            await replica_datadir.empty_ours(host, self.owner, keep_marker=False)
+            await cmd.empty_ours.run(self.ctx)
             d = await self.datadir(r)
-        if (self.journaled(f"start:{r}", f"init:{r}")
-                and self.facts.binlogs_before.get(r) == []):
-            await host.run(["sh", "-c", f"rm -f -- {DEFAULT_LOG_BIN}.*"])
+        if self._remove_binlogs(r):
+            await cmd.remove_binlogs.run(self.ctx)
         if d.aside_exists:
             # The operator's datadir, moved by this migration (found by its name even if a
             # crash kept the move from being recorded).
@@ -167,12 +176,12 @@ class HostPreparation(ReplicasBase):
                     f"({d.describe()}), and the original datadir is at {d.aside}; the wizard "
                     "overwrites neither. Move one of them away by hand, then roll back again")
             if d.exists:
-                await host.run(["rmdir", DATADIR])
-            await host.run(["mv", "--no-target-directory", d.aside, DATADIR])
+                await cmd.remove_empty.run(self.ctx)
+            await cmd.move_back.run(self.ctx)
         elif d.exists and d.empty and r in self.facts.created_datadirs:
-            await host.run(["rmdir", DATADIR])
+            await cmd.remove_empty.run(self.ctx)
         if r in self.facts.stopped_servers:
-            await host.run(["service", service_name(self.src.flavor), "start"], timeout=300)
+            await cmd.start.run(self.ctx)
 
     def uninstall_command(self, r: str, now: DpkgSnapshot | None = None) -> Shell | None:
         """What rollback removes: what dpkg listed installed after the step's apt-get and not

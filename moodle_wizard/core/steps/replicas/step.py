@@ -190,12 +190,7 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
             if "datadir" in undo or "restart" in undo:
                 actions.append(Action(
                     f"restore:{r}", f"Restore {r}'s datadir and config",
-                    partial(self.restore_replica, r),
-                    [f"on {r}: rm -f {self.cnf_path()} (if the wizard wrote it); empty "
-                     f"{DATADIR} only if it carries this migration's marker; mv "
-                     f"{replica_datadir.aside_path(self.ctx.state.migration_id)} {DATADIR} "
-                     "(if the wizard moved it there); service start (if the wizard stopped "
-                     "a running server)"], host=r))
+                    partial(self.restore_replica, r), self.restore_runbook(r), host=r))
         if self.journaled("seed-key", "stream"):
             actions.append(Action("seed-key", "Remove the temporary seed key and job files",
                                   self.cleanup_seed, self.cleanup_runbook(),
