@@ -247,12 +247,21 @@ def test_replicas_stream_and_prepare_run_what_their_runbook_shows(
         flavour: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The seed job starts the script its runbook shows (the admin's client file a secret
     file of the job, masked); the first prepare starts every replica's job, each waits for
-    its own and removes it. The job's id is recorded before it starts, so the rollback plan
-    built afterwards cancels and removes that very job."""
+    its own and removes it. The job's id is in the state file before it starts, so the
+    rollback plan built afterwards cancels and removes that very job."""
+    from moodle_wizard.core.remote import jobs
     from tests.unit.plan_fixtures import FAKE_SECRETS
 
     rec = recording(flavour, monkeypatch, Answers())
     with_migration(rec.ctx, db_admin_user="mw_admin")
+    start_job, recorded_first = jobs.start_job, []
+
+    async def checked(host: object, job_id: str, script: str, **kw: object) -> object:
+        if job_id.startswith("seed-"):
+            recorded_first.append([j.job_id for j in rec.ctx.state.steps.replicas.remote_jobs])
+        return await start_job(host, job_id, script, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jobs, "start_job", checked)
     step = STEP_CLASSES[StepName.REPLICAS](rec.ctx)
     actions = ids(step.plan(), "stream", "prepare")
     assert [a.id for a in actions] == ["stream", "prepare:db2", "prepare:db3"]
@@ -270,6 +279,11 @@ def test_replicas_stream_and_prepare_run_what_their_runbook_shows(
     assert rec.ctx.state.steps.replicas.facts.prepared == ["db2", "db3"]
     [job] = rec.ctx.state.steps.replicas.remote_jobs
     assert job.job_id in stream
+    assert recorded_first == [[job.job_id]]  # in the state file before the job starts
+    journal_done(rec.ctx, "stream", "prepare:db2", "prepare:db3")
+    undo = STEP_CLASSES[StepName.REPLICAS](rec.ctx).rollback_plan()
+    assert any(f"cancel job {job.job_id} " in line for a in ids(undo, "seed-key")
+               for line in a.runbook)
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
