@@ -8,7 +8,6 @@ lab up (50 MB, as the other lab tests' fixture builds it), whatever shape it fou
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import subprocess
 import sys
@@ -22,9 +21,8 @@ from moodle_wizard.core.remote.packages import install_command
 from moodle_wizard.lab import lab, replicas
 from moodle_wizard.lab.topology import Shape, Topology
 from tests.lab.conftest import Lab
+from tests.lab.shapes import build, restore_default_lab
 
-SHAPE_DATA_MB = 5   # the shapes matter here, not the amount of data
-DEFAULT_DATA_MB = 50
 WIZARD = str(Path(sys.executable).parent / "moodle-wizard")
 SINGLE = Shape("single-server", "fresh-package", 1, 3307)
 SPREAD = Shape("standard", "bare", 2, 3307)
@@ -33,22 +31,10 @@ SYSTEM_SCHEMAS = {"mysql", "performance_schema", "sys"}
 WIZARD_PACKAGES = ["mariadb-server", "mariadb-backup", "mariadb-client"]
 
 
-def build(shape: Shape) -> Lab:
-    state = lab.LabState.load(lab.LABDIR)
-    if state is not None and (state.shape != shape or state.data_mb != SHAPE_DATA_MB):
-        lab.down(out=io.StringIO())
-    state = lab.up(None, SHAPE_DATA_MB, None, out=io.StringIO(), shape=shape)
-    return Lab(state.topology, state)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def default_lab_afterwards() -> Iterator[None]:
     yield
-    state = lab.LabState.load(lab.LABDIR)
-    if state is None or state.shape != Shape() or state.data_mb != DEFAULT_DATA_MB:
-        lab.down(out=io.StringIO())
-    state = lab.up(None, DEFAULT_DATA_MB, None, out=io.StringIO())
-    assert state.shape == Shape()
+    restore_default_lab()
 
 
 def wizard(*argv: str) -> subprocess.CompletedProcess[str]:

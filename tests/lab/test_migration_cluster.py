@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from tests.lab.conftest import Lab
+from tests.lab.shapes import wait_for
 from tests.lab.test_migration_replicas import child_of
 from tests.lab.wizard import (
     ALLOW_RESTART,
@@ -77,16 +78,6 @@ def vip_holders(lab: Lab) -> list[str]:
     return [h for h in PROXIES
             if f"inet {VIP}/" in lab.exec(h, "ip", "-o", "-4", "addr", "show", "dev",
                                           "eth0").stdout]
-
-
-def wait_for(what: str, check: Any, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} within {timeout:.0f} s"
-        time.sleep(0.1)
 
 
 # -- the migration, once ---------------------------------------------------------------------

@@ -9,16 +9,15 @@ lab tests' fixture builds it), whatever it found.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from moodle_wizard.lab import lab
 from moodle_wizard.lab.topology import Shape
 from tests.lab.conftest import Lab
+from tests.lab.shapes import build, restore_default_lab
 from tests.lab.test_migration_cluster import PROXIES, app_snapshot, cluster_snapshot, px_snapshot
 from tests.lab.wizard import (
     ALLOW_RESTART,
@@ -28,8 +27,6 @@ from tests.lab.wizard import (
     source_snapshot,
 )
 
-DATA_MB = 5     # the shapes matter here, not the amount of data
-DEFAULT_DATA_MB = 50
 FRESH = Shape(replicas="fresh-package")
 BARE_TWO_APPS = Shape(replicas="bare", app_hosts=2)
 REPLICAS = ("db2", "db3")
@@ -39,23 +36,10 @@ VIP = "10.77.0.100"
 DATADIR = "/var/lib/mysql"
 
 
-def build(shape: Shape) -> Lab:
-    state = lab.LabState.load(lab.LABDIR)
-    if state is not None and (state.shape != shape or state.data_mb != DATA_MB):
-        lab.down(out=io.StringIO())
-    state = lab.up(None, DATA_MB, None, out=io.StringIO(), shape=shape)
-    assert state.shape == shape
-    return Lab(state.topology, state)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def default_lab_afterwards() -> Iterator[None]:
     yield
-    state = lab.LabState.load(lab.LABDIR)
-    if state is None or state.shape != Shape() or state.data_mb != DEFAULT_DATA_MB:
-        lab.down(out=io.StringIO())
-    state = lab.up(None, DEFAULT_DATA_MB, None, out=io.StringIO())
-    assert state.shape == Shape()
+    restore_default_lab()
 
 
 def datadir_files(lab_: Lab, host: str) -> str:

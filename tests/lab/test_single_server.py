@@ -8,21 +8,18 @@ The module builds that shape and leaves the default lab up afterwards, whatever 
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from moodle_wizard.lab import lab
 from moodle_wizard.lab.topology import Shape
 from tests.lab.conftest import Lab
+from tests.lab.shapes import build, restore_default_lab
 from tests.lab.test_migration_cluster import PROXIES, px_snapshot
 from tests.lab.wizard import ALLOW_RESTART, Wizard, lab_snapshot, replica_status, sql
 
-DATA_MB = 5     # the shape matters here, not the amount of data
-DEFAULT_DATA_MB = 50
 SINGLE = Shape("single-server")
 CONFIG = "/var/www/moodle/config.php"
 VIP = "10.77.0.100"
@@ -30,15 +27,10 @@ VIP = "10.77.0.100"
 
 @pytest.fixture(scope="module")
 def single_lab() -> Iterator[Lab]:
-    state = lab.LabState.load(lab.LABDIR)
-    if state is not None and (state.shape != SINGLE or state.data_mb != DATA_MB):
-        lab.down(out=io.StringIO())
-    state = lab.up(None, DATA_MB, None, out=io.StringIO(), shape=SINGLE)
     try:
-        yield Lab(state.topology, state)
+        yield build(SINGLE)
     finally:
-        lab.down(out=io.StringIO())
-        lab.up(None, DEFAULT_DATA_MB, None, out=io.StringIO())
+        restore_default_lab()
 
 
 def tcp(lab_: Lab, host: str, address: str, port: int) -> bool:

@@ -7,13 +7,13 @@ put back exactly as it was afterwards."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.lab.conftest import Lab
+from tests.lab.shapes import wait_for
 from tests.lab.test_bad_input_replicas import refused
 from tests.lab.wizard import Wizard, source_snapshot, sql
 
@@ -26,16 +26,6 @@ THIRTY_DAYS = str(30 * 86400)
 # with the server_id the wizard used to give the first replica.
 FAKE = "/root/mwtest-replica"
 FAKE_ID = "2"
-
-
-def wait_for(what: str, check: Any, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def db1_pid(lab: Lab) -> str:

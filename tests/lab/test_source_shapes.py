@@ -15,7 +15,6 @@ other lab tests' fixture builds it), whatever shape it found.
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import subprocess
@@ -25,10 +24,10 @@ from typing import Any
 
 import pytest
 
-from moodle_wizard.lab import lab
 from moodle_wizard.lab.host import exec_argv
 from moodle_wizard.lab.topology import Shape
 from tests.lab.conftest import Lab
+from tests.lab.shapes import build, restore_default_lab, wait_for
 from tests.lab.test_migration_cluster import cluster_snapshot
 from tests.lab.wizard import (
     ALLOW_RESTART,
@@ -39,39 +38,18 @@ from tests.lab.wizard import (
     sql,
 )
 
-DATA_MB = 5
-DEFAULT_DATA_MB = 50
 PORT_3307 = Shape(db_port=3307)
 CONFIG = "/var/www/moodle/config.php"
 VIP = "10.77.0.100"
 
 
-def build(shape: Shape) -> Lab:
-    state = lab.LabState.load(lab.LABDIR)
-    if state is not None and (state.shape != shape or state.data_mb != DATA_MB):
-        lab.down(out=io.StringIO())
-    state = lab.up(None, DATA_MB, None, out=io.StringIO(), shape=shape)
-    return Lab(state.topology, state)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def default_lab_afterwards() -> Iterator[None]:
     yield
-    state = lab.LabState.load(lab.LABDIR)
-    if state is None or state.shape != Shape() or state.data_mb != DEFAULT_DATA_MB:
-        lab.down(out=io.StringIO())
-    state = lab.up(None, DEFAULT_DATA_MB, None, out=io.StringIO())
-    assert state.shape == Shape()
+    restore_default_lab()
 
 
-def wait_for(what: str, check: Any, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
+
 
 
 def healthy(wizard: Wizard) -> list[dict[str, Any]]:
@@ -170,7 +148,8 @@ def fake_replication(lab_: Lab) -> dict[str, str]:
 def fake_snapshot(lab_: Lab) -> dict[str, Any]:
     """Also what it holds, once it has applied everything db1 wrote."""
     wait_for("db3's replica to catch up with db1", lambda: fake_sql(
-        lab_, "SELECT @@gtid_slave_pos") == sql(lab_, "db1", "SELECT @@gtid_binlog_pos"))
+        lab_, "SELECT @@gtid_slave_pos") == sql(lab_, "db1", "SELECT @@gtid_binlog_pos"),
+        timeout=60)
     return {**fake_replication(lab_),
             "users": sorted(map(tuple, fake_sql(lab_, "SELECT user, host FROM mysql.user"))),
             "databases": fake_sql(lab_, "SHOW DATABASES")}
@@ -185,7 +164,7 @@ def db1_server(lab_: Lab) -> tuple[str, int]:
 def restart_db1(lab_: Lab) -> None:
     lab_.exec("db1", "service", "mariadb", "restart")
     wait_for("db1 answering", lambda: lab_.exec("db1", "mariadb", "-e", "SELECT 1",
-                                                check=False).returncode == 0)
+                                                check=False).returncode == 0, timeout=60)
 
 
 def pipe(lab_: Lab, source: tuple[str, list[str]], target: tuple[str, list[str]]) -> bytes:
@@ -225,7 +204,7 @@ def replicating_source() -> Iterator[Lab]:
                   f"</dev/null >{FAKE}/log 2>&1 &")
         wait_for("db3's replica server", lambda: lab_.exec(
             "db3", "mariadb", "--no-defaults", "-S", FAKE_SOCK, "-e", "SELECT 1",
-            check=False).returncode == 0)
+            check=False).returncode == 0, timeout=60)
         dump = pipe(lab_, ("db1", ["mariadb-dump", "--single-transaction", "--gtid",
                                    "--master-data=2", "--databases", "moodle"]),
                     ("db3", ["mariadb", "--no-defaults", "-S", FAKE_SOCK]))
@@ -237,9 +216,9 @@ def replicating_source() -> Iterator[Lab]:
                  "MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=slave_pos; START SLAVE")
         wait_for("db3 replicating from db1", lambda: (
             (s := fake_replication(lab_))["Slave_IO_Running"], s["Slave_SQL_Running"])
-            == ("Yes", "Yes"))
+            == ("Yes", "Yes"), timeout=60)
         wait_for("db1 to list db3 as its replica", lambda: [FAKE_ID] in [
-            r[:1] for r in sql(lab_, "db1", "SHOW SLAVE HOSTS")])
+            r[:1] for r in sql(lab_, "db1", "SHOW SLAVE HOSTS")], timeout=60)
         yield lab_
     finally:
         pid = lab_.exec("db3", "sh", "-c", f"cat {FAKE}/pid 2>/dev/null || true").stdout.strip()
@@ -247,7 +226,7 @@ def replicating_source() -> Iterator[Lab]:
             lab_.exec("db3", "kill", pid)
             wait_for("db3's replica server to stop", lambda: lab_.exec(
                 "db3", "sh", "-c", f"kill -0 {pid} 2>/dev/null && ! grep -q '^State:.*Z' "
-                f"/proc/{pid}/status", check=False).returncode != 0)
+                f"/proc/{pid}/status", check=False).returncode != 0, timeout=60)
         lab_.exec("db3", "rm", "-rf", FAKE)
         lab_.exec("db1", "mariadb", "-e", f"DROP USER IF EXISTS {REPL_USER}@'{db3}'")
         lab_.exec("db1", "rm", "-f", BINLOG_CNF)
@@ -306,7 +285,8 @@ def test_a_source_that_already_replicates_keeps_its_replica(replicating_source: 
         # db1 keeps both replicas connected (one server_id for two would drop one, over and
         # over), and Moodle works through the VIP.
         wait_for("db1 to list both replicas", lambda: sorted(
-            r[0] for r in sql(lab_, "db1", "SHOW SLAVE HOSTS")) == sorted([FAKE_ID, db2_id]))
+            r[0] for r in sql(lab_, "db1", "SHOW SLAVE HOSTS")) == sorted([FAKE_ID, db2_id]),
+            timeout=60)
         healthy(wizard)
         probe = json.loads(lab_.exec("app", "moodle-probe").stdout)
         assert probe["host"] == "db1" and probe["via"] == f"{VIP}:6033", probe
