@@ -82,7 +82,8 @@ def replica_facts(state: MigrationState) -> list[Fact]:
         out.append((name, ", ".join(f"{k} {v}" for k, v in f.packages.items()) or "no server "
                     "installed", "installed if missing", "ok"))
         out.append(("", f"{f.datadir}: " + (", ".join(entries[:4]) if entries else "empty"),
-                    "NOT empty: never overwritten unless allowed" if entries else "",
+                    "NOT empty: a fresh install's system tables are moved aside (kept); "
+                    "anything else is never overwritten unless allowed" if entries else "",
                     "warn" if entries else "ok"))
         out.append(("", f"{size(f.free_bytes)} free; server "
                     f"{'RUNNING' if f.server_running else 'stopped'}", "",
