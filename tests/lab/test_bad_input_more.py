@@ -108,7 +108,7 @@ def test_other_major_version_installed_on_a_replica(running_lab: Lab, wizard: Wi
         assert "11.4.5" in lab.exec("db3", "dpkg-query", "-W", "mariadb-server").stdout
         out = refused_first_half(lab, wizard, LAB_INVENTORY, "db3: the source runs MariaDB "
                                  "10.11")
-        assert "mariadb-server 11.4.5-1 is installed (11.4)" in out
+        assert "mariadb-server 1:11.4.5-1 is installed (11.4)" in out
         assert "a physical seed needs the same version on both sides" in out
     assert "10.11" in lab.exec("db3", "dpkg-query", "-W", "mariadb-server").stdout
 
