@@ -5,6 +5,8 @@
 - `statement`: `Statement`, one SQL text with its parameters (what runs and what is shown).
 - `dialect`: `Dialect`, the SQL and tool names for one server version.
 - `parsers`: server output (replica status, replica hosts, binlog retention, backup binlog info).
+- `gtid`: MariaDB GTID positions and binlog states as values: parsed, compared, and what one
+  server has that another lacks (errant or lost transactions).
 - `accounts`: copying an account to another host from SHOW GRANTS / SHOW CREATE USER.
 - `support`: which servers the wizard supports (MariaDB 10.5 to 11.8; MySQL and Percona
   refused) and the version each replica must run.
