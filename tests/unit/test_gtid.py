@@ -49,7 +49,7 @@ def test_whitespace_and_wrapped_lines_ignored() -> None:
 
 @pytest.mark.parametrize("text", [
     "0-1", "0-1-x", "a-b-c", "0-1-100,", ",0-1-100", "0-1-100,,1-2-5", "-0-1-5", "0--1-5",
-    "0-1-100;1-2-5", "0 1 100", "NULL",
+    "0-1-100;1-2-5", "0 1 100", "NULL", "0-1-1 00", "0-1-\u0661",
 ])
 def test_garbage_refused_with_one_operator_line(text: str) -> None:
     with pytest.raises(GtidError) as err:

@@ -63,7 +63,8 @@ __all__ = [
 
 _MAX_U32 = 2**32 - 1
 _MAX_U64 = 2**64 - 1
-_GTID_RE = re.compile(r"(\d+)-(\d+)-(\d+)")
+# ASCII digits only: \d would take other scripts' digits, which no server prints.
+_GTID_RE = re.compile(r"([0-9]+)-([0-9]+)-([0-9]+)")
 
 
 class GtidError(OperatorError):
@@ -160,11 +161,11 @@ def parse_gtid(text: str, *, source: str = "GTID") -> Gtid:
 
 
 def _items(text: str, source: str) -> list[Gtid]:
-    # The server prints "" for no GTID yet; the client may wrap long values over lines.
-    flat = "".join(text.split())
-    if not flat:
+    # The server prints "" for no GTID yet; a client may wrap a long value after a comma.
+    # Whitespace inside one GTID is refused, never joined ("0-1-1 00" is not 0-1-100).
+    if not text.strip():
         return []
-    return [parse_gtid(part, source=source) for part in flat.split(",")]
+    return [parse_gtid(part, source=source) for part in text.split(",")]
 
 
 def parse_position(text: str, *, source: str = "GTID position") -> GtidPosition:
