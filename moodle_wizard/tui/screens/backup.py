@@ -12,6 +12,7 @@ from moodle_wizard.core.inventory import Role, SeedMethod
 from moodle_wizard.tui.clock import duration, size
 from moodle_wizard.tui.screens.base import FlowScreen
 from moodle_wizard.tui.widgets.plain_text import PlainText
+from moodle_wizard.tui.widgets.tick_box import Choice
 
 # Rough rates for the estimate (bytes/s), and where they come from. Shown with the estimate:
 # it is a range to plan a window with, not a promise.
@@ -64,7 +65,7 @@ class BackupScreen(FlowScreen):
         with VerticalScroll(id="backup-body"):
             with RadioSet(id="backup-method"):
                 for method in SeedMethod:
-                    yield RadioButton(WHY[method][0], id=f"m-{method.value}")
+                    yield Choice(WHY[method][0], id=f"m-{method.value}")
             yield PlainText("", id="backup-why")
             yield PlainText("", id="backup-estimate")
 

@@ -38,7 +38,7 @@ def _port_error(text: str) -> str | None:
 
 def _secrets_file_error(text: str) -> str | None:
     if text and not Path(text).expanduser().is_file():
-        return f"{text} does not exist (the engine reads the secrets from it; mode 0600)"
+        return f"{text} does not exist (the wizard reads the secrets from it; mode 0600)"
     return None
 
 
@@ -53,7 +53,7 @@ class HostsScreen(FlowScreen):
             "config.php gives the database credentials); **replicas** are empty hosts that "
             "become copies; the two **proxies** carry ProxySQL and the virtual IP. The "
             "**jump host** is where the wizard runs, or a host to reach the others through.\n\n"
-            "Every value is checked as you type, by the same rules the engine applies to an "
+            "Every value is checked as you type, by the same rules the wizard applies to an "
             "inventory file. **Test connections** (ctrl+t) logs in to every host: an unknown "
             "host key shows its SHA256 fingerprint for you to accept or refuse; a changed "
             "key is refused.\n\n"
@@ -86,7 +86,7 @@ class HostsScreen(FlowScreen):
             yield FormField("Jump host", check=lambda v: host_list_error(
                 v, Role.JUMP, at_most=1), placeholder="jump=10.0.0.5 (optional)",
                 id="f-jump")
-            yield TickBox("reach the other hosts through the jump host (ProxyJump)",
+            yield TickBox("reach other hosts through the jump host (ProxyJump)",
                            id="f-through", classes="form-check", compact=True)
             yield FormField("SSH user", check=lambda v: host_field_error("ssh_user", v),
                             id="f-user")

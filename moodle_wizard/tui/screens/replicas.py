@@ -52,7 +52,7 @@ class ReplicasScreen(FlowScreen):
                     "server_id") or ""), check=_server_id_error, id=f"sid-{name}",
                     name=name)
                 yield PlainText("", id=f"rfacts-{name}", classes="replica-facts")
-            yield TickBox("move a non-empty datadir aside (renamed, never deleted)",
+            yield TickBox("move a non-empty datadir aside (renamed, not deleted)",
                            bool(self.wizard.draft.migration.get("replace_replica_datadir")),
                            id="replace-datadir", classes="form-check", compact=True)
             yield PlainText("What the replicas step will do", classes="section-title")
