@@ -52,7 +52,7 @@ class EngineOps(WizardBase):
 
     def busy_notice(self) -> bool:
         if self.runner.busy:
-            self.notify(f"the engine is busy ({self.runner.current}); wait for it or press "
+            self.notify(f"the wizard is busy ({self.runner.current}); wait for it or press "
                         "ctrl+q", severity="warning")
             return True
         return False
@@ -292,7 +292,7 @@ class EngineOps(WizardBase):
             model.message = ("rolled back: " + ", ".join(result.undone)
                              if result.undone else "nothing to undo")
         elif self.all_done():
-            model.message = "every step of this engine is done"
+            model.message = "every step is done: Moodle uses ProxySQL at the VIP; checking health"
             self._then = self._check_health
         else:
             model.message = "stopped where asked"

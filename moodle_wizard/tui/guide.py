@@ -128,8 +128,9 @@ GUIDES: dict[str, Guide] = {
              "read it, then confirm.",
         why="Nothing has changed on any server yet. This is the last moment to stop for "
             "free, and the runbook is what you attach to the change request.",
-        risks="A question the checks raise (restarting the source) is asked again when the "
-              "step runs; answering no stops there, with nothing changed.",
+        risks="A question the checks raise (restarting the source: Moodle's reads and writes "
+              "fail while it restarts, 2.3 s in the lab) is asked again when the step runs; "
+              "answering no stops there, with nothing changed.",
         manual=("moodle-wizard plan --inventory FILE --output runbook.md",),
     ),
     "dashboard": Guide(

@@ -33,7 +33,7 @@ class Palette(EngineOps):
         yield SystemCommand("Export runbook", "Write every command and SQL statement of the "
                             "plan (secrets masked) to a file", self.action_export_runbook)
         yield SystemCommand("Open log", "The audit log of every command and SQL statement run "
-                            "(secrets masked) and the engine's events", self.action_open_log)
+                            "(secrets masked) and the run's events", self.action_open_log)
 
     def resume_saved(self, path: Path) -> None:
         """Continue a saved migration where it was left: once it has started, run on from the
@@ -131,6 +131,6 @@ class Palette(EngineOps):
                 self.exit()
 
         self.push_screen(ConfirmModal(
-            f"The engine is busy ({self.runner.current}). Quit anyway? The state is saved, "
+            f"The wizard is busy ({self.runner.current}). Quit anyway? The state is saved, "
             "remote jobs keep running, and the next `moodle-wizard` offers to resume and "
             "reattaches.", risky=False, yes="Quit", no="Stay"), callback=answered)

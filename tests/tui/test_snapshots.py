@@ -85,15 +85,15 @@ def connection_checked(app: WizardApp) -> None:
 def reviewed(app: WizardApp) -> None:
     app.review = ReviewResult((FIXTURES / "runbook.md").read_text(), [
         Finding("prepare-source", "question", "db1's mariadb must restart once to turn on the "
-                "binary log (Moodle cannot write for the few seconds this takes). Restart it "
-                "now?")])
+                "binary log (while it restarts, Moodle's reads and writes fail: 2.3 s in the "
+                "lab). Restart it now?")])
     app.reviewed_for = app.draft.to_toml()
 
 
 def finished(app: WizardApp) -> None:
     # core/health.py's own items, from a faked healthy cluster (tests/unit/health_fakes.py).
     app.health = _HEALTH["items"]
-    app.run_model.message = "every step of this engine is done"
+    app.run_model.message = "every step is done: Moodle uses ProxySQL at the VIP; checking health"
 
 
 SCREENS: dict[str, tuple[dict[str, str], Callable[[WizardApp], None] | None]] = {

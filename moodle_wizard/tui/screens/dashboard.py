@@ -33,7 +33,7 @@ class DashboardScreen(WizardScreen):
             "last message. Up and down choose the step in focus; the log below is that "
             "step's, live.\n\n**r** runs the migration from where the journal stands (after a "
             "dropped session this resumes and reattaches to remote jobs). **x** stops the "
-            "engine: the state is saved and remote jobs keep running. **b** rolls back the "
+            "run: the state is saved and remote jobs keep running. **b** rolls back the "
             "step in focus *and every step after it*, newest first, after a confirmation "
             "that lists exactly what will be undone. **h** checks the result from outside: "
             "replica lag, ProxySQL, the VIP, Moodle through it. **l** opens the audit log.")
@@ -184,7 +184,7 @@ class DashboardScreen(WizardScreen):
 
     def action_stop(self) -> None:
         self.wizard.runner.cancel()
-        self.notify("stopping: the engine journals where it is; remote jobs keep running")
+        self.notify("stopping: the wizard journals where it is; remote jobs keep running")
 
     def action_rollback(self) -> None:
         step = self.query_one(StepTable).selected

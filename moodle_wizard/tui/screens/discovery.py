@@ -50,7 +50,8 @@ def source_facts(state: MigrationState, restart: bool | None) -> list[Fact]:
     ]
     if restart is not None:
         out.append(("restart", "needed, once" if restart else "not needed",
-                    "Moodle pauses for a few seconds; you are asked first" if restart else "",
+                    "Moodle's reads and writes fail while it restarts (2.3 s in the lab); "
+                    "you are asked first" if restart else "",
                     "warn" if restart else "ok"))
     return out
 

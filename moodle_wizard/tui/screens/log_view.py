@@ -50,11 +50,11 @@ class LogScreen(ModalScreen[None]):
             try:
                 lines = tail(self.audit) if self.audit else []
             except FileNotFoundError:
-                lines = ["(nothing run yet: the audit log is written when the engine runs "
+                lines = ["(nothing run yet: the audit log is written when the wizard runs "
                          "its first command)"]
         else:
-            view.border_title = "engine events seen by this wizard"
-            lines = self.events or ["(no engine events yet)"]
+            view.border_title = "events of the run seen by this wizard"
+            lines = self.events or ["(no events of a run yet)"]
         view.write_lines(lines)
 
     def action_switch(self) -> None:

@@ -25,7 +25,7 @@ class ReviewScreen(FlowScreen):
     LABEL = "Review the plan"
     NEXT = "dashboard"
     BACK = "vip"
-    HELP = ("The runbook is the plan exactly as the engine will run it: every step, every "
+    HELP = ("The runbook is the plan exactly as the wizard will run it: every step, every "
             "command and SQL statement, secrets masked - the same text `moodle-wizard plan` "
             "prints. It is made from a fresh, read-only look at the hosts.\n\n**Nothing has "
             "changed on any server yet.** Press **s** to start the migration (you confirm "
