@@ -80,42 +80,43 @@ class StartJob:
 
 
 @dataclass(frozen=True)
-class CancelJob:
-    """Stop the job if it runs (TERM to its process group, KILL after the grace time) and
-    remove its secret files. `directory`: the one the state file recorded (a job of an older
-    wizard is refused, not acted on)."""
+class _ExistingJob:
+    """A job already started: `directory` is the one the state file recorded (a job of an
+    older wizard is refused, not acted on); empty, the job's own under the wizard's base."""
 
     host: str
     job_id: str
     directory: str = ""
     note: str = ""
 
+    def shown_directory(self) -> str:
+        return self.directory or directory_of(self.job_id)
+
+    def ref(self) -> jobs.JobRef:
+        return jobs.JobRef(self.host, self.job_id, self.directory or jobs.job_dir(self.job_id))
+
+
+@dataclass(frozen=True)
+class CancelJob(_ExistingJob):
+    """Stop the job if it runs (TERM to its process group, KILL after the grace time) and
+    remove its secret files."""
+
     def render(self) -> str:
-        d = self.directory or directory_of(self.job_id)
+        d = self.shown_directory()
         return (f"on {self.host}: cancel job {self.job_id} ({d}): TERM to its process group "
                 f"if it runs, KILL after 10 s; rm -rf {d}/secret{_note(self.note)}")
 
     async def run(self, ctx: Context) -> None:
-        directory = self.directory or jobs.job_dir(self.job_id)
-        await jobs.cancel_job(await ctx.host(self.host),
-                              jobs.JobRef(self.host, self.job_id, directory))
+        await jobs.cancel_job(await ctx.host(self.host), self.ref())
 
 
 @dataclass(frozen=True)
-class RemoveJob:
+class RemoveJob(_ExistingJob):
     """Remove the job's directory (refused while it runs: cancel it first)."""
 
-    host: str
-    job_id: str
-    directory: str = ""
-    note: str = ""
-
     def render(self) -> str:
-        d = self.directory or directory_of(self.job_id)
-        return (f"on {self.host}: rm -rf -- {d} (job {self.job_id}'s directory; refused while "
-                f"the job runs){_note(self.note)}")
+        return (f"on {self.host}: rm -rf -- {self.shown_directory()} (job {self.job_id}'s "
+                f"directory; refused while the job runs){_note(self.note)}")
 
     async def run(self, ctx: Context) -> None:
-        directory = self.directory or jobs.job_dir(self.job_id)
-        await jobs.remove_job(await ctx.host(self.host),
-                              jobs.JobRef(self.host, self.job_id, directory))
+        await jobs.remove_job(await ctx.host(self.host), self.ref())
