@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 # Debian packages the lab and the tests need (installed with --no-install-recommends).
 APT_PACKAGES := mariadb-server mariadb-backup mariadb-client openssh-server openssh-client \
 	keepalived php-cli php-mysql iproute2 procps util-linux python3-venv socat iputils-ping
+# What `lab up --replicas bare` serves to its hosts from apt's cache (lab/replicas.py PURGED).
+LAB_DEBS := mariadb-server mariadb-server-core mariadb-backup mariadb-client mariadb-client-core
 
 .PHONY: all deps venv test lint unit tui lab-tests test-crash-matrix bench demo lab-up lab-down clean
 
@@ -28,6 +30,15 @@ deps:
 	  --no-install-recommends $$missing </dev/null; rc=$$?; \
 	if [ -n "$$made" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
 	exit $$rc
+	@# The lab's bare replica hosts install MariaDB from a local repository of the machine's
+	@# own .debs (no internet in the lab): keep them in apt's cache (downloaded if missing).
+	@for p in $(LAB_DEBS); do \
+	  ls /var/cache/apt/archives/$${p}_*.deb >/dev/null 2>&1 || missing_debs="$$missing_debs $$p"; \
+	done; \
+	if [ -z "$$missing_debs" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "deps: the lab needs the .debs of:$$missing_debs; run as root"; exit 1; fi; \
+	echo "deps: downloading the .debs of$$missing_debs for the lab"; \
+	apt-get install -y -q --reinstall --download-only $$missing_debs </dev/null
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
