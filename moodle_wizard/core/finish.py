@@ -43,7 +43,22 @@ REPLICATION_WAIT_S = 30.0
 
 
 def rollback_refusal(state: MigrationState) -> str | None:
-    """Why rollback is refused (the migration was declared finished), or None."""
+    """Why rollback is refused (the migration was declared finished, or the cluster's
+    primary is no longer the source), or None."""
+    cluster = state.cluster
+    if cluster.operation is not None:
+        op = cluster.operation
+        return (f"a {op.kind} to {op.target} is in flight ({op.status}): finish it first "
+                f"(run `moodle-wizard {op.kind}` again)")
+    if cluster.fenced:
+        return (f"{' and '.join(cluster.fenced)} was fenced by a failover: the migration's "
+                "rollback puts the source back as the only server, and the source's data is "
+                f"not the cluster's now; rejoin it (`moodle-wizard rejoin {cluster.fenced[0]}`) "
+                "and switch over to it first")
+    if cluster.primary is not None:
+        return (f"the primary is now {cluster.primary}, not the migration's source: the "
+                "rollback would put Moodle back on a server without the writes made since; "
+                "switch back first (`moodle-wizard switchover --to <the source>`)")
     if state.finished_at is None:
         return None
     return (f"migration {state.migration_id} was declared finished with `moodle-wizard "

@@ -13,6 +13,8 @@ Schema history:
 - v2: the `MigrationState` model below: each step's facts are its model in core/facts/.
   Same JSON shape as v1, except prepare-source's `cnf_path`/`cnf_previous` became
   `cnf: {path, previous}` (migrate_1_to_2).
+- v3: adds `cluster` (core/operate/record.py): the primary after a switchover or failover,
+  the hosts a failover fenced, the operations run. A v2 journal had none (migrate_2_to_3).
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ import json
 import os
 import secrets as _random
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from moodle_wizard.core.errors import OperatorError
 from moodle_wizard.core.facts import (
@@ -40,7 +42,14 @@ from moodle_wizard.core.facts import (
     VipFacts,
 )
 from moodle_wizard.core.facts.base import Facts
-from moodle_wizard.core.state_migrations import MIGRATIONS, migrate_0_to_1, migrate_1_to_2
+from moodle_wizard.core.operate.record import Cluster
+from moodle_wizard.core.records import ActionRecord, ActionStatus, Record, now
+from moodle_wizard.core.state_migrations import (
+    MIGRATIONS,
+    migrate_0_to_1,
+    migrate_1_to_2,
+    migrate_2_to_3,
+)
 
 __all__ = [
     "CURRENT_SCHEMA_VERSION",
@@ -48,6 +57,7 @@ __all__ = [
     "STATE_DIR_ENV",
     "ActionRecord",
     "ActionStatus",
+    "Cluster",
     "MigrationState",
     "RemoteJob",
     "SecretInStateError",
@@ -60,13 +70,14 @@ __all__ = [
     "load",
     "migrate_0_to_1",
     "migrate_1_to_2",
+    "migrate_2_to_3",
     "new_state",
     "save",
     "state_dir",
     "state_path",
 ]
 
-CURRENT_SCHEMA_VERSION = 2
+CURRENT_SCHEMA_VERSION = 3
 STATE_DIR_ENV = "MOODLE_WIZARD_STATE_DIR"
 
 
@@ -88,27 +99,8 @@ class StepStatus(StrEnum):
     ROLLED_BACK = "rolled-back"
 
 
-class ActionStatus(StrEnum):
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    ROLLED_BACK = "rolled-back"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-class _Model(BaseModel):
-    # Unknown keys mean a corrupt or foreign file, not something to drop silently.
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class ActionRecord(_Model):
-    id: str
-    status: ActionStatus
-    started_at: datetime = Field(default_factory=_now)
-    finished_at: datetime | None = None
+_now = now
+_Model = Record
 
 
 class RemoteJob(_Model):
@@ -178,6 +170,9 @@ class MigrationState(_Model):
     # Set by `moodle-wizard finish` before it removes anything: from then on the migration
     # cannot be rolled back (the backups rollback needs are going or gone).
     finished_at: datetime | None = None
+    # After the migration: who is the primary now, what a failover fenced, the operation
+    # (switchover, failover, rejoin) in flight and those done (core/operate/).
+    cluster: Cluster = Field(default_factory=Cluster)
 
     def step(self, name: StepName | str) -> StepState[Any]:
         """A step's journal entry for what every step has (status, actions, jobs); its facts

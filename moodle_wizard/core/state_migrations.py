@@ -58,5 +58,11 @@ def migrate_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "schema_version": 2, "steps": steps}
 
 
+def migrate_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
+    """v2 to v3: the `cluster` record is new; a v2 journal never switched over, so its
+    primary is the inventory's source and nothing is fenced (the model's defaults)."""
+    return {**data, "schema_version": 3}
+
+
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    0: migrate_0_to_1, 1: migrate_1_to_2}
+    0: migrate_0_to_1, 1: migrate_1_to_2, 2: migrate_2_to_3}
