@@ -1,0 +1,50 @@
+"""The operations after the migration, as the headless commands and the TUI call them.
+
+Each runs in the caller's session (a Context with the migration's journal, under its lock),
+reports through ctx.emit (StepStarted / ActionStarted / OutputLine / StepDone / StepFailed,
+with the operation's kind as the step name) and asks through ctx.confirm; each raises an
+OperatorError with one clear line when it refuses or fails, and journals every action, so
+running the same command again after a crash continues it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from moodle_wizard.core.context import Context
+
+__all__ = ["OperationReport", "failover", "rejoin", "switchover"]
+
+
+@dataclass(frozen=True)
+class OperationReport:
+    kind: str  # switchover | failover | rejoin
+    old_primary: str
+    new_primary: str
+    seconds: float
+    # What the operator is told at the end, one line each (lost transactions, what was fenced,
+    # what to do next).
+    lines: list[str] = field(default_factory=list)
+
+
+async def switchover(ctx: Context, target: str) -> OperationReport:
+    """Planned: make replica `target` the primary, the old primary its replica."""
+    from moodle_wizard.core.operate.switchover import run_switchover
+
+    return await run_switchover(ctx, target)
+
+
+async def failover(ctx: Context, to: str | None = None) -> OperationReport:
+    """The primary is dead: promote the most advanced replica (or `to`), fence the old one."""
+    from moodle_wizard.core.operate.failover import run_failover
+
+    return await run_failover(ctx, to)
+
+
+async def rejoin(ctx: Context, host: str) -> OperationReport:
+    """A fenced old primary comes back as a replica of the primary (or is refused, with why)."""
+    from moodle_wizard.core.operate.rejoin import run_rejoin
+
+    return await run_rejoin(ctx, host)
