@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 from moodle_wizard.core.context import Context
 from moodle_wizard.core.errors import OperatorError
-from moodle_wizard.core.events import ActionStarted, StepDone, StepFailed, StepStarted, Warning_
-from moodle_wizard.core.failpoint import crash_point
-from moodle_wizard.core.state import ActionRecord, ActionStatus, StepName, StepStatus
+from moodle_wizard.core.events import StepDone, StepFailed, StepStarted, Warning_
+from moodle_wizard.core.journal_run import run_journaled
+from moodle_wizard.core.state import StepName, StepStatus
 from moodle_wizard.core.steps.base import Action, Problem, Step
 from moodle_wizard.core.steps.registry import STEP_CLASSES, steps_through
 
@@ -125,32 +125,8 @@ class Engine:
         self.ctx.emit(StepFailed(step, record.last_error))
 
     async def _run_action(self, step: StepName, action: Action, prefix: str) -> None:
-        record = self.ctx.state.step(step)
-        action_id = prefix + action.id
-        existing = next((a for a in record.actions if a.id == action_id), None)
-        if existing is not None and existing.status == ActionStatus.DONE:
-            return
-        if existing is not None and action.done is not None and await action.done():
-            # In flight when the wizard stopped, and its effect is there: do not redo it.
-            existing.status = ActionStatus.DONE
-            existing.finished_at = _now()
-            self.ctx.save()
-            return
-        if existing is None:
-            existing = ActionRecord(id=action_id, status=ActionStatus.RUNNING)
-            record.actions.append(existing)
-        existing.status = ActionStatus.RUNNING
-        self.ctx.save()
-        self.ctx.emit(ActionStarted(step, action_id, action.title))
-        await action.run()
-        existing.status = ActionStatus.DONE
-        existing.finished_at = _now()
-        self.ctx.save()
-        # The boundaries in order, for the operator reading the audit log after a crash (and
-        # for the crash matrix, which enumerates them from a reference run).
-        point = f"{step}/{action_id}"
-        self.ctx.audit.record("wizard", "action done", point)
-        crash_point(point)
+        await run_journaled(self.ctx, self.ctx.state.step(step).actions, step, action,
+                            prefix + action.id)
 
     def rollback_steps(self, to: StepName | None = None) -> list[Step]:
         """The steps `rollback(to)` undoes, newest first: each with its plan and its notes on
