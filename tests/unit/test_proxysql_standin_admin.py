@@ -185,7 +185,7 @@ def test_invalid_variable_value_is_refused_at_load(standin: StandIn) -> None:
     standin.admin("SET mysql-monitor_read_only_interval='soon'")
     standin.admin("LOAD MYSQL VARIABLES TO RUNTIME")
     assert standin.admin("SELECT variable_value FROM global_variables WHERE "
-                         "variable_name='mysql-monitor_read_only_interval'") == [("1500",)]
+                         "variable_name='mysql-monitor_read_only_interval'") == [("1000",)]
 
 
 def test_show_databases_and_tables(unchanged_standin: StandIn) -> None:
@@ -196,7 +196,7 @@ def test_show_databases_and_tables(unchanged_standin: StandIn) -> None:
             "proxysql_servers", "mysql_query_rules", "runtime_mysql_servers",
             "runtime_checksums_values"} <= tables
     assert {row[0] for row in unchanged_standin.admin("SHOW TABLES FROM monitor")} == {
-        "mysql_server_connect_log", "mysql_server_read_only_log"}
+        "mysql_server_connect_log", "mysql_server_ping_log", "mysql_server_read_only_log"}
 
 
 def test_mariadb_cli_against_admin_port(standin: StandIn) -> None:

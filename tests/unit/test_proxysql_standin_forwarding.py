@@ -65,6 +65,8 @@ def proxy(
         mysql_variables={
             "monitor_username": "monitor", "monitor_password": "monpw",
             "monitor_read_only_interval": 200,
+            "monitor_ping_interval": 200,
+            "monitor_connect_interval": 200,
             "monitor_writer_is_also_reader": "false",
             "connect_timeout_server_max": CONNECT_TIMEOUT_MS,
         },
@@ -207,6 +209,10 @@ def test_unreachable_server_is_shunned(proxy: StandIn) -> None:
     try:
         wait_for("the dead server to be shunned",
                  lambda: (30, dead_port, "SHUNNED") in placed(proxy))
+        # Shunned for mysql-monitor_ping_max_failures (3) missed pings, not for one.
+        pings = proxy.admin(f"SELECT ping_error FROM monitor.mysql_server_ping_log "
+                            f"WHERE port = {dead_port}")
+        assert len(pings) >= 3 and all(error for (error,) in pings)
         errors = proxy.admin(f"SELECT connect_error FROM monitor.mysql_server_connect_log "
                              f"WHERE port = {dead_port}")
         assert errors and all(error for (error,) in errors)

@@ -1,4 +1,5 @@
-"""Pure logic of the ProxySQL stand-in: command parsing, placement, checksums, config."""
+"""Pure logic of the ProxySQL stand-in: command parsing, checksums, config (placement:
+test_proxysql_standin_servers.py)."""
 
 from __future__ import annotations
 
@@ -21,12 +22,6 @@ from moodle_wizard.lab.proxysql_standin.passwords import (
     native_hash,
     scramble_matches,
     stage2,
-)
-from moodle_wizard.lab.proxysql_standin.topology import (
-    Endpoint,
-    ReplicationPair,
-    ServerHealth,
-    place_servers,
 )
 from moodle_wizard.lab.proxysql_standin.variables import (
     Interface,
@@ -119,55 +114,6 @@ def test_show_statements() -> None:
     assert commands.parse("SHOW CREATE TABLE disk.mysql_users") == (
         commands.ShowCreateTable("disk", "mysql_users")
     )
-
-
-# -- placement of servers by the monitor --------------------------------------------
-
-DB1, DB2 = Endpoint("10.0.0.1", 3306), Endpoint("10.0.0.2", 3306)
-PAIR = [ReplicationPair(10, 20)]
-
-
-def server(hostgroup: int, endpoint: Endpoint, status: str = "ONLINE") -> dict[str, object]:
-    return {"hostgroup_id": hostgroup, "hostname": endpoint.hostname, "port": endpoint.port,
-            "status": status, "weight": 1, "comment": ""}
-
-
-def placed(rows: list[dict[str, object]]) -> list[tuple[object, ...]]:
-    return [(r["hostgroup_id"], r["hostname"], r["status"]) for r in rows]
-
-
-def test_writer_is_also_reader_by_default() -> None:
-    rows = place_servers([server(10, DB1), server(20, DB2)], PAIR,
-                         {DB1: ServerHealth(read_only=0), DB2: ServerHealth(read_only=1)}, True)
-    assert placed(rows) == [(10, "10.0.0.1", "ONLINE"), (20, "10.0.0.1", "ONLINE"),
-                            (20, "10.0.0.2", "ONLINE")]
-
-
-def test_writer_only_in_writer_hostgroup_when_not_also_reader() -> None:
-    rows = place_servers([server(10, DB1), server(20, DB1)], PAIR,
-                         {DB1: ServerHealth(read_only=0)}, False)
-    assert placed(rows) == [(10, "10.0.0.1", "ONLINE")]
-
-
-def test_read_only_server_leaves_the_writer_hostgroup() -> None:
-    rows = place_servers([server(10, DB1)], PAIR, {DB1: ServerHealth(read_only=1)}, True)
-    assert placed(rows) == [(20, "10.0.0.1", "ONLINE")]
-
-
-def test_unchecked_servers_stay_as_configured_and_unreachable_ones_are_shunned() -> None:
-    configured = [server(10, DB1), server(20, DB2), server(30, Endpoint("x", 1), "OFFLINE_SOFT")]
-    health = {DB2: ServerHealth(reachable=False, read_only=1), Endpoint("x", 1):
-              ServerHealth(reachable=False)}
-    rows = place_servers(configured, PAIR, health, True)
-    assert placed(rows) == [(10, "10.0.0.1", "ONLINE"), (20, "10.0.0.2", "SHUNNED"),
-                            (30, "x", "OFFLINE_SOFT")]
-
-
-def test_placement_copies_the_server_attributes() -> None:
-    configured = [{**server(20, DB1), "weight": 7, "comment": "replica"}]
-    rows = place_servers(configured, PAIR, {DB1: ServerHealth(read_only=0)}, True)
-    assert [(r["hostgroup_id"], r["weight"], r["comment"]) for r in rows] == [
-        (10, 7, "replica"), (20, 7, "replica")]
 
 
 # -- checksums -------------------------------------------------------------------------

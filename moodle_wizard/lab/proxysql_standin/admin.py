@@ -159,7 +159,7 @@ class AdminInterface:
         raise AssertionError(f"unhandled admin command {command!r}")
 
     def refresh_runtime_tables(self, sql: str) -> None:
-        """Regenerate the ``runtime_`` tables a statement reads, as ProxySQL does."""
+        """Regenerate the ``runtime_`` (and stats) tables a statement reads, as ProxySQL does."""
         for name in {m.lower() for m in _RUNTIME_NAMES.findall(sql)}:
             if name == "checksums_values":
                 self.store.replace_runtime_table(
@@ -167,6 +167,10 @@ class AdminInterface:
                 )
             elif name in schema.CONFIG_TABLES:
                 self.store.replace_runtime_table(name, self.runtime.rows(name))
+        if "stats_mysql_connection_pool" in sql.lower():
+            self.store.replace_stats_table(
+                "stats_mysql_connection_pool", self.runtime.server_table.pool_rows()
+            )
 
     def _variable_value(self, name: str) -> str | None:
         if name == "version":

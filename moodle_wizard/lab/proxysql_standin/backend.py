@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,7 @@ from moodle_wizard.lab.proxysql_standin.mysql_errors import (
 )
 from moodle_wizard.lab.proxysql_standin.passwords import driver_password
 from moodle_wizard.lab.proxysql_standin.runtime import RuntimeConfig
-from moodle_wizard.lab.proxysql_standin.topology import weighted_order
+from moodle_wizard.lab.proxysql_standin.topology import Endpoint, weighted_order
 from moodle_wizard.lab.proxysql_standin.wire import Capabilities
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,9 @@ class BackendLink:
     writer: asyncio.StreamWriter
     hostname: str
     port: int
+    hostgroup: int = 0
+    #: The connection pool's token for this connection (ConnUsed), see ServerTable.acquire.
+    token: int = 0
 
 
 class BackendError(Exception):
@@ -108,17 +112,31 @@ async def open_backend(
             if remaining <= 0:
                 break
             per_try = min(runtime.int_variable("mysql-connect_timeout_server") / 1000, remaining)
+            endpoint = Endpoint(str(server["hostname"]), int(server["port"]))
+            # Counted as used from the start, as ProxySQL does with a connection it is
+            # creating: a switchover waiting for ConnUsed=0 must not miss it.
+            writers: list[asyncio.StreamWriter] = []
+            token = runtime.server_table.acquire(hostgroup, endpoint, _closer(writers))
             try:
-                return await _connect(
-                    str(server["hostname"]), int(server["port"]), username, password,
+                link = await _connect(
+                    endpoint.hostname, endpoint.port, username, password,
                     database, backend_charset(charset), flags, per_try,
                 )
-            except BackendError as error:
+            except BaseException as error:
+                runtime.server_table.release(hostgroup, endpoint, token)
+                if not isinstance(error, BackendError):
+                    raise
+                _count_error(runtime, hostgroup, endpoint, error.code)
                 if error.code < CLIENT_ERROR_MIN:
                     # The server said no (access denied ...): another one would too.
                     raise
                 log.info("%s: backend %s:%s of hostgroup %s failed: %s", LOG_NAME,
                          server["hostname"], server["port"], hostgroup, error.message)
+                continue
+            writers.append(link.writer)
+            runtime.server_table.connected(hostgroup, endpoint)
+            link.hostgroup, link.token = hostgroup, token
+            return link
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise BackendError(
@@ -128,6 +146,23 @@ async def open_backend(
             )
         # Wait for the monitor (or an admin LOAD) to bring a server ONLINE.
         await asyncio.sleep(min(0.1, remaining))
+
+
+def _closer(writers: list[asyncio.StreamWriter]) -> Callable[[], None]:
+    def close() -> None:
+        for writer in writers:
+            writer.close()
+    return close
+
+
+def _count_error(runtime: RuntimeConfig, hostgroup: int, endpoint: Endpoint, code: int) -> None:
+    """MySrvC::connect_error: enough failures in one second shun the server."""
+    max_failures = min(runtime.int_variable("mysql-shun_on_failures"),
+                       runtime.int_variable("mysql-connect_retries_on_failure") + 1)
+    if runtime.server_table.connect_error(hostgroup, endpoint, code, int(time.time()),
+                                          max_failures):
+        log.error("%s: shunning server %s with %d errors/sec", LOG_NAME, endpoint,
+                  max_failures)
 
 
 async def _connect(

@@ -16,6 +16,7 @@ from typing import Any
 from moodle_wizard.lab.proxysql_standin import CLIENT_VERSION_COMMENT, LOG_NAME
 from moodle_wizard.lab.proxysql_standin.backend import BackendError, BackendLink, open_backend
 from moodle_wizard.lab.proxysql_standin.runtime import RuntimeConfig
+from moodle_wizard.lab.proxysql_standin.topology import Endpoint
 from moodle_wizard.lab.proxysql_standin.wire import (
     Commands,
     Connection,
@@ -96,8 +97,12 @@ class ClientConnection(Connection):  # type: ignore[misc]
             log.debug("%s: %s@%s -> backend %s:%s", LOG_NAME, session.username, session.peer,
                      backend.hostname, backend.port)
             # The first command goes out framed as the client sent it (sequence 0).
-            await MysqlStream(backend.reader, backend.writer).write(payload)
-            await relay(stream.reader, stream.writer, backend)
+            try:
+                await MysqlStream(backend.reader, backend.writer).write(payload)
+                await relay(stream.reader, stream.writer, backend)
+            finally:
+                session.runtime.server_table.release(
+                    backend.hostgroup, Endpoint(backend.hostname, backend.port), backend.token)
             return
 
     async def _reply(self, packet: bytes) -> None:

@@ -1,9 +1,13 @@
-"""The monitor: connect to every server, read read_only where a replication pair asks.
+"""The monitor: ping, connect and read_only checks, each on its own interval.
 
-Every ``mysql-monitor_read_only_interval`` ms it checks each RUNTIME server
-with the monitor user, records the result in ``monitor.mysql_server_connect_log``
-/ ``monitor.mysql_server_read_only_log`` and hands what it saw to RUNTIME,
-which moves servers between the writer and reader hostgroups (or shuns them).
+As ProxySQL 2.7's MySQL_Monitor: every ``mysql-monitor_ping_interval`` ms it
+pings each server that is not OFFLINE_HARD (``monitor.mysql_server_ping_log``)
+and shuns those whose last ``mysql-monitor_ping_max_failures`` pings all failed;
+every ``mysql-monitor_connect_interval`` ms it opens a fresh connection to each
+server that answers pings (``mysql_server_connect_log``); every
+``mysql-monitor_read_only_interval`` ms it reads read_only on the servers of the
+replication hostgroups that are neither OFFLINE_SOFT nor OFFLINE_HARD and answer
+pings (``mysql_server_read_only_log``), and RUNTIME moves them.
 """
 
 from __future__ import annotations
@@ -17,11 +21,11 @@ from typing import Any
 import aiomysql
 
 from moodle_wizard.lab.proxysql_standin import LOG_NAME
-from moodle_wizard.lab.proxysql_standin.mysql_errors import error_text, is_server_error
+from moodle_wizard.lab.proxysql_standin.mysql_errors import error_text
 from moodle_wizard.lab.proxysql_standin.passwords import driver_password
 from moodle_wizard.lab.proxysql_standin.runtime import RuntimeConfig
 from moodle_wizard.lab.proxysql_standin.store import AdminStore
-from moodle_wizard.lab.proxysql_standin.topology import Endpoint, ServerHealth
+from moodle_wizard.lab.proxysql_standin.topology import Endpoint
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +37,25 @@ READ_ONLY_QUERIES: dict[str, str] = {
     "read_only|innodb_read_only": "SELECT (@@global.read_only OR @@global.innodb_read_only)",
     "read_only&innodb_read_only": "SELECT (@@global.read_only AND @@global.innodb_read_only)",
 }
+
+#: MySQL_Monitor::monitor_ping: the last N pings all failed, other than by a refused login.
+_MISSED_PINGS = (
+    "SELECT 1 FROM (SELECT hostname, port, ping_error FROM monitor.mysql_server_ping_log "
+    "WHERE hostname = ? AND port = ? ORDER BY time_start_us DESC LIMIT ?) a "
+    "WHERE ping_error IS NOT NULL AND ping_error NOT LIKE 'Access denied for user%' "
+    "GROUP BY hostname, port HAVING COUNT(*) = ?"
+)
+
+#: monitor_read_only_process_ready_tasks: the last N checks all timed out.
+_READ_ONLY_TIMEOUTS = (
+    "SELECT 1 FROM (SELECT hostname, port, read_only, error "
+    "FROM monitor.mysql_server_read_only_log "
+    "WHERE hostname = ? AND port = ? ORDER BY time_start_us DESC LIMIT ?) a "
+    "WHERE read_only IS NULL AND SUBSTR(error, 1, 7) = 'timeout' "
+    "GROUP BY hostname, port HAVING COUNT(*) = ?"
+)
+
+CHECKS = ("ping", "connect", "read_only")
 
 
 def _now_us() -> int:
@@ -47,12 +70,14 @@ class Monitor:
         self._credentials: tuple[str, str] = ("", "")
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._next = dict.fromkeys(CHECKS, 0.0)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="proxysql-standin-monitor")
 
     def poke(self) -> None:
         """Check now (after a LOAD changed servers or monitor settings)."""
+        self._next = dict.fromkeys(CHECKS, 0.0)
         self._wake.set()
 
     async def stop(self) -> None:
@@ -60,23 +85,26 @@ class Monitor:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for connection in self._connections.values():
-            connection.close()
-        self._connections.clear()
+        self._drop_all()
 
     async def _run(self) -> None:
         while True:
-            try:
-                if self._runtime.bool_variable("mysql-monitor_enabled"):
-                    await self.check_all()
-            except Exception:
-                log.exception("%s monitor: check cycle failed", LOG_NAME)
-            interval = max(self._runtime.int_variable("mysql-monitor_read_only_interval"), 100)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), interval / 1000)
             self._wake.clear()
+            if self._runtime.bool_variable("mysql-monitor_enabled"):
+                for check in CHECKS:
+                    if time.monotonic() >= self._next[check]:
+                        interval = self._runtime.int_variable(f"mysql-monitor_{check}_interval")
+                        self._next[check] = time.monotonic() + max(interval, 100) / 1000
+                        try:
+                            await self.run_check(check)
+                        except Exception:
+                            log.exception("%s monitor: %s check failed", LOG_NAME, check)
+            wait = min(self._next.values()) - time.monotonic()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(wait, 0.01))
 
-    async def check_all(self) -> None:
+    async def run_check(self, check: str) -> None:
+        """One round of the ``ping``, ``connect`` or ``read_only`` check."""
         credentials = (
             self._runtime.variable("mysql-monitor_username"),
             self._runtime.variable("mysql-monitor_password"),
@@ -84,113 +112,141 @@ class Monitor:
         if credentials != self._credentials:
             self._drop_all()
             self._credentials = credentials
+        if check == "ping":
+            await self.ping_all()
+        elif check == "connect":
+            await self.connect_all()
+        else:
+            await self.read_only_all()
+
+    async def ping_all(self) -> None:
         targets = self._runtime.monitored()
         for gone in set(self._connections) - set(targets):
             self._connections.pop(gone).close()
-        previous = self._runtime.health()
-        results = await asyncio.gather(
-            *(self._check(endpoint, check, previous.get(endpoint)) for endpoint, check in
-              targets.items())
-        )
-        health = dict(zip(targets, results, strict=True))
-        for endpoint, seen in health.items():
-            before = previous.get(endpoint, ServerHealth())
-            if seen != before:
-                log.info("%s monitor: %s reachable=%s read_only=%s (was reachable=%s "
-                         "read_only=%s)", LOG_NAME, endpoint, seen.reachable, seen.read_only,
-                         before.reachable, before.read_only)
-        if self._runtime.update_health(health):
+        await asyncio.gather(*(self._ping(endpoint) for endpoint in targets))
+        failures = self._runtime.int_variable("mysql-monitor_ping_max_failures")
+        for endpoint in targets:
+            if (not self._responds_to_ping(endpoint, failures)
+                    and self._runtime.server_table.shun_and_killall(endpoint, int(time.time()))):
+                log.error("%s monitor: server %s missed %d heartbeats, shunning it and "
+                          "killing all the connections", LOG_NAME, endpoint, failures)
+
+    async def connect_all(self) -> None:
+        await asyncio.gather(*(
+            self._connect_check(endpoint) for endpoint in self._runtime.monitored()
+            if self._responds_to_ping(endpoint)
+        ))
+
+    async def read_only_all(self) -> None:
+        targets = {endpoint: check for endpoint, check in self._runtime.read_only_targets().items()
+                   if self._responds_to_ping(endpoint)}
+        seen = await asyncio.gather(
+            *(self._read_only(endpoint, check) for endpoint, check in targets.items()))
+        results = {endpoint: value for endpoint, value in zip(targets, seen, strict=True)
+                   if value is not None}
+        if results and self._runtime.apply_read_only(results):
             log.info("%s monitor: runtime mysql_servers now %s", LOG_NAME,
                      [(r["hostgroup_id"], f"{r['hostname']}:{r['port']}", r["status"])
                       for r in self._runtime.servers()])
 
-    async def _check(
-        self, endpoint: Endpoint, check_type: str | None, previous: ServerHealth | None
-    ) -> ServerHealth:
-        reused = endpoint in self._connections
-        health = await self._check_once(endpoint, check_type, previous)
-        if reused and not health.reachable:
-            # The kept connection may just have gone stale (server restarted):
-            # judge the server by a fresh one.
-            health = await self._check_once(endpoint, check_type, previous)
-        return health
+    def _responds_to_ping(self, endpoint: Endpoint, failures: int | None = None) -> bool:
+        """MySQL_Monitor::server_responds_to_ping: not all of the last N pings failed."""
+        n = failures or self._runtime.int_variable("mysql-monitor_ping_max_failures")
+        missed = self._store.execute(
+            _MISSED_PINGS, (endpoint.hostname, endpoint.port, n, n)).rows
+        return not missed
 
-    async def _check_once(
-        self, endpoint: Endpoint, check_type: str | None, previous: ServerHealth | None
-    ) -> ServerHealth:
-        last_read_only = previous.read_only if previous else None
-        connection = self._connections.get(endpoint)
-        if connection is None:
-            try:
-                connection = await self._connect(endpoint)
-            except Exception as error:
-                # A server that answers "access denied" is up; only the monitor
-                # user is wrong, and that must not take the server out of service.
-                return ServerHealth(reachable=is_server_error(error), read_only=last_read_only)
-        if check_type is None:
-            return ServerHealth(reachable=True, read_only=None)
+    async def _ping(self, endpoint: Endpoint) -> None:
+        started = _now_us()
+        timeout = max(self._runtime.int_variable("mysql-monitor_ping_timeout") / 1000, 0.05)
+        error: str | None = None
+        try:
+            connection = await self._connection(endpoint)
+            async with asyncio.timeout(timeout):
+                await connection.ping(reconnect=False)
+        except TimeoutError:
+            error = "timeout during ping"
+        except Exception as failure:
+            error = error_text(failure)
+        if error is not None:
+            self._discard(endpoint)
+        self._log("mysql_server_ping_log", endpoint, started,
+                  {"ping_success_time_us": 0 if error else _now_us() - started,
+                   "ping_error": error})
+
+    async def _connect_check(self, endpoint: Endpoint) -> None:
+        started = _now_us()
+        error: str | None = None
+        try:
+            (await self._open(endpoint)).close()
+        except Exception as failure:
+            error = error_text(failure)
+        self._log("mysql_server_connect_log", endpoint, started,
+                  {"connect_success_time_us": 0 if error else _now_us() - started,
+                   "connect_error": error})
+
+    async def _read_only(self, endpoint: Endpoint, check_type: str) -> int | None:
+        """read_only as seen (0/1), 1 after too many timeouts, None when unknown."""
         started = _now_us()
         timeout = self._runtime.int_variable("mysql-monitor_read_only_timeout") / 1000
         try:
+            connection = await self._connection(endpoint)
             async with asyncio.timeout(max(timeout, 0.05)):
                 async with connection.cursor() as cursor:
                     await cursor.execute(READ_ONLY_QUERIES.get(check_type, "SELECT 1"))
                     (value,) = await cursor.fetchone()
-        except Exception as error:
-            self._log_read_only(endpoint, started, None, error_text(error))
-            self._connections.pop(endpoint, None)
-            connection.close()
-            # A server error (e.g. unknown variable) leaves the server where it is;
-            # a lost or hung connection means the server cannot be reached.
-            reachable = is_server_error(error)
-            return ServerHealth(reachable=reachable, read_only=last_read_only)
+        except Exception as failure:
+            self._discard(endpoint)
+            error = ("timeout check" if isinstance(failure, TimeoutError) and not failure.args
+                     else error_text(failure))
+            self._log("mysql_server_read_only_log", endpoint, started,
+                      {"success_time_us": 0, "read_only": None, "error": error})
+            count = self._runtime.int_variable("mysql-monitor_read_only_max_timeout_count")
+            if self._store.execute(_READ_ONLY_TIMEOUTS,
+                                   (endpoint.hostname, endpoint.port, count, count)).rows:
+                log.error("%s monitor: server %s missed %d read_only checks. Assuming "
+                          "read_only=1", LOG_NAME, endpoint, count)
+                return 1
+            return None
         read_only = 1 if int(value) else 0
-        self._log_read_only(endpoint, started, read_only, None)
-        return ServerHealth(reachable=True, read_only=read_only)
+        self._log("mysql_server_read_only_log", endpoint, started,
+                  {"success_time_us": _now_us() - started, "read_only": read_only,
+                   "error": None})
+        return read_only
 
-    async def _connect(self, endpoint: Endpoint) -> Any:
-        """A new monitor connection (or the error), recorded in the connect log."""
+    async def _connection(self, endpoint: Endpoint) -> Any:
+        """The kept monitor connection to a server, opened if needed."""
+        connection = self._connections.get(endpoint)
+        if connection is None:
+            connection = await self._open(endpoint)
+            self._connections[endpoint] = connection
+        return connection
+
+    async def _open(self, endpoint: Endpoint) -> Any:
         user, password = self._credentials
         timeout = max(self._runtime.int_variable("mysql-monitor_connect_timeout") / 1000, 0.05)
-        started = _now_us()
         try:
             async with asyncio.timeout(timeout):
-                connection = await aiomysql.connect(
+                return await aiomysql.connect(
                     host=endpoint.hostname, port=endpoint.port, user=user,
                     password=driver_password(password),
                     autocommit=True, program_name=f"{LOG_NAME}-monitor",
                 )
-        except Exception as error:
-            self._store.log_monitor(
-                "mysql_server_connect_log",
-                {"hostname": endpoint.hostname, "port": endpoint.port,
-                 "time_start_us": started, "connect_success_time_us": 0,
-                 "connect_error": error_text(error)},
-                self._history_us(),
-            )
-            raise
-        self._store.log_monitor(
-            "mysql_server_connect_log",
-            {"hostname": endpoint.hostname, "port": endpoint.port, "time_start_us": started,
-             "connect_success_time_us": _now_us() - started, "connect_error": None},
-            self._history_us(),
-        )
-        self._connections[endpoint] = connection
-        return connection
+        except TimeoutError as error:
+            raise TimeoutError("timeout on creating new connection") from error
 
-    def _log_read_only(
-        self, endpoint: Endpoint, started: int, read_only: int | None, error: str | None
-    ) -> None:
+    def _log(self, table: str, endpoint: Endpoint, started: int, values: dict[str, Any]) -> None:
         self._store.log_monitor(
-            "mysql_server_read_only_log",
+            table,
             {"hostname": endpoint.hostname, "port": endpoint.port, "time_start_us": started,
-             "success_time_us": 0 if error else _now_us() - started,
-             "read_only": read_only, "error": error},
-            self._history_us(),
+             **values},
+            self._runtime.int_variable("mysql-monitor_history") * 1000,
         )
 
-    def _history_us(self) -> int:
-        return self._runtime.int_variable("mysql-monitor_history") * 1000
+    def _discard(self, endpoint: Endpoint) -> None:
+        connection = self._connections.pop(endpoint, None)
+        if connection is not None:
+            connection.close()
 
     def _drop_all(self) -> None:
         for connection in self._connections.values():

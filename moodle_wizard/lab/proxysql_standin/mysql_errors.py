@@ -14,7 +14,7 @@ def error_code(error: BaseException) -> int | None:
 
 def error_text(error: BaseException) -> str:
     if isinstance(error, TimeoutError):
-        return "timeout"
+        return str(error) or "timeout"
     args = error.args
     if len(args) >= 2 and isinstance(args[0], int):
         return str(args[1])

@@ -8,6 +8,7 @@ from it on every read, and ``SAVE ... FROM RUNTIME`` copies it back.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,12 +16,14 @@ from moodle_wizard.lab.proxysql_standin import LOG_NAME
 from moodle_wizard.lab.proxysql_standin.checksums import ChecksumBook, config_checksum
 from moodle_wizard.lab.proxysql_standin.modules import Module
 from moodle_wizard.lab.proxysql_standin.passwords import is_native_hash, native_hash
+from moodle_wizard.lab.proxysql_standin.servers import ServerTable
 from moodle_wizard.lab.proxysql_standin.topology import (
+    OFFLINE_HARD,
+    SHUNNED,
     Endpoint,
     Row,
-    ServerHealth,
-    online_in_hostgroup,
-    place_servers,
+    monitored_servers,
+    read_only_targets,
     replication_pairs,
 )
 from moodle_wizard.lab.proxysql_standin.variables import (
@@ -53,7 +56,8 @@ class RuntimeConfig:
         self._variables: dict[str, str] = {
             name: spec.default for name, spec in KNOWN_VARIABLES.items()
         }
-        self._health: dict[Endpoint, ServerHealth] = {}
+        #: RUNTIME mysql_servers and the connection pool.
+        self.server_table = ServerTable()
         self.checksums = ChecksumBook()
 
     # -- loading (MEMORY -> RUNTIME) ----------------------------------------
@@ -64,6 +68,8 @@ class RuntimeConfig:
             if table == "mysql_users":
                 rows = self._without_admin_users(rows)
             self._tables[table] = rows
+        if module is Module.MYSQL_SERVERS:
+            self.server_table.load(self._tables["mysql_servers"])
         self._record_checksums(module, loaded=True)
 
     def load_variables(self, module: Module, rows: Sequence[Row]) -> dict[str, str]:
@@ -99,43 +105,35 @@ class RuntimeConfig:
 
     # -- the monitor's findings ----------------------------------------------
 
-    def update_health(self, health: Mapping[Endpoint, ServerHealth]) -> bool:
-        """Replace what the monitor knows; True if the running servers changed."""
-        before = self.servers()
-        self._health = dict(health)
-        after = self.servers()
-        if after == before:
-            return False
-        self.checksums.record("mysql_servers", config_checksum(after), loaded=False)
-        return True
-
-    def health(self) -> dict[Endpoint, ServerHealth]:
-        return dict(self._health)
+    def apply_read_only(self, results: Mapping[Endpoint, int]) -> bool:
+        """Move servers as the monitor's read_only results say; True if rows changed."""
+        changed = self.server_table.apply_read_only(
+            replication_pairs(self._tables["mysql_replication_hostgroups"]), results,
+            self.bool_variable("mysql-monitor_writer_is_also_reader"),
+        )
+        if changed:
+            # As after read_only_action_v2: a new mysql_servers checksum, not a load.
+            self.checksums.record(
+                "mysql_servers", config_checksum(self._checksum_rows("mysql_servers")),
+                loaded=False,
+            )
+        return changed
 
     # -- views -----------------------------------------------------------------
 
     def servers(self) -> list[Row]:
-        """RUNTIME mysql_servers: the loaded rows as placed by the monitor's read_only results."""
-        return place_servers(
-            self._tables["mysql_servers"],
-            replication_pairs(self._tables["mysql_replication_hostgroups"]),
-            self._health,
-            as_bool(self._variables["mysql-monitor_writer_is_also_reader"]),
+        """RUNTIME mysql_servers: as loaded, then moved and shunned by the monitor."""
+        return self.server_table.rows()
+
+    def read_only_targets(self) -> dict[Endpoint, str]:
+        """Servers whose read_only the monitor checks, with the check type."""
+        return read_only_targets(
+            self.servers(), replication_pairs(self._tables["mysql_replication_hostgroups"])
         )
 
-    def monitored(self) -> dict[Endpoint, str | None]:
-        """Every server the monitor should watch, with its read_only check type (or None)."""
-        hostgroup_checks: dict[int, str] = {}
-        for pair in replication_pairs(self._tables["mysql_replication_hostgroups"]):
-            hostgroup_checks[pair.writer_hostgroup] = pair.check_type
-            hostgroup_checks[pair.reader_hostgroup] = pair.check_type
-        targets: dict[Endpoint, str | None] = {}
-        for row in self._tables["mysql_servers"]:
-            endpoint = Endpoint(str(row["hostname"]), int(row["port"]))
-            check = hostgroup_checks.get(int(row["hostgroup_id"]))
-            if targets.get(endpoint) is None:
-                targets[endpoint] = check
-        return targets
+    def monitored(self) -> list[Endpoint]:
+        """Servers the ping and connect checks watch (all but OFFLINE_HARD ones)."""
+        return monitored_servers(self.servers())
 
     def users(self) -> list[Row]:
         """RUNTIME mysql_users as ProxySQL shows them: a row per role, passwords hashed."""
@@ -209,7 +207,14 @@ class RuntimeConfig:
         return str(candidates[0].get("password") or "") if candidates else ""
 
     def online_servers(self, hostgroup: int) -> list[Row]:
-        return online_in_hostgroup(self.servers(), hostgroup)
+        """The servers a new backend connection may go to (MyHGC::get_random_MySrvC):
+        ONLINE ones, automatically shunned ones coming back after the recovery time."""
+        recovery = self.int_variable("mysql-shun_recovery_time_sec")
+        if recovery * 1000 >= self.int_variable("mysql-connect_timeout_server_max"):
+            recovery = self.int_variable("mysql-connect_timeout_server_max") // 1000 - 1
+        return self.server_table.candidates(
+            hostgroup, int(time.time()), max(recovery, 1) if recovery else 0
+        )
 
     # -- checksums -------------------------------------------------------------
 
@@ -226,7 +231,12 @@ class RuntimeConfig:
                 and row["variable_name"] not in NODE_LOCAL
             ]
         if name == "mysql_servers":
-            return self.servers()
+            # MYHGM_GEN_CLUSTER_ADMIN_RUNTIME_SERVERS: SHUNNED counts as ONLINE, OFFLINE_HARD
+            # as absent, so the monitor's local shunning does not change the checksum.
+            return [
+                {**row, "status": "ONLINE" if row["status"] == SHUNNED else row["status"]}
+                for row in self.servers() if row["status"] != OFFLINE_HARD
+            ]
         if name == "mysql_servers_v2":
             return [
                 {"table": table, **row}

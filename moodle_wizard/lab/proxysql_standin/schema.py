@@ -205,6 +205,20 @@ MONITOR_READ_ONLY_LOG: Final = (
     "PRIMARY KEY (hostname, port, time_start_us))"
 )
 
+MONITOR_PING_LOG: Final = (
+    "CREATE TABLE mysql_server_ping_log ( hostname VARCHAR NOT NULL , "
+    "port INT NOT NULL DEFAULT 3306 , time_start_us INT NOT NULL DEFAULT 0 , "
+    "ping_success_time_us INT DEFAULT 0 , ping_error VARCHAR , "
+    "PRIMARY KEY (hostname, port, time_start_us))"
+)
+
+STATS_MYSQL_CONNECTION_POOL: Final = (
+    "CREATE TABLE stats_mysql_connection_pool (hostgroup INT , srv_host VARCHAR , "
+    "srv_port INT , status VARCHAR , ConnUsed INT , ConnFree INT , ConnOK INT , ConnERR INT , "
+    "MaxConnUsed INT , Queries INT , Queries_GTID_sync INT , Bytes_data_sent INT , "
+    "Bytes_data_recv INT , Latency_us INT)"
+)
+
 #: Configuration tables: they exist in MEMORY (main) and DISK, and have a
 #: ``runtime_`` twin in main that is regenerated whenever a query mentions it.
 CONFIG_TABLES: Final[Mapping[str, str]] = {
@@ -224,8 +238,14 @@ CONFIG_TABLES: Final[Mapping[str, str]] = {
 }
 
 MONITOR_TABLES: Final[Mapping[str, str]] = {
+    "mysql_server_ping_log": MONITOR_PING_LOG,
     "mysql_server_connect_log": MONITOR_CONNECT_LOG,
     "mysql_server_read_only_log": MONITOR_READ_ONLY_LOG,
+}
+
+#: Tables of the ``stats`` database, regenerated whenever a query mentions them.
+STATS_TABLES: Final[Mapping[str, str]] = {
+    "stats_mysql_connection_pool": STATS_MYSQL_CONNECTION_POOL,
 }
 
 #: The databases a real ProxySQL admin shows, in its order. ``disk`` is a file,

@@ -19,7 +19,7 @@ from moodle_wizard.lab.proxysql_standin.topology import Row
 
 DISK_FILE = "proxysql.db"
 
-_RUNTIME_REFERENCE = re.compile(r"runtime_", re.IGNORECASE)
+_RUNTIME_REFERENCE = re.compile(r"runtime_|stats_mysql_connection_pool", re.IGNORECASE)
 
 
 class QueryResult:
@@ -58,6 +58,8 @@ class AdminStore:
         self._db.execute(schema.create_statement(schema.RUNTIME_CHECKSUMS_VALUES))
         for ddl in schema.MONITOR_TABLES.values():
             self._db.execute(schema.create_statement(ddl, schema="monitor"))
+        for ddl in schema.STATS_TABLES.values():
+            self._db.execute(schema.create_statement(ddl, schema="stats"))
         #: ``user@host`` of the admin session whose statement runs now, for USER().
         self.session_user = ""
         # What the mariadb client's `status` command asks for.
@@ -126,6 +128,12 @@ class AdminStore:
         with self._transaction():
             self._db.execute(f"DELETE FROM main.{name}")
             self._insert(f"main.{name}", rows, replace=False)
+
+    def replace_stats_table(self, table: str, rows: Iterable[Row]) -> None:
+        """Regenerate a ``stats`` table from what the stand-in counts now."""
+        with self._transaction():
+            self._db.execute(f"DELETE FROM stats.{table}")
+            self._insert(f"stats.{table}", rows, replace=False)
 
     def seed_variables(self, values: Mapping[str, str], *, replace: bool) -> None:
         verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"

@@ -1,7 +1,6 @@
-"""Where the servers are at RUNTIME: the configured rows, adjusted by the monitor.
+"""Where the servers are at RUNTIME: the moves ProxySQL's monitor makes on read_only.
 
-Pure functions, so the hostgroup moves ProxySQL makes on read_only changes can
-be tested without a network.
+Pure functions, so the hostgroup moves can be tested without a network.
 """
 
 from __future__ import annotations
@@ -15,6 +14,8 @@ Row = dict[str, Any]
 
 ONLINE = "ONLINE"
 SHUNNED = "SHUNNED"
+OFFLINE_SOFT = "OFFLINE_SOFT"
+OFFLINE_HARD = "OFFLINE_HARD"
 
 
 @dataclass(frozen=True, order=True)
@@ -24,15 +25,6 @@ class Endpoint:
 
     def __str__(self) -> str:
         return f"{self.hostname}:{self.port}"
-
-
-@dataclass(frozen=True)
-class ServerHealth:
-    """What the monitor last saw of a server."""
-
-    reachable: bool = True
-    #: 0 or 1 once a read_only check succeeded; None before (or if never asked).
-    read_only: int | None = None
 
 
 @dataclass(frozen=True)
@@ -57,50 +49,115 @@ def replication_pairs(rows: Iterable[Mapping[str, Any]]) -> list[ReplicationPair
     ]
 
 
-def place_servers(
-    configured: Sequence[Mapping[str, Any]],
+def read_only_action(
+    rows: Sequence[Mapping[str, Any]],
     pairs: Sequence[ReplicationPair],
-    health: Mapping[Endpoint, ServerHealth],
+    results: Mapping[Endpoint, int],
     writer_is_also_reader: bool,
 ) -> list[Row]:
-    """The RUNTIME ``mysql_servers`` rows ProxySQL would show.
+    """The RUNTIME rows after the monitor saw ``results`` (read_only per server).
 
-    For each writer/reader pair, a server seen with read_only=0 sits in the
-    writer hostgroup (and in the reader one too if ``writer_is_also_reader``),
-    a server seen with read_only=1 sits in the reader hostgroup only. A server
-    the monitor cannot reach keeps its place but turns SHUNNED.
+    ProxySQL 2.7's MySQL_HostGroups_Manager::read_only_action_v2 with
+    HostGroup_Server_Mapping::copy_if_not_exists / clear / insert_HGM:
+
+    - read_only=0 and no writer row (or a pair's writer row missing): each
+      reader row is copied into its pair's writer hostgroup *with its status*
+      (SHUNNED turns ONLINE, on the source row too); an OFFLINE_HARD row already
+      there is revived ONLINE instead. Without writer_is_also_reader the reader
+      rows are then removed. A server already in both keeps both.
+    - read_only=1 with a writer row: the writer rows are copied into the reader
+      hostgroups (an existing reader row is kept as it is), then removed.
+
+    Removed rows turn OFFLINE_HARD (ProxySQL hides them once their
+    connections are gone; the caller purges them). OFFLINE_HARD rows take no
+    part: they are neither writers nor readers for this purpose.
     """
-    rows: dict[tuple[int, Endpoint], Row] = {
-        (int(row["hostgroup_id"]), endpoint_of(row)): dict(row) for row in configured
-    }
+    out = [dict(row) for row in rows]
+    for endpoint, read_only in results.items():
+        writers = _nodes(out, pairs, endpoint, writer=True)
+        if read_only == 0:
+            if writers:
+                writer_pairs = {pair for pair, _ in writers}
+                readers = _nodes(out, pairs, endpoint, writer=False)
+                if all(pair in writer_pairs for pair, _ in readers):
+                    continue
+            _copy_if_not_exists(out, pairs, endpoint, to_writer=True)
+            if not writer_is_also_reader:
+                _clear(out, pairs, endpoint, writer=False)
+        elif writers:
+            _copy_if_not_exists(out, pairs, endpoint, to_writer=False)
+            _clear(out, pairs, endpoint, writer=True)
+    return sorted(out, key=row_key)
+
+
+def row_key(row: Mapping[str, Any]) -> tuple[int, str, int]:
+    return int(row["hostgroup_id"]), str(row["hostname"]), int(row["port"])
+
+
+def _nodes(
+    rows: list[Row], pairs: Sequence[ReplicationPair], endpoint: Endpoint, *, writer: bool
+) -> list[tuple[ReplicationPair, Row]]:
+    """The server's rows in the writer (or reader) hostgroups, OFFLINE_HARD ones left out."""
+    return [
+        (pair, row)
+        for pair in pairs
+        for row in rows
+        if endpoint_of(row) == endpoint and row["status"] != OFFLINE_HARD
+        and int(row["hostgroup_id"]) == (pair.writer_hostgroup if writer
+                                         else pair.reader_hostgroup)
+    ]
+
+
+def _copy_if_not_exists(
+    rows: list[Row], pairs: Sequence[ReplicationPair], endpoint: Endpoint, *, to_writer: bool
+) -> None:
+    present = {pair for pair, _ in _nodes(rows, pairs, endpoint, writer=to_writer)}
+    for pair, source in _nodes(rows, pairs, endpoint, writer=not to_writer):
+        if pair in present:
+            continue
+        if source["status"] == SHUNNED:
+            # read_only was read, so the server answers: ProxySQL sets it ONLINE.
+            source["status"] = ONLINE
+        hostgroup = pair.writer_hostgroup if to_writer else pair.reader_hostgroup
+        hidden = [r for r in rows if endpoint_of(r) == endpoint
+                  and int(r["hostgroup_id"]) == hostgroup and r["status"] == OFFLINE_HARD]
+        if hidden:
+            hidden[0].update({**source, "hostgroup_id": hostgroup, "status": ONLINE})
+        else:
+            rows.append({**source, "hostgroup_id": hostgroup})
+        present.add(pair)
+
+
+def _clear(
+    rows: list[Row], pairs: Sequence[ReplicationPair], endpoint: Endpoint, *, writer: bool
+) -> None:
+    for _, row in _nodes(rows, pairs, endpoint, writer=writer):
+        row["status"] = OFFLINE_HARD
+
+
+def read_only_targets(
+    rows: Sequence[Mapping[str, Any]], pairs: Sequence[ReplicationPair]
+) -> dict[Endpoint, str]:
+    """Servers whose read_only the monitor checks, with the check type.
+
+    MySQL_Monitor::monitor_read_only: servers in a writer or reader hostgroup
+    with a row that is neither OFFLINE_SOFT nor OFFLINE_HARD ("status NOT IN
+    (2,3) GROUP BY hostname, port"). A server that is only OFFLINE_SOFT is not
+    checked, so it is never moved.
+    """
+    targets: dict[Endpoint, str] = {}
     for pair in pairs:
-        members = [
-            endpoint
-            for hostgroup, endpoint in list(rows)
-            if hostgroup in (pair.writer_hostgroup, pair.reader_hostgroup)
-        ]
-        for endpoint in dict.fromkeys(members):
-            read_only = health.get(endpoint, ServerHealth()).read_only
-            if read_only is None:
-                continue
-            writer_key = (pair.writer_hostgroup, endpoint)
-            reader_key = (pair.reader_hostgroup, endpoint)
-            template = rows.get(writer_key) or rows[reader_key]
-            if read_only == 0:
-                rows.setdefault(writer_key, {**template, "hostgroup_id": pair.writer_hostgroup})
-                if writer_is_also_reader:
-                    rows.setdefault(
-                        reader_key, {**template, "hostgroup_id": pair.reader_hostgroup}
-                    )
-                else:
-                    rows.pop(reader_key, None)
-            else:
-                rows.setdefault(reader_key, {**template, "hostgroup_id": pair.reader_hostgroup})
-                rows.pop(writer_key, None)
-    for (_, endpoint), row in rows.items():
-        if not health.get(endpoint, ServerHealth()).reachable and row["status"] == ONLINE:
-            row["status"] = SHUNNED
-    return [rows[key] for key in sorted(rows)]
+        for row in rows:
+            if (int(row["hostgroup_id"]) in (pair.writer_hostgroup, pair.reader_hostgroup)
+                    and row["status"] not in (OFFLINE_SOFT, OFFLINE_HARD)):
+                targets.setdefault(endpoint_of(row), pair.check_type)
+    return targets
+
+
+def monitored_servers(rows: Iterable[Mapping[str, Any]]) -> list[Endpoint]:
+    """Servers the ping and connect checks watch: any row not OFFLINE_HARD
+    (MySQL_HostGroups_Manager::update_table_mysql_servers_for_monitor, "status != 3")."""
+    return sorted({endpoint_of(row) for row in rows if row["status"] != OFFLINE_HARD})
 
 
 def online_in_hostgroup(servers: Iterable[Mapping[str, Any]], hostgroup: int) -> list[Row]:

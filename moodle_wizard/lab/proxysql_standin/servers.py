@@ -1,0 +1,205 @@
+"""RUNTIME mysql_servers as ProxySQL's hostgroup manager keeps them, with the connection pool.
+
+State, not a view: a LOAD replaces the rows (statuses as configured, like
+MySQL_HostGroups_Manager::commit), then the monitor moves and shuns servers
+until the next LOAD. Each row also counts the stand-in's backend connections
+for ``stats_mysql_connection_pool``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from moodle_wizard.lab.proxysql_standin.topology import (
+    OFFLINE_HARD,
+    OFFLINE_SOFT,
+    ONLINE,
+    SHUNNED,
+    Endpoint,
+    ReplicationPair,
+    Row,
+    endpoint_of,
+    online_in_hostgroup,
+    read_only_action,
+    row_key,
+)
+
+Key = tuple[int, Endpoint]
+
+#: Client error numbers that say nothing about the server's health
+#: (MySrvC::connect_error returns early for them: access denied and the like).
+_NOT_COUNTED = frozenset({1007, 1008, 1044, 1045, 1120, 1203, 1226, 3118})
+
+
+@dataclass
+class _Server:
+    """A MySrvC: one server in one hostgroup."""
+
+    row: Row
+    used: dict[int, Callable[[], None]] = field(default_factory=dict)
+    conn_ok: int = 0
+    conn_err: int = 0
+    max_used: int = 0
+    #: SHUNNED by the proxy itself (errors, missed pings), so it may recover by itself.
+    shunned_automatic: bool = False
+    kill_all: bool = False
+    last_error_s: int = 0
+    errors_this_second: int = 0
+
+
+class ServerTable:
+    def __init__(self) -> None:
+        self._servers: dict[Key, _Server] = {}
+        self._next_token = 0
+
+    # -- configuration and the monitor -------------------------------------------
+
+    def load(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """LOAD MYSQL SERVERS TO RUNTIME: the configured rows and statuses win; a server
+        no longer configured turns OFFLINE_HARD and goes once its connections are gone."""
+        loaded: dict[Key, _Server] = {}
+        for row in rows:
+            key = _key(row)
+            server = self._servers.get(key) or _Server(dict(row))
+            server.row = dict(row)
+            if row["status"] != SHUNNED or not server.shunned_automatic:
+                server.shunned_automatic = server.kill_all = False
+            loaded[key] = server
+        for key, server in self._servers.items():
+            if key not in loaded and server.used:
+                server.row["status"] = OFFLINE_HARD
+                loaded[key] = server
+        self._servers = loaded
+
+    def rows(self) -> list[Row]:
+        """What runtime_mysql_servers shows: OFFLINE_HARD rows without connections are
+        purged first (MySQL_HostGroups_Manager::purge_mysql_servers_table)."""
+        self._purge()
+        return [dict(s.row) for s in sorted(self._servers.values(), key=lambda s: row_key(s.row))]
+
+    def apply_read_only(
+        self, pairs: Sequence[ReplicationPair], results: Mapping[Endpoint, int],
+        writer_is_also_reader: bool,
+    ) -> bool:
+        """Move servers as read_only_action_v2 does; True if the rows changed."""
+        before = self.rows()
+        after = read_only_action(before, pairs, results, writer_is_also_reader)
+        if after == before:
+            return False
+        for row in after:
+            key = _key(row)
+            server = self._servers.get(key)
+            if server is None:
+                self._servers[key] = _Server(row)
+                continue
+            if server.row["status"] != row["status"]:
+                server.shunned_automatic = server.kill_all = False
+            server.row = row
+        self._purge()
+        return True
+
+    def shun_and_killall(self, endpoint: Endpoint, now_s: int) -> bool:
+        """Missed pings (MySQL_HostGroups_Manager::shun_and_killall): ONLINE rows of the
+        server turn SHUNNED, its connections are dropped; True if one was ONLINE."""
+        changed = False
+        for server in self._of(endpoint):
+            status = server.row["status"]
+            if status == SHUNNED and not server.shunned_automatic:
+                continue
+            if status in (ONLINE, SHUNNED, OFFLINE_SOFT):
+                if status == ONLINE:
+                    server.row["status"] = SHUNNED
+                    changed = True
+                server.shunned_automatic = server.kill_all = True
+                # ProxySQL drops the idle connections and kills the used ones when they
+                # are next used; a relay has no "next use", so it is closed now.
+                for close in list(server.used.values()):
+                    close()
+            server.last_error_s = now_s
+        return changed
+
+    # -- the client side ---------------------------------------------------------
+
+    def candidates(self, hostgroup: int, now_s: int, recovery_s: int) -> list[Row]:
+        """ONLINE servers of a hostgroup, after bringing back automatically shunned ones
+        whose last error is older than ``recovery_s`` (MyHGC::get_random_MySrvC)."""
+        for (group, _), server in self._servers.items():
+            if (group == hostgroup and server.row["status"] == SHUNNED
+                    and server.shunned_automatic and recovery_s > 0
+                    and now_s - server.last_error_s > recovery_s
+                    and not (server.kill_all and server.used)):
+                server.row["status"] = ONLINE
+                server.shunned_automatic = server.kill_all = False
+                server.errors_this_second = 0
+        return online_in_hostgroup((s.row for s in self._servers.values()), hostgroup)
+
+    def connect_error(self, hostgroup: int, endpoint: Endpoint, code: int, now_s: int,
+                      max_failures: int) -> bool:
+        """A failed backend connect (MySrvC::connect_error): ``max_failures`` in one second
+        shun the server in this hostgroup; True if it was shunned now."""
+        server = self._servers.get((hostgroup, endpoint))
+        if server is None:
+            return False
+        server.conn_err += 1
+        if code in _NOT_COUNTED or 1048 <= code <= 1075 or 1099 <= code <= 1149:
+            return False
+        if now_s > server.last_error_s:
+            server.last_error_s, server.errors_this_second = now_s, 1
+        elif now_s == server.last_error_s:
+            server.errors_this_second += 1
+        if server.errors_this_second >= max_failures and server.row["status"] == ONLINE:
+            server.row["status"] = SHUNNED
+            server.shunned_automatic = True
+            return True
+        return False
+
+    def acquire(self, hostgroup: int, endpoint: Endpoint, close: Callable[[], None]) -> int:
+        """Count a new backend connection as used; returns its token for release()."""
+        server = self._servers.get((hostgroup, endpoint))
+        self._next_token += 1
+        if server is not None:
+            server.used[self._next_token] = close
+            server.max_used = max(server.max_used, len(server.used))
+        return self._next_token
+
+    def connected(self, hostgroup: int, endpoint: Endpoint) -> None:
+        server = self._servers.get((hostgroup, endpoint))
+        if server is not None:
+            server.conn_ok += 1
+
+    def release(self, hostgroup: int, endpoint: Endpoint, token: int) -> None:
+        server = self._servers.get((hostgroup, endpoint))
+        if server is not None:
+            server.used.pop(token, None)
+
+    def pool_rows(self) -> list[Row]:
+        """stats_mysql_connection_pool (MySQL_HostGroups_Manager::SQL3_Connection_Pool).
+
+        The stand-in relays each client session over its own backend connection and
+        keeps no idle ones, so ConnFree is always 0.
+        """
+        return [
+            {"hostgroup": key[0], "srv_host": key[1].hostname, "srv_port": key[1].port,
+             "status": s.row["status"], "ConnUsed": len(s.used), "ConnFree": 0,
+             "ConnOK": s.conn_ok, "ConnERR": s.conn_err, "MaxConnUsed": s.max_used,
+             "Queries": 0, "Queries_GTID_sync": 0, "Bytes_data_sent": 0,
+             "Bytes_data_recv": 0, "Latency_us": 0}
+            for key, s in sorted(self._servers.items(), key=lambda item: row_key(item[1].row))
+        ]
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _of(self, endpoint: Endpoint) -> list[_Server]:
+        return [s for (_, e), s in self._servers.items() if e == endpoint]
+
+    def _purge(self) -> None:
+        self._servers = {
+            key: s for key, s in self._servers.items()
+            if s.row["status"] != OFFLINE_HARD or s.used
+        }
+
+
+def _key(row: Mapping[str, Any]) -> Key:
+    return int(row["hostgroup_id"]), endpoint_of(row)
