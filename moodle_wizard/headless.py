@@ -241,10 +241,11 @@ async def cmd_finish(args: argparse.Namespace, printer: Printer) -> int:
 
 
 async def cmd_health(args: argparse.Namespace, printer: Printer) -> int:
-    """`health`: core/health.py's checks of the result, one line each (or JSON). Without the
-    migration lock, as `status`: it only reads (the journal once, the hosts), so it can watch
-    a cluster while another wizard works on it; what it sees is then a moment of that work."""
-    from moodle_wizard.core.health import check_health, verdict
+    """`health`: core/health.py's checks of the result, one line each (or JSON, or
+    Prometheus' text format for node_exporter's textfile collector). Without the migration
+    lock, as `status`: it only reads (the journal once, the hosts), so it can watch a cluster
+    while another wizard works on it; what it sees is then a moment of that work."""
+    from moodle_wizard.core.health import check_health, prometheus_text, verdict
 
     path = find_state(args.migration)
     state = load(path)
@@ -256,6 +257,8 @@ async def cmd_health(args: argparse.Namespace, printer: Printer) -> int:
         report = await check_health(ctx)
     if args.json:
         print(json.dumps({"migration": state.migration_id, **report.to_json()}, indent=2))
+    elif args.prometheus:
+        print(prometheus_text(report, state.migration_id), end="")
     else:
         for item in report.items:
             mark = "n/a " if not item.applicable else "OK  " if item.ok else "FAIL"
@@ -319,11 +322,15 @@ def add_parsers(sub: Any) -> None:
                           "the VIP answers from another node, start ProxySQL again")
     dv.add_argument("--migration", help="which saved migration (if several)")
     dv.add_argument("--accept-host-key", action="append", metavar="HOST=SHA256:...")
-    he = sub.add_parser("health", help="check the result from outside: replication threads "
-                        "and lag, ProxySQL's servers and config checksums on each node, the "
-                        "VIP's holder, Moodle's login through the VIP (exit 0 when healthy)")
+    he = sub.add_parser("health", help="check the cluster from outside: the primary, each "
+                        "replica's threads, lag, source and read_only, ProxySQL's servers, "
+                        "monitor errors and config checksums on each node, the VIP's holder, "
+                        "Moodle's login through the VIP (exit 0 when healthy, 1 when not)")
     he.add_argument("--migration", help="which saved migration (if several)")
-    he.add_argument("--json", action="store_true", help="print the items as JSON")
+    shape = he.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="print the items as JSON")
+    shape.add_argument("--prometheus", action="store_true", help="print Prometheus' text "
+                       "format (for node_exporter's textfile collector)")
     he.add_argument("--accept-host-key", action="append", metavar="HOST=SHA256:...")
     pl = sub.add_parser("plan", help="print the runbook: every command and SQL, secrets masked")
     pl.add_argument("--inventory", required=True)

@@ -1,209 +1,104 @@
 """The health of a migration's result, seen from outside: what the dashboard and
 `moodle-wizard health` both show.
 
-One item per thing that can be wrong on its own: each replica's replication (both threads,
-lag), each ProxySQL node's runtime servers per hostgroup, the nodes' config checksums
-compared, the VIP's holder (exactly one), Moodle's user through the VIP, and after the
-cut-over Moodle's own config.php login on each app host. An item whose step is not done is
-"not applicable yet": it is neither healthy nor unhealthy, and the verdict counts only the
-applicable items. Nothing here changes a host or the journal.
+One item per thing that can be wrong on its own, following the cluster as it is now (the
+journal's topology: after a switchover or failover the primary is not the inventory's
+source): the primary (writable, not a replica), each serving replica's replication (threads,
+lag, from the primary, read-only, its GTID position), an old primary a failover fenced, an
+operation left in flight, each ProxySQL node's runtime servers and its monitor's last errors,
+the nodes' config checksums compared, the VIP's holder (exactly one), Moodle's user through
+the VIP, and after the cut-over Moodle's own config.php login on each app host. An item whose
+step is not done is "not applicable yet": it is neither healthy nor unhealthy, and the verdict
+counts only the applicable items. Nothing here changes a host or the journal. The verdicts
+themselves are core/health_items.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
 
 from moodle_wizard.core.context import Context
 from moodle_wizard.core.errors import OperatorError
+from moodle_wizard.core.health_items import (
+    GROUPS,
+    MAX_LAG_S,
+    MONITOR_WINDOW_S,
+    HealthItem,
+    HealthReport,
+    MonitorEntry,
+    ServerVars,
+    checksums_item,
+    config_login_item,
+    failed,
+    fenced_item,
+    healthy,
+    holder_item,
+    monitor_item,
+    not_yet,
+    operation_item,
+    passed,
+    primary_item,
+    replica_item,
+    servers_item,
+    verdict,
+)
 from moodle_wizard.core.moodle_config import read_moodle_config, register_config_secrets
+from moodle_wizard.core.operate.topology import Topology, topology
+from moodle_wizard.core.remote.proxysql import ProxySqlAdmin, ProxySqlError
 from moodle_wizard.core.sql.parsers import ReplicaStatus, normalize_replica_status
+from moodle_wizard.core.sql.statement import Statement
 from moodle_wizard.core.state import StepName, StepStatus
 from moodle_wizard.core.steps.proxysql import ProxySQLStep
-from moodle_wizard.core.steps.proxysql_verify import (
-    RuntimeServer,
-    runtime_checksums,
-    runtime_servers,
-)
+from moodle_wizard.core.steps.proxysql_verify import runtime_checksums, runtime_servers
 from moodle_wizard.core.steps.replicas.common import replica_port
 from moodle_wizard.core.steps.vip import Vip
 from moodle_wizard.core.steps.vip_login import vip_login
 
-# A replica further behind than this is unhealthy (Moodle's reads through the reader
-# hostgroup would see old data).
-MAX_LAG_S = 10
+__all__ = ["LOGIN_TIMEOUT_S", "MAX_LAG_S", "HealthItem", "HealthReport", "check_health",
+           "healthy", "prometheus_text", "verdict"]
+
 # How long Moodle's login through the VIP may take (a VIP moving between nodes answers
 # again within ~4 s on the lab).
 LOGIN_TIMEOUT_S = 8.0
 
+# MariaDB's own view of a server (support refuses MySQL sources).
+SERVER_VARS = Statement("SELECT @@read_only AS read_only, @@gtid_slave_pos AS slave_pos, "
+                        "@@gtid_binlog_pos AS binlog_pos")
 
-@dataclass(frozen=True)
-class HealthItem:
-    """One check. `ok` is None exactly when the check does not apply yet (its step is not
-    done); `detail` says what was seen, and why when not ok."""
-
-    group: str  # replication | proxysql | vip | moodle
-    name: str
-    applicable: bool
-    ok: bool | None
-    detail: str
-
-    def __post_init__(self) -> None:
-        if self.applicable != (self.ok is not None):
-            raise ValueError(f"health item {self.name}: ok must be a bool exactly when the "
-                             "check applies")
+# The monitor's logs as ProxySQL 2.x names them (proxysql.com/documentation/backend-
+# monitoring): the check, the table, its error column. The admin interface is SQLite: the
+# window is the node's own clock (time_start_us is microseconds since the epoch).
+MONITOR_LOGS = (("connect", "mysql_server_connect_log", "connect_error"),
+                ("ping", "mysql_server_ping_log", "ping_error"),
+                ("read_only", "mysql_server_read_only_log", "error"))
+_NOW_US = "CAST(strftime('%s', 'now') AS INTEGER) * 1000000"
 
 
-def passed(group: str, name: str, detail: str) -> HealthItem:
-    return HealthItem(group, name, True, True, detail)
+def monitor_query(table: str, error: str, window_s: int = MONITOR_WINDOW_S) -> str:
+    return (f"SELECT hostname, port, time_start_us, {error} AS error, {_NOW_US} AS now_us "
+            f"FROM monitor.{table} WHERE time_start_us >= {_NOW_US} - {window_s * 1_000_000} "
+            "ORDER BY time_start_us DESC LIMIT 1000")
 
 
-def failed(group: str, name: str, detail: str) -> HealthItem:
-    return HealthItem(group, name, True, False, detail)
-
-
-def not_yet(group: str, name: str, step: StepName) -> HealthItem:
-    return HealthItem(group, name, False, None, f"not applicable yet: step {step} is not done")
-
-
-def healthy(items: Sequence[HealthItem]) -> bool:
-    """The verdict: every applicable item is ok, and there is at least one (before the
-    replicas are done nothing can be proven healthy)."""
-    applicable = [i for i in items if i.applicable]
-    return bool(applicable) and all(i.ok is True for i in applicable)
-
-
-def verdict(items: Sequence[HealthItem]) -> str:
-    """The verdict in words, as the dashboard and `moodle-wizard health` print it."""
-    applicable = [i for i in items if i.applicable]
-    failing = [i for i in applicable if i.ok is not True]
-    if not applicable:
-        return "nothing to check yet: the checks start once the replicas step is done"
-    if failing:
-        return f"UNHEALTHY: {len(failing)} of {len(applicable)} checks fail"
-    return f"healthy: all {len(applicable)} applicable checks pass"
-
-
-@dataclass(frozen=True)
-class HealthReport:
-    items: tuple[HealthItem, ...]
-    seconds: float
-
-    @property
-    def applicable(self) -> list[HealthItem]:
-        return [i for i in self.items if i.applicable]
-
-    @property
-    def healthy(self) -> bool:
-        return healthy(self.items)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"healthy": self.healthy, "seconds": round(self.seconds, 3),
-                "items": [asdict(i) for i in self.items]}
-
-
-# -- pure verdicts (unit-tested on canned rows) --------------------------------------------
-
-
-def replica_item(name: str, status: ReplicaStatus | None, max_lag_s: int = MAX_LAG_S
-                 ) -> HealthItem:
-    label = f"{name} replication"
-    if status is None:
-        return failed("replication", label, "not a replica: SHOW REPLICA STATUS is empty")
-    why = []
-    if not status.io_running:
-        why.append(f"IO thread not running ({status.io_state or 'stopped'})")
-    if not status.sql_running:
-        why.append("SQL thread not running")
-    why += [f"error: {e}" for e in status.errors]
-    if why:
-        return failed("replication", label, "; ".join(why))
-    if status.seconds_behind is None:
-        return failed("replication", label, "lag unknown (Seconds_Behind is NULL)")
-    if status.seconds_behind > max_lag_s:
-        return failed("replication", label, f"lag {status.seconds_behind} s (more than "
-                      f"{max_lag_s} s)")
-    return passed("replication", label,
-                  f"IO and SQL threads running, lag {status.seconds_behind} s")
-
-
-def servers_item(px: str, servers: Sequence[RuntimeServer], expected: set[tuple[int, str]],
-                 names: dict[str, str], ports: dict[str, int] | None = None) -> HealthItem:
-    """A node's runtime servers: every one ONLINE, and each expected (hostgroup, address)
-    among them (the source in the writer hostgroup, the replicas in the reader's), on the
-    port its server listens on (`ports`, by address): ProxySQL keeps a server it cannot reach
-    ONLINE until its pings have failed often enough."""
-    label = f"{px} servers"
-    groups: dict[int, list[str]] = {}
-    for s in servers:
-        groups.setdefault(s.hostgroup, []).append(f"{names.get(s.hostname, s.hostname)} "
-                                                  f"{s.status}")
-    seen = "; ".join(f"HG {hg}: {', '.join(v)}" for hg, v in sorted(groups.items()))
-    why = [f"{names.get(s.hostname, s.hostname)} is {s.status} in hostgroup {s.hostgroup}"
-           for s in servers if s.status != "ONLINE"]
-    why += [f"{names.get(s.hostname, s.hostname)} is on port {s.port} in hostgroup "
-            f"{s.hostgroup}, but its server listens on {(ports or {})[s.hostname]}"
-            for s in servers if (ports or {}).get(s.hostname, s.port) != s.port]
-    online = {(s.hostgroup, s.hostname) for s in servers if s.status == "ONLINE"}
-    why += [f"{names.get(addr, addr)} is not ONLINE in hostgroup {hg}"
-            for hg, addr in sorted(expected - online)
-            if not any((s.hostgroup, s.hostname) == (hg, addr) for s in servers)]
-    if why:
-        return failed("proxysql", label, f"{'; '.join(why)} ({seen or 'no servers'})")
-    return passed("proxysql", label, seen)
-
-
-def checksums_item(checksums: dict[str, dict[str, str] | str]) -> HealthItem:
-    """The nodes' runtime_checksums_values compared module by module. A node's value is its
-    checksums, or why they could not be read."""
-    label = "config checksums"
-    unread = {px: v for px, v in checksums.items() if isinstance(v, str)}
-    if unread:
-        return failed("proxysql", label, "; ".join(f"{px} did not answer: {why}"
-                                                    for px, why in unread.items()))
-    read = {px: v for px, v in checksums.items() if isinstance(v, dict)}
-    if len(read) < 2:
-        return passed("proxysql", label, "one node: nothing to compare")
-    modules = sorted({m for v in read.values() for m in v})
-    differ = [m for m in modules if len({v.get(m, "(missing)") for v in read.values()}) > 1]
-    if differ:
-        return failed("proxysql", label, "; ".join(
-            f"{m} differs (" + ", ".join(f"{px} {v.get(m, '(missing)')}"
-                                         for px, v in read.items()) + ")" for m in differ))
-    return passed("proxysql", label, f"{len(modules)} modules identical on "
-                  f"{' and '.join(read)}")
-
-
-def holder_item(holders: Sequence[str], vip: str) -> HealthItem:
-    if len(holders) == 1:
-        return passed("vip", "VIP holder", f"{holders[0]} holds {vip}")
-    if not holders:
-        return failed("vip", "VIP holder", f"no proxy node holds {vip}")
-    return failed("vip", "VIP holder", f"{vip} is on {' and '.join(holders)} at once (must "
-                  "be exactly one)")
-
-
-def config_login_item(app: str, vip: str, got: dict[str, Any]) -> HealthItem:
-    """Moodle's config.php on `app` as Moodle reads it: dbhost is the VIP and its own login
-    reaches a writable server."""
-    label = f"{app} config.php login"
-    connect = got.get("connect") or {}
-    server = connect.get("server") or {}
-    if got.get("dbhost") != vip:
-        return failed("moodle", label, f"config.php's dbhost is {got.get('dbhost')!r}, not "
-                      f"the VIP {vip}")
-    if not connect.get("ok"):
-        return failed("moodle", label, f"Moodle's login through {vip} fails: "
-                      f"{connect.get('error', 'PHP has no mysqli')}")
-    if str(server.get("read_only")) not in ("0", "None"):
-        return failed("moodle", label, f"through {vip} Moodle reached a read-only server "
-                      f"({server.get('host')})")
-    return passed("moodle", label, f"Moodle's own login through {vip} reaches "
-                  f"{server.get('host')} (server_id {server.get('server_id')})")
+async def monitor_entries(admin: ProxySqlAdmin) -> list[MonitorEntry]:
+    """The monitor's checks of the last MONITOR_WINDOW_S on one node; a log table the node
+    does not have (no ping log) is skipped."""
+    entries = []
+    for check, table, error in MONITOR_LOGS:
+        try:
+            rows = await admin.query(monitor_query(table, error))
+        except ProxySqlError as exc:
+            if "no such table" in str(exc).lower():
+                continue
+            raise
+        entries += [MonitorEntry(check, str(r["hostname"]), int(r["port"]),
+                                 int(r["time_start_us"]),
+                                 None if r["error"] is None else str(r["error"]),
+                                 int(r["now_us"])) for r in rows]
+    return entries
 
 
 # -- reading the hosts ----------------------------------------------------------------------
@@ -218,33 +113,56 @@ async def _guard(ctx: Context, group: str, name: str,
         return failed(group, name, ctx.secrets.mask(str(exc)))
 
 
-async def _replica(ctx: Context, name: str, max_lag_s: int) -> HealthItem:
+async def _server(ctx: Context, name: str) -> tuple[ReplicaStatus | None, ServerVars]:
     db = await ctx.db(name)
     rows = await db.run(db.dialect.show_replica_status())
-    return replica_item(name, normalize_replica_status(rows[0] if rows else None), max_lag_s)
+    [row] = await db.run(SERVER_VARS)
+    return normalize_replica_status(rows[0] if rows else None), ServerVars.from_row(row)
 
 
-async def _proxies(ctx: Context) -> list[HealthItem]:
+async def _replica(ctx: Context, topo: Topology, name: str, max_lag_s: int) -> HealthItem:
+    status, seen = await _server(ctx, name)
+    primary = (topo.primary, ctx.inventory.hosts[topo.primary].address)
+    return replica_item(name, status, max_lag_s, seen=seen, primary=primary)
+
+
+async def _primary(ctx: Context, name: str) -> HealthItem:
+    return primary_item(name, *await _server(ctx, name))
+
+
+async def _proxies(ctx: Context, topo: Topology) -> list[HealthItem]:
     inv, step = ctx.inventory, ProxySQLStep(ctx)
     names = {h.address: n for n, h in inv.hosts.items()}
-    expected = {(inv.proxysql.writer_hostgroup, inv.hosts[inv.source].address)}
-    expected |= {(inv.proxysql.reader_hostgroup, inv.hosts[r].address) for r in inv.replicas}
-    ports = {inv.hosts[inv.source].address: int(step.src.port)}
-    ports |= {inv.hosts[r].address: replica_port(step.src) for r in inv.replicas}
 
-    async def node(px: str) -> tuple[HealthItem, dict[str, str] | str]:
+    def addr(name: str) -> str:
+        return inv.hosts[name].address
+
+    writer = (inv.proxysql.writer_hostgroup, addr(topo.primary))
+    expected = {writer} | {(inv.proxysql.reader_hostgroup, addr(r)) for r in topo.replicas}
+    # Each server on the port it listens on: the source's as discovered, the replicas' as
+    # the replicas step set them up (whoever is the primary now).
+    ports = {addr(m): int(step.src.port) if m == inv.source else replica_port(step.src)
+             for m in topo.members}
+    fenced = frozenset(addr(f) for f in topo.fenced)
+    serving = {addr(m): m for m in (topo.primary, *topo.replicas)}
+
+    async def node(px: str) -> tuple[list[HealthItem], dict[str, str] | str]:
         try:
             admin = await step.admin(px)
             servers = await runtime_servers(admin)
             sums = await runtime_checksums(admin)
+            entries = await monitor_entries(admin)
         except OperatorError as exc:
             why = ctx.secrets.mask(str(exc))
-            return failed("proxysql", f"{px} servers", why), why
-        return servers_item(px, servers, expected, names, ports), sums
+            return [failed("proxysql", f"{px} servers", why),
+                    failed("proxysql", f"{px} monitor", why)], why
+        return [servers_item(px, servers, expected, names, ports, writer=writer,
+                             fenced=fenced),
+                monitor_item(px, entries, serving, names)], sums
 
     seen = await asyncio.gather(*(node(px) for px in inv.proxies))
     sums = {px: s for px, (_, s) in zip(inv.proxies, seen, strict=True)}
-    return [item for item, _ in seen] + [checksums_item(sums)]
+    return [item for items, _ in seen for item in items] + [checksums_item(sums)]
 
 
 async def _holder(ctx: Context) -> HealthItem:
@@ -274,30 +192,35 @@ async def _config_login(ctx: Context, app: str) -> HealthItem:
 async def check_health(ctx: Context, *, max_lag_s: int = MAX_LAG_S) -> HealthReport:
     """Every health item of the migration in `ctx`, read-only, the checks at once."""
     start = time.monotonic()
-    inv = ctx.inventory
+    inv, cluster = ctx.inventory, ctx.state.cluster
+    topo = topology(inv, cluster)
 
     def done(step: StepName) -> bool:
         return ctx.state.step(step).status == StepStatus.DONE
 
     checks: list[Awaitable[HealthItem | list[HealthItem]]] = []
     skipped: list[HealthItem] = []
-    for r in inv.replicas:
-        name = f"{r} replication"
+    items: list[HealthItem] = []
+    if cluster.operation is not None:
+        items.append(operation_item(cluster.operation))
+    items += [fenced_item(f, cluster.history) for f in topo.fenced]
+    for name, check in ((f"{topo.primary} primary", partial(_primary, ctx, topo.primary)),
+                        *((f"{r} replication", partial(_replica, ctx, topo, r, max_lag_s))
+                          for r in topo.replicas)):
         if done(StepName.REPLICAS):
-            checks.append(_guard(ctx, "replication", name,
-                                 partial(_replica, ctx, r, max_lag_s)))
+            checks.append(_guard(ctx, "replication", name, check))
         else:
             skipped.append(not_yet("replication", name, StepName.REPLICAS))
     if done(StepName.PROXYSQL):
-        checks.append(_proxies(ctx))
+        checks.append(_proxies(ctx, topo))
     else:
-        skipped += [not_yet("proxysql", f"{px} servers", StepName.PROXYSQL)
-                    for px in inv.proxies]
+        skipped += [not_yet("proxysql", f"{px} {what}", StepName.PROXYSQL)
+                    for px in inv.proxies for what in ("servers", "monitor")]
         skipped.append(not_yet("proxysql", "config checksums", StepName.PROXYSQL))
-    for name, group, check in (("VIP holder", "vip", _holder),
-                               ("Moodle's login", "vip", _vip_login)):
+    for name, group, vip_check in (("VIP holder", "vip", _holder),
+                                   ("Moodle's login", "vip", _vip_login)):
         if done(StepName.VIP):
-            checks.append(_guard(ctx, group, name, partial(check, ctx)))
+            checks.append(_guard(ctx, group, name, partial(vip_check, ctx)))
         else:
             skipped.append(not_yet(group, name, StepName.VIP))
     for app in inv.apps:
@@ -306,9 +229,37 @@ async def check_health(ctx: Context, *, max_lag_s: int = MAX_LAG_S) -> HealthRep
             checks.append(_guard(ctx, "moodle", name, partial(_config_login, ctx, app)))
         else:
             skipped.append(not_yet("moodle", name, StepName.CUTOVER))
-    items: list[HealthItem] = []
     for result in await asyncio.gather(*checks):
         items += result if isinstance(result, list) else [result]
-    order = {"replication": 0, "proxysql": 1, "vip": 2, "moodle": 3}
-    every = sorted([*items, *skipped], key=lambda i: order[i.group])
-    return HealthReport(tuple(every), time.monotonic() - start)
+    every = sorted([*items, *skipped], key=lambda i: GROUPS.index(i.group))
+    return HealthReport(tuple(every), time.monotonic() - start, topo.primary, topo.fenced)
+
+
+# -- Prometheus ---------------------------------------------------------------------------------
+
+
+def _label(value: str) -> str:
+    """A label value in Prometheus' text format (backslash, quote and newline escaped)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def prometheus_text(report: HealthReport, migration: str) -> str:
+    """The report in Prometheus' text exposition format, for node_exporter's textfile
+    collector: one gauge per applicable item (not applicable items are left out: they are
+    neither 1 nor 0), the verdict, how long the checks took, and who is the primary."""
+    m = f'migration="{_label(migration)}"'
+    lines = ["# HELP moodle_wizard_health_ok 1 when the health check passes, 0 when it fails.",
+             "# TYPE moodle_wizard_health_ok gauge"]
+    lines += [f'moodle_wizard_health_ok{{{m},group="{_label(i.group)}",'
+              f'item="{_label(i.name)}"}} {int(bool(i.ok))}' for i in report.applicable]
+    lines += ["# HELP moodle_wizard_healthy 1 when every applicable health check passes.",
+              "# TYPE moodle_wizard_healthy gauge",
+              f"moodle_wizard_healthy{{{m}}} {int(report.healthy)}",
+              "# HELP moodle_wizard_health_seconds How long the health checks took.",
+              "# TYPE moodle_wizard_health_seconds gauge",
+              f"moodle_wizard_health_seconds{{{m}}} {report.seconds:.3f}"]
+    if report.primary is not None:
+        lines += ["# HELP moodle_wizard_primary_info The database primary the checks expect.",
+                  "# TYPE moodle_wizard_primary_info gauge",
+                  f'moodle_wizard_primary_info{{{m},host="{_label(report.primary)}"}} 1']
+    return "\n".join(lines) + "\n"

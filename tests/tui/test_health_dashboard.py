@@ -66,7 +66,7 @@ def shown(state: Path, items: Any, size: tuple[int, int]) -> str:
 def test_the_reasons_are_on_screen_at_80x24(state_dir: Path, tmp_path: Path) -> None:
     state = save_migration(state_dir, statuses=ALL_DONE, inventory=lab_inventory_text())
     text = shown(state, health_items(broken(), tmp_path / "health"), (80, 24))
-    assert "UNHEALTHY: 2 of 8 checks fail" in text
+    assert "UNHEALTHY: 2 of 11 checks fail" in text
     assert "db2 replication" in text and "SQL thread not running" in text
     assert "10.77.0.100 is on px1 and px2 at once" in text
 
@@ -81,7 +81,7 @@ def test_items_not_applicable_yet_are_neither_passed_nor_failed(
                           StepName.PREPARE_SOURCE: StepStatus.DONE,
                           StepName.REPLICAS: StepStatus.DONE})
     text = shown(state, items, (120, 40))
-    assert "healthy: all 2 applicable checks pass" in text
+    assert "healthy: all 3 applicable checks pass" in text
     assert "· VIP holder" in text and "not applicable yet: step vip is not done" in text
 
 
@@ -102,4 +102,4 @@ def test_the_dashboards_health_operation_is_cores_and_reads_proxysql(
     items = asyncio.run(ops.health(cast(Any, None), ops.Settings(), ctx.inventory, ctx.state,
                                    None))
     assert [item for item in items if item.ok is not True] == []
-    assert len(items) == 8
+    assert len(items) == 11

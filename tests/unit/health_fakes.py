@@ -19,7 +19,7 @@ from moodle_wizard.core.facts import Discovered
 from moodle_wizard.core.health import HealthItem, check_health
 from moodle_wizard.core.inventory import Inventory, load_inventory
 from moodle_wizard.core.remote.client import ServerIdentity
-from moodle_wizard.core.remote.proxysql import AdminUnreachable
+from moodle_wizard.core.remote.proxysql import AdminUnreachable, ProxySqlError
 from moodle_wizard.core.remote.ssh import Result
 from moodle_wizard.core.secrets import SecretStore
 from moodle_wizard.core.sql.dialect import Dialect
@@ -46,6 +46,31 @@ def servers(db2: str = "ONLINE") -> list[dict[str, Any]]:
                                      (20, "10.77.0.13", "ONLINE"))]
 
 
+# The proxy nodes' clock when the health checks read their monitor logs (µs since the epoch).
+NOW_US = 1_764_600_000_000_000
+MONITOR_TABLES = {"connect": "mysql_server_connect_log", "ping": "mysql_server_ping_log",
+                  "read_only": "mysql_server_read_only_log"}
+SERVERS = ("10.77.0.11", "10.77.0.12", "10.77.0.13")
+
+
+def monitor_row(addr: str, ago_s: float, error: str | None = None) -> dict[str, Any]:
+    """A monitor log row as the health check's query returns it (the error column as
+    `error`, the node's clock as `now_us`)."""
+    return {"hostname": addr, "port": 3306, "time_start_us": NOW_US - int(ago_s * 1e6),
+            "error": error, "now_us": NOW_US}
+
+
+def monitor_logs() -> dict[str, list[dict[str, Any]]]:
+    """Each check of each server done 2 s ago, all successful."""
+    return {table: [monitor_row(addr, 2) for addr in SERVERS]
+            for table in MONITOR_TABLES.values()}
+
+
+def server_vars(read_only: int = 1, slave_pos: str = "0-1-42",
+                binlog_pos: str = "") -> list[dict[str, Any]]:
+    return [{"read_only": read_only, "slave_pos": slave_pos, "binlog_pos": binlog_pos}]
+
+
 def checksums(users: str = "0x5A1C0FFEE0000001") -> list[dict[str, Any]]:
     return [{"name": "admin_variables", "version": 3, "epoch": 1, "checksum": "0x1111"},
             {"name": "mysql_servers", "version": 5, "epoch": 1, "checksum": "0x2222"},
@@ -63,6 +88,12 @@ class Cluster:
         default_factory=lambda: {"px1": servers(), "px2": servers()})
     checksums: dict[str, list[dict[str, Any]]] = field(
         default_factory=lambda: {"px1": checksums(), "px2": checksums()})
+    # SELECT @@read_only, @@gtid_slave_pos, @@gtid_binlog_pos on each database server.
+    variables: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {
+        "db1": server_vars(0, "", "0-1-42"), "db2": server_vars(), "db3": server_vars()})
+    # Each node's monitor logs by table (a table left out: the node does not have it).
+    monitor: dict[str, dict[str, list[dict[str, Any]]]] = field(
+        default_factory=lambda: {"px1": monitor_logs(), "px2": monitor_logs()})
     proxysql_down: set[str] = field(default_factory=set)
     vip_on: set[str] = field(default_factory=lambda: {"px1"})
     reached: ServerIdentity = field(
@@ -76,12 +107,14 @@ class Cluster:
 class FakeDb:
     dialect = Dialect(parse_version("10.11.19-MariaDB-0+deb12u1"))
 
-    def __init__(self, rows: list[dict[str, Any]]) -> None:
-        self.rows = rows
+    def __init__(self, cluster: Cluster, name: str) -> None:
+        self.cluster, self.name = cluster, name
 
     async def run(self, stmt: Statement) -> list[dict[str, Any]]:
-        assert stmt.sql == "SHOW SLAVE STATUS", stmt.sql
-        return self.rows
+        if stmt.sql == "SHOW SLAVE STATUS":
+            return self.cluster.replicas.get(self.name, [])  # the primary: not a replica
+        assert stmt.sql.startswith("SELECT @@read_only AS read_only"), stmt.sql
+        return self.cluster.variables[self.name]
 
 
 class FakeAdmin:
@@ -93,6 +126,13 @@ class FakeAdmin:
             return self.cluster.servers[self.px]
         if "FROM runtime_checksums_values" in sql:
             return self.cluster.checksums[self.px]
+        for table in MONITOR_TABLES.values():
+            if f"FROM monitor.{table} " in sql:
+                logs = self.cluster.monitor[self.px]
+                if table not in logs:
+                    raise ProxySqlError(self.px, f"ProxySQL admin statement failed: {sql}: "
+                                        f"no such table: monitor.{table} (error 1045)")
+                return logs[table]
         raise AssertionError(f"unexpected admin query {sql}")
 
 
@@ -121,7 +161,7 @@ class FakeContext:
         return self.state.steps.discover.facts.require()
 
     async def db(self, name: str) -> FakeDb:
-        return FakeDb(self.cluster.replicas[name])
+        return FakeDb(self.cluster, name)
 
     async def host(self, name: str) -> FakeHost:
         return FakeHost(self.cluster, name, self.inventory.hosts[name].address)

@@ -12,8 +12,9 @@ from moodle_wizard.core.remote.client import ServerIdentity
 from moodle_wizard.core.state import StepName, StepStatus
 from tests.unit.health_fakes import Cluster, checksums, fake_context, servers, slave_status
 
-EVERY_ITEM = ["db2 replication", "db3 replication", "px1 servers", "px2 servers",
-              "config checksums", "VIP holder", "Moodle's login", "app config.php login"]
+EVERY_ITEM = ["db1 primary", "db2 replication", "db3 replication", "px1 servers",
+              "px1 monitor", "px2 servers", "px2 monitor", "config checksums", "VIP holder",
+              "Moodle's login", "app config.php login"]
 
 
 async def report(cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -42,8 +43,13 @@ async def test_a_healthy_cluster_has_every_item_true(tmp_path: Path,
     assert item(found, "px1 servers").detail == ("HG 10: db1 ONLINE; HG 20: db2 ONLINE, "
                                                  "db3 ONLINE")
     assert item(found, "VIP holder").detail == "px1 holds 10.77.0.100"
-    assert item(found, "db2 replication").detail == "IO and SQL threads running, lag 0 s"
-    assert found.to_json()["healthy"] is True
+    assert item(found, "db2 replication").detail == ("IO and SQL threads running, lag 0 s, "
+                                                     "from db1, read-only, applied 0-1-42")
+    assert item(found, "db1 primary").detail == "writable, not a replica, binlog at 0-1-42"
+    assert item(found, "px2 monitor").detail == ("no monitor errors about db1, db2, db3 in "
+                                                 "the last 60 s")
+    data = found.to_json()
+    assert data["healthy"] is True and data["primary"] == "db1" and data["fenced"] == []
 
 
 async def test_a_stopped_sql_thread_is_unhealthy(tmp_path: Path,
@@ -129,8 +135,9 @@ async def test_a_stopped_proxysql_is_unhealthy(tmp_path: Path,
     cluster.proxysql_down = {"px2"}
     found = await report(cluster, tmp_path, monkeypatch)
     assert not found.healthy
-    assert {i.name for i in found.items if i.ok is False} == {"px2 servers",
-                                                              "config checksums"}
+    assert {i.name for i in found.items if i.ok is False} == {
+        "px2 servers", "px2 monitor", "config checksums"}
+    assert "does not answer on 127.0.0.1:6032" in item(found, "px2 monitor").detail
     assert "does not answer on 127.0.0.1:6032" in item(found, "px2 servers").detail
     assert item(found, "config checksums").detail.startswith("px2 did not answer: ")
 
@@ -180,8 +187,9 @@ async def test_steps_not_done_are_not_applicable_and_not_counted(
                 StepName.REPLICAS: StepStatus.DONE}
     found = await report(cluster, tmp_path, monkeypatch, statuses)
     assert [i.name for i in found.items] == EVERY_ITEM
-    assert [i.name for i in found.applicable] == ["db2 replication", "db3 replication"]
-    for later in found.items[2:]:
+    assert [i.name for i in found.applicable] == ["db1 primary", "db2 replication",
+                                                  "db3 replication"]
+    for later in found.items[3:]:
         assert later.ok is None and not later.applicable
         assert later.detail.startswith("not applicable yet: step ")
     assert found.healthy
@@ -223,17 +231,18 @@ async def test_headless_health_prints_each_item_and_exits_by_the_verdict(
         yield ctx
 
     monkeypatch.setattr(headless, "session", session)
-    args = argparse.Namespace(migration="mwlab", json=False, accept_host_key=None)
+    args = argparse.Namespace(migration="mwlab", json=False, prometheus=False,
+                              accept_host_key=None)
     assert await headless.cmd_health(args, headless.Printer()) == headless.EXIT_OK
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "OK   db2 replication: IO and SQL threads running, lag 0 s"
-    assert lines[-1].startswith("migration mwlab: healthy: all 8 applicable checks pass (")
+    assert lines[0] == "OK   db1 primary: writable, not a replica, binlog at 0-1-42"
+    assert lines[-1].startswith("migration mwlab: healthy: all 11 applicable checks pass (")
 
     cluster.replicas["db2"] = slave_status(sql="No", lag=None)
     assert await headless.cmd_health(args, headless.Printer()) == headless.EXIT_FAILED
     out = capsys.readouterr().out
     assert "FAIL db2 replication: SQL thread not running" in out
-    assert "UNHEALTHY: 1 of 8 checks fail" in out
+    assert "UNHEALTHY: 1 of 11 checks fail" in out
 
     args.json = True
     assert await headless.cmd_health(args, headless.Printer()) == headless.EXIT_FAILED
