@@ -200,6 +200,14 @@ async def cmd_drill(args: argparse.Namespace, printer: Printer) -> int:
     return EXIT_OK
 
 
+async def cmd_operation(args: argparse.Namespace, printer: Printer) -> int:
+    """switchover / failover / rejoin (moodle_wizard/operate_cli.py), under the lock."""
+    from moodle_wizard.operate_cli import cmd_operate
+
+    async with saved_migration(args, printer) as ctx:
+        return await cmd_operate(args, ctx)
+
+
 async def cmd_finish(args: argparse.Namespace, printer: Printer) -> int:
     """`finish`: the plan, the operator's yes, then the removals (core/finish.py)."""
     from moodle_wizard.core.finish import Finish
@@ -332,6 +340,9 @@ def add_parsers(sub: Any) -> None:
     shape.add_argument("--prometheus", action="store_true", help="print Prometheus' text "
                        "format (for node_exporter's textfile collector)")
     he.add_argument("--accept-host-key", action="append", metavar="HOST=SHA256:...")
+    from moodle_wizard import operate_cli
+
+    operate_cli.add_parsers(sub)
     pl = sub.add_parser("plan", help="print the runbook: every command and SQL, secrets masked")
     pl.add_argument("--inventory", required=True)
     pl.add_argument("--output", help="write it to this file instead")
@@ -351,6 +362,8 @@ def main(args: argparse.Namespace) -> int:
             return asyncio.run(cmd_finish(args, printer))
         if args.command == "health":
             return asyncio.run(cmd_health(args, printer))
+        if args.command in ("switchover", "failover", "rejoin"):
+            return asyncio.run(cmd_operation(args, printer))
         return asyncio.run(cmd_run(args, printer))
     except KeyboardInterrupt:
         print("moodle-wizard: interrupted; the state is saved, continue with "

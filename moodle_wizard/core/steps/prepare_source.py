@@ -91,7 +91,9 @@ class PrepareSource(Step):
         """(purpose, user, host) of every account this step creates."""
         inv = self.ctx.inventory
         mig = inv.migration
-        out = [("replication", mig.replication_user, inv.hosts[r].address) for r in inv.replicas]
+        # The source's own address too: after a switchover it replicates from a replica.
+        out = [("replication", mig.replication_user, inv.hosts[r].address)
+               for r in (*inv.replicas, inv.source)]
         out += [("monitor", mig.monitor_user, inv.hosts[p].address) for p in inv.proxies]
         return out
 

@@ -1,0 +1,72 @@
+"""The headless commands that operate the migrated cluster: switchover, failover, rejoin."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from moodle_wizard.core.operate.api import OperationReport
+
+__all__ = ["add_parsers", "cmd_operate"]
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--migration", help="which saved migration (if several)")
+    p.add_argument("--accept-host-key", action="append", metavar="HOST=SHA256:...")
+    p.add_argument("--yes", action="store_true", help="answer yes to the questions --yes may "
+                   "answer (never the risky ones)")
+
+
+def add_parsers(sub: Any) -> None:
+    so = sub.add_parser("switchover", help="make a replica the primary (planned: the primary "
+                        "is healthy); no write is lost, Moodle's writes pause")
+    so.add_argument("--to", required=True, metavar="HOST", help="the replica to promote")
+    so.add_argument("--plan", action="store_true", help="print what it would run, change "
+                    "nothing")
+    so.add_argument("--abort", action="store_true", help="undo a switchover in flight that "
+                    "has not promoted its target yet")
+    _common(so)
+    fo = sub.add_parser("failover", help="the primary is dead: promote the most advanced "
+                        "replica, fence the old primary (confirms first that it is down)")
+    fo.add_argument("--to", metavar="HOST", help="the replica to promote (when two are equally "
+                    "advanced, or to choose)")
+    _common(fo)
+    rj = sub.add_parser("rejoin", help="a failed-over old primary comes back as a replica "
+                        "(refused, with why, if it holds transactions the cluster lacks)")
+    rj.add_argument("host", metavar="HOST")
+    _common(rj)
+
+
+def print_report(report: OperationReport) -> None:
+    print(f"{report.kind}: done in {report.seconds:.1f} s")
+    for line in report.lines:
+        print(f"  {line}")
+
+
+async def cmd_operate(args: argparse.Namespace, ctx: Any) -> int:
+    """Run the operation `args.command` in the migration's session `ctx`."""
+    from moodle_wizard.core.operate import api
+
+    if args.command == "switchover":
+        from moodle_wizard.core.operate.switchover import run_switchover, switchover_plan
+
+        if args.plan:
+            plan = switchover_plan(ctx, args.to)
+            print(f"{plan.title}:")
+            for action in plan.actions:
+                print(f"- {action.title}")
+                for line in action.runbook:
+                    print(f"    {line}")
+            print(f"if it fails before {args.to} is promoted, it is undone:")
+            for action in plan.undo:
+                print(f"- {action.title}")
+                for line in action.runbook:
+                    print(f"    {line}")
+            return 0
+        report = await run_switchover(ctx, args.to, abort_it=args.abort)
+    elif args.command == "failover":
+        report = await api.failover(ctx, args.to)
+    else:
+        report = await api.rejoin(ctx, args.host)
+    print_report(report)
+    return 0
