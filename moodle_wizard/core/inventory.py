@@ -118,6 +118,9 @@ class Migration(Strict):
     # or as a named admin user whose password is the secret `db_admin_password`.
     db_admin_user: str | None = None
     db_socket: str = "/run/mysqld/mysqld.sock"
+    # The replica `moodle-wizard failover` promotes when it is among the most advanced (it
+    # never promotes one that has applied less than another: that would lose transactions).
+    preferred_primary: str | None = None
 
     @field_validator("name")
     @classmethod
@@ -282,6 +285,10 @@ class Inventory(Strict):
         if px.readonly_user in (self.migration.replication_user, self.migration.monitor_user):
             raise ValueError(f"proxysql.readonly_user {px.readonly_user!r} is also the "
                              "replication or monitor user; give it a name of its own")
+        preferred = self.migration.preferred_primary
+        if preferred is not None and preferred not in self.names(Role.REPLICA):
+            raise ValueError(f"migration.preferred_primary = {preferred!r} is not a host with "
+                             "role = \"replica\"")
         ids = [(n, h.server_id) for n, h in self.hosts.items() if h.server_id is not None]
         dup = {i for _, i in ids if [j for _, j in ids].count(i) > 1}
         if dup:

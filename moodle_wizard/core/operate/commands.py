@@ -35,7 +35,7 @@ __all__ = ["ROLE_CNF_MARK", "ROLE_CNF_NAME", "AdminSql", "Layout", "fence", "hol
            "repoint", "role_cnf", "role_cnf_path", "write_role_file"]
 
 ROLE_CNF_NAME = "91-moodle-wizard-role.cnf"
-ROLE_CNF_MARK = "# Managed by moodle-wizard: the role of this server after a switchover or failover."
+ROLE_CNF_MARK = "# Managed by moodle-wizard: the role of this server after a failover or switchover"
 
 
 @dataclass(frozen=True)
