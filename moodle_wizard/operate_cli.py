@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from moodle_wizard.core.operate.api import OperationReport
+from moodle_wizard.core.operate.report import OperationReport
 
 __all__ = ["add_parsers", "cmd_operate"]
 

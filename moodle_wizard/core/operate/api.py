@@ -9,24 +9,14 @@ running the same command again after a crash continues it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from moodle_wizard.core.operate.report import OperationReport
 
 if TYPE_CHECKING:
     from moodle_wizard.core.context import Context
 
 __all__ = ["OperationReport", "failover", "rejoin", "switchover"]
-
-
-@dataclass(frozen=True)
-class OperationReport:
-    kind: str  # switchover | failover | rejoin
-    old_primary: str
-    new_primary: str
-    seconds: float
-    # What the operator is told at the end, one line each (lost transactions, what was fenced,
-    # what to do next).
-    lines: list[str] = field(default_factory=list)
 
 
 async def switchover(ctx: Context, target: str) -> OperationReport:

@@ -112,6 +112,8 @@ class Choice:
     name: str | None
     reason: str
     candidates: tuple[str, ...]
+    # The candidates have applied exactly the same: promoting any of them loses nothing.
+    tie: bool = False
 
 
 def failover_candidate(replicas: Mapping[str, GtidPosition], preferred: str | None) -> Choice:
@@ -135,7 +137,7 @@ def failover_candidate(replicas: Mapping[str, GtidPosition], preferred: str | No
     why_not = _why_not_preferred(replicas, preferred, names)
     if leaders.tie:
         return Choice(None, f"{_names(names)} have applied exactly the same ({where[names[0]]})"
-                      f"{why_not}: which one should be promoted?", names)
+                      f"{why_not}: which one should be promoted?", names, tie=True)
     name = names[0]
     return Choice(name, f"{name} is the most advanced replica, at {where[name]}{why_not}", names)
 

@@ -24,8 +24,10 @@ from moodle_wizard.core.poll import PollTimeout, poll_until
 if TYPE_CHECKING:
     from moodle_wizard.core.context import Context
 
-# ProxySQL pings every mysql-monitor_ping_interval (10 s by default); its connect check runs
-# less often. Waiting a little longer than one ping interval lets every monitor speak.
+# How long the vantage points have to speak: a replica's IO thread notices a lost primary
+# at once, or after slave_net_timeout when packets vanish; a proxy node answers from its
+# monitor's log, or from a TCP connect made from that host when its monitor has not pinged
+# since (every mysql-monitor_ping_interval, 8 s by default in ProxySQL 2.7).
 EVIDENCE_TIMEOUT_S = 15.0
 REQUIRED_WITNESSES = 2
 # Clocks of the hosts may differ a little (NTP): a monitor entry this much older than the
@@ -68,6 +70,7 @@ async def _replica_sees(ctx: Context, replica: str, primary_addr: str) -> tuple[
 
 async def _monitor_sees(ctx: Context, px: str, addr: str, since_us: int) -> tuple[str, str]:
     from moodle_wizard.core.steps.proxysql import ProxySQLStep
+    from moodle_wizard.core.steps.proxysql_verify import tcp_probe
 
     try:
         admin = await ProxySQLStep(ctx).admin(px)
@@ -78,10 +81,19 @@ async def _monitor_sees(ctx: Context, px: str, addr: str, since_us: int) -> tupl
                 f"SELECT time_start_us AS t, {err_col} AS e FROM monitor.{table} WHERE "
                 f"hostname = %s AND time_start_us >= %s ORDER BY time_start_us DESC LIMIT 5",
                 (addr, since_us))]
+        if not rows:
+            # Its monitor has not checked since (it pings every mysql-monitor_ping_interval,
+            # 8 s by default): ask from the proxy host itself, now.
+            step = ProxySQLStep(ctx)
+            seen = await tcp_probe(step, px, addr, int(ctx.discovered.source.port))
+            if seen == "open":
+                return "alive", "it accepts TCP connections from there"
+            if seen in ("refused", "timeout"):
+                return "down", f"TCP connect from there: {seen} (its monitor has not checked "
+                "since)"
+            return "silent", f"TCP connect from there: {seen}"
     except OperatorError as exc:
         return "silent", f"did not answer: {ctx.secrets.mask(str(exc))}"
-    if not rows:
-        return "silent", "its monitor has not checked it since"
     newest = max(rows, key=lambda r: r[0])
     if newest[1] in (None, ""):
         return "alive", f"its monitor reached it ({newest[2]})"

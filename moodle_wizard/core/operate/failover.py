@@ -29,7 +29,6 @@ from moodle_wizard.core.errors import OperatorError
 from moodle_wizard.core.events import OutputLine
 from moodle_wizard.core.operate import commands as cmd
 from moodle_wizard.core.operate import moves
-from moodle_wizard.core.operate.api import OperationReport
 from moodle_wizard.core.operate.choice import failover_candidate, lost_transactions
 from moodle_wizard.core.operate.down import confirm_down, verdict
 from moodle_wizard.core.operate.operation import (
@@ -41,6 +40,7 @@ from moodle_wizard.core.operate.operation import (
 )
 from moodle_wizard.core.operate.reads import address, dialect, proxy_servers, status_of
 from moodle_wizard.core.operate.record import Operation, OperationFacts, OperationKind
+from moodle_wizard.core.operate.report import OperationReport
 from moodle_wizard.core.operate.topology import Topology, topology
 from moodle_wizard.core.poll import poll_until
 from moodle_wizard.core.sql.gtid import GtidPosition, most_advanced, parse_position
@@ -162,11 +162,17 @@ async def _choose(ctx: Context, topo: Topology, to: str | None) -> tuple[str, Op
             ctx.emit(OutputLine(KIND, r, f"left out of the choice: {ctx.secrets.mask(str(exc))}"))
     choice = failover_candidate(positions, to or ctx.inventory.migration.preferred_primary)
     name = choice.name
+    for candidate in choice.candidates if name is None and choice.tie else ():
+        # Equally advanced: any one loses nothing, so the operator's yes picks it.
+        if await ctx.confirm(f"{choice.reason} Promote {candidate}?", False):
+            name = candidate
+            break
     if name is None:
         raise OperationRefused(f"failover: {choice.reason} Run `moodle-wizard failover --to "
                                f"HOST` with one of {', '.join(choice.candidates)}; nothing "
                                "was changed")
-    ctx.emit(OutputLine(KIND, name, choice.reason))
+    ctx.emit(OutputLine(KIND, name, choice.reason if choice.name else
+                        f"{name}: chosen by the operator among {', '.join(choice.candidates)}"))
     facts = OperationFacts(positions={r: str(p) for r, p in positions.items()},
                            confirmed_down_by=sorted(ev.down))
     if received:

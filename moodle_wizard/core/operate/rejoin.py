@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 from moodle_wizard.core.errors import OperatorError, StepError
 from moodle_wizard.core.operate import commands as cmd
 from moodle_wizard.core.operate import moves
-from moodle_wizard.core.operate.api import OperationReport
 from moodle_wizard.core.operate.choice import lost_transactions
 from moodle_wizard.core.operate.operation import (
     OperationRefused,
@@ -29,6 +28,7 @@ from moodle_wizard.core.operate.operation import (
 )
 from moodle_wizard.core.operate.reads import server_view
 from moodle_wizard.core.operate.record import Operation, OperationKind
+from moodle_wizard.core.operate.report import OperationReport
 from moodle_wizard.core.operate.topology import Topology, topology
 from moodle_wizard.core.sql.gtid import beyond, parse_state
 from moodle_wizard.core.steps.base import Action

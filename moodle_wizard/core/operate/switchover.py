@@ -27,7 +27,6 @@ from moodle_wizard.core.errors import OperatorError, StepError
 from moodle_wizard.core.events import OutputLine
 from moodle_wizard.core.operate import commands as cmd
 from moodle_wizard.core.operate import moves
-from moodle_wizard.core.operate.api import OperationReport
 from moodle_wizard.core.operate.choice import switchover_problems
 from moodle_wizard.core.operate.operation import (
     OperationRefused,
@@ -46,6 +45,7 @@ from moodle_wizard.core.operate.reads import (
     status_of,
 )
 from moodle_wizard.core.operate.record import Operation, OperationKind
+from moodle_wizard.core.operate.report import OperationReport
 from moodle_wizard.core.operate.topology import Topology, topology
 from moodle_wizard.core.poll import PollTimeout, poll_until
 from moodle_wizard.core.sql.gtid import parse_state
