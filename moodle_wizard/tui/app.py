@@ -45,6 +45,8 @@ class WizardApp(Palette):
         Binding("f1", "help", "Help"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("ctrl+g", "toggle_guide", "Guide"),
+        # Back to the Operate screen from the dashboard, once every step is done.
+        Binding("o", "operate", "Operate"),
     ]
 
     def on_mount(self) -> None:
@@ -54,6 +56,15 @@ class WizardApp(Palette):
         if self.prefill is not None:
             self.load_draft(self.prefill)
         self.push_screen(self.screen_for("welcome"))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "operate":
+            on_dashboard = getattr(self.screen, "TOPIC", "") == "dashboard"
+            return on_dashboard and self.all_done()  # False: not shown, no key
+        return super().check_action(action, parameters)
+
+    def action_operate(self) -> None:
+        self.goto("operate")
 
     def start_demo(self) -> None:
         path = lab_inventory()

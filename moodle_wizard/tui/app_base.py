@@ -124,7 +124,7 @@ class WizardBase(App[None]):
 
     def restart_flow(self) -> None:
         """Forget the flow screens (a new migration starts from empty forms)."""
-        for name in (*FLOW, "dashboard"):
+        for name in (*FLOW, "dashboard", "operate"):
             if self.is_screen_installed(name) and self.get_screen(name) not in self.screen_stack:
                 self.uninstall_screen(name)
 

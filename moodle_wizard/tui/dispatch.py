@@ -22,10 +22,11 @@ from moodle_wizard.core.secrets import mask_password_hashes
 from moodle_wizard.core.session import bug_log_path
 from moodle_wizard.core.state import StepName, new_state, state_path
 from moodle_wizard.tui import heap, ops
-from moodle_wizard.tui.app_base import WizardBase
 from moodle_wizard.tui.draft import discovery_key
+from moodle_wizard.tui.operate_dispatch import OperateOps
 from moodle_wizard.tui.operations import (
     CheckStep,
+    ClusterOperation,
     Connect,
     Discover,
     Health,
@@ -47,7 +48,7 @@ def describe_error(exc: BaseException) -> str:
     return explain(exc, log=bug_log_path(), mask=mask_password_hashes).text
 
 
-class EngineOps(WizardBase):
+class EngineOps(OperateOps):
     # -- starting ------------------------------------------------------------------------
 
     def busy_notice(self) -> bool:
@@ -92,6 +93,8 @@ class EngineOps(WizardBase):
                 return self._bind_rollback(to, force)
             case Health():
                 return self._bind_health()
+            case ClusterOperation():
+                return self._bind_cluster(request)
         raise TypeError(f"the wizard cannot start {request!r}")
 
     def _bind_connect(self) -> Work[ops.ConnectionReport] | None:
@@ -211,7 +214,11 @@ class EngineOps(WizardBase):
     # -- what the engine thread reports -------------------------------------------------------
 
     def on_engine_events(self, _: EngineEvents) -> None:
-        self.run_model.apply(self.runner.drain())
+        events = self.runner.drain()
+        if isinstance(self.runner.request, ClusterOperation):
+            self.operate.apply(events)
+        else:
+            self.run_model.apply(events)
         self.changed.publish("events")
 
     def on_op_message(self, message: OpMessage) -> None:
@@ -255,6 +262,8 @@ class EngineOps(WizardBase):
             case Health():
                 if isinstance(done.result, list):
                     self.health = done.result
+            case ClusterOperation():
+                self._cluster_done(done)
         self.changed.publish(op)
         self.refresh_bindings()
         callback = self._after.pop(type(request), None)

@@ -146,4 +146,23 @@ GUIDES: dict[str, Guide] = {
                 "moodle-wizard rollback --to replicas",
                 "mariadb -e 'SHOW SLAVE STATUS\\G'"),
     ),
+    "operate": Guide(
+        what="Runs the cluster after the migration. A switchover is planned: while the "
+             "primary is healthy, one replica takes over its job (the old primary goes "
+             "read-only, the replica catches up, is promoted, and the old primary becomes its "
+             "replica); Moodle's writes pause about 2 s and none are lost. A failover is for "
+             "a primary that died: the most advanced replica is promoted and the dead one "
+             "fenced, so it can never take writes again until you rejoin it.",
+        why="With one primary, a dead database server still stops Moodle until someone "
+            "promotes a replica by hand, under pressure. Here it is one rehearsed key; the "
+            "drills prove it works before the day you need it.",
+        risks="A failover on a primary that is only slow splits the data in two: the wizard "
+              "refuses while the primary still answers. Writes the dead primary had not sent "
+              "to any replica are lost, and the report counts them.",
+        manual=("mariadb -h db1 -e 'SET GLOBAL read_only=1'",
+                "mariadb -h db2 -e \"SELECT MASTER_GTID_WAIT('<db1 gtid_binlog_pos>', 30)\"",
+                "mariadb -h db2 -e 'STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only=0'",
+                "CHANGE MASTER TO MASTER_HOST='db2', MASTER_USE_GTID=slave_pos;  # db1, db3",
+                "UPDATE mysql_servers SET status='OFFLINE_HARD' WHERE hostname='db1';"),
+    ),
 }

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     # which imports this module (and ruff does not read strings in a base class).
     from moodle_wizard.core.health import HealthItem  # noqa: F401
     from moodle_wizard.core.journal import Finding  # noqa: F401
+    from moodle_wizard.tui.operate_ops import OperateResult  # noqa: F401
     from moodle_wizard.tui.ops import (  # noqa: F401
         ConnectionReport,
         DiscoveryResult,
@@ -104,6 +105,71 @@ class Health(Operation["list[HealthItem]"]):
     """The migrated cluster seen from outside."""
 
     kind: ClassVar[str] = "health"
+
+
+@dataclass(frozen=True)
+class ClusterOperation(Operation["OperateResult"]):
+    """After the migration: an operation on the cluster's primary or a drill (operate_ops.py
+    runs it; the Operate screen shows its events and report)."""
+
+    changes_hosts: ClassVar[bool] = True
+
+    @property
+    def title(self) -> str:
+        """What the screen calls it ("switchover to db2")."""
+        return self.name
+
+
+@dataclass(frozen=True)
+class Switchover(ClusterOperation):
+    """Planned: replica `target` becomes the primary."""
+
+    target: str = ""
+    kind: ClassVar[str] = "switchover"
+
+    @property
+    def title(self) -> str:
+        return f"switchover to {self.target}"
+
+
+@dataclass(frozen=True)
+class Failover(ClusterOperation):
+    """The primary is gone: promote `to` (None: the most advanced replica), fence the old."""
+
+    to: str | None = None
+    kind: ClassVar[str] = "failover"
+
+    @property
+    def title(self) -> str:
+        return f"failover to {self.to}" if self.to else "failover"
+
+
+@dataclass(frozen=True)
+class Rejoin(ClusterOperation):
+    """A fenced old primary comes back as a replica."""
+
+    host: str = ""
+    kind: ClassVar[str] = "rejoin"
+
+    @property
+    def title(self) -> str:
+        return f"rejoin of {self.host}"
+
+
+@dataclass(frozen=True)
+class Drill(ClusterOperation):
+    """A measured rehearsal: `which` is vip, switchover or primary."""
+
+    which: str = "vip"
+    kind: ClassVar[str] = "drill"
+
+    @property
+    def name(self) -> str:
+        return f"drill-{self.which}"
+
+    @property
+    def title(self) -> str:
+        return f"drill {self.which}"
 
 
 @dataclass(frozen=True)

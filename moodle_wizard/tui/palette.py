@@ -37,16 +37,22 @@ class Palette(EngineOps):
 
     def resume_saved(self, path: Path) -> None:
         """Continue a saved migration where it was left: once it has started, run on from the
-        journal (reattaching to remote jobs); before that, back to the wizard's screens."""
+        journal (reattaching to remote jobs); before that, back to the wizard's screens; once
+        every step is done, the Operate screen."""
         if not self.open_saved(path):
             return
-        if self.started:
+        if self.all_done():
+            self.open_operate()
+        elif self.started:
             self.goto("dashboard")
             self.submit(Run())
         else:
             self.goto("discovery")
 
     def action_resume(self) -> None:
+        if self.state is not None and self.state_file is not None and self.all_done():
+            self.open_operate()
+            return
         if self.state is not None and self.state_file is not None:
             self.goto("dashboard")
             self.submit(Run())

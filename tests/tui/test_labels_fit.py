@@ -1,7 +1,8 @@
-"""Every checkbox, radio button and form label of the flow screens shows its whole text at
-80x24 and 120x40, with and without the guide panel (which takes a third of the width): a
-label too long for its line wraps, it is never cut off. Read from what the screen draws
-(Textual's SVG export), inside each widget's own region."""
+"""Every checkbox, radio button and form label of the flow screens, and every entry of the
+Operate screen's menu, shows its whole text at 80x24 and 120x40, with and without the guide
+panel (which takes a third of the width): a label too long for its line wraps, it is never
+cut off. Read from what the screen draws (Textual's SVG export), inside each widget's own
+region."""
 
 from __future__ import annotations
 
@@ -9,20 +10,26 @@ from pathlib import Path
 
 import pytest
 from textual.widget import Widget
-from textual.widgets import Label
+from textual.widgets import Label, OptionList
 from textual.widgets._toggle_button import ToggleButton
 
+from moodle_wizard.core.state import StepName
 from moodle_wizard.tui.app import WizardApp
 from moodle_wizard.tui.clock import FixedClock
 from tests.tui.conftest import lab_inventory_text, save_migration, screen_text
 
 SIZES = [(80, 24), (120, 40)]
-SCREENS = ["hosts", "backup", "replicas", "proxysql", "vip"]
+SCREENS = ["hosts", "backup", "replicas", "proxysql", "vip", "operate"]
+# The journal each screen is opened with: the Operate screen is for a completed migration.
+STATUSES = {"operate": {n.value: "done" for n in StepName}}
 
 
 def label_of(widget: Widget) -> str:
     if isinstance(widget, ToggleButton):
         return widget.label.plain
+    if isinstance(widget, OptionList):  # its entries, one after the other
+        return " ".join(str(widget.get_option_at_index(i).prompt)
+                        for i in range(widget.option_count))
     assert isinstance(widget, Label)
     return str(widget.render())
 
@@ -52,7 +59,7 @@ def test_a_cut_label_is_found() -> None:
 @pytest.mark.parametrize("screen", SCREENS)
 async def test_every_label_is_shown_whole(state_dir: Path, screen: str, size: tuple[int, int],
                                           guide: bool) -> None:
-    path = save_migration(state_dir, statuses={"discover": "done"},
+    path = save_migration(state_dir, statuses=STATUSES.get(screen, {"discover": "done"}),
                           inventory=lab_inventory_text())
     app = WizardApp(clock=FixedClock(), blink=False, ask_resume=False, guide=guide)
     async with app.run_test(size=size) as pilot:
@@ -60,7 +67,7 @@ async def test_every_label_is_shown_whole(state_dir: Path, screen: str, size: tu
         assert app.open_saved(path)
         app.goto(screen)
         await pilot.pause()
-        widgets = [w for w in app.screen.query("ToggleButton, Label.form-label")
+        widgets = [w for w in app.screen.query("ToggleButton, Label.form-label, OptionList")
                    if w.display and label_of(w)]
         assert widgets, f"{screen} has no labels to check"
         shown = []

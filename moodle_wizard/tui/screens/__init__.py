@@ -11,6 +11,7 @@ from moodle_wizard.tui.screens.backup import BackupScreen
 from moodle_wizard.tui.screens.dashboard import DashboardScreen
 from moodle_wizard.tui.screens.discovery import DiscoveryScreen
 from moodle_wizard.tui.screens.hosts import HostsScreen
+from moodle_wizard.tui.screens.operate import OperateScreen
 from moodle_wizard.tui.screens.proxysql import ProxySQLScreen
 from moodle_wizard.tui.screens.replicas import ReplicasScreen
 from moodle_wizard.tui.screens.review import ReviewScreen
@@ -27,4 +28,5 @@ SCREENS: dict[str, Callable[[], Screen[Any]]] = {
     "vip": VipScreen,
     "review": ReviewScreen,
     "dashboard": DashboardScreen,
+    "operate": OperateScreen,
 }

@@ -77,7 +77,9 @@ class WelcomeScreen(WizardScreen):
         options = [Option("Start a new migration", id="new")]
         if self.saved is not None:
             name = self.saved[1].migration_id
-            options.append(Option(f"Resume {name!r} where it was left", id="resume"))
+            options.append(Option(f"Operate {name!r}: health, switchover, failover" if
+                                  journal.all_done(self.saved[1]) else
+                                  f"Resume {name!r} where it was left", id="resume"))
             options.append(Option(f"Roll back {name!r}…", id="rollback"))
         options.append(Option("Guided demo on the local lab", id="demo"))
         options.append(Option("Quit", id="quit"))
@@ -100,6 +102,10 @@ class WelcomeScreen(WizardScreen):
             return
         self._asked = True
         state = self.saved[1]
+        if journal.all_done(state):
+            # A completed migration opens on the Operate screen (the primary, health, ...).
+            self.action_choose("resume")
+            return
         if not journal.unfinished(state):
             return
 
