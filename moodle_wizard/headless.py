@@ -186,9 +186,16 @@ async def saved_migration(args: argparse.Namespace, printer: Printer) -> AsyncIt
 
 
 async def cmd_drill(args: argparse.Namespace, printer: Printer) -> int:
-    """`drill vip`: a real failover of the VIP, timed, on the saved migration's hosts."""
+    """`drill vip`: a real failover of the VIP, timed, on the saved migration's hosts;
+    `drill switchover` and `drill primary`: moodle_wizard/drill_cli.py."""
     from moodle_wizard.core.drill import drill_vip
 
+    if args.drill != "vip":
+        from moodle_wizard.drill_cli import Said, run_drill
+
+        said = Said(printer)
+        async with saved_migration(args, said) as ctx:  # type: ignore[arg-type]
+            return await run_drill(args, ctx, said, make_confirm(True))
     async with saved_migration(args, printer) as ctx:
         try:
             result = await drill_vip(ctx)
@@ -330,6 +337,9 @@ def add_parsers(sub: Any) -> None:
                           "the VIP answers from another node, start ProxySQL again")
     dv.add_argument("--migration", help="which saved migration (if several)")
     dv.add_argument("--accept-host-key", action="append", metavar="HOST=SHA256:...")
+    from moodle_wizard import drill_cli
+
+    drill_cli.add_parsers(kinds)
     he = sub.add_parser("health", help="check the cluster from outside: the primary, each "
                         "replica's threads, lag, source and read_only, ProxySQL's servers, "
                         "monitor errors and config checksums on each node, the VIP's holder, "
