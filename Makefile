@@ -56,10 +56,12 @@ lint: venv
 test: deps venv lint
 	$(BIN)/pytest -q -p no:cacheprovider -m "not crash_matrix"
 
-# SIGKILL at every action boundary of a migration and of its rollback, then resume (slow;
+# SIGKILL at every action boundary of a migration, of its rollback, and of switchover,
+# failover and rejoin, then resume (slow;
 # MW_CRASH_POINTS=steps runs only the last action of each step).
 test-crash-matrix: deps venv
-	$(BIN)/pytest -q -s -p no:cacheprovider -m crash_matrix tests/lab/test_crash_matrix.py
+	$(BIN)/pytest -q -s -p no:cacheprovider -m crash_matrix tests/lab/test_crash_matrix.py \
+	  tests/lab/test_crash_matrix_operate.py
 
 # The benchmark (docs/benchmarks.md and .json): the lab at DATA_MB of Moodle data, every figure
 # measured, the lab left as it was found. About 40 minutes at the default 1024 MB.
