@@ -193,7 +193,7 @@ async def cmd_drill(args: argparse.Namespace, printer: Printer) -> int:
     if args.drill != "vip":
         from moodle_wizard.drill_cli import Said, run_drill
 
-        said = Said(printer)
+        said = Said(Printer(sys.stderr) if args.json else printer)  # --json: stdout is JSON
         async with saved_migration(args, said) as ctx:  # type: ignore[arg-type]
             return await run_drill(args, ctx, said, make_confirm(True))
     async with saved_migration(args, printer) as ctx:
@@ -294,6 +294,20 @@ def cmd_status(args: argparse.Namespace) -> int:
     for name, step in state.steps.items():
         err = f" — {step.last_error}" if step.last_error else ""
         print(f"  {name:<15} {step.status:<12} {len(step.actions)} action(s){err}")
+    cluster = state.cluster
+    if cluster.primary or cluster.fenced or cluster.history or cluster.operation:
+        fenced = f"; fenced: {', '.join(cluster.fenced)}" if cluster.fenced else ""
+        print(f"  cluster: primary {cluster.primary or 'the source (as migrated)'}{fenced}")
+        for op in cluster.history[-3:]:
+            print(f"    {op.started_at:%Y-%m-%d %H:%M:%S} {op.kind} to {op.target} (from "
+                  f"{op.old_primary}): {op.status}")
+        op = cluster.operation
+        if op is not None:
+            err = f" — {op.last_error}" if op.last_error else ""
+            print(f"    IN FLIGHT: {op.kind} to {op.target} ({op.status}, "
+                  f"{len(op.actions)} action(s)){err}; continue it: "
+                  f"moodle-wizard {op.kind} {'--to ' if op.kind != 'rejoin' else ''}"
+                  f"{op.target}")
     if args.facts:
         # What each step recorded (defaults left out: a step that recorded nothing shows none).
         learned = {n.value: s.facts.model_dump(mode="json", exclude_defaults=True)
