@@ -298,9 +298,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     if cluster.primary or cluster.fenced or cluster.history or cluster.operation:
         fenced = f"; fenced: {', '.join(cluster.fenced)}" if cluster.fenced else ""
         print(f"  cluster: primary {cluster.primary or 'the source (as migrated)'}{fenced}")
-        for op in cluster.history[-3:]:
-            print(f"    {op.started_at:%Y-%m-%d %H:%M:%S} {op.kind} to {op.target} (from "
-                  f"{op.old_primary}): {op.status}")
+        for done in cluster.history[-3:]:
+            print(f"    {done.started_at:%Y-%m-%d %H:%M:%S} {done.kind} to {done.target} "
+                  f"(from {done.old_primary}): {done.status}")
         op = cluster.operation
         if op is not None:
             err = f" — {op.last_error}" if op.last_error else ""
