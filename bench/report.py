@@ -52,6 +52,33 @@ def _row(n: int, what: str, measured: str, target: str, met: bool | None) -> str
     return f"| {n} | {what} | {measured} | {target} | {verdict} |"
 
 
+def operate_rows(op: dict[str, Any]) -> list[str]:
+    """10 and 11: `drill switchover` and `drill primary` (bench/operate.py)."""
+    so, fo = op.get("switchover"), op.get("failover")
+    where = (f"(measured {op.get('date')}, lab --data-mb {op.get('data_mb')}, ProxySQL "
+             f"{op.get('proxysql')})")
+    rows = []
+    if so:
+        met = so["writes_failed"] == 0 and so["transactions_lost"] == 0 \
+            and so["rows_lost"] == 0 and so["longest_pause_s"] <= 2.0
+        rows.append(_row(
+            10, f"switchover and back, {so['legs']} legs, probe writing every 20 ms {where}",
+            f"{so['writes_ok']} ok, {so['writes_failed']} failed; longest pause "
+            f"{so['longest_pause_s']} s (median leg {so['median_pause_s']} s); lost: "
+            f"{so['transactions_lost']} transactions, {so['rows_lost']} rows; switchover "
+            f"{so['switchover_s']} s", "0 failed, 0 lost; pause ≤ 2 s", met))
+    if fo:
+        rows.append(_row(
+            11, f"failover after kill -9 of db1's mysqld_safe and mariadbd {where}",
+            f"write outage {_fmt(fo['outage_from_kill_s'], ' s')} from the kill, "
+            f"{_fmt(fo['outage_from_failover_start_s'], ' s')} from the failover's start; "
+            f"time to notice {_fmt(fo['time_to_notice_s'], ' s')}; {fo['writes_failed']} "
+            f"failed writes; lost: {fo['rows_lost']} rows, {fo['transactions_lost']} "
+            f"transactions; db1 rejoined and primary again: "
+            f"{'yes' if fo['ended_as_started'] else 'no'}", "reported", None))
+    return rows
+
+
 def markdown(figures: dict[str, Any]) -> str:
     m = figures["machine"]
     seed = figures.get("seed", {})
@@ -97,6 +124,7 @@ def markdown(figures: dict[str, Any]) -> str:
                          f"failed writes; VIP answering again after "
                          f"{_fmt(drill.get('vip_moved_s'), ' s')}", "≤ 5 s",
                          drill["longest_gap_s"] <= 5.0))
+    rows += operate_rows(figures.get("operate", {}))
     if tui:
         rows.append(_row(6, "TUI cold start to first screen painted",
                          f"{tui['median_s']:.2f} s (max {tui['max_s']:.2f} s)", "≤ 1.0 s",

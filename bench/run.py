@@ -2,6 +2,8 @@
 
     python -m bench.run [--data-mb 1024] [--reps 3] [--big-mb 4096] [--only seed,migration,...]
 
+`--only operate` (figures 10 and 11) adds its figures to docs/benchmarks.json's last run.
+
 Needs root and the lab's packages (`make deps`). Leaves the lab as it found it: down if it was
 down, otherwise rebuilt at the size it had."""
 
@@ -21,7 +23,7 @@ from bench import report
 from bench.labkit import ensure_lab, sh
 from moodle_wizard.lab import lab
 
-PARTS = ("tui_start", "seed", "migration", "binlog_on", "tui_stream", "big")
+PARTS = ("tui_start", "seed", "migration", "binlog_on", "operate", "tui_stream", "big")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -41,6 +43,17 @@ def tui_stream() -> dict[str, Any]:
 def source_mb() -> int:
     out = sh("db1", "du -sm /var/lib/mysql/moodle").stdout.split()[0]
     return int(out)
+
+
+def merged(figures: dict[str, Any], parts: list[str], docs: Path) -> dict[str, Any]:
+    """A run of `--only operate` adds its figures to the last full run's (kept as they are);
+    any other run's figures replace them."""
+    previous = docs / "benchmarks.json"
+    if parts != ["operate"] or "operate" not in figures or not previous.exists():
+        return figures
+    kept: dict[str, Any] = json.loads(previous.read_text())
+    kept["operate"] = figures["operate"]
+    return kept
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench.writes import measure_migration_binlog_on
             log("4 again, with db1's binary log already on (no restart to announce)")
             figures["migration_binlog_on"] = measure_migration_binlog_on(log)
+        if "operate" in parts:
+            from bench.operate import measure_operate
+            log("10, 11. drill switchover and drill primary (kill -9, failover) after a migration")
+            figures["operate"] = measure_operate(log, args.reps)
         if "tui_stream" in parts:
             log("7, 8. the TUI through the whole migration")
             figures["tui_stream_1gb"] = tui_stream()
@@ -97,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"  {figures['tui_stream_4gb']}")
     finally:
         figures["bench_s"] = round(time.monotonic() - started, 1)
-        report.write(figures, args.docs)
+        report.write(merged(figures, parts, args.docs), args.docs)
         log(f"wrote {args.docs / 'benchmarks.md'} and benchmarks.json "
             f"({figures['bench_s']:.0f} s)")
         # As found: down, or back at its own size.

@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 from typing import TYPE_CHECKING, Any
 
 from moodle_wizard.core import events as ev
@@ -36,6 +38,7 @@ def add_parsers(kinds: Any) -> None:
                     "production primary's MariaDB (without it the drill asks at a terminal; "
                     "--yes alone does not answer that question)")
     for p in (so, pr):
+        p.add_argument("--json", action="store_true", help="print the figures as JSON")
         p.add_argument("--migration", help="which saved migration (if several)")
         p.add_argument("--accept-host-key", action="append", metavar="HOST=SHA256:...")
         p.add_argument("--yes", action="store_true", help="answer yes to the operations' "
@@ -77,10 +80,14 @@ async def run_drill(args: argparse.Namespace, ctx: Context, said: Said, yes: Any
     except OperatorError as exc:
         print(f"{name}: FAILED: {ctx.secrets.mask(str(exc))}")
         return EXIT_FAILED
+    missed = result.missed()
+    if args.json:
+        print(json.dumps({"drill": args.drill, **dataclasses.asdict(result), "missed": missed},
+                         indent=2))
+        return EXIT_FAILED if missed else EXIT_OK
     print(f"{name}:")
     for line in result.summary():
         print(f"  {line}")
-    missed = result.missed()
     for line in missed:
         print(f"  MISSED: {line}")
     print(f"{name}: {'targets missed' if missed else 'every target met'}")
