@@ -12,7 +12,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from moodle_wizard.core import events as ev
-from moodle_wizard.core.errors import OperatorError
+from moodle_wizard.core.errors import OperatorError, StepError
 
 if TYPE_CHECKING:
     from moodle_wizard.core.context import Context
@@ -59,13 +59,26 @@ class Said:
         self.sink(event)
 
 
-async def run_drill(args: argparse.Namespace, ctx: Context, said: Said, yes: Any) -> int:
-    """`yes`: the confirm that answers the questions --yes may answer (headless's)."""
+def consented(said: Said) -> Any:
+    """The operations' questions inside a drill the operator said yes to: answered yes (in
+    the output, not on stdout: --json's stdout is the figures), the risky ones refused as
+    --yes refuses them."""
+    async def confirm(message: str, risky: bool) -> bool:
+        if risky:
+            raise StepError(f"refused: --yes does not answer this question: {message}")
+        said(ev.OutputLine("drill", "", f"question: {message} -> yes (the drill's yes)"))
+        return True
+    return confirm
+
+
+async def run_drill(args: argparse.Namespace, ctx: Context, said: Said) -> int:
     from moodle_wizard.core.operate.drills import drill_primary, drill_switchover
 
     name = f"drill {args.drill}"
     try:
         if args.drill == "switchover":
+            if args.yes:
+                ctx.confirm = consented(said)
             result: Any = await drill_switchover(ctx, args.to)
         else:
             primary = ctx.state.cluster.primary_of(ctx.inventory.source)
@@ -75,7 +88,7 @@ async def run_drill(args: argparse.Namespace, ctx: Context, said: Said, yes: Any
                 print(f"{name}: declined; nothing was changed (--stop-the-primary says yes)")
                 return EXIT_FAILED
             # One consent for the whole drill: the failover's own question is answered.
-            ctx.confirm = yes
+            ctx.confirm = consented(said)
             result = await drill_primary(ctx, args.to, said.lines)
     except OperatorError as exc:
         print(f"{name}: FAILED: {ctx.secrets.mask(str(exc))}")

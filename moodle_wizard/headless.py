@@ -195,7 +195,7 @@ async def cmd_drill(args: argparse.Namespace, printer: Printer) -> int:
 
         said = Said(Printer(sys.stderr) if args.json else printer)  # --json: stdout is JSON
         async with saved_migration(args, said) as ctx:  # type: ignore[arg-type]
-            return await run_drill(args, ctx, said, make_confirm(True))
+            return await run_drill(args, ctx, said)
     async with saved_migration(args, printer) as ctx:
         try:
             result = await drill_vip(ctx)
