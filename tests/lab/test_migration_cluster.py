@@ -223,12 +223,15 @@ def failing(items: dict[str, dict[str, Any]]) -> dict[str, str]:
     return {name: i["detail"] for name, i in items.items() if i["ok"] is not True}
 
 
-HEALTH_ITEMS = {"db2 replication", "db3 replication", "px1 servers", "px2 servers",
-                "config checksums", "VIP holder", "Moodle's login", "app config.php login"}
+HEALTH_ITEMS = {"db1 primary", "db2 replication", "db3 replication", "px1 servers",
+                "px1 monitor", "px2 servers", "px2 monitor", "config checksums", "VIP holder",
+                "Moodle's login", "app config.php login"}
 
 
-def test_health_is_every_item_true_then_names_a_stopped_sql_thread_and_proxysql(
+def test_health_is_every_item_true_then_names_each_failure_kind(
         running_lab: Lab, migrated: Migrated) -> None:
+    """Healthy, then each failure kind named by its item and restored: a stopped SQL thread,
+    a stopped IO thread, a writable replica, ProxySQL down on one node."""
     lab, wizard = running_lab, migrated.wizard
     code, items, seconds = health(wizard)
     checks = json.loads(wizard("health", "--json").stdout)["seconds"]
@@ -239,8 +242,14 @@ def test_health_is_every_item_true_then_names_a_stopped_sql_thread_and_proxysql(
     assert code == 0
     text = wizard("health")
     assert text.returncode == 0, text.stdout + text.stderr
-    assert [line.split()[0] for line in text.stdout.splitlines()[:-1]] == ["OK"] * 8
-    assert "migration mwlab: healthy: all 8 applicable checks pass" in text.stdout
+    assert [line.split()[0] for line in text.stdout.splitlines()[:-1]] == ["OK"] * 11
+    assert "migration mwlab: healthy: all 11 applicable checks pass" in text.stdout
+    assert "OK   db1 primary: writable, not a replica, binlog at 0-" in text.stdout
+    prom = wizard("health", "--prometheus")
+    assert prom.returncode == 0, prom.stdout + prom.stderr
+    oks = [line for line in prom.stdout.splitlines() if line.startswith("moodle_wizard_health_ok")]
+    assert len(oks) == 11 and all(line.endswith("} 1") for line in oks), prom.stdout
+    assert 'moodle_wizard_healthy{migration="mwlab"} 1' in prom.stdout.splitlines()
 
     # A replica whose SQL thread stopped: unhealthy, and that item says why.
     lab.exec("db2", "mariadb", "-e", "STOP SLAVE SQL_THREAD")
@@ -253,9 +262,34 @@ def test_health_is_every_item_true_then_names_a_stopped_sql_thread_and_proxysql(
     assert failing(items) == {"db2 replication": "SQL thread not running"}
     assert text.returncode == 1
     assert "FAIL db2 replication: SQL thread not running" in text.stdout
-    assert "migration mwlab: UNHEALTHY: 1 of 8 checks fail" in text.stdout
+    assert "migration mwlab: UNHEALTHY: 1 of 11 checks fail" in text.stdout
     wait_for("db2's SQL thread running", lambda: replica_status(
         lab, "db2")["Slave_SQL_Running"] == "Yes")
+
+    # A replica whose IO thread stopped.
+    lab.exec("db3", "mariadb", "-e", "STOP SLAVE IO_THREAD")
+    try:
+        code, items, _ = health(wizard)
+    finally:
+        lab.exec("db3", "mariadb", "-e", "START SLAVE IO_THREAD")
+    assert code == 1
+    assert failing(items) == {"db3 replication": "IO thread not running (No)"}
+    wait_for("db3's IO thread running", lambda: replica_status(
+        lab, "db3")["Slave_IO_Running"] == "Yes")
+
+    # A writable replica: ProxySQL's monitor may already have made it a second writer.
+    lab.exec("db3", "mariadb", "-e", "SET GLOBAL read_only = 0")
+    try:
+        code, items, _ = health(wizard)
+    finally:
+        lab.exec("db3", "mariadb", "-e", "SET GLOBAL read_only = 1")
+    assert code == 1
+    bad = failing(items)
+    assert bad["db3 replication"] == ("writable (read_only=0): ProxySQL would take it as a "
+                                      "writer"), bad
+    assert set(bad) <= {"db3 replication", "px1 servers", "px2 servers"}, bad
+    wait_for("health to pass with db3 read-only again", lambda: health(wizard)[0] == 0,
+             timeout=60)
 
     # ProxySQL stopped on the node that does not hold the VIP (by its service: both of its
     # processes), started again after.
@@ -268,8 +302,9 @@ def test_health_is_every_item_true_then_names_a_stopped_sql_thread_and_proxysql(
         lab.exec(other, "service", "proxysql", "start")
     assert code == 1
     bad = failing(items)
-    assert set(bad) == {f"{other} servers", "config checksums"}, bad
+    assert set(bad) == {f"{other} servers", f"{other} monitor", "config checksums"}, bad
     assert "6032" in bad[f"{other} servers"], bad
+    assert "6032" in bad[f"{other} monitor"], bad
     assert bad["config checksums"].startswith(f"{other} did not answer: "), bad
     # Left as found: healthy again once ProxySQL's monitor has seen the servers.
     wait_for("health to pass again", lambda: health(wizard)[0] == 0, timeout=60)
