@@ -294,20 +294,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     for name, step in state.steps.items():
         err = f" — {step.last_error}" if step.last_error else ""
         print(f"  {name:<15} {step.status:<12} {len(step.actions)} action(s){err}")
-    cluster = state.cluster
-    if cluster.primary or cluster.fenced or cluster.history or cluster.operation:
-        fenced = f"; fenced: {', '.join(cluster.fenced)}" if cluster.fenced else ""
-        print(f"  cluster: primary {cluster.primary or 'the source (as migrated)'}{fenced}")
-        for done in cluster.history[-3:]:
-            print(f"    {done.started_at:%Y-%m-%d %H:%M:%S} {done.kind} to {done.target} "
-                  f"(from {done.old_primary}): {done.status}")
-        op = cluster.operation
-        if op is not None:
-            err = f" — {op.last_error}" if op.last_error else ""
-            print(f"    IN FLIGHT: {op.kind} to {op.target} ({op.status}, "
-                  f"{len(op.actions)} action(s)){err}; continue it: "
-                  f"moodle-wizard {op.kind} {'--to ' if op.kind != 'rejoin' else ''}"
-                  f"{op.target}")
+    from moodle_wizard.operate_cli import print_cluster
+
+    print_cluster(state)
     if args.facts:
         # What each step recorded (defaults left out: a step that recorded nothing shows none).
         learned = {n.value: s.facts.model_dump(mode="json", exclude_defaults=True)

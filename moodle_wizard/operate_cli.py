@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from moodle_wizard.core.operate.report import OperationReport
+from moodle_wizard.core.state import MigrationState
 
 __all__ = ["add_parsers", "cmd_operate"]
 
@@ -35,6 +36,24 @@ def add_parsers(sub: Any) -> None:
                         "(refused, with why, if it holds transactions the cluster lacks)")
     rj.add_argument("host", metavar="HOST")
     _common(rj)
+
+
+def print_cluster(state: MigrationState) -> None:
+    """`status`'s lines on the cluster after the migration (none before any operation)."""
+    cluster = state.cluster
+    if cluster.primary or cluster.fenced or cluster.history or cluster.operation:
+        fenced = f"; fenced: {', '.join(cluster.fenced)}" if cluster.fenced else ""
+        print(f"  cluster: primary {cluster.primary or 'the source (as migrated)'}{fenced}")
+        for done in cluster.history[-3:]:
+            print(f"    {done.started_at:%Y-%m-%d %H:%M:%S} {done.kind} to {done.target} "
+                  f"(from {done.old_primary}): {done.status}")
+        op = cluster.operation
+        if op is not None:
+            err = f" — {op.last_error}" if op.last_error else ""
+            print(f"    IN FLIGHT: {op.kind} to {op.target} ({op.status}, "
+                  f"{len(op.actions)} action(s)){err}; continue it: "
+                  f"moodle-wizard {op.kind} {'--to ' if op.kind != 'rejoin' else ''}"
+                  f"{op.target}")
 
 
 def print_report(report: OperationReport) -> None:

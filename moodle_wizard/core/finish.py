@@ -30,6 +30,7 @@ from typing import Any
 
 from moodle_wizard.core.context import Context
 from moodle_wizard.core.events import ActionStarted
+from moodle_wizard.core.operate.topology import topology
 from moodle_wizard.core.poll import poll_until
 from moodle_wizard.core.state import MigrationState, StepStatus
 from moodle_wizard.core.steps.base import Action, StepError
@@ -99,7 +100,17 @@ class Finish:
             return [f"the migration is not complete: {', '.join(left)} not done. Finish it "
                     "(`moodle-wizard resume`) or roll it back (`moodle-wizard rollback`); "
                     "finish removes what a rollback needs, so it runs only after every step"]
+        op = state.cluster.operation
+        if op is not None:
+            return [f"a {op.kind} to {op.target} is in flight ({op.status}): finish it first "
+                    f"(run `moodle-wizard {op.kind}` again)"]
         return []
+
+    def _servers(self) -> tuple[str, tuple[str, ...]]:
+        """The primary now (a switchover or failover may have moved it) and the replicas
+        that serve (a fenced old primary is not written to or waited for)."""
+        topo = topology(self.ctx.inventory, self.ctx.state.cluster)
+        return topo.primary, topo.replicas
 
     def plan(self) -> FinishPlan:
         plan = FinishPlan()
@@ -113,13 +124,15 @@ class Finish:
         for px, vnode in steps.vip.facts.nodes.items():
             self._file(plan, px, vnode.conf_backup, f"keepalived.conf from before the "
                        f"migration on {px} (it may hold an auth_pass)")
-        src = self.ctx.inventory.source
+        # On the primary only: written on a replica, it would be a transaction the primary
+        # lacks (errant), in the way of every later switchover.
+        src, replicas = self._servers()
         if steps.prepare_source.facts.heartbeat_created:
             plan.removals.append(Action(
                 "scratch-schema", f"Drop the wizard's scratch schema {HEARTBEAT_DB} (replication "
                 "markers; replicated to every replica)", self.drop_scratch,
                 [f"on {src}: DROP DATABASE IF EXISTS `{HEARTBEAT_DB}`; then on "
-                 f"{', '.join(self.ctx.inventory.replicas)}: wait until it is gone"],
+                 f"{', '.join(replicas)}: wait until it is gone"],
                 done=self.scratch_gone, host=src))
         plan.kept += [
             "the replication, ProxySQL monitor, read-only and Moodle-from-proxy accounts on "
@@ -180,8 +193,8 @@ class Finish:
         return result.exit_status == 0
 
     async def scratch_gone(self) -> bool:
-        inv = self.ctx.inventory
-        for name in (inv.source, *inv.replicas):
+        primary, replicas = self._servers()
+        for name in (primary, *replicas):
             db = await self.ctx.db(name)
             if await db.query("SELECT 1 FROM information_schema.schemata WHERE "
                               "schema_name = %s", (HEARTBEAT_DB,)):
@@ -189,10 +202,10 @@ class Finish:
         return True
 
     async def drop_scratch(self) -> None:
-        inv = self.ctx.inventory
-        source = await self.ctx.db(inv.source)
+        primary, replicas = self._servers()
+        source = await self.ctx.db(primary)
         await source.query(f"DROP DATABASE IF EXISTS `{HEARTBEAT_DB}`")
-        for replica in inv.replicas:
+        for replica in replicas:
             db = await self.ctx.db(replica)
 
             async def gone(db: Any = db) -> bool | None:
@@ -203,7 +216,7 @@ class Finish:
             await poll_until(gone, timeout_s=REPLICATION_WAIT_S, interval_s=0.2,
                              what=f"{replica}: {HEARTBEAT_DB} is still there "
                                   f"{REPLICATION_WAIT_S:.0f} s after it was dropped on "
-                                  f"{inv.source}: check replication on {replica}")
+                                  f"{primary}: check replication on {replica}")
 
     async def run(self, plan: FinishPlan) -> None:
         """Declare the migration finished (saved first), then remove everything in `plan`."""
