@@ -58,7 +58,7 @@ class OperateOps(WizardBase):
             if result.state is not None:
                 self.state = result.state
                 self.run_model.load(result.state)
-            self.operate.succeeded(result.headline, result.lines)
+            self.operate.succeeded(result.headline, result.lines, result.ok)
             # The cluster changed: show its health as it is now.
             self._then = self._check_health_after
 

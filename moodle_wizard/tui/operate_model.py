@@ -50,10 +50,11 @@ class OperateLog:
                 case ev.Warning_(_, message):
                     self._log(f"  warning: {message}")
 
-    def succeeded(self, headline: str, report: list[str]) -> None:
+    def succeeded(self, headline: str, report: list[str], ok: bool = True) -> None:
+        """It ran to its end; `ok` False: it missed its targets (a drill's failed writes)."""
         self.running, self.now = False, ""
-        self.outcome, self.failed = headline, False
-        self._log(f"✓ {headline}")
+        self.outcome, self.failed = headline, not ok
+        self._log(f"{'✓' if ok else '✗'} {headline}")
         for line in report:
             self._log(f"  {line}")
 

@@ -5,50 +5,62 @@ anything about the cluster; the words of the headline are the only thing added."
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from moodle_wizard.core import drill as vip_drill
+from moodle_wizard.core import events as ev
 from moodle_wizard.core.context import Context
-from moodle_wizard.core.errors import OperatorError
 from moodle_wizard.core.inventory import Inventory
-from moodle_wizard.core.operate import api
+from moodle_wizard.core.operate import api, drills
 from moodle_wizard.core.state import MigrationState
 from moodle_wizard.tui.operations import ClusterOperation, Drill, Failover, Rejoin, Switchover
 from moodle_wizard.tui.ops import Settings, StateSnapshot, _Emitter, _session
 from moodle_wizard.tui.runner import SessionIO
 
-# The drills of issue 13 beyond `drill vip` live here once core has them.
-DRILLS_MODULE = "moodle_wizard.core.operate.drills"
-
 
 @dataclass(frozen=True)
 class OperateResult:
-    """What an operation ended with: one headline, the report's lines, the journal after."""
+    """What an operation ended with: one headline, the report's lines, the journal after;
+    `ok` False when it ran to its end but missed its targets (a drill's failed writes)."""
 
     headline: str
     lines: list[str] = field(default_factory=list)
     state: MigrationState | None = None
+    ok: bool = True
+
+
+class _Said(_Emitter):
+    """Also keeps the output lines said so far (drill primary reads the failover's time to
+    confirm the primary down from them, as headless's drill does)."""
+
+    def __init__(self, io: SessionIO) -> None:
+        super().__init__(io)
+        self.lines: list[str] = []
+
+    def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.OutputLine):
+            self.lines.append(event.line)
+        super().__call__(event)
 
 
 async def run_operation(io: SessionIO, settings: Settings, inventory: Inventory,
                         state: MigrationState, path: Path,
                         request: ClusterOperation) -> OperateResult:
     """Run `request` in the migration's session (its journal, its lock held by the app)."""
-    emitter = _Emitter(io)
+    emitter = _Said(io)
     async with _session(io, settings, inventory, state, path, emitter) as ctx:
         emitter.ctx = ctx
         try:
-            headline, lines = await _call(ctx, request)
+            headline, lines, ok = await _call(ctx, request, emitter.lines)
         finally:
             # Also after a refusal or a failure: the journal records how far it went.
             io.post(StateSnapshot(ctx.state.model_copy(deep=True)))
-        return OperateResult(headline, lines, ctx.state.model_copy(deep=True))
+        return OperateResult(headline, lines, ctx.state.model_copy(deep=True), ok)
 
 
-async def _call(ctx: Context, request: ClusterOperation) -> tuple[str, list[str]]:
+async def _call(ctx: Context, request: ClusterOperation,
+                said: list[str]) -> tuple[str, list[str], bool]:
     match request:
         case Switchover(target=target):
             report = await api.switchover(ctx, target)
@@ -59,7 +71,7 @@ async def _call(ctx: Context, request: ClusterOperation) -> tuple[str, list[str]
         case Drill(which="vip"):
             return await _drill_vip(ctx)
         case Drill(which=which):
-            return await _drill(ctx, which)
+            return await _drill(ctx, which, said)
         case _:
             raise TypeError(f"not a cluster operation: {request!r}")
     if isinstance(request, Rejoin):
@@ -68,27 +80,28 @@ async def _call(ctx: Context, request: ClusterOperation) -> tuple[str, list[str]
     else:
         headline = (f"{report.new_primary} is the primary now (was {report.old_primary}); "
                     f"{report.kind} took {report.seconds:.1f} s")
-    return headline, list(report.lines)
+    return headline, list(report.lines), True
 
 
-async def _drill_vip(ctx: Context) -> tuple[str, list[str]]:
+async def _drill_vip(ctx: Context) -> tuple[str, list[str], bool]:
     result = await vip_drill.drill_vip(ctx)
     return (f"the VIP moved from {result.old_holder} to {result.new_holder} in "
             f"{result.seconds:.2f} s",
             [f"Moodle's user logged in through it, reaching {result.reached.hostname}",
-             f"ProxySQL on {result.old_holder} runs again"])
+             f"ProxySQL on {result.old_holder} runs again"], True)
 
 
-async def _drill(ctx: Context, which: str) -> tuple[str, list[str]]:
-    """`drill switchover` and `drill primary`: core's DrillReport (kind, lines)."""
-    try:
-        module: Any = importlib.import_module(DRILLS_MODULE)
-    except ImportError:
-        raise OperatorError(f"drill {which} is not in this version of the wizard; "
-                            "drill vip is") from None
-    run = getattr(module, f"drill_{which}", None)
-    if run is None:
-        raise OperatorError(f"there is no drill {which!r}: the drills are vip, switchover "
-                            "and primary")
-    report = await run(ctx)
-    return f"drill {which}: done", [str(line) for line in report.lines]
+async def _drill(ctx: Context, which: str, said: list[str]) -> tuple[str, list[str], bool]:
+    """`drill switchover` and `drill primary` (core/operate/drills.py): its summary, then
+    each target it missed, as `moodle-wizard drill` prints them. The questions the operations
+    ask on the way are the operator's, as every question in the wizard."""
+    result: drills.SwitchoverDrill | drills.PrimaryDrill
+    if which == "switchover":
+        result = await drills.drill_switchover(ctx)
+    elif which == "primary":
+        result = await drills.drill_primary(ctx, None, said)
+    else:
+        raise ValueError(f"no drill {which!r}")
+    missed = result.missed()
+    headline = (f"{len(missed)} target(s) missed" if missed else "every target met")
+    return headline, [*result.summary(), *(f"MISSED: {m}" for m in missed)], not missed

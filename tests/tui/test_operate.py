@@ -5,8 +5,6 @@ thread, the runner, the session and the journal are the real ones."""
 
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,6 @@ from moodle_wizard.core.health import HealthItem, HealthReport
 from moodle_wizard.core.operate.api import OperationReport
 from moodle_wizard.core.operate.record import Operation, OperationKind, OperationStatus
 from moodle_wizard.core.state import StepName, load, save
-from moodle_wizard.tui import operate_ops
 from moodle_wizard.tui.app import WizardApp
 from moodle_wizard.tui.screens.choice import ChoiceModal
 from moodle_wizard.tui.screens.confirm import ConfirmModal
@@ -189,7 +186,9 @@ async def test_a_refused_switchover_shows_its_one_line(
         await pilot.pause()
         assert calls == ["db2"] and app.operate.failed
         shown = screen_text(app)
-        assert f"✗ switchover to db2: {why}" in " ".join(shown.split())  # wrapped at 80
+        assert "✗ switchover to db2: db2 is 40 s behind db1: wait until it" in shown
+        assert "…" in shown.splitlines()[2]  # the status line: as much as fits
+        assert f"✗ {why}" in " ".join(shown.replace("│", " ").split())  # the log: all of it
         assert "primary db1" in shown and health == [1]  # nothing changed, no re-check
 
 
@@ -253,61 +252,75 @@ async def test_an_operation_in_flight_is_offered_to_continue(
         assert calls == ["db2"]
 
 
+class FakeDrill:
+    """core's drill result as the TUI reads it (drills.SwitchoverDrill / PrimaryDrill)."""
+
+    def __init__(self, summary: list[str], missed: list[str]) -> None:
+        self._summary, self._missed = summary, missed
+
+    def summary(self) -> list[str]:
+        return self._summary
+
+    def missed(self) -> list[str]:
+        return self._missed
+
+
 async def test_drills(make_app: MakeApp, state_dir: Path, health: list[int],
                       monkeypatch: pytest.MonkeyPatch) -> None:
     from moodle_wizard.core.drill import DrillResult
     from moodle_wizard.core.remote.client import ServerIdentity
 
-    vip_calls: list[int] = []
+    calls: list[Any] = []
 
     async def drill_vip(ctx: Context) -> DrillResult:
-        vip_calls.append(1)
+        calls.append("vip")
         ctx.emit(ev.OutputLine("drill", "px1", "stopping ProxySQL on px1, which holds the VIP"))
-        return DrillResult("px1", "px2", 2.25, ServerIdentity.__new__(ServerIdentity))
+        return DrillResult("px1", "px2", 2.25, ServerIdentity(1, False, "db1", "10.11"))
+
+    async def drill_primary(ctx: Context, to: str | None, said: list[str]) -> FakeDrill:
+        ctx.emit(ev.OutputLine("failover", "jump", "db1 is down: confirmed by px1, px2"))
+        calls.append(("primary", to, list(said)))
+        return FakeDrill(["db1 crashed (kill -9), failover to db2 in 4.1 s"], [])
+
+    async def drill_switchover(ctx: Context) -> FakeDrill:
+        calls.append("switchover")
+        return FakeDrill(["db1 -> db2: switchover 1.9 s"], ["db1 -> db2: 2 write(s) failed"])
 
     monkeypatch.setattr("moodle_wizard.core.drill.drill_vip", drill_vip)
-    monkeypatch.setattr(ServerIdentity, "hostname", "db1", raising=False)
-    drills = types.ModuleType("fake_drills")
-
-    async def drill_primary(ctx: Context) -> Any:
-        return types.SimpleNamespace(kind="primary", lines=["write outage 3.1 s", "lost 0"])
-
-    drills.drill_primary = drill_primary  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "fake_drills", drills)
-    monkeypatch.setattr(operate_ops, "DRILLS_MODULE", "fake_drills")
+    monkeypatch.setattr("moodle_wizard.core.operate.drills.drill_primary", drill_primary)
+    monkeypatch.setattr("moodle_wizard.core.operate.drills.drill_switchover", drill_switchover)
     app = make_app(blink=False, ask_resume=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await operate(app, pilot, completed(state_dir))
-        await pilot.press("d")
-        await answer(pilot, ChoiceModal, "enter")  # vip
-        question = await answer(pilot, ConfirmModal, "y")
-        assert not question.risky and "Stop ProxySQL on the node that holds the VIP" in \
-            question.message
-        await wait_for(pilot, lambda: app.operate.outcome is not None, what="drill vip")
-        await wait_for(pilot, lambda: not app.runner.busy, what="the health after")
-        await pilot.pause()
+
+        async def drill(keys: tuple[str, ...], title: str) -> ConfirmModal:
+            await wait_for(pilot, lambda: not app.runner.busy, what="the wizard idle")
+            await pilot.press("d")
+            await answer(pilot, ChoiceModal, *keys)
+            question = await answer(pilot, ConfirmModal, "y")
+            await wait_for(pilot, lambda: app.operate.title == title and
+                           app.operate.outcome is not None, what=title)
+            await pilot.pause()
+            return question
+
+        question = await drill(("enter",), "drill vip")
+        assert not question.risky
+        assert "Stop ProxySQL on the node that holds the VIP" in question.message
         shown = screen_text(app)
-        assert vip_calls == [1]
         assert "✓ drill vip: the VIP moved from px1 to px2 in 2.25 s" in shown
         assert "px1: stopping ProxySQL on px1" in shown
-        await pilot.press("d")
-        await answer(pilot, ChoiceModal, "down", "down", "enter")  # primary
-        question = await answer(pilot, ConfirmModal, "y")
+        question = await drill(("down", "down", "enter"), "drill primary")
         assert question.risky and "Stop MariaDB on the primary db1" in question.message
-        await wait_for(pilot, lambda: app.operate.title == "drill primary" and
-                       app.operate.outcome is not None, what="drill primary")
-        await pilot.pause()
-        assert "write outage 3.1 s" in screen_text(app)
-        # A drill core does not have (yet) is one line, not a traceback.
-        await wait_for(pilot, lambda: not app.runner.busy, what="the health after")
-        await pilot.press("d")
-        await answer(pilot, ChoiceModal, "down", "enter")  # switchover
-        await answer(pilot, ConfirmModal, "y")
-        await wait_for(pilot, lambda: app.operate.title == "drill switchover" and
-                       app.operate.outcome is not None, what="drill switchover")
-        await pilot.pause()
-        assert app.operate.failed
-        assert "there is no drill 'switchover'" in screen_text(app)
+        assert "✓ drill primary: every target met" in screen_text(app)
+        question = await drill(("down", "enter"), "drill switchover")
+        assert not question.risky and app.operate.failed  # a target missed
+        shown = screen_text(app)
+        assert "✗ drill switchover: 1 target(s) missed" in shown
+        assert "MISSED: db1 -> db2: 2 write(s) failed" in shown
+        # What the drill was given: the output lines said so far (the failover's time to
+        # confirm the primary down is read from them).
+        assert calls == ["vip", ("primary", None, ["db1 is down: confirmed by px1, px2"]),
+                         "switchover"]
 
 
 async def test_rollback_is_the_migrations_and_refused_after_a_switchover(

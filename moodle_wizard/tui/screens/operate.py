@@ -167,15 +167,21 @@ class OperateScreen(WizardScreen):
         return text
 
     def _status(self) -> Text:
+        """One line each: what runs, how the last operation ended, what is in flight. A
+        line too long ends in an ellipsis (styles: text-wrap): the log below has it whole."""
         app, log = self.wizard, self.wizard.operate
         text = Text()
         if app.runner.running(ClusterOperation):
             text.append(f"▶ {log.title}", style="bold cyan")
             if log.now:
                 text.append(f": {log.now}")
+        elif log.outcome is not None and log.failed:
+            first = log.outcome.splitlines()[0] if log.outcome else ""
+            # core's refusals name the operation themselves ("switchover to db2 refused")
+            named = first.startswith(log.title.split(" ")[0])
+            text.append(f"✗ {first}" if named else f"✗ {log.title}: {first}", style="red")
         elif log.outcome is not None:
-            text.append(f"{'✗' if log.failed else '✓'} {log.title}: {log.outcome}",
-                        style="red" if log.failed else "green")
+            text.append(f"✓ {log.title}: {log.outcome}", style="green")
         op = self.in_flight()
         if op is not None and not app.runner.running(ClusterOperation):
             text.append("\n" if text else "")
