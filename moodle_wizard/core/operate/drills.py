@@ -34,7 +34,7 @@ from moodle_wizard.core.operate.drill_probe import (
     outage_after,
     window,
 )
-from moodle_wizard.core.operate.operation import require_migrated
+from moodle_wizard.core.operate.operation import OperationRefused, require_migrated
 from moodle_wizard.core.operate.record import OperationKind
 from moodle_wizard.core.operate.topology import Topology, topology
 from moodle_wizard.core.poll import PollTimeout, poll_until
@@ -242,37 +242,62 @@ async def drill_switchover(ctx: Context, to: str | None = None) -> SwitchoverDri
 
 # -- drill primary ---------------------------------------------------------------------------
 
+# mysqld_safe restarts a killed server, and so does systemd (Restart=on-abort in Debian's
+# mariadb.service): the supervisor is killed first, or told not to restart it (a runtime
+# drop-in, gone at reboot and removed when the drill starts the server again).
 CRASH = r"""
 pid=$(cat "$1")
 comm=$(ps -o comm= -p "$pid")
 case "$comm" in mariadbd|mysqld) ;; *) echo "not a server: $pid $comm" >&2; exit 3;; esac
 ppid=$(ps -o ppid= -p "$pid" | tr -d ' ')
 parent=$(ps -o comm= -p "$ppid")
-case "$parent" in mysqld_safe|mariadbd-safe) kill -9 "$ppid";; esac
+case "$parent" in
+mysqld_safe|mariadbd-safe) kill -9 "$ppid";;
+systemd)
+  unit=$(sed -n 's|.*/\([^/]*\.service\)$|\1|p' "/proc/$pid/cgroup" | head -n 1)
+  if [ -n "$unit" ]; then
+    mkdir -p "/run/systemd/system/$unit.d"
+    printf '[Service]\nRestart=no\n' > "/run/systemd/system/$unit.d/$2"
+    systemctl daemon-reload
+    parent="systemd:$unit"
+  fi;;
+esac
 date +%s.%N
 kill -9 "$pid"
 echo "$parent"
 """
+DROP_IN = "90-moodle-wizard-drill.conf"
+START = r"""
+case "$1" in
+systemd:*)
+  unit=${1#systemd:}
+  rm -f "/run/systemd/system/$unit.d/$2"
+  rmdir "/run/systemd/system/$unit.d" 2>/dev/null || true
+  systemctl daemon-reload
+  systemctl start "$unit";;
+*) service mariadb start;;
+esac
+"""
 
 
 async def _crash(ctx: Context, name: str) -> tuple[float, str]:
-    """kill -9 of the server's supervisor (mysqld_safe restarts a killed server), then of the
-    server, by the pid in its pid file, on its host only. The wizard's time of the kill, and
-    the supervisor's name."""
+    """kill -9 of the server, by the pid in its pid file, on its host only, its supervisor
+    first kept from restarting it. The wizard's time of the kill, and the supervisor."""
     pid_file = str(await (await ctx.db(name)).variable("pid_file"))
     host = await ctx.host(name)
     offset = await clock_offset(host)
-    out = await host.run(["sh", "-c", CRASH, "sh", pid_file], timeout=60,
-                         display=f"kill -9 the MariaDB server in {pid_file} (and its "
-                                 "mysqld_safe first)")
+    out = await host.run(["sh", "-c", CRASH, "sh", pid_file, DROP_IN], timeout=60,
+                         display=f"kill -9 the MariaDB server in {pid_file} (mysqld_safe "
+                                 "first, or systemd's restart off)")
     at, parent = out.stdout.split("\n", 1)
     await ctx.forget_db(name)
     return float(at) - offset, parent.strip()
 
 
-async def _start_again(ctx: Context, name: str) -> None:
+async def _start_again(ctx: Context, name: str, parent: str) -> None:
     host = await ctx.host(name)
-    await host.run(["service", "mariadb", "start"], timeout=RESTART_TIMEOUT_S)
+    await host.run(["sh", "-c", START, "sh", parent, DROP_IN], timeout=RESTART_TIMEOUT_S,
+                   display=f"start MariaDB on {name} again ({parent or 'service'})")
 
     async def answers() -> bool | None:
         try:
@@ -298,11 +323,19 @@ async def drill_primary(ctx: Context, to: str | None = None,
     async with Probe(ctx, lab_table=lab) as probe:
         result.write = probe.write_text
         crashed, parent = await _crash(ctx, old)
-        if parent not in ("mysqld_safe", "mariadbd-safe"):
-            result.notes.append(f"MariaDB on {old} runs under {parent or '?'}, not mysqld_safe"
-                                ": if that restarts it, the failover is refused")
         f0 = time.time()
-        report = await api.failover(ctx, to)
+        try:
+            report = await api.failover(ctx, to)
+        except OperationRefused as exc:
+            # Nothing was changed: Moodle gets its primary back at once.
+            await _start_again(ctx, old, parent)
+            raise DrillError(f"drill primary: {ctx.secrets.mask(str(exc))}; MariaDB on {old} "
+                             f"(under {parent or '?'}) was started again") from None
+        except OperatorError as exc:
+            raise DrillError(f"drill primary: the failover failed after MariaDB on {old} was "
+                             f"killed: {ctx.secrets.mask(str(exc))}; continue it with "
+                             "`moodle-wizard failover`, then start MariaDB on "
+                             f"{old} and `moodle-wizard rejoin {old}`") from None
         result.failover_s, result.new = time.time() - f0, report.new_primary
         try:
             await _wrote_after(probe, crashed)
@@ -319,7 +352,7 @@ async def drill_primary(ctx: Context, to: str | None = None,
         result.rows_lost = await _rows_lost(ctx, result.new, log)
     # Back as it was: the old primary's server started (its files keep it read-only), what
     # only it has counted, rejoined, and the primary again.
-    await _start_again(ctx, old)
+    await _start_again(ctx, old, parent)
     result.lost, result.lost_lines = lost_count(await _binlog_state(ctx, old),
                                                 await _binlog_state(ctx, result.new))
     try:
