@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from moodle_wizard.core.operate.record import Operation, OperationKind
+from moodle_wizard.core.operate.record import Operation, OperationKind, OperationStatus
 from moodle_wizard.core.sql.parsers import ReplicaStatus
 from moodle_wizard.core.state import StepName
 from moodle_wizard.core.steps.proxysql_verify import RuntimeServer
@@ -194,8 +194,11 @@ def operation_item(op: Operation) -> HealthItem:
     what = (f"rejoin of {op.target}" if op.kind == OperationKind.REJOIN
             else f"{op.kind} from {op.old_primary} to {op.target}")
     error = f" ({op.last_error})" if op.last_error else ""
+    # The journal says running both while a wizard runs it and after that wizard was killed.
+    unless = ("if no wizard is running it now, " if op.status == OperationStatus.RUNNING
+              else "")
     return failed("cluster", f"{op.kind} in flight", f"{what} started at "
-                  f"{_when(op.started_at)} is {op.status}{error}: continue it with "
+                  f"{_when(op.started_at)} is {op.status}{error}: {unless}continue it with "
                   f"`{continue_command(op)}`")
 
 

@@ -121,8 +121,10 @@ async def test_an_operation_in_flight_is_named_first(
                    status=OperationStatus.RUNNING, started_at=AT)
     found, _ = await check(Cluster(), tmp_path, monkeypatch, operation=op)
     assert list(failures(found)) == ["switchover in flight"]
-    assert found.items[0].detail.endswith("continue it with `moodle-wizard switchover --to "
-                                          "db3`")
+    assert found.items[0].detail == ("switchover from db1 to db3 started at 2026-12-01 "
+                                     "20:05:07 UTC is running: if no wizard is running it "
+                                     "now, continue it with `moodle-wizard switchover --to "
+                                     "db3`")
 
 
 async def test_a_node_without_a_ping_log_is_read_from_the_others(
