@@ -118,9 +118,15 @@ class Migration(Strict):
     # or as a named admin user whose password is the secret `db_admin_password`.
     db_admin_user: str | None = None
     db_socket: str = "/run/mysqld/mysqld.sock"
+    # Which comes first (core/steps/order.py): "auto" (proxy-first when the source must
+    # restart, so the restart happens behind ProxySQL), "proxy-first" or "classic".
+    order: Literal["auto", "proxy-first", "classic"] = "auto"
     # The replica `moodle-wizard failover` promotes when it is among the most advanced (it
     # never promotes one that has applied less than another: that would lose transactions).
     preferred_primary: str | None = None
+    # The replicas step's table checksums: "full" (every table whole, the default) or
+    # "sampled" (a share of each table's key ranges, for sites too large to read whole).
+    verify: Literal["full", "sampled"] = "full"
 
     @field_validator("name")
     @classmethod
@@ -138,6 +144,16 @@ class Migration(Strict):
             raise ValueError(f"{v!r} is not a plain absolute path")
         return v
 
+    @field_validator("order", mode="before")
+    @classmethod
+    def _order(cls, v: object) -> object:
+        if v not in ("auto", "proxy-first", "classic"):
+            raise ValueError(
+                f"{v!r} is not a choice: use \"auto\" (proxy-first when the source must "
+                "restart), \"proxy-first\" (ProxySQL, the VIP and the cutover before the "
+                "source's restart and the replicas) or \"classic\"")
+        return v
+
     @field_validator("source_restart", mode="before")
     @classmethod
     def _source_restart(cls, v: object) -> object:
@@ -146,6 +162,17 @@ class Migration(Strict):
                 f"{v!r} is not a choice: use \"ask\" (the wizard asks you before it restarts "
                 "the source; `run --yes` then refuses), \"allow\" (it may restart the source, "
                 "also under `run --yes`) or \"never\""
+            )
+        return v
+
+    @field_validator("verify", mode="before")
+    @classmethod
+    def _verify(cls, v: object) -> object:
+        if v not in ("full", "sampled"):
+            raise ValueError(
+                f"{v!r} is not a choice: use \"full\" (checksums of every table, the default) "
+                "or \"sampled\" (checksums of a sample of each table's key ranges, for very "
+                "large sites)"
             )
         return v
 

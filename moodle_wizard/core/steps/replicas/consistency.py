@@ -2,6 +2,10 @@
 a marker row written on the source arrives on each, and Moodle's tables have the same
 checksums on the source and the replicas, compared at one source position (a table Moodle
 keeps writing is compared with the replicas stopped exactly there).
+
+The checksums run on every host at once, several tables at a time on each (`checksums`); a
+table that differs is checksummed again, alone, until it matches or has been compared with
+the replicas stopped at the very position its checksum on the source belongs to.
 """
 
 from __future__ import annotations
@@ -10,28 +14,22 @@ import secrets
 import time
 from typing import Any
 
+from moodle_wizard.core.events import OutputLine
 from moodle_wizard.core.poll import poll_until
+from moodle_wizard.core.remote.mysql import Database
 from moodle_wizard.core.sql.parsers import ReplicaStatus, normalize_replica_status
-from moodle_wizard.core.sql.quoting import quote_identifier
 from moodle_wizard.core.steps.base import StepError
 from moodle_wizard.core.steps.prepare_source import HEARTBEAT_DB, HEARTBEAT_TABLE
+from moodle_wizard.core.steps.replicas import checksums
+from moodle_wizard.core.steps.replicas.checksums import Unit, checksum_sql
 from moodle_wizard.core.steps.replicas.common import LAG_TIMEOUT_S, ReplicasBase
 
 MARKER_TIMEOUT_S = 30.0
 POSITION_TIMEOUT_S = 60.0
+# Passes over the units that still differ before the last one, at one exact position.
+ATTEMPTS = 3
 
-
-def checksum_sql(dbname: str, tables: list[str]) -> str:
-    """CHECKSUM TABLE for Moodle's tables; names come from config.php and the server, so they
-    are quoted as identifiers (a backtick in one cannot end the name)."""
-    db = quote_identifier(dbname)
-    return "CHECKSUM TABLE " + ", ".join(f"{db}.{quote_identifier(t)}" for t in tables)
-
-
-async def table_checksums(db: Any, dbname: str, tables: list[str]) -> dict[str, Any]:
-    rows = await db.query(checksum_sql(dbname, tables))
-    # The server answers `db.table` unquoted; the table is what follows the database's name.
-    return {str(r["Table"])[len(dbname) + 1:]: r["Checksum"] for r in rows}
+__all__ = ["Consistency", "checksum_sql"]
 
 
 class Consistency(ReplicasBase):
@@ -86,85 +84,109 @@ class Consistency(ReplicasBase):
 
     async def _verify_checksums(self) -> None:
         inv = self.ctx.inventory
+        started = time.monotonic()
         dbname = self.databases()[0]
         source = await self.ctx.db(inv.source)
-        tables = [str(r["t"]) for r in await source.query(
-            "SELECT table_name AS t FROM information_schema.tables WHERE table_schema = %s "
-            "AND table_type = 'BASE TABLE' ORDER BY table_name", (dbname,))]
-        for attempt in range(3):
-            # Moodle may be writing: catch every replica up to one source position, then
-            # compare; a table that changed in between is compared again.
-            pos = await self._source_position()
-            want = await self._checksums(source, dbname, tables)
-            mismatched = []
-            for r in inv.replicas:
-                db = await self.ctx.db(r)
-                await self._wait_for_position(db, pos)
-                got = await self._checksums(db, dbname, tables)
-                mismatched += [f"{r}:{t}" for t in tables if got.get(t) != want.get(t)]
-            if not mismatched:
-                self.facts.checksummed_tables = len(tables)
-                self.ctx.save()
-                return
-            if attempt == 2:
-                # Tables Moodle keeps writing never match at a moving position: compare each
-                # at one exact position instead (the replicas stopped right there).
-                still = await self._checksums_at_one_position(
-                    source, dbname, sorted({m.split(":", 1)[1] for m in mismatched}))
-                if still:
-                    raise StepError("table checksums differ between the source and replicas: "
-                                    + ", ".join(still[:10]))
-                self.facts.checksummed_tables = len(tables)
-                self.ctx.save()
+        plan = await checksums.plan(source, dbname, inv.migration.verify)
+        hosts = [inv.source, *inv.replicas]
+        pools = {h: await self._connections(h) for h in hosts}
+        try:
+            units, exact = list(plan.units), 0
+            for attempt in range(ATTEMPTS):
+                # Moodle may be writing: every replica catches up to one source position
+                # before its pass; a unit that changed in between is checksummed again.
+                pos = await self._source_position()
+                results = await checksums.together(
+                    checksums.checksum_all(pools[inv.source], units),
+                    *(self._replica_pass(pools[r], units, pos) for r in inv.replicas))
+                units = checksums.differing(results[0], dict(zip(inv.replicas, results[1:],
+                                                                 strict=True)))
+                if not units:
+                    break
+                if attempt == ATTEMPTS - 1:
+                    # A unit Moodle keeps writing never matches at a moving position: each
+                    # is compared at one exact position instead (the replicas stopped there).
+                    exact = len(units)
+                    still = await self._checksums_at_one_position(source, units)
+                    if still:
+                        raise StepError("table checksums differ between the source and "
+                                        "replicas: " + ", ".join(still[:10]))
+        finally:
+            for h in hosts:
+                for db in pools[h][1:]:
+                    await db.close()
+        self.facts.checksummed_tables = plan.tables
+        self.ctx.save()
+        again = (f"; {exact} compared again with the replicas stopped at the source's "
+                 "position" if exact else "")
+        self.ctx.emit(OutputLine(self.name, inv.source, (
+            f"checksums equal on {', '.join(hosts)} ({plan.describe()}{again}) in "
+            f"{time.monotonic() - started:.1f} s")))
 
-    async def _checksums_at_one_position(self, source: Any, dbname: str,
-                                         tables: list[str]) -> list[str]:
-        """Per table: its checksum on the source between two equal readings of the source's
+    async def _connections(self, host: str) -> list[Database]:
+        """The host's own connection and as many more as its pool has room for."""
+        size = checksums.pool_size(await checksums.host_cores(self.ctx, host),
+                                   source=host == self.ctx.inventory.source)
+        first = await self.ctx.db(host)
+        return [first, *[await checksums.extra_connection(self.ctx, host)
+                         for _ in range(size - 1)]]
+
+    async def _replica_pass(self, conns: list[Database], units: list[Unit],
+                            pos: str) -> dict[Unit, Any]:
+        await self._wait_for_position(conns[0], pos)
+        return await checksums.checksum_all(conns, units)
+
+    async def _checksums_at_one_position(self, source: Any, units: list[Unit]) -> list[str]:
+        """Per unit: its checksum on the source between two equal readings of the source's
         GTID position P (nothing was written meanwhile), and on each replica with its SQL
         thread stopped exactly at P (START SLAVE UNTIL), so writes going on at the same time
-        cannot make equal tables look different. MariaDB only; mismatches as 'host:table'."""
+        cannot make equal tables look different. MariaDB only; mismatches as 'host:unit'."""
         inv = self.ctx.inventory
         if not source.version.is_mariadb:
-            return [f"{r}:{t}" for r in inv.replicas for t in tables]
+            return [f"{r}:{u.label}" for r in inv.replicas for u in units]
         mismatched = []
         replicas = {r: await self.ctx.db(r) for r in inv.replicas}
-        for table in tables:
+        for unit in units:
             # Stopped first, the replicas are behind whatever position the source has next.
             for db in replicas.values():
                 await db.query("STOP SLAVE")
             try:
-                want, pos = await self._quiet_checksum(source, dbname, table)
-                for r, db in replicas.items():
-                    await db.query("START SLAVE UNTIL master_gtid_pos = %s", (pos,))
-
-                    async def stopped(db: Any = db) -> bool | None:
-                        status = await db.one("SHOW SLAVE STATUS")
-                        return True if status["Slave_SQL_Running"] != "Yes" else None
-
-                    await poll_until(stopped, timeout_s=POSITION_TIMEOUT_S, interval_s=0.05,
-                                     what=f"{r}: replication did not reach the source's "
-                                          f"position {pos} in {POSITION_TIMEOUT_S:.0f} s")
-                    got = (await self._checksums(db, dbname, [table])).get(table)
-                    if got != want:
-                        mismatched.append(f"{r}:{table}")
+                want, pos = await self._quiet_checksum(source, unit)
+                got = await checksums.together(
+                    *(self._checksum_at(r, db, unit, pos) for r, db in replicas.items()))
+                mismatched += [f"{r}:{unit.label}" for r, g in zip(replicas, got, strict=True)
+                               if g != want]
             finally:
                 for db in replicas.values():
                     await db.query("STOP SLAVE")
                     await db.query("START SLAVE")
         return mismatched
 
-    async def _quiet_checksum(self, source: Any, dbname: str, table: str) -> tuple[Any, str]:
-        """The table's checksum on the source and the GTID position it belongs to: read
+    async def _checksum_at(self, r: str, db: Database, unit: Unit, pos: str) -> Any:
+        """The unit's checksum on replica `r` once its SQL thread has stopped at `pos`."""
+        await db.query("START SLAVE UNTIL master_gtid_pos = %s", (pos,))
+
+        async def stopped() -> bool | None:
+            status = await db.one("SHOW SLAVE STATUS")
+            return True if status["Slave_SQL_Running"] != "Yes" else None
+
+        await poll_until(stopped, timeout_s=POSITION_TIMEOUT_S, interval_s=0.05,
+                         what=f"{r}: replication did not reach the source's position {pos} in "
+                              f"{POSITION_TIMEOUT_S:.0f} s")
+        return await checksums.measure(db, unit)
+
+    async def _quiet_checksum(self, source: Any, unit: Unit) -> tuple[Any, str]:
+        """The unit's checksum on the source and the GTID position it belongs to: read
         between two equal readings of the position."""
         async def check() -> tuple[Any, str] | None:
             before = await self._source_position()
-            want = (await self._checksums(source, dbname, [table])).get(table)
+            want = await checksums.measure(source, unit)
             pos = await self._source_position()
             return (want, pos) if before == pos else None
 
         return await poll_until(
             check, timeout_s=POSITION_TIMEOUT_S, interval_s=0.05,
-            what=f"{self.ctx.inventory.source}: {dbname}.{table} was written to during every "
+            what=f"{self.ctx.inventory.source}: {unit.label} was written to during every "
                  f"checksum for {POSITION_TIMEOUT_S:.0f} s; run the verification again when "
                  "Moodle is quieter (`resume`)")
 
@@ -181,6 +203,3 @@ class Consistency(ReplicasBase):
             row = await db.one("SELECT WAIT_FOR_EXECUTED_GTID_SET(%s, 60) AS r", (pos,))
         if int(row["r"]) != 0:
             raise StepError(f"{db.host_name}: did not reach the source's position {pos} in 60 s")
-
-    async def _checksums(self, db: Any, dbname: str, tables: list[str]) -> dict[str, Any]:
-        return await table_checksums(db, dbname, tables)
