@@ -107,6 +107,17 @@ def test_a_write_begun_before_the_crash_does_not_end_the_outage() -> None:
     assert outage_after(attempts, 100.0) == pytest.approx(5.01)
 
 
+def test_a_write_the_dying_server_took_just_after_the_clock_read_does_not_end_it() -> None:
+    # The kill's time is read just before kill -9: a write begun in those milliseconds can
+    # still be acknowledged by the old primary. Only one acknowledged after the failover's
+    # start (at 100.5) is the cluster serving again.
+    attempts = [ok(100.001, 100.02), fail(100.03, 100.04), ok(104.0, 104.01)]
+    assert outage_after(attempts, 100.0) == pytest.approx(0.02)
+    assert outage_after(attempts, 100.0, ending_after=100.5) == pytest.approx(4.01)
+    log = ProbeLog(list(attempts))
+    assert log.first_ok_after(100.0, 100.5) == attempts[2]
+
+
 # -- lost writes and transactions -------------------------------------------------------------
 
 def test_lost_tokens_are_acknowledged_writes_missing_on_the_primary() -> None:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from moodle_wizard.core.context import Context
     from moodle_wizard.core.remote.ssh import RemoteHost
 
-__all__ = ["Attempt", "DrillError", "Probe", "ProbeLog", "Window", "clock_offset",
+__all__ = ["Attempt", "DrillError", "Probe", "ProbeLog", "Window", "clock_offset", "first_ok",
            "longest_pause", "lost_tokens", "outage_after", "parse_line", "probe_script", "window"]
 
 PROBE_PHP = resources.files("moodle_wizard.core.operate").joinpath("probe.php")
@@ -101,8 +101,8 @@ class ProbeLog:
     def failed(self) -> list[Attempt]:
         return [a for a in self.attempts if not a.ok]
 
-    def first_ok_after(self, t: float) -> Attempt | None:
-        return next((a for a in self.attempts if a.ok and a.start >= t), None)
+    def first_ok_after(self, t: float, ending_after: float | None = None) -> Attempt | None:
+        return first_ok(self.attempts, t, ending_after)
 
 
 @dataclass(frozen=True)
@@ -141,10 +141,22 @@ def window(attempts: Sequence[Attempt], start: float, end: float) -> Window:
                   tuple(dict.fromkeys(a.error for a in failed))[:3])
 
 
-def outage_after(attempts: Sequence[Attempt], t: float) -> float | None:
-    """Seconds from `t` until a write begun at or after `t` succeeded (None: none did)."""
-    first = next((a for a in sorted(attempts, key=lambda a: a.start)
-                  if a.ok and a.start >= t), None)
+def first_ok(attempts: Sequence[Attempt], t: float,
+             ending_after: float | None = None) -> Attempt | None:
+    """The first successful write begun at or after `t` (and acknowledged after
+    `ending_after`, when given)."""
+    return next((a for a in sorted(attempts, key=lambda a: a.start)
+                 if a.ok and a.start >= t and (ending_after is None or a.end > ending_after)),
+                None)
+
+
+def outage_after(attempts: Sequence[Attempt], t: float,
+                 ending_after: float | None = None) -> float | None:
+    """Seconds from `t` until a write begun at or after `t` succeeded (None: none did).
+    After a crash, `ending_after` is the failover's start: a write acknowledged before it was
+    taken by the dying server in the moment between the clock's reading and the kill, not
+    by a primary that serves again."""
+    first = first_ok(attempts, t, ending_after)
     return None if first is None else first.end - t
 
 

@@ -204,9 +204,9 @@ async def _binlog_state(ctx: Context, name: str) -> str:
     return str(await (await ctx.db(name)).variable("gtid_binlog_state") or "")
 
 
-async def _wrote_after(probe: Probe, t: float) -> None:
+async def _wrote_after(probe: Probe, t: float, ending_after: float | None = None) -> None:
     async def wrote() -> bool | None:
-        return True if probe.log.first_ok_after(t) is not None else None
+        return True if probe.log.first_ok_after(t, ending_after) is not None else None
 
     await poll_until(wrote, timeout_s=AFTER_WRITE_TIMEOUT_S, interval_s=0.05,
                      what=f"no write through the VIP succeeded within "
@@ -338,12 +338,12 @@ async def drill_primary(ctx: Context, to: str | None = None,
                              f"{old} and `moodle-wizard rejoin {old}`") from None
         result.failover_s, result.new = time.time() - f0, report.new_primary
         try:
-            await _wrote_after(probe, crashed)
+            await _wrote_after(probe, crashed, f0)
         except PollTimeout as exc:
             result.notes.append(str(exc))
     log = probe.log
-    result.outage_from_crash_s = outage_after(log.attempts, crashed)
-    first = log.first_ok_after(crashed)
+    result.outage_from_crash_s = outage_after(log.attempts, crashed, f0)
+    first = log.first_ok_after(crashed, f0)
     if first is not None:
         result.outage_from_failover_s = round(first.end - f0, 3)
         result.writes = window(log.attempts, crashed, first.end)
