@@ -11,12 +11,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from moodle_wizard.lab import lab
 from moodle_wizard.lab.host import exec_argv, host_pid
 
 INVENTORY = "/srv/mwlab/inventory.toml"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def ensure_lab(data_mb: int) -> bool:
@@ -69,7 +71,10 @@ class Wizard:
     files: list[str] = field(default_factory=list)
 
     def argv(self, *args: str) -> list[str]:
-        return ["env", f"MOODLE_WIZARD_STATE_DIR={self.state_dir}", "moodle-wizard", *args]
+        # The wizard measured is the code beside this benchmark (as the lab tests do), not
+        # whichever checkout the lab's `moodle-wizard` was installed from.
+        return ["env", f"MOODLE_WIZARD_STATE_DIR={self.state_dir}", f"PYTHONPATH={ROOT}",
+                "moodle-wizard", *args]
 
     def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return run("jump", *self.argv(*args), check=check)
