@@ -12,12 +12,18 @@ def _names(hosts: tuple[str, ...] | list[str]) -> str:
     return ", ".join(hosts) if hosts else "none"
 
 
+def operation(op: Operation) -> str:
+    """"the switchover to db2", "the rejoin of db1"."""
+    return f"the {op.kind} {'of' if op.kind == 'rejoin' else 'to'} {op.target}"
+
+
 def about(action: str, topo: Topology, in_flight: Operation | None = None,
           refusal: str | None = None) -> str:
     """The line beside the highlighted menu entry."""
     p = topo.primary
     if action == "continue" and in_flight is not None:
-        return (f"The {in_flight.kind} to {in_flight.target} stopped ({in_flight.status}). "
+        what = operation(in_flight)
+        return (f"{what[0].upper()}{what[1:]} stopped ({in_flight.status}). "
                 "Continuing runs it again from its journal: what was done is checked, "
                 "not redone.")
     if action == "switchover":

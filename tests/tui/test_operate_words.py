@@ -4,6 +4,7 @@ hosts of the topology, and the log keeps one run's events, report and error."""
 from __future__ import annotations
 
 from moodle_wizard.core import events as ev
+from moodle_wizard.core.operate.record import Operation, OperationKind
 from moodle_wizard.core.operate.topology import Topology
 from moodle_wizard.tui.operate_model import OperateLog
 from moodle_wizard.tui.operate_words import (
@@ -42,6 +43,13 @@ def test_rollback_says_why_it_is_refused() -> None:
     fenced = Topology("db2", ("db3",), ("db1",), ("db1", "db2", "db3"))
     assert "db1 was fenced by a failover" in about("rejoin", fenced)
     assert "no old primary is fenced" in about("rejoin", THREE)
+
+
+def test_an_operation_in_flight_is_named_as_the_operator_says_it() -> None:
+    rejoin = Operation(kind=OperationKind.REJOIN, target="DB1", old_primary="db2")
+    assert about("continue", THREE, rejoin).startswith("The rejoin of DB1 stopped (running).")
+    switch = Operation(kind=OperationKind.SWITCHOVER, target="db2", old_primary="db1")
+    assert about("continue", THREE, switch).startswith("The switchover to db2 stopped")
 
 
 def test_the_log_keeps_one_run() -> None:

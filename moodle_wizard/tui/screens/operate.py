@@ -8,6 +8,7 @@ through operate_dispatch.py); this screen only renders and asks."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
@@ -19,7 +20,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from moodle_wizard.core.finish import rollback_refusal
-from moodle_wizard.core.inventory import InventoryError
+from moodle_wizard.core.inventory import InventoryError, load_inventory
 from moodle_wizard.core.operate.record import Operation, OperationKind
 from moodle_wizard.core.operate.topology import Topology, topology
 from moodle_wizard.tui import operate_words as words
@@ -129,7 +130,9 @@ class OperateScreen(WizardScreen):
         state = self.wizard.state
         if self._topo[0] is not state:
             try:
-                topo = topology(self.wizard.inventory(), state.cluster) if state else None
+                # The migration's own inventory file, as the operations read it.
+                topo = (topology(load_inventory(Path(state.inventory_path)), state.cluster)
+                        if state else None)
                 self._topo = (state, topo, None if state else "No migration is open.")
             except InventoryError as exc:
                 self._topo = (state, None, str(exc))
@@ -185,7 +188,7 @@ class OperateScreen(WizardScreen):
         op = self.in_flight()
         if op is not None and not app.runner.running(ClusterOperation):
             text.append("\n" if text else "")
-            text.append(f"⚠ the {op.kind} to {op.target} stopped half-way ({op.status}): "
+            text.append(f"⚠ {words.operation(op)} stopped half-way ({op.status}): "
                         "c continues it", style="yellow")
         if not text:
             if app.state is not None and not app.all_done():
