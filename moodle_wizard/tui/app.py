@@ -15,6 +15,7 @@ from moodle_wizard.core.inventory import InventoryError
 from moodle_wizard.resources import styles_dir
 from moodle_wizard.tui.draft import InventoryDraft
 from moodle_wizard.tui.palette import Palette
+from moodle_wizard.tui.screens.base import WizardScreen
 
 STYLESHEETS = ("wizard.tcss", "screens.tcss", "modals.tcss", "widgets.tcss")
 
@@ -59,7 +60,8 @@ class WizardApp(Palette):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "operate":
-            on_dashboard = getattr(self.screen, "TOPIC", "") == "dashboard"
+            on_dashboard = (isinstance(self.screen, WizardScreen)
+                            and self.screen.TOPIC == "dashboard")
             return on_dashboard and self.all_done()  # False: not shown, no key
         return super().check_action(action, parameters)
 
