@@ -27,7 +27,8 @@ class Cluster:
     """db1 and its replicas. db1's writes are a list of events; a replica has applied a prefix
     of them (its position), plus whatever `drift` puts on it alone (a broken replica)."""
 
-    def __init__(self, tables: dict[str, int]) -> None:
+    def __init__(self, tables: dict[str, int], row_bytes: int = 10_000_000) -> None:
+        self.row_bytes = row_bytes
         self.base = {t: [(i, f"{t}-{i}") for i in range(1, n + 1)] for t, n in tables.items()}
         self.events: list[tuple[str, Row]] = []
         self.applied = dict.fromkeys(REPLICAS, 0)
@@ -39,6 +40,7 @@ class Cluster:
         self.in_flight = self.peak = 0
         self.ran: dict[str, list[tuple[str, Any]]] = {h: [] for h in ("db1", *REPLICAS)}
         self.conns: list[FakeDb] = []
+        self.asked_cores: list[str] = []
 
     def rows(self, host: str, table: str) -> list[Row]:
         n = len(self.events) if host == "db1" else self.applied[host]
@@ -67,7 +69,8 @@ class FakeDb:
         c, host = self.c, self.host_name
         assert not self.closed
         if "information_schema.tables" in sql:
-            return [{"t": t, "n": len(rows), "b": len(rows)} for t, rows in sorted(c.base.items())]
+            return [{"t": t, "n": len(rows), "b": len(rows) * c.row_bytes}
+                    for t, rows in sorted(c.base.items())]
         if "information_schema.columns" in sql:
             return [{"t": t, "c": col, "nullable": nl, "k": k, "type": ty} for t in sorted(c.base)
                     for col, nl, k, ty in (("id", "NO", "PRI", "bigint"), ("v", "YES", "", "text"))]
@@ -138,6 +141,7 @@ def step_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cluster: Cluster,
         return mains[name]
 
     async def two_cores(ctx: Any, name: str) -> int:
+        cluster.asked_cores.append(name)
         return 2
 
     async def another(ctx: Any, name: str) -> FakeDb:
@@ -175,6 +179,17 @@ async def test_equal_tables_are_checksummed_once_on_every_host_at_once(
     [line] = said(events)
     assert re.fullmatch(r"checksums equal on db1, db2, db3 \(full: 3 tables\) in \d+\.\d s",
                         line), line
+
+
+async def test_small_data_is_checksummed_over_each_hosts_one_connection(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 92 rows of 1 kB: more connections would cost more than they save.
+    cluster = Cluster(TABLES, row_bytes=1_000)
+    step, events = step_on(tmp_path, monkeypatch, cluster)
+    await step._verify_checksums()
+    assert len(cluster.conns) == 3 and cluster.asked_cores == []
+    assert cluster.peak == 3  # still every host at once
+    assert "(full: 3 tables)" in said(events)[0]
 
 
 async def test_a_replica_that_differs_is_named_and_replication_runs_again(

@@ -30,6 +30,9 @@ SAMPLED = "sampled"
 # Connections per host: a few are enough to overlap tables; more only queue on the disk. The
 # source serves Moodle meanwhile and gets half of what its cores would allow.
 POOL_MAX = 4
+# Below this much data a host's one connection is done before more could log in (each costs an
+# SSH forward and a login, about 0.1 s; CHECKSUM TABLE reads a few hundred MB a second).
+PARALLEL_MIN_BYTES = 200_000_000
 CHUNK_ROWS = 10_000
 SAMPLE_SHARE = 0.05
 INTEGER_TYPES = frozenset({"tinyint", "smallint", "mediumint", "int", "bigint"})
@@ -63,6 +66,8 @@ class Plan:
     units: tuple[Unit, ...]
     chunks: int = 0
     whole: int = 0
+    # The tables' size on the source, by the server's estimate.
+    bytes: int = 0
 
     def describe(self) -> str:
         if self.mode == FULL:
@@ -122,9 +127,11 @@ async def plan(db: Database, dbname: str, mode: str,
         "FROM information_schema.tables WHERE table_schema = %s "
         "AND table_type = 'BASE TABLE' ORDER BY table_name", (dbname,))
     by_size = sorted(tables, key=lambda r: -int(r["b"]))
+    size = sum(int(r["b"]) for r in tables)
     if mode == FULL:
         return Plan(FULL, len(tables), tuple(
-            Unit(str(r["t"]), checksum_sql(dbname, [str(r["t"])])) for r in by_size))
+            Unit(str(r["t"]), checksum_sql(dbname, [str(r["t"])])) for r in by_size),
+            bytes=size)
     rng = rng or random.Random()
     columns: dict[str, list[tuple[str, bool, bool, str]]] = {}
     for c in await db.query(
@@ -152,7 +159,7 @@ async def plan(db: Database, dbname: str, mode: str,
         chunks += len(bounds)
         sql = chunk_sql(dbname, table, key, [(c[0], c[1]) for c in cols])
         units += [Unit(table, sql, bounds[i], bounds[i]) for i in sample(len(bounds), rng)]
-    return Plan(SAMPLED, len(tables), tuple(units), chunks, whole)
+    return Plan(SAMPLED, len(tables), tuple(units), chunks, whole, size)
 
 
 async def measure(db: Database, unit: Unit) -> Any:

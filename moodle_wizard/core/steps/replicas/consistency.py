@@ -89,7 +89,9 @@ class Consistency(ReplicasBase):
         source = await self.ctx.db(inv.source)
         plan = await checksums.plan(source, dbname, inv.migration.verify)
         hosts = [inv.source, *inv.replicas]
-        pools = {h: await self._connections(h) for h in hosts}
+        parallel = plan.bytes >= checksums.PARALLEL_MIN_BYTES
+        pools = dict(zip(hosts, await checksums.together(
+            *(self._connections(h, parallel) for h in hosts)), strict=True))
         try:
             units, exact = list(plan.units), 0
             for attempt in range(ATTEMPTS):
@@ -123,13 +125,16 @@ class Consistency(ReplicasBase):
             f"checksums equal on {', '.join(hosts)} ({plan.describe()}{again}) in "
             f"{time.monotonic() - started:.1f} s")))
 
-    async def _connections(self, host: str) -> list[Database]:
-        """The host's own connection and as many more as its pool has room for."""
+    async def _connections(self, host: str, parallel: bool) -> list[Database]:
+        """The host's own connection, and as many more as its pool has room for when the
+        data is large enough to gain more than the connections cost."""
+        first = await self.ctx.db(host)
+        if not parallel:
+            return [first]
         size = checksums.pool_size(await checksums.host_cores(self.ctx, host),
                                    source=host == self.ctx.inventory.source)
-        first = await self.ctx.db(host)
-        return [first, *[await checksums.extra_connection(self.ctx, host)
-                         for _ in range(size - 1)]]
+        return [first, *await checksums.together(
+            *(checksums.extra_connection(self.ctx, host) for _ in range(size - 1)))]
 
     async def _replica_pass(self, conns: list[Database], units: list[Unit],
                             pos: str) -> dict[Unit, Any]:
