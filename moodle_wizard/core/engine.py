@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 
 from moodle_wizard.core.context import Context
 from moodle_wizard.core.errors import OperatorError
-from moodle_wizard.core.events import StepDone, StepFailed, StepStarted, Warning_
+from moodle_wizard.core.events import OutputLine, StepDone, StepFailed, StepStarted, Warning_
 from moodle_wizard.core.journal_run import run_journaled
-from moodle_wizard.core.state import StepName, StepStatus
+from moodle_wizard.core.state import MigrationOrder, StepName, StepStatus
 from moodle_wizard.core.steps.base import Action, Problem, Step
-from moodle_wizard.core.steps.registry import STEP_CLASSES, steps_through
+from moodle_wizard.core.steps.order import choose_order
+from moodle_wizard.core.steps.registry import STEP_CLASSES, implemented, steps_through
 
 
 class MigrationError(OperatorError):
@@ -64,9 +65,7 @@ class Engine:
         migration while nothing has changed. A step resumed after a crash is not preflighted
         again: its checks would now see the step's own changes.
         """
-        names = [n for n in steps_through(until)
-                 if self.ctx.state.step(n).status != StepStatus.DONE]
-        if names and names[0] == StepName.DISCOVER:
+        if self.ctx.state.step(StepName.DISCOVER).status != StepStatus.DONE:
             discover = self.step(StepName.DISCOVER)
             await self._guarded(discover.name, self.preflight([discover]))
             try:
@@ -74,12 +73,32 @@ class Engine:
             except MigrationError as exc:
                 # Discovery only reads: whatever stopped it, no host was changed.
                 raise MigrationError(f"{exc}; nothing was changed") from None
-            names = names[1:]
+        if until == StepName.DISCOVER:
+            return
+        await self._guarded(StepName.DISCOVER, self._decide_order())
+        names = [n for n in steps_through(until, self.ctx.state)
+                 if self.ctx.state.step(n).status != StepStatus.DONE]
         fresh = [self.step(n) for n in names if self._fresh(n)]
         if fresh:
             await self._guarded(fresh[0].name, self.preflight(fresh))
         for name in names:
             await self._apply(self.step(name))
+
+    async def _decide_order(self) -> None:
+        """The order the steps run in, decided once (after discovery) and journaled: resume
+        and rollback follow it. A journal whose steps ran before there was a choice keeps
+        the classic order."""
+        state = self.ctx.state
+        if state.order is not None:
+            return
+        started = [n for n, s in state.steps.items() if n != StepName.DISCOVER
+                   and s.status not in (StepStatus.PENDING, StepStatus.ROLLED_BACK)]
+        order, why = ((MigrationOrder.CLASSIC, "steps already ran in that order") if started
+                      else choose_order(self.ctx))
+        state.order = order
+        self.ctx.save()
+        self.ctx.emit(OutputLine(StepName.DISCOVER, self.ctx.inventory.source,
+                                 f"order: {order} ({why})"))
 
     async def _guarded(self, name: StepName, work: Awaitable[None]) -> None:
         try:
@@ -131,7 +150,7 @@ class Engine:
     def rollback_steps(self, to: StepName | None = None) -> list[Step]:
         """The steps `rollback(to)` undoes, newest first: each with its plan and its notes on
         which hosts it touches, built from what the journal proves was done."""
-        order = list(StepName)
+        order = implemented(self.ctx.state)
         first = order.index(to) if to else 0
         return [self.step(name) for name in reversed(order[first:])
                 if self.ctx.state.step(name).status
@@ -167,6 +186,9 @@ class Engine:
             record.actions = []
             if name != StepName.DISCOVER:
                 record.forget_facts()
+            else:
+                # Everything is undone: a new run decides its order again.
+                self.ctx.state.order = None
             record.remote_jobs = []
             record.finished_at = _now()
             self.ctx.save()

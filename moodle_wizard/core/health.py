@@ -138,13 +138,15 @@ async def _proxies(ctx: Context, topo: Topology) -> list[HealthItem]:
         return inv.hosts[name].address
 
     writer = (inv.proxysql.writer_hostgroup, addr(topo.primary))
-    expected = {writer} | {(inv.proxysql.reader_hostgroup, addr(r)) for r in topo.replicas}
+    # Readers once they serve (the proxy-first order configures ProxySQL before them).
+    readers = [r for r in topo.replicas if r in step.serving_replicas() or r == inv.source]
+    expected = {writer} | {(inv.proxysql.reader_hostgroup, addr(r)) for r in readers}
     # Each server on the port it listens on: the source's as discovered, the replicas' as
     # the replicas step set them up (whoever is the primary now).
     ports = {addr(m): int(step.src.port) if m == inv.source else replica_port(step.src)
              for m in topo.members}
     fenced = frozenset(addr(f) for f in topo.fenced)
-    serving = {addr(m): m for m in (topo.primary, *topo.replicas)}
+    serving = {addr(m): m for m in (topo.primary, *readers)}
 
     async def node(px: str) -> tuple[list[HealthItem], dict[str, str] | str]:
         try:

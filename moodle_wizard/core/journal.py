@@ -141,9 +141,9 @@ async def step_findings(ctx: Context, name: StepName) -> list[Finding]:
 
 async def findings(ctx: Context, after: StepName = StepName.DISCOVER) -> list[Finding]:
     """Every later step's read-only preflight that has yet to run, as findings."""
-    order = list(StepName)
+    order = implemented(ctx.state)
     out: list[Finding] = []
-    for name in implemented():
+    for name in order:
         if order.index(name) <= order.index(after) or has_run(ctx.state, name):
             continue
         out += await step_findings(ctx, name)

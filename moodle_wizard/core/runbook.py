@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from moodle_wizard.core.context import Context
 from moodle_wizard.core.state import StepName
+from moodle_wizard.core.steps.order import choose_order
 from moodle_wizard.core.steps.registry import STEP_CLASSES, implemented
 
 
@@ -14,10 +15,15 @@ async def runbook_markdown(ctx: Context) -> str:
     for action in discover.plan():
         await action.run()
     inv = ctx.inventory
+    if ctx.state.order is None:
+        ctx.state.order, why = choose_order(ctx)
+    else:
+        why = "as journaled"
     lines = [f"# Runbook: migration {inv.migration.name}", "",
              f"Source {inv.source}, replicas {', '.join(inv.replicas)}, backup method "
-             f"{inv.migration.backup_method.value}. Secrets are shown as ********.", ""]
-    for n, name in enumerate(implemented(), 1):
+             f"{inv.migration.backup_method.value}, order {ctx.state.order} ({why}). Secrets "
+             "are shown as ********.", ""]
+    for n, name in enumerate(implemented(ctx.state), 1):
         step = STEP_CLASSES[name](ctx)
         lines += [f"## {n}. {step.title} (`{name}`)", "", step.summary, ""]
         for action in step.plan():

@@ -14,7 +14,8 @@ Schema history:
   Same JSON shape as v1, except prepare-source's `cnf_path`/`cnf_previous` became
   `cnf: {path, previous}` (migrate_1_to_2).
 - v3: adds `cluster` (core/operate/record.py): the primary after a switchover or failover,
-  the hosts a failover fenced, the operations run. A v2 journal had none (migrate_2_to_3).
+  the hosts a failover fenced, the operations run; and `order`, the order the steps run in
+  (classic or proxy-first). A v2 journal had none (migrate_2_to_3: classic, as it ran).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ __all__ = [
     "ActionRecord",
     "ActionStatus",
     "Cluster",
+    "MigrationOrder",
     "MigrationState",
     "RemoteJob",
     "SecretInStateError",
@@ -88,6 +90,14 @@ class StepName(StrEnum):
     PROXYSQL = "proxysql"
     VIP = "vip"
     CUTOVER = "cutover"
+
+
+class MigrationOrder(StrEnum):
+    """Which comes first: the replicas (classic) or ProxySQL, the VIP and the cutover, so that
+    the source's restart happens behind ProxySQL (proxy-first: a pause, not failed writes)."""
+
+    CLASSIC = "classic"
+    PROXY_FIRST = "proxy-first"
 
 
 class StepStatus(StrEnum):
@@ -173,6 +183,9 @@ class MigrationState(_Model):
     # After the migration: who is the primary now, what a failover fenced, the operation
     # (switchover, failover, rejoin) in flight and those done (core/operate/).
     cluster: Cluster = Field(default_factory=Cluster)
+    # The order the steps run in, decided once discovery has run (and kept: resume and
+    # rollback follow the order that ran). None until then.
+    order: MigrationOrder | None = None
 
     def step(self, name: StepName | str) -> StepState[Any]:
         """A step's journal entry for what every step has (status, actions, jobs); its facts

@@ -60,8 +60,10 @@ def migrate_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
 
 def migrate_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
     """v2 to v3: the `cluster` record is new; a v2 journal never switched over, so its
-    primary is the inventory's source and nothing is fenced (the model's defaults)."""
-    return {**data, "schema_version": 3}
+    primary is the inventory's source and nothing is fenced (the model's defaults). A v2
+    journal ran its steps in the classic order: once discovery has run, that is its order."""
+    discovered = data.get("steps", {}).get("discover", {}).get("status") == "done"
+    return {**data, "schema_version": 3, **({"order": "classic"} if discovered else {})}
 
 
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {

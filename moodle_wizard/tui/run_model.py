@@ -86,7 +86,9 @@ class RunModel:
     # -- from the journal --
 
     def load(self, state: MigrationState) -> None:
-        for name in implemented():
+        # The rows in the order this migration runs its steps (classic or proxy-first).
+        self.rows = {n.value: self.rows[n.value] for n in implemented(state)}
+        for name in implemented(state):
             record = state.step(name)
             row = self.rows[name.value]
             running_here = row.started is not None and name.value == self.active

@@ -19,7 +19,7 @@ from moodle_wizard.core.engine import Engine, MigrationError, PreflightFailed
 from moodle_wizard.core.events import Event
 from moodle_wizard.core.inventory import Inventory
 from moodle_wizard.core.secrets import SecretStore
-from moodle_wizard.core.state import StepName, StepStatus, load, new_state
+from moodle_wizard.core.state import MigrationOrder, StepName, StepStatus, load, new_state
 from moodle_wizard.core.steps.base import Action, Problem, Step, StepError, error, question
 
 INVENTORY = Inventory.model_validate({
@@ -111,6 +111,9 @@ def make_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     steps = {StepName.DISCOVER: One, StepName.PREPARE_SOURCE: Two, StepName.REPLICAS: Three}
     monkeypatch.setattr(engine_mod, "STEP_CLASSES", steps)
     monkeypatch.setattr("moodle_wizard.core.steps.registry.STEP_CLASSES", steps)
+    # The toy steps have no source to decide an order from.
+    monkeypatch.setattr(engine_mod, "choose_order",
+                        lambda ctx: (MigrationOrder.CLASSIC, "toy steps"))
     path = tmp_path / "t.json"
     answers: list[bool] = []
     events: list[Event] = []

@@ -19,7 +19,7 @@ from moodle_wizard.core.secrets import MASK, SecretStore, mask_password_hashes
 from moodle_wizard.core.sql.accounts import copy_account_statements
 from moodle_wizard.core.sql.dialect import Dialect
 from moodle_wizard.core.sql.version import Flavor, ServerVersion
-from moodle_wizard.core.state import StepName
+from moodle_wizard.core.state import MigrationOrder, StepName, new_state
 from moodle_wizard.core.steps.base import Action, Problem, Step
 
 NATIVE = "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19"
@@ -184,6 +184,8 @@ class _Ctx:
                       "app": {"address": "10.0.0.3", "role": "app"}},
         })
         self.secrets = SecretStore()
+        self.state = new_state("t", "inv.toml")
+        self.state.order = MigrationOrder.CLASSIC
 
 
 async def test_every_hash_form_is_masked_in_the_runbook(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -52,9 +52,9 @@ class AdminSql:
         return f"on {self.host}, ProxySQL admin: {self.statement.display()}{note}"
 
     async def run(self, ctx: Context) -> object:
-        from moodle_wizard.core.steps.proxysql import ProxySQLStep
+        from moodle_wizard.core.steps.proxysql_admin import wizard_admin
 
-        admin = await ProxySQLStep(ctx).admin(self.host)
+        admin = await wizard_admin(ctx, self.host)
         return await admin.run(self.statement)
 
 

@@ -64,10 +64,10 @@ async def replica_status(db: Database, d: Dialect) -> ReplicaStatus | None:
 
 
 async def proxy_servers(ctx: Context, px: str) -> tuple[RuntimeServer, ...]:
-    from moodle_wizard.core.steps.proxysql import ProxySQLStep
+    from moodle_wizard.core.steps.proxysql_admin import wizard_admin
     from moodle_wizard.core.steps.proxysql_verify import runtime_servers
 
-    return await runtime_servers(await ProxySQLStep(ctx).admin(px))
+    return await runtime_servers(await wizard_admin(ctx, px))
 
 
 def status_of(servers: Sequence[RuntimeServer], hostgroup: int | None, addr: str) -> set[str]:
@@ -78,9 +78,9 @@ def status_of(servers: Sequence[RuntimeServer], hostgroup: int | None, addr: str
 
 async def conn_used(ctx: Context, px: str, hostgroup: int, addr: str) -> int:
     """Backend connections in use to `addr` in `hostgroup` (stats_mysql_connection_pool)."""
-    from moodle_wizard.core.steps.proxysql import ProxySQLStep
+    from moodle_wizard.core.steps.proxysql_admin import wizard_admin
 
-    admin = await ProxySQLStep(ctx).admin(px)
+    admin = await wizard_admin(ctx, px)
     rows = await admin.query("SELECT ConnUsed AS used FROM stats_mysql_connection_pool WHERE "
                              "hostgroup = %s AND srv_host = %s", (hostgroup, addr))
     return sum(int(r["used"]) for r in rows)

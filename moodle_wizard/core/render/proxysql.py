@@ -105,6 +105,12 @@ class ProxySqlConfig:
             # Reads through the read-only user go to the replicas only: with the primary also
             # in the reader hostgroup, Moodle's "safe reads" would land on it at random.
             "mysql-monitor_writer_is_also_reader": "false",
+            # While the writer restarts (the source's announced restart, a switchover), a new
+            # query waits this long for a writer to be ONLINE instead of failing, and a query
+            # that failed outside a transaction is retried once: ProxySQL's defaults, set so
+            # that they are verified and shown, not assumed.
+            "mysql-connect_timeout_server_max": "10000",
+            "mysql-query_retries_on_failure": "1",
         }
 
     @property

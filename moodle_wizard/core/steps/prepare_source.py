@@ -7,6 +7,7 @@ from functools import partial
 
 from moodle_wizard.core.command import Command, Sql, render_all, run_all
 from moodle_wizard.core.facts import CnfBackup, PrepareSourceFacts
+from moodle_wizard.core.remote.mysql import Database
 from moodle_wizard.core.render.mycnf import (
     DEFAULT_LOG_BIN,
     BinlogDecision,
@@ -16,7 +17,7 @@ from moodle_wizard.core.render.mycnf import (
     source_binlog_plan,
 )
 from moodle_wizard.core.sql.accounts import copy_account_statements, password_hashes
-from moodle_wizard.core.state import StepName
+from moodle_wizard.core.state import MigrationOrder, StepName
 from moodle_wizard.core.steps import prepare_source_commands as cmd
 from moodle_wizard.core.steps.base import (
     Action,
@@ -104,9 +105,11 @@ class PrepareSource(Step):
         inv = self.ctx.inventory
         mode = inv.migration.source_restart
         if self.restart_needed():
+            effect = ("after the cutover, behind ProxySQL: Moodle's requests wait while it "
+                      "restarts, 2.3 s in the lab, instead of failing" if self.restart_deferred()
+                      else "while it restarts, Moodle's reads and writes fail: 2.3 s in the lab")
             what = (f"{inv.source}'s {service_name(self.src.flavor)} must restart once to "
-                    "turn on the binary log (while it restarts, Moodle's reads and writes fail: "
-                    "2.3 s in the lab)")
+                    f"turn on the binary log ({effect})")
             if mode == "never":
                 problems.append(error(f"{what}, and the inventory says source_restart = "
                                       "\"never\"; allow it (\"ask\" or \"allow\") or turn on "
@@ -143,13 +146,8 @@ class PrepareSource(Step):
             f"{self.server_id()})", self.write_config,
             [*(f"on {src}: {line}" for line in decisions),
              *render_all(self._config_commands())], done=self.config_written, host=src)]
-        if self.restart_needed():
-            svc = cmd.service_name(self.src.flavor)
-            actions.append(Action(
-                "restart", f"Restart {svc} on {src} (announced; Moodle's reads and writes "
-                "fail until it is back)",
-                self.restart, [cmd.restart(src, self.src.flavor).render()], done=self.binlog_on,
-                host=src))
+        if self.restart_needed() and not self.restart_deferred():
+            actions.append(self.restart_action())
         for name, value in self.runtime_changes():
             actions.append(Action(
                 f"set:{name}", f"Set {name} = {value} now (no restart needed)",
@@ -177,6 +175,23 @@ class PrepareSource(Step):
             "heartbeat", f"Create {HEARTBEAT_DB}.{HEARTBEAT_TABLE} for replication markers",
             self.create_heartbeat, render_all(cmd.heartbeat(src)), host=src))
         return actions
+
+    def restart_deferred(self) -> bool:
+        """In the proxy-first order the restart waits until Moodle goes through ProxySQL: the
+        replicas step runs it first (`restart_action`), behind ProxySQL."""
+        return self.ctx.state.order == MigrationOrder.PROXY_FIRST
+
+    def restart_action(self) -> Action:
+        """The announced restart that applies the option file written here."""
+        src, svc = self.ctx.inventory.source, cmd.service_name(self.src.flavor)
+        what = ("Moodle's requests wait in ProxySQL until it is back" if self.restart_deferred()
+                else "Moodle's reads and writes fail until it is back")
+        runbook = [cmd.restart(src, self.src.flavor).render()]
+        if self.restart_deferred():
+            runbook.append(cmd.first_logged_write(src).render())
+        return Action("source-restart" if self.restart_deferred() else "restart",
+                      f"Restart {svc} on {src} (announced; {what})", self.restart,
+                      runbook, done=self.binlog_on, host=src)
 
     def _config_commands(self) -> list[Command]:
         return cmd.config(self.ctx.inventory.source, self.cnf_path(), self.cnf(),
@@ -232,6 +247,8 @@ class PrepareSource(Step):
         if not await self.binlog_on():
             raise StepError(f"{self.ctx.inventory.source} restarted but the binary log is "
                             f"still off: another config file overrides {self.cnf_path()}?")
+        if self.restart_deferred():
+            await cmd.first_logged_write(self.ctx.inventory.source).run(self.ctx)
 
     async def _restart_source(self) -> None:
         src = self.ctx.inventory.source
@@ -294,6 +311,13 @@ class PrepareSource(Step):
 
     async def verify(self) -> None:
         db = await self.ctx.db(self.ctx.inventory.source)
+        if self.restart_needed() and self.restart_deferred():
+            # The settings apply at the restart the replicas step makes: here, the file.
+            if not await self.config_written():
+                raise StepError(f"{self.cnf_path()} on {self.ctx.inventory.source} is not "
+                                "what the wizard wrote")
+            await self._verify_accounts(db)
+            return
         # GLOBAL: this session's binlog_format is the one it started with.
         row = await db.one("SELECT @@log_bin AS b, @@GLOBAL.binlog_format AS f, "
                            "@@server_id AS s")
@@ -301,6 +325,9 @@ class PrepareSource(Step):
             raise StepError(f"{self.ctx.inventory.source}: after preparing, log_bin="
                             f"{row['b']} binlog_format={row['f']} server_id={row['s']}; "
                             f"expected 1, ROW, {self.server_id()}")
+        await self._verify_accounts(db)
+
+    async def _verify_accounts(self, db: Database) -> None:
         for _purpose, user, host in self.accounts():
             if not await db.query("SELECT 1 FROM mysql.user WHERE user=%s AND host=%s",
                                   (user, host)):
@@ -329,7 +356,8 @@ class PrepareSource(Step):
             if self.restart_needed():
                 svc = cmd.service_name(self.src.flavor)
                 actions.append(Action("restart", f"Restart {svc} on {src} with its original "
-                                      "settings", self._restart_source,
+                                      "settings (only if it runs with the wizard's)",
+                                      self._restart_unless_original,
                                       [cmd.restart(src, self.src.flavor).render()],
                                       done=self.original_settings_back, host=src))
                 actions.append(Action(
@@ -338,6 +366,12 @@ class PrepareSource(Step):
                     render_all(cmd.remove_binlogs(src, None, log_dir=facts.log_dir_created)),
                     host=src))
         return actions
+
+    async def _restart_unless_original(self) -> None:
+        # A server that never restarted with the wizard's file (the proxy-first order stopped
+        # before the replicas step) runs with its original settings: no restart to undo.
+        if not await self.original_settings_back():
+            await self._restart_source()
 
     async def remove_new_binlogs(self) -> None:
         if not await self.original_settings_back() or self.src.log_bin:

@@ -113,6 +113,14 @@ def heartbeat(src: str) -> list[Command]:
     ]
 
 
+def first_logged_write(src: str) -> Sql:
+    """One row in the wizard's scratch table right after the binary log is on: the backup then
+    records a GTID position even on a site nobody writes to (the proxy-first order made the
+    accounts before the binary log was on, so nothing else is logged yet)."""
+    return Sql(src, Statement(f"INSERT INTO `{HEARTBEAT_DB}`.`{HEARTBEAT_TABLE}` (token) "
+                              "VALUES (%s)", ("binary log on",)))
+
+
 def drop_heartbeat(src: str) -> Sql:
     return Sql(src, Statement(f"DROP DATABASE IF EXISTS `{HEARTBEAT_DB}`"))
 

@@ -27,7 +27,6 @@ from moodle_wizard.core.facts import MoodleFacts, ProxyNode, ProxySQLFacts
 from moodle_wizard.core.poll import poll_until
 from moodle_wizard.core.remote import proxysql_node
 from moodle_wizard.core.remote.proxysql import (
-    AdminLoginRefused,
     AdminUnreachable,
     ProxySqlAdmin,
 )
@@ -40,12 +39,11 @@ from moodle_wizard.core.render.proxysql import (
 )
 from moodle_wizard.core.secrets import generate_password
 from moodle_wizard.core.sql.quoting import MASK
-from moodle_wizard.core.state import StepName
+from moodle_wizard.core.state import MigrationOrder, StepName, StepStatus
 from moodle_wizard.core.steps import proxysql_commands as pxcmd
 from moodle_wizard.core.steps import proxysql_preflight, proxysql_verify
 from moodle_wizard.core.steps.base import Action, Problem, Step, StepError
-from moodle_wizard.core.steps.proxysql_preflight import PACKAGE_ADMIN_PASSWORD
-from moodle_wizard.core.steps.replicas.common import replica_port
+from moodle_wizard.core.steps.proxysql_admin import initial_password, wizard_admin
 
 DATADIR, REPO_SERIES = proxysql_node.DATADIR, proxysql_node.REPO_SERIES
 
@@ -79,8 +77,7 @@ class ProxySQLStep(Step):
         return self.discovered.moodle
 
     def initial_password(self) -> str:
-        return (self.ctx.secrets.optional("proxysql_initial_admin_password")
-                or PACKAGE_ADMIN_PASSWORD)
+        return initial_password(self.ctx)
 
     def nodes(self) -> dict[str, ProxyNode]:
         return self.facts.nodes
@@ -132,7 +129,7 @@ class ProxySQLStep(Step):
 
     def _runbook_sql(self) -> list[str]:
         """The admin statements with placeholder secrets (no secret is needed to show them)."""
-        cfg = self._config_with(MASK, MASK, MASK, MASK)
+        cfg = self._config_with(MASK, MASK, MASK, MASK, self.serving_replicas())
         out = []
         for stmt in [*mysql_statements(cfg), *admin_statements(cfg)]:
             out.append(_display(stmt))
@@ -185,20 +182,8 @@ class ProxySQLStep(Step):
                                       f"see {DATADIR}/proxysql.log there")
 
     async def admin(self, px: str) -> ProxySqlAdmin:
-        """The admin connection: with the wizard's credentials once they are in place, else
-        with the initial ones (a resume may find either)."""
-        generated = self.ctx.secrets.generated_value("proxysql_admin_password")
-        if generated:
-            try:
-                return await self.ctx.proxysql_admin(px, self.cfg.admin_user, generated)
-            except AdminLoginRefused:
-                pass
-        try:
-            return await self.ctx.proxysql_admin(px, self.cfg.initial_admin_user,
-                                                 self.initial_password())
-        except AdminLoginRefused as exc:
-            raise StepError(f"{exc}; neither the wizard's admin user nor the initial admin "
-                            f"credentials work on {px}") from None
+        """The admin connection (core/steps/proxysql_admin.py)."""
+        return await wizard_admin(self.ctx, px)
 
     async def configure(self, px: str) -> None:
         admin = await self.admin(px)
@@ -223,8 +208,18 @@ class ProxySQLStep(Step):
             await admin.run(stmt)
         await self.ctx.forget_proxysql_admin(px)  # the old credentials are gone
 
-    async def config(self) -> ProxySqlConfig:
-        """The one config every node gets (generated secrets are persisted before use)."""
+    def serving_replicas(self) -> list[str]:
+        """The replicas ProxySQL sends reads to: all of them once the replicas step is done;
+        none before (the proxy-first order configures ProxySQL before there are replicas,
+        and the replicas step adds them as they are ready)."""
+        state = self.ctx.state
+        done = state.steps.replicas.status == StepStatus.DONE
+        first = state.order == MigrationOrder.PROXY_FIRST
+        return list(self.ctx.inventory.replicas) if done or not first else []
+
+    async def config(self, replicas: list[str] | None = None) -> ProxySqlConfig:
+        """The one config every node gets (generated secrets are persisted before use), with
+        `replicas` as readers (default: the serving ones)."""
         ro_password = ""
         if self.cfg.readonly_user:
             ro_password = self.ctx.secrets.generated("proxysql_readonly_password",
@@ -232,21 +227,24 @@ class ProxySQLStep(Step):
         return self._config_with(
             await self.ctx.moodle_password(), ro_password,
             self.ctx.secrets.get("monitor_password"),
-            self.ctx.secrets.generated("proxysql_admin_password", generate_password))
+            self.ctx.secrets.generated("proxysql_admin_password", generate_password),
+            self.serving_replicas() if replicas is None else replicas)
 
     def _config_with(self, moodle_pw: str, ro_pw: str, monitor_pw: str,
-                     admin_pw: str) -> ProxySqlConfig:
+                     admin_pw: str, replicas: list[str]) -> ProxySqlConfig:
         inv, cfg, moodle = self.ctx.inventory, self.cfg, self.moodle()
-        # Each server where it listens: the source on its own port, the replicas on the one
-        # the replicas step gives them.
+        # Each server where it listens: one port names every database server (the replicas
+        # listen on the source's).
         w, r = cfg.writer_hostgroup, cfg.reader_hostgroup
-        servers = (Backend(w, inv.hosts[inv.source].address, int(self.src.port)),
-                   *(Backend(r, inv.hosts[x].address, replica_port(self.src))
-                     for x in inv.replicas))
+        port = int(self.src.port)
+        servers = (Backend(w, inv.hosts[inv.source].address, port),
+                   *(Backend(r, inv.hosts[x].address, port) for x in replicas))
         dbname = moodle.dbname or ""
         users = [FrontendUser(moodle.dbuser or "", moodle_pw, w, dbname)]
         if cfg.readonly_user:
-            users.append(FrontendUser(cfg.readonly_user, ro_pw, r, dbname))
+            # Without replicas yet, Moodle's safe reads go to the source: an empty reader
+            # hostgroup would make them wait and fail.
+            users.append(FrontendUser(cfg.readonly_user, ro_pw, r if replicas else w, dbname))
         return ProxySqlConfig(
             writer_hostgroup=w, reader_hostgroup=r, servers=servers, users=tuple(users),
             monitor_user=inv.migration.monitor_user, monitor_password=monitor_pw,

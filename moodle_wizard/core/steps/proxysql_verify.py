@@ -42,7 +42,9 @@ class ProxyStep(Protocol):
 
     async def admin(self, px: str) -> ProxySqlAdmin: ...
 
-    async def config(self) -> ProxySqlConfig: ...
+    async def config(self, replicas: list[str] | None = None) -> ProxySqlConfig: ...
+
+    def serving_replicas(self) -> list[str]: ...
 
 
 # -- what a node runs ---------------------------------------------------------------------
@@ -211,7 +213,8 @@ async def verify_identical(step: ProxyStep) -> None:
     # them), each on the port its server listens on.
     want = {(b.hostgroup, b.hostname, b.port) for b in config.servers}
     assert {(hg, host) for hg, host, _ in want} == {
-        (w, inv.hosts[inv.source].address), *((r, inv.hosts[x].address) for x in inv.replicas)}
+        (w, inv.hosts[inv.source].address),
+        *((r, inv.hosts[x].address) for x in step.serving_replicas())}
     seen: list[tuple[list[str], set[tuple[int, str, int]]]] = []
 
     async def settled() -> set[tuple[int, str, int]] | None:
@@ -243,7 +246,7 @@ async def verify_identical(step: ProxyStep) -> None:
 async def server_ids(step: ProxyStep) -> dict[str, int]:
     inv = step.ctx.inventory
     ids = {}
-    for name in (inv.source, *inv.replicas):
+    for name in (inv.source, *step.serving_replicas()):
         db = await step.ctx.db(name)
         ids[name] = int((await db.one("SELECT @@server_id AS s"))["s"])
     return ids
@@ -266,8 +269,14 @@ async def verify_routes(step: ProxyStep, px: str, ids: dict[str, int]) -> None:
         ro = await login(step, px, local, step.cfg.readonly_user,
                          step.ctx.secrets.generated("proxysql_readonly_password",
                                                     generate_password), dbname)
-        replica_ids = {ids[x] for x in inv.replicas}
-        if ro.server_id not in replica_ids or not ro.read_only:
+        serving = step.serving_replicas()
+        if not serving:
+            # No replica yet (proxy-first): Moodle's safe reads go to the source.
+            if ro.server_id != ids[inv.source]:
+                raise StepError(f"{px}: the read-only user reached server_id {ro.server_id} "
+                                f"({ro.hostname}) through ProxySQL, not the source (there is "
+                                "no replica yet)")
+        elif ro.server_id not in {ids[x] for x in serving} or not ro.read_only:
             raise StepError(f"{px}: the read-only user reached server_id {ro.server_id} "
                             f"({ro.hostname}) through ProxySQL, not a replica")
 

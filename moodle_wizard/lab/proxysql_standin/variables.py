@@ -93,6 +93,9 @@ MYSQL_VARIABLES: Final[Mapping[str, VariableSpec]] = {
     "mysql-connect_timeout_server": _int(1000),
     "mysql-connect_timeout_server_max": _int(10000),
     "mysql-connect_retries_on_failure": _int(10),
+    # Known and kept, as ProxySQL's; the stand-in relays a session's bytes and does not
+    # replay a failed query itself (it holds new connections instead: connect_timeout_*).
+    "mysql-query_retries_on_failure": _int(1),
     "mysql-shun_on_failures": _int(5),
     "mysql-shun_recovery_time_sec": _int(10),
     "mysql-monitor_enabled": _bool(True),

@@ -13,7 +13,7 @@ from moodle_wizard.tui.widgets.step_table import STATUS
 
 
 def progress_line(state: MigrationState) -> str:
-    steps = implemented()
+    steps = implemented(state)
     done = sum(1 for n in steps if state.step(n).status == StepStatus.DONE)
     current = next((n for n in steps if state.step(n).status in (
         StepStatus.RUNNING, StepStatus.FAILED, StepStatus.ROLLING_BACK)), None)
@@ -32,7 +32,7 @@ class SavedMigration(PlainText):
         text = Text()
         text.append(progress_line(state) + "\n", style="bold")
         text.append(f"left {left}; journal {path.name} in the state directory\n", style="dim")
-        for name in implemented():
+        for name in implemented(state):
             mark, style, word = STATUS[state.step(name).status.value]
             text.append(f" {mark} ", style=style)
             text.append(f"{STEP_CLASSES[name].title:<24} {word}\n")

@@ -18,7 +18,7 @@ from moodle_wizard.core.steps.base import Action, Problem, error, source_version
 from moodle_wizard.core.steps.discover import replica_host_facts, server_candidate
 from moodle_wizard.core.steps.replicas import commands as replica_cmd
 from moodle_wizard.core.steps.replicas import datadir as replica_datadir
-from moodle_wizard.core.steps.replicas import seed, seed_key
+from moodle_wizard.core.steps.replicas import proxy_first, seed, seed_key
 from moodle_wizard.core.steps.replicas.common import (
     SPACE_MARGIN,
     port_problems,
@@ -84,7 +84,7 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
         inv = self.ctx.inventory
         src = inv.source
         mid = self.ctx.state.migration_id
-        actions: list[Action] = []
+        actions: list[Action] = proxy_first.before(self.ctx)
         for r in inv.replicas:
             pkgs = self._packages()
             actions += [
@@ -146,7 +146,7 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
         actions.append(Action("cleanup", "Remove the temporary seed key and job files",
                               self.cleanup_seed, self.cleanup_runbook(planned=True),
                               host=src))
-        return actions
+        return actions + proxy_first.readers(self.ctx)
 
     # -- rollback ----------------------------------------------------------------------
 
@@ -173,7 +173,8 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
 
     def rollback_plan(self) -> list[Action]:
         inv = self.ctx.inventory
-        actions = []
+        readers = [f"readers:{px}" for px in inv.proxies]
+        actions = proxy_first.readers_out(self.ctx, self.journaled(*readers))
         for r in inv.replicas:
             undo = self._touched(r)
             if "server" in undo:

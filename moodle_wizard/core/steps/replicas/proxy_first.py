@@ -1,0 +1,82 @@
+"""The replicas step's part in the proxy-first order (core/steps/order.py): the source's
+restart comes first, behind ProxySQL (its requests wait instead of failing), and once the
+replicas replicate, every proxy node sends reads to them. Rollback takes them out of
+ProxySQL first, while they still answer."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+from moodle_wizard.core.command import Command, render_all, run_all
+from moodle_wizard.core.operate import commands as opcmd
+from moodle_wizard.core.sql.statement import Statement
+from moodle_wizard.core.state import MigrationOrder, StepStatus
+from moodle_wizard.core.steps.base import Action
+from moodle_wizard.core.steps.prepare_source import PrepareSource
+
+if TYPE_CHECKING:
+    from moodle_wizard.core.context import Context
+
+__all__ = ["before", "readers", "readers_out"]
+
+
+def _proxy_first(ctx: Context) -> bool:
+    return (ctx.state.order == MigrationOrder.PROXY_FIRST
+            and ctx.state.steps.proxysql.status == StepStatus.DONE)
+
+
+def before(ctx: Context) -> list[Action]:
+    """The source's restart, when the migration deferred it to here."""
+    prepare = PrepareSource(ctx)
+    if ctx.state.order == MigrationOrder.PROXY_FIRST and prepare.restart_needed():
+        return [prepare.restart_action()]
+    return []
+
+
+def _servers(ctx: Context, px: str, replicas: list[str]) -> list[Command]:
+    inv, cfg = ctx.inventory, ctx.inventory.proxysql
+    port = int(ctx.discovered.source.port)
+    want = opcmd.Layout(cfg.writer_hostgroup, cfg.reader_hostgroup, port,
+                        inv.hosts[inv.source].address,
+                        tuple(inv.hosts[r].address for r in replicas),
+                        max_replication_lag=cfg.max_replication_lag)
+    out: list[Command] = list(opcmd.layout(px, want))
+    if cfg.readonly_user:
+        # Moodle's safe reads go to the replicas once there are some, to the source before.
+        hostgroup = cfg.reader_hostgroup if replicas else cfg.writer_hostgroup
+        out[-2:-2] = [opcmd.AdminSql(px, Statement(
+            "UPDATE mysql_users SET default_hostgroup = %s WHERE username = %s",
+            (hostgroup, cfg.readonly_user))),
+            opcmd.AdminSql(px, Statement("LOAD MYSQL USERS TO RUNTIME")),
+            opcmd.AdminSql(px, Statement("SAVE MYSQL USERS TO DISK"))]
+    return out
+
+
+def readers(ctx: Context) -> list[Action]:
+    """On every proxy node, the replicas in the reader hostgroup (proxy-first only: in the
+    classic order the proxysql step, which comes later, puts them there)."""
+    if not _proxy_first(ctx):
+        return []
+    replicas = list(ctx.inventory.replicas)
+    out = []
+    for px in ctx.inventory.proxies:
+        commands = _servers(ctx, px, replicas)
+        out.append(Action(f"readers:{px}", f"ProxySQL on {px}: {', '.join(replicas)} serve "
+                          "reads", partial(run_all, ctx, commands), render_all(commands),
+                          host=px))
+    return out
+
+
+def readers_out(ctx: Context, journaled: bool) -> list[Action]:
+    """Rollback: the replicas out of ProxySQL again, before they stop (`journaled`: the
+    readers actions ran)."""
+    if not journaled or ctx.state.steps.proxysql.status in (StepStatus.PENDING,
+                                                            StepStatus.ROLLED_BACK):
+        return []
+    out = []
+    for px in ctx.inventory.proxies:
+        commands = _servers(ctx, px, [])
+        out.append(Action(f"readers:{px}", f"ProxySQL on {px}: no replica serves reads",
+                          partial(run_all, ctx, commands), render_all(commands), host=px))
+    return out

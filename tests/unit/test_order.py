@@ -1,0 +1,96 @@
+"""The order of the steps (core/steps/order.py): which one a migration takes and why, and what
+the proxy-first order changes in the plans: ProxySQL before there are replicas (the source its
+only server, Moodle's safe reads to it), the source's restart deferred to the replicas step
+(behind ProxySQL), the replicas added to the reader hostgroup at the end and taken out first
+at rollback; rollback follows the order that ran."""
+
+from __future__ import annotations
+
+import pytest
+
+from moodle_wizard.core.context import Context
+from moodle_wizard.core.engine import Engine
+from moodle_wizard.core.errors import StepError
+from moodle_wizard.core.state import MigrationOrder, StepName, StepStatus
+from moodle_wizard.core.state_migrations import migrate_2_to_3
+from moodle_wizard.core.steps.order import choose_order
+from moodle_wizard.core.steps.prepare_source import PrepareSource
+from moodle_wizard.core.steps.proxysql import ProxySQLStep
+from moodle_wizard.core.steps.registry import implemented
+from moodle_wizard.core.steps.replicas import Replicas
+from tests.unit.plan_fixtures import context
+
+FLAVOUR = "mariadb-10.11"
+
+
+def _say(ctx: Context, order: str) -> None:
+    """The inventory with migration.order = `order` (inventories are frozen)."""
+    inv = ctx.inventory
+    ctx.inventory = inv.model_copy(update={
+        "migration": inv.migration.model_copy(update={"order": order})})
+
+
+def test_auto_is_proxy_first_when_the_source_must_restart(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = context(FLAVOUR, monkeypatch)
+    assert PrepareSource(ctx).restart_needed()  # the fixture's source has no binary log
+    order, why = choose_order(ctx)
+    assert order == MigrationOrder.PROXY_FIRST and "must restart" in why
+    _say(ctx, "classic")
+    assert choose_order(ctx)[0] == MigrationOrder.CLASSIC
+
+
+def test_a_source_on_loopback_only_runs_classic(monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = context(FLAVOUR, monkeypatch)
+    src = ctx.state.steps.discover.facts.source
+    assert src is not None
+    src.bind_address = "127.0.0.1"
+    order, why = choose_order(ctx)
+    assert order == MigrationOrder.CLASSIC and "loopback" in why
+    _say(ctx, "proxy-first")
+    with pytest.raises(StepError, match="proxy-first.*loopback"):
+        choose_order(ctx)
+
+
+def test_proxy_first_plans(monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = context(FLAVOUR, monkeypatch)
+    ctx.state.order = MigrationOrder.PROXY_FIRST
+    assert implemented(ctx.state) == [StepName.DISCOVER, StepName.PREPARE_SOURCE,
+                                      StepName.PROXYSQL, StepName.VIP, StepName.CUTOVER,
+                                      StepName.REPLICAS]
+    assert "restart" not in [a.id for a in PrepareSource(ctx).plan()]
+    px = ProxySQLStep(ctx)
+    assert px.serving_replicas() == []
+    runbook = "\n".join(line for a in px.plan() for line in a.runbook)
+    assert "10.77.0.12" not in runbook and "10.77.0.13" not in runbook
+    # Moodle's safe reads to the writer hostgroup while there is no replica.
+    assert "'moodle_ro', '********', 1, 10" in runbook
+    ids = [a.id for a in Replicas(ctx).plan()]
+    assert ids[0] == "source-restart" and not any(i.startswith("readers:") for i in ids)
+    ctx.state.steps.proxysql.status = StepStatus.DONE
+    ids = [a.id for a in Replicas(ctx).plan()]
+    assert ids[-2:] == ["readers:px1", "readers:px2"]
+    readers = Replicas(ctx).plan()[-1].runbook
+    assert any("VALUES (20, '10.77.0.13'" in line for line in readers)
+    assert any("SET default_hostgroup = 20 WHERE username = 'moodle_ro'" in line
+               for line in readers)
+
+
+def test_rollback_follows_the_order_that_ran(monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = context(FLAVOUR, monkeypatch, {StepName.REPLICAS: ["readers:px1", "readers:px2"]})
+    ctx.state.order = MigrationOrder.PROXY_FIRST
+    for name in StepName:
+        ctx.state.step(name).status = StepStatus.DONE
+    steps = [s.name for s in Engine(ctx).rollback_steps()]
+    assert steps == [StepName.REPLICAS, StepName.CUTOVER, StepName.VIP, StepName.PROXYSQL,
+                     StepName.PREPARE_SOURCE, StepName.DISCOVER]
+    first = Replicas(ctx).rollback_plan()[:2]
+    assert [a.id for a in first] == ["readers:px1", "readers:px2"]
+    assert not any("10.77.0.12" in line for line in first[0].runbook)
+
+
+def test_a_v2_journal_that_ran_keeps_the_classic_order() -> None:
+    ran = {"schema_version": 2, "steps": {"discover": {"status": "done"}}}
+    assert migrate_2_to_3(ran)["order"] == "classic"
+    fresh = {"schema_version": 2, "steps": {"discover": {"status": "pending"}}}
+    assert "order" not in migrate_2_to_3(fresh)
