@@ -106,6 +106,18 @@ class Wizard:
         self.files.append(path)
         return path
 
+    def migration_inventory(self, order: str | None = None) -> str:
+        """The lab's inventory as a benchmark migrates with it: the source's restart allowed
+        in advance (`run --yes` refuses it otherwise), and `order` if given."""
+        text = run("jump", "cat", INVENTORY).stdout.replace(
+            'source_restart = "ask"', 'source_restart = "allow"')
+        if order is not None:
+            text = text.replace("[migration]\n", f'[migration]\norder = "{order}"\n', 1)
+        path = f"/srv/mwlab/bench-{order or 'auto'}-{secrets.token_hex(3)}.toml"
+        run("jump", "sh", "-c", f"cat > {path}", input=text.encode())
+        self.files.append(path)
+        return path
+
     def clean(self) -> None:
         run("jump", "rm", "-rf", self.state_dir, *self.files, check=False)
 

@@ -13,24 +13,17 @@ Then the migration's rollback."""
 from __future__ import annotations
 
 import json
-import secrets
 import statistics
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.labkit import INVENTORY, Wizard, run
+from bench.labkit import Wizard
 from moodle_wizard.lab import lab
-
-ALLOW_RESTART = ('source_restart = "ask"', 'source_restart = "allow"')
 
 
 def _inventory(wizard: Wizard) -> str:
-    text = run("jump", "cat", INVENTORY).stdout.replace(*ALLOW_RESTART)
-    path = f"/srv/mwlab/bench-operate-{secrets.token_hex(3)}.toml"
-    run("jump", "sh", "-c", f"cat > {path}", input=text.encode())
-    wizard.files.append(path)
-    return path
+    return wizard.migration_inventory()
 
 
 def _drill(wizard: Wizard, *args: str) -> dict[str, Any]:

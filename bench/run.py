@@ -23,7 +23,8 @@ from bench import report
 from bench.labkit import ensure_lab, sh
 from moodle_wizard.lab import lab
 
-PARTS = ("tui_start", "seed", "migration", "binlog_on", "operate", "tui_stream", "big")
+PARTS = ("tui_start", "seed", "migration", "classic", "binlog_on", "operate", "tui_stream",
+         "big")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -94,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench.writes import measure_migration
             log("4, 5, 9. full migration with the writer, VIP drill, rollback")
             figures["migration"] = measure_migration(log)
+        if "classic" in parts:
+            from bench.writes import measure_migration
+            log("4 again, in the classic order (db1 restarts before ProxySQL is in front)")
+            figures["migration_classic"] = measure_migration(log, order="classic")
         if "binlog_on" in parts:
             from bench.writes import measure_migration_binlog_on
             log("4 again, with db1's binary log already on (no restart to announce)")

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.labkit import INVENTORY, Wizard, run, seconds, sh, step_seconds, wait_for
+from bench.labkit import Wizard, run, seconds, sh, step_seconds, wait_for
 
 WRITER = Path(__file__).parent.parent / "tests" / "lab" / "files" / "mw-writer.php"
 CONFIG = "/var/www/moodle/config.php"
@@ -93,10 +93,13 @@ def longest_gaps(ok: list[float], state: dict[str, Any], n: int = 3) -> list[dic
 
 
 def restart_window(state: dict[str, Any]) -> tuple[float, float] | None:
-    for a in state["steps"]["prepare-source"].get("actions") or []:
-        if a["id"] == "restart":
-            return (datetime.fromisoformat(a["started_at"]).timestamp(),
-                    datetime.fromisoformat(a["finished_at"]).timestamp())
+    """When db1 restarted: prepare-source's restart (classic order) or the replicas step's
+    first action (proxy-first: behind ProxySQL)."""
+    for step, action in (("prepare-source", "restart"), ("replicas", "source-restart")):
+        for a in state["steps"][step].get("actions") or []:
+            if a["id"] == action:
+                return (datetime.fromisoformat(a["started_at"]).timestamp(),
+                        datetime.fromisoformat(a["finished_at"]).timestamp())
     return None
 
 
@@ -127,13 +130,15 @@ def measure_migration_binlog_on(log: Any) -> dict[str, Any]:
         return measure_migration(log)
 
 
-def measure_migration(log: Any) -> dict[str, Any]:
-    """One full migration with the writer on, then the VIP drill, then the rollback."""
+def measure_migration(log: Any, order: str | None = None) -> dict[str, Any]:
+    """One full migration with the writer on (in `order`; None: as the wizard decides), then
+    the VIP drill, then the rollback. Lost writes: those the writer was told succeeded that
+    are not on db1 at the end."""
     wizard = Wizard()
     try:
         with Writer() as writer:
             t0, started = time.monotonic(), time.time()
-            wizard("run", "--inventory", INVENTORY, "--yes")
+            wizard("run", "--inventory", wizard.migration_inventory(order), "--yes")
             wall = time.monotonic() - t0
             migrated = time.time()
             state = wizard.state()
@@ -144,7 +149,11 @@ def measure_migration(log: Any) -> dict[str, Any]:
             drill_ended = time.time()
             log(f"  {drill}")
             writes = writer.stop()
+        rows = int(sh("db1", "mariadb -N -e \"SELECT COUNT(*) FROM moodle.mdl_mwlab_probe "
+                             "WHERE apphost='mw-writer'\"").stdout.strip() or 0)
         during_run = availability(writes, restart_window(state), (started, migrated))
+        during_run["lost_writes"] = max(len(writes["ok"]) - rows, 0)
+        during_run["order"] = state.get("order")
         during_run["longest_gaps"] = longest_gaps(
             [t for t in writes["ok"] if started <= t <= migrated], state)
         failover = availability(writes, None, (drill_started, drill_ended))
