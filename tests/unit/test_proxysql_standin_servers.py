@@ -157,17 +157,20 @@ def test_missed_pings_shun_online_rows_and_close_their_connections() -> None:
 
 
 def test_shunned_servers_recover_after_the_recovery_time_when_asked_for() -> None:
-    servers = table(server(W, DB1), server(R, DB2, "SHUNNED"))
+    # DB2 keeps the writer hostgroup served, so only the recovery time brings DB1 back.
+    servers = table(server(W, DB1), server(W, DB2), server(R, DB2, "SHUNNED"))
     servers.shun_and_killall(DB1, now_s=100)
-    assert servers.candidates(W, now_s=110, recovery_s=10) == []
-    assert placed(servers.candidates(W, now_s=111, recovery_s=10)) == [(W, "10.0.0.1", "ONLINE")]
-    # Configured SHUNNED is not an automatic shun: it stays.
-    assert servers.candidates(R, now_s=1000, recovery_s=10) == []
+    assert placed(servers.candidates(W, now_s=110, recovery_s=10, last_resort_s=1)) == [
+        (W, "10.0.0.2", "ONLINE")]
+    assert placed(servers.candidates(W, now_s=111, recovery_s=10, last_resort_s=1)) == [
+        (W, "10.0.0.1", "ONLINE"), (W, "10.0.0.2", "ONLINE")]
+    # Configured SHUNNED is not an automatic shun: it stays, even as a last resort.
+    assert servers.candidates(R, now_s=1000, recovery_s=10, last_resort_s=1) == []
 
 
 def test_offline_servers_are_never_candidates() -> None:
     servers = table(server(W, DB1, "OFFLINE_SOFT"), server(W, DB2, "OFFLINE_HARD"))
-    assert servers.candidates(W, now_s=0, recovery_s=10) == []
+    assert servers.candidates(W, now_s=0, recovery_s=10, last_resort_s=1) == []
 
 
 def test_connect_errors_in_one_second_shun_the_server() -> None:

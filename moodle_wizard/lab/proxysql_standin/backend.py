@@ -99,44 +99,21 @@ async def open_backend(
 ) -> BackendLink:
     """Log in to an ONLINE server of ``hostgroup`` as ``username``.
 
-    Waits up to ``mysql-connect_timeout_server_max`` for a server to be ONLINE
-    and to accept, then fails with ProxySQL's error 9001.
+    As MySQL_Session::handler_again___status_CONNECTING_SERVER: one weighted pick per
+    attempt; with no server to pick, or after a failed connect, it tries again after
+    ``mysql-connect_retries_delay`` ms (the candidates change as servers are unshunned);
+    the client gets the backend's error once ``mysql-connect_retries_on_failure`` retries
+    have failed, ProxySQL's 9001 once ``mysql-connect_timeout_server_max`` has passed.
     """
     timeout_ms = runtime.int_variable("mysql-connect_timeout_server_max")
     deadline = time.monotonic() + timeout_ms / 1000
+    retries = runtime.int_variable("mysql-connect_retries_on_failure")
+    # ProxySQL pauses the session 1 ms by default; at 0 it goes on at once, which an
+    # event loop cannot do without spinning, so never less than 1 ms here.
+    delay = max(runtime.int_variable("mysql-connect_retries_delay"), 1) / 1000
     password = runtime.backend_password(username)
     flags = int(client_capabilities) & int(COMMAND_PHASE_FLAGS)
     while True:
-        for server in weighted_order(runtime.online_servers(hostgroup)):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            per_try = min(runtime.int_variable("mysql-connect_timeout_server") / 1000, remaining)
-            endpoint = Endpoint(str(server["hostname"]), int(server["port"]))
-            # Counted as used from the start, as ProxySQL does with a connection it is
-            # creating: a switchover waiting for ConnUsed=0 must not miss it.
-            writers: list[asyncio.StreamWriter] = []
-            token = runtime.server_table.acquire(hostgroup, endpoint, _closer(writers))
-            try:
-                link = await _connect(
-                    endpoint.hostname, endpoint.port, username, password,
-                    database, backend_charset(charset), flags, per_try,
-                )
-            except BaseException as error:
-                runtime.server_table.release(hostgroup, endpoint, token)
-                if not isinstance(error, BackendError):
-                    raise
-                _count_error(runtime, hostgroup, endpoint, error.code)
-                if error.code < CLIENT_ERROR_MIN:
-                    # The server said no (access denied ...): another one would too.
-                    raise
-                log.info("%s: backend %s:%s of hostgroup %s failed: %s", LOG_NAME,
-                         server["hostname"], server["port"], hostgroup, error.message)
-                continue
-            writers.append(link.writer)
-            runtime.server_table.connected(hostgroup, endpoint)
-            link.hostgroup, link.token = hostgroup, token
-            return link
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise BackendError(
@@ -144,8 +121,42 @@ async def open_backend(
                 f"Max connect timeout reached while reaching hostgroup {hostgroup} "
                 f"after {timeout_ms}ms",
             )
-        # Wait for the monitor (or an admin LOAD) to bring a server ONLINE.
-        await asyncio.sleep(min(0.1, remaining))
+        picked = weighted_order(runtime.online_servers(hostgroup))[:1]
+        if not picked:
+            # Wait for an unshun, the monitor or an admin LOAD to bring a server ONLINE.
+            await asyncio.sleep(min(delay, remaining))
+            continue
+        server = picked[0]
+        per_try = min(runtime.int_variable("mysql-connect_timeout_server") / 1000, remaining)
+        endpoint = Endpoint(str(server["hostname"]), int(server["port"]))
+        # Counted as used from the start, as ProxySQL does with a connection it is
+        # creating: a switchover waiting for ConnUsed=0 must not miss it.
+        writers: list[asyncio.StreamWriter] = []
+        token = runtime.server_table.acquire(hostgroup, endpoint, _closer(writers))
+        try:
+            link = await _connect(
+                endpoint.hostname, endpoint.port, username, password,
+                database, backend_charset(charset), flags, per_try,
+            )
+        except BaseException as error:
+            runtime.server_table.release(hostgroup, endpoint, token)
+            if not isinstance(error, BackendError):
+                raise
+            _count_error(runtime, hostgroup, endpoint, error.code)
+            if error.code < CLIENT_ERROR_MIN:
+                # The server said no (access denied ...): another one would too.
+                raise
+            log.info("%s: backend %s:%s of hostgroup %s failed: %s", LOG_NAME,
+                     server["hostname"], server["port"], hostgroup, error.message)
+            if retries <= 0:
+                raise
+            retries -= 1
+            await asyncio.sleep(min(delay, max(deadline - time.monotonic(), 0)))
+            continue
+        writers.append(link.writer)
+        runtime.server_table.connected(hostgroup, endpoint)
+        link.hostgroup, link.token = hostgroup, token
+        return link
 
 
 def _closer(writers: list[asyncio.StreamWriter]) -> Callable[[], None]:

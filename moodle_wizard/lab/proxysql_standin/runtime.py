@@ -208,12 +208,17 @@ class RuntimeConfig:
 
     def online_servers(self, hostgroup: int) -> list[Row]:
         """The servers a new backend connection may go to (MyHGC::get_random_MySrvC):
-        ONLINE ones, automatically shunned ones coming back after the recovery time."""
+        ONLINE ones, automatically shunned ones coming back after the recovery time, or
+        after a tenth of it when the hostgroup has nothing else (both as ProxySQL derives
+        them, capped below connect_timeout_server_max so a waiting query sees a retry)."""
         recovery = self.int_variable("mysql-shun_recovery_time_sec")
-        if recovery * 1000 >= self.int_variable("mysql-connect_timeout_server_max"):
-            recovery = self.int_variable("mysql-connect_timeout_server_max") // 1000 - 1
+        timeout_max = self.int_variable("mysql-connect_timeout_server_max")
+        if recovery * 1000 >= timeout_max:
+            wait, last_resort = timeout_max // 1000 - 1, timeout_max // 10000 - 1
+        else:
+            wait, last_resort = recovery, recovery // 10
         return self.server_table.candidates(
-            hostgroup, int(time.time()), max(recovery, 1) if recovery else 0
+            hostgroup, int(time.time()), max(wait, 1) if recovery else 0, max(last_resort, 1)
         )
 
     # -- checksums -------------------------------------------------------------

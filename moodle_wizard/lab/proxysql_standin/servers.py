@@ -122,18 +122,37 @@ class ServerTable:
 
     # -- the client side ---------------------------------------------------------
 
-    def candidates(self, hostgroup: int, now_s: int, recovery_s: int) -> list[Row]:
-        """ONLINE servers of a hostgroup, after bringing back automatically shunned ones
-        whose last error is older than ``recovery_s`` (MyHGC::get_random_MySrvC)."""
-        for (group, _), server in self._servers.items():
-            if (group == hostgroup and server.row["status"] == SHUNNED
-                    and server.shunned_automatic and recovery_s > 0
-                    and now_s - server.last_error_s > recovery_s
+    def candidates(self, hostgroup: int, now_s: int, recovery_s: int,
+                   last_resort_s: int) -> list[Row]:
+        """ONLINE servers of a hostgroup (MyHGC::get_random_MySrvC).
+
+        Automatically shunned servers whose last error is older than ``recovery_s`` come
+        back first (0: never this way). If that leaves the hostgroup without an ONLINE
+        server, ProxySQL's "desperate attempt" (issue #531) brings back every automatically
+        shunned one whose last error is older than ``last_resort_s`` (a tenth of the
+        recovery time, at least 1 s): a lone writer that restarts is tried again about
+        every 2 s, not after the full recovery time.
+        """
+        def unshun(server: _Server) -> None:
+            server.row["status"] = ONLINE
+            server.shunned_automatic = False
+            server.errors_this_second = server.last_error_s = 0
+
+        servers = [s for (group, _), s in self._servers.items() if group == hostgroup]
+        auto_shunned = [s for s in servers if s.row["status"] == SHUNNED and s.shunned_automatic]
+        for server in auto_shunned:
+            if (recovery_s > 0 and now_s - server.last_error_s > recovery_s
                     and not (server.kill_all and server.used)):
-                server.row["status"] = ONLINE
-                server.shunned_automatic = server.kill_all = False
-                server.errors_this_second = 0
-        return online_in_hostgroup((s.row for s in self._servers.values()), hostgroup)
+                unshun(server)
+                server.kill_all = False
+        online = online_in_hostgroup((s.row for s in servers), hostgroup)
+        if not online:
+            # The last resort keeps shunned_and_kill_all_connections as ProxySQL does.
+            for server in auto_shunned:
+                if server.row["status"] == SHUNNED and now_s - server.last_error_s > last_resort_s:
+                    unshun(server)
+            online = online_in_hostgroup((s.row for s in servers), hostgroup)
+        return online
 
     def connect_error(self, hostgroup: int, endpoint: Endpoint, code: int, now_s: int,
                       max_failures: int) -> bool:

@@ -93,6 +93,7 @@ MYSQL_VARIABLES: Final[Mapping[str, VariableSpec]] = {
     "mysql-connect_timeout_server": _int(1000),
     "mysql-connect_timeout_server_max": _int(10000),
     "mysql-connect_retries_on_failure": _int(10),
+    "mysql-connect_retries_delay": _int(1),
     # Known and kept, as ProxySQL's; the stand-in relays a session's bytes and does not
     # replay a failed query itself (it holds new connections instead: connect_timeout_*).
     "mysql-query_retries_on_failure": _int(1),
