@@ -27,7 +27,8 @@ from moodle_wizard.core.remote.errors import ChangedHostKey, RemoteError
 from moodle_wizard.core.runbook import runbook_markdown
 from moodle_wizard.core.secrets import MASK
 from moodle_wizard.core.session import open_session
-from moodle_wizard.core.state import MigrationState, StepName
+from moodle_wizard.core.state import MigrationOrder, MigrationState, StepName
+from moodle_wizard.core.steps.order import choose_order
 from moodle_wizard.tui.runner import SessionIO
 
 # -- what operations report --------------------------------------------------------------------
@@ -71,6 +72,9 @@ class DiscoveryResult:
 class ReviewResult:
     runbook: str
     findings: list[Finding]
+    # The order the steps will run in and why (core/steps/order.py decides).
+    order: MigrationOrder | None = None
+    why: str = ""
 
 
 @dataclass(frozen=True)
@@ -182,9 +186,12 @@ async def review(io: SessionIO, settings: Settings, inventory: Inventory,
     """The runbook exactly as `moodle-wizard plan` makes it, and the preflight findings;
     a dry session (nothing saved, nothing changed)."""
     async with _session(io, settings, inventory, state.model_copy(deep=True), None) as ctx:
-        text = await runbook_markdown(ctx)
+        journaled = ctx.state.order
+        text = await runbook_markdown(ctx)  # decides the order on this copy when not journaled
+        order, why = ((journaled, "journaled when the migration started") if journaled
+                      else choose_order(ctx))
         found = await findings(ctx)
-        return ReviewResult(text, found)
+        return ReviewResult(text, found, order, why)
 
 
 async def check_step(io: SessionIO, settings: Settings, inventory: Inventory,

@@ -64,7 +64,7 @@ def save_migration(state_dir: Path, *, statuses: dict[str, str] | None = None,
                    left: timedelta = timedelta(hours=2), clock: FixedClock | None = None,
                    local: bool = True, inventory: str | None = None,
                    facts: dict[str, dict[str, Any]] | None = None,
-                   errors: dict[str, str] | None = None) -> Path:
+                   errors: dict[str, str] | None = None, order: str | None = None) -> Path:
     """A journaled migration 'mwlab' in the state directory; returns the state file."""
     clock = clock or FixedClock()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -86,6 +86,9 @@ def save_migration(state_dir: Path, *, statuses: dict[str, str] | None = None,
         state["steps"][name]["facts"].update(more)
     for name, error in (errors or {}).items():
         state["steps"][name]["last_error"] = error
+    # A journal as this wizard writes it (v3): its order is decided when the run starts
+    # (None until then; a v2 journal that had discovered is classic, as it ran).
+    state["schema_version"], state["order"] = 3, order
     path = state_dir / "mwlab.json"
     path.write_text(json.dumps(state, indent=2))
     path.chmod(0o600)

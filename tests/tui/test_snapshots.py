@@ -14,7 +14,7 @@ import pytest
 from textual.pilot import Pilot
 
 from moodle_wizard.core.health import HealthItem
-from moodle_wizard.core.state import ActionRecord, ActionStatus, StepName, load
+from moodle_wizard.core.state import ActionRecord, ActionStatus, MigrationOrder, StepName, load
 from moodle_wizard.tui import preview
 from moodle_wizard.tui.app import WizardApp
 from moodle_wizard.tui.clock import FixedClock
@@ -86,7 +86,8 @@ def reviewed(app: WizardApp) -> None:
     app.review = ReviewResult((FIXTURES / "runbook.md").read_text(), [
         Finding("prepare-source", "question", "db1's mariadb must restart once to turn on the "
                 "binary log (while it restarts, Moodle's reads and writes fail: 2.3 s in the "
-                "lab). Restart it now?")])
+                "lab). Restart it now?")], MigrationOrder.PROXY_FIRST,
+        "db1 must restart: behind ProxySQL, Moodle's requests wait instead of failing")
     app.reviewed_for = app.draft.to_toml()
 
 

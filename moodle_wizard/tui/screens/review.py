@@ -3,7 +3,7 @@ read-only checks found, export to a file; nothing has changed until the operator
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -11,12 +11,31 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from moodle_wizard.core.state import MigrationOrder
 from moodle_wizard.tui import preview
 from moodle_wizard.tui.operations import Review, Run
 from moodle_wizard.tui.screens.base import FlowScreen
 from moodle_wizard.tui.widgets.finding_list import FindingList
 from moodle_wizard.tui.widgets.plain_text import PlainText
 from moodle_wizard.tui.widgets.runbook_view import RunbookView
+
+if TYPE_CHECKING:
+    from moodle_wizard.tui.ops import ReviewResult
+
+
+# What each order means for Moodle, in the operator's words (one line under the status).
+ORDER_EFFECT = {
+    MigrationOrder.PROXY_FIRST: "ProxySQL and the VIP first: the source's restart becomes a "
+                                "pause of about the restart's length instead of failed requests",
+    MigrationOrder.CLASSIC: "the replicas first, then ProxySQL, the VIP and the cutover",
+}
+
+
+def order_line(review: ReviewResult) -> Text:
+    if review.order is None:
+        return Text("")
+    return Text.assemble(("Order: ", "bold"), (str(review.order), "bold"),
+                         f" - {ORDER_EFFECT[review.order]}.\n", (f"Why: {review.why}.", "dim"))
 
 
 class ReviewScreen(FlowScreen):
@@ -27,7 +46,9 @@ class ReviewScreen(FlowScreen):
     BACK = "vip"
     HELP = ("The runbook is the plan exactly as the wizard will run it: every step, every "
             "command and SQL statement, secrets masked - the same text `moodle-wizard plan` "
-            "prints. It is made from a fresh, read-only look at the hosts.\n\n**Nothing has "
+            "prints. It is made from a fresh, read-only look at the hosts. The line under the "
+            "status says in which order the steps run (proxy-first or classic) and why; the "
+            "Backup screen chooses it.\n\n**Nothing has "
             "changed on any server yet.** Press **s** to start the migration (you confirm "
             "once more), **e** to export the runbook to a file, **r** to make it again.")
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -41,6 +62,7 @@ class ReviewScreen(FlowScreen):
     def body(self) -> ComposeResult:
         with VerticalScroll(id="review-body"):
             yield PlainText("", id="review-status")
+            yield PlainText("", id="review-order")
             yield FindingList(id="review-findings")
             yield RunbookView(id="runbook")
 
@@ -66,6 +88,9 @@ class ReviewScreen(FlowScreen):
         findings = self.query_one("#review-findings", FindingList)
         runbook = self.query_one("#runbook", RunbookView)
         error = app.errors.get("review")
+        ready = app.review is not None and not error and not app.runner.running(Review)
+        self.query_one("#review-order", Static).update(
+            order_line(app.review) if app.review is not None and ready else "")
         if app.runner.running(Review):
             status.update(Text("… making the runbook: a read-only look at every host",
                                style="dim"))
@@ -105,7 +130,7 @@ class ReviewScreen(FlowScreen):
                 f"{f.step}: {f.message}" for f in errors))
             return
         titles = "\n".join(f"  {n}. {title}" for n, (_, title, _) in
-                           enumerate(preview.steps(), 1))
+                           enumerate(preview.steps(app.review.order), 1))
 
         def answered(yes: bool | None) -> None:
             if yes:
