@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from moodle_wizard.core.context import Context
 from moodle_wizard.core.errors import OperatorError
 from moodle_wizard.core.state import (
     MigrationState,
@@ -19,7 +18,17 @@ from moodle_wizard.core.state import (
     load,
     state_dir,
 )
-from moodle_wizard.core.steps.registry import STEP_CLASSES, implemented
+
+if TYPE_CHECKING:
+    from moodle_wizard.core.context import Context
+
+
+def implemented(state: MigrationState | None = None) -> list[StepName]:
+    # The registry imports every step and with them SSH and MySQL (0.5 s): the TUI's first
+    # screen lists saved migrations without them (docs/benchmarks.md, the cold start).
+    from moodle_wizard.core.steps.registry import implemented as in_order
+
+    return in_order(state)
 
 # A step in one of these has nothing on the hosts for a rollback to undo.
 NOT_RUN = (StepStatus.PENDING, StepStatus.ROLLED_BACK)
@@ -131,6 +140,8 @@ class Finding:
 
 async def step_findings(ctx: Context, name: StepName) -> list[Finding]:
     """One step's read-only preflight (its questions are reported, not asked)."""
+    from moodle_wizard.core.steps.registry import STEP_CLASSES
+
     try:
         problems = await STEP_CLASSES[name](ctx).preflight()
     except OperatorError as exc:

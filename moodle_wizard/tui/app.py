@@ -58,6 +58,12 @@ class WizardApp(Palette):
             self.load_draft(self.prefill)
         self.push_screen(self.screen_for("welcome"))
 
+    def on_ready(self) -> None:
+        # The first frame is out: load the engine behind it (warm.py).
+        from moodle_wizard.tui import warm
+
+        self.engine_loader = warm.start()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "operate":
             on_dashboard = (isinstance(self.screen, WizardScreen)

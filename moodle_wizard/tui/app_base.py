@@ -6,16 +6,16 @@ palette.py's; app.py puts them together."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.screen import Screen
 from textual.signal import Signal
 
 from moodle_wizard.core import journal
-from moodle_wizard.core.health import HealthItem
 from moodle_wizard.core.inventory import Inventory, InventoryError, load_inventory
 from moodle_wizard.core.migrationlock import MigrationLock
 from moodle_wizard.core.state import (
@@ -25,7 +25,7 @@ from moodle_wizard.core.state import (
     StepStatus,
     load,
 )
-from moodle_wizard.tui import heap, ops
+from moodle_wizard.tui import heap, results
 from moodle_wizard.tui.clock import Clock
 from moodle_wizard.tui.draft import InventoryDraft, discovery_key
 from moodle_wizard.tui.loopwatch import LoopWatch
@@ -35,6 +35,9 @@ from moodle_wizard.tui.runner import AskOperator, EngineRunner, WithdrawQuestion
 from moodle_wizard.tui.screens import SCREENS
 from moodle_wizard.tui.screens.changed_key import ChangedKeyScreen
 from moodle_wizard.tui.screens.error import ErrorScreen
+
+if TYPE_CHECKING:
+    from moodle_wizard.core.health import HealthItem
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +54,12 @@ class WizardBase(App[None]):
         self.blink = blink  # the cursor; off for screenshots that must not depend on time
         self.guide = guide
         self.prefill = prefill
-        self.settings = ops.Settings(known_hosts=known_hosts)
+        self.settings = results.Settings(known_hosts=known_hosts)
         self.runner = EngineRunner(self)
         self.changed: Signal[str] = Signal(self, "changed")
         self.loopwatch = LoopWatch() if watch_loop else None
+        # The thread that loads the engine's modules once the first frame is out (warm.py).
+        self.engine_loader: threading.Thread | None = None
         self.ask_resume = ask_resume
         self._asks: dict[Any, Screen[Any]] = {}
         # Run once an operation of that kind succeeds (see EngineOps.after).
@@ -70,11 +75,11 @@ class WizardBase(App[None]):
         self.draft = draft or InventoryDraft()
         self.state: MigrationState | None = None
         self.state_file: Path | None = None
-        self.connection: dict[str, ops.HostCheck] = {}
-        self.moodle: ops.MoodleConfig | None = None
-        self.discovery: ops.DiscoveryResult | None = None
+        self.connection: dict[str, results.HostCheck] = {}
+        self.moodle: results.MoodleConfig | None = None
+        self.discovery: results.DiscoveryResult | None = None
         self.discovered_for: str | None = None
-        self.review: ops.ReviewResult | None = None
+        self.review: results.ReviewResult | None = None
         self.reviewed_for: str | None = None
         self.health: list[HealthItem] | None = None
         self._discovering: str | None = None

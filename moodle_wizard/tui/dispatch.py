@@ -10,18 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moodle_wizard.core import journal
 from moodle_wizard.core.errors import explain
-from moodle_wizard.core.health import HealthItem
 from moodle_wizard.core.inventory import InventoryError, load_inventory
-from moodle_wizard.core.preview import rollback_preview
 from moodle_wizard.core.remote.errors import ChangedHostKey
 from moodle_wizard.core.secrets import mask_password_hashes
-from moodle_wizard.core.session import bug_log_path
 from moodle_wizard.core.state import StepName, new_state, state_path
-from moodle_wizard.tui import heap, ops
+from moodle_wizard.tui import heap, results
 from moodle_wizard.tui.draft import discovery_key
 from moodle_wizard.tui.operate_dispatch import OperateOps
 from moodle_wizard.tui.operations import (
@@ -41,10 +38,15 @@ from moodle_wizard.tui.runner import EngineEvents, OpDone, OpMessage
 from moodle_wizard.tui.screens.confirm import ConfirmModal
 from moodle_wizard.tui.screens.rollback import RollbackModal
 
+if TYPE_CHECKING:
+    from moodle_wizard.core.health import HealthItem
+
 
 def describe_error(exc: BaseException) -> str:
     """core/errors.py decides, as for the headless commands: the operator's message, or for a
     bug a short note naming the log that now holds its traceback."""
+    from moodle_wizard.core.session import bug_log_path
+
     return explain(exc, log=bug_log_path(), mask=mask_password_hashes).text
 
 
@@ -97,7 +99,7 @@ class EngineOps(OperateOps):
                 return self._bind_cluster(request)
         raise TypeError(f"the wizard cannot start {request!r}")
 
-    def _bind_connect(self) -> Work[ops.ConnectionReport] | None:
+    def _bind_connect(self) -> Work[results.ConnectionReport] | None:
         try:
             inventory = self.draft.validate()
         except InventoryError as exc:
@@ -109,9 +111,11 @@ class EngineOps(OperateOps):
         self.runner.addresses = {n: h.address for n, h in inventory.hosts.items()}
         state = new_state(inventory.migration.name, self.draft.path())
         settings = self.settings
+        from moodle_wizard.tui import ops  # the engine, loaded when first used
+
         return lambda io: ops.check_connections(io, settings, inventory, state)
 
-    def _bind_discover(self) -> Work[ops.DiscoveryResult] | None:
+    def _bind_discover(self) -> Work[results.DiscoveryResult] | None:
         try:
             inventory = self.inventory()
             path = state_path(inventory.migration.name)
@@ -140,9 +144,11 @@ class EngineOps(OperateOps):
         self._discovering = discovery_key(self.draft)
         settings = self.settings
         self.run_model = RunModel(self.clock)
+        from moodle_wizard.tui import ops  # the engine, loaded when first used
+
         return lambda io: ops.discover(io, settings, inventory, state, path)
 
-    def _bind_review(self) -> Work[ops.ReviewResult] | None:
+    def _bind_review(self) -> Work[results.ReviewResult] | None:
         if self.state is None:
             return None
         try:
@@ -155,6 +161,8 @@ class EngineOps(OperateOps):
         self.errors.pop("review", None)
         self._reviewing = self.draft.to_toml()
         state, settings = self.state, self.settings
+        from moodle_wizard.tui import ops  # the engine, loaded when first used
+
         return lambda io: ops.review(io, settings, inventory, state)
 
     def _bind_check(self, step: StepName) -> Work[list[journal.Finding]] | None:
@@ -163,9 +171,11 @@ class EngineOps(OperateOps):
         inventory = self.draft.validate()
         state, settings = self.state, self.settings
         self.checks.pop(step.value, None)
+        from moodle_wizard.tui import ops  # the engine, loaded when first used
+
         return lambda io: ops.check_step(io, settings, inventory, state, step)
 
-    def _bind_run(self, until: StepName | None) -> Work[ops.RunResult] | None:
+    def _bind_run(self, until: StepName | None) -> Work[results.RunResult] | None:
         if self.state is None or self.state_file is None:
             return None
         try:
@@ -180,10 +190,12 @@ class EngineOps(OperateOps):
         self.run_model.message = None
         self.health = None
         state, path, settings = self.state, self.state_file, self.settings
+        from moodle_wizard.tui import ops  # the engine, loaded when first used
+
         return lambda io: ops.run(io, settings, inventory, state, path, until)
 
     def _bind_rollback(self, to: StepName | None,
-                       force_config: bool) -> Work[ops.RunResult] | None:
+                       force_config: bool) -> Work[results.RunResult] | None:
         if self.state is None or self.state_file is None:
             return None
         try:
@@ -197,6 +209,8 @@ class EngineOps(OperateOps):
         self.run_model.message = None
         self.health = None
         state, path, settings = self.state, self.state_file, self.settings
+        from moodle_wizard.tui import ops  # the engine, loaded when first used
+
         return lambda io: ops.rollback(io, settings, inventory, state, path, to, force_config)
 
     def _bind_health(self) -> Work[list[HealthItem]] | None:
@@ -209,6 +223,8 @@ class EngineOps(OperateOps):
             return None
         state, settings, path = self.state, self.settings, self.state_file
         self.health = None
+        from moodle_wizard.tui import ops  # the engine, loaded when first used
+
         return lambda io: ops.health(io, settings, inventory, state, path)
 
     # -- what the engine thread reports -------------------------------------------------------
@@ -223,15 +239,15 @@ class EngineOps(OperateOps):
 
     def on_op_message(self, message: OpMessage) -> None:
         payload = message.payload
-        if isinstance(payload, ops.HostCheck):
+        if isinstance(payload, results.HostCheck):
             self.connection[payload.name] = payload
             if payload.changed_key:
                 self.show_changed_key(payload.name, payload.reason)
             self.changed.publish("connect")
-        elif isinstance(payload, ops.MoodleConfig):
+        elif isinstance(payload, results.MoodleConfig):
             self.moodle = payload
             self.changed.publish("connect")
-        elif isinstance(payload, ops.StateSnapshot):
+        elif isinstance(payload, results.StateSnapshot):
             self.state = payload.state
             self.run_model.load(payload.state)
             self.changed.publish("state")
@@ -274,21 +290,21 @@ class EngineOps(OperateOps):
             then()
 
     def _discovered(self, done: OpDone) -> None:
-        if isinstance(done.result, ops.DiscoveryResult):
+        if isinstance(done.result, results.DiscoveryResult):
             self.discovery = done.result
             self.state = done.result.state
             self.discovered_for = self._discovering
         self.run_model.stop_clocks()
 
     def _reviewed(self, done: OpDone) -> None:
-        if isinstance(done.result, ops.ReviewResult):
+        if isinstance(done.result, results.ReviewResult):
             self.review = done.result
             self.reviewed_for = self._reviewing
 
     def _ran(self, request: Run | Rollback, done: OpDone) -> None:
         model, result = self.run_model, done.result
         model.stop_clocks()
-        if isinstance(result, ops.RunResult):
+        if isinstance(result, results.RunResult):
             self.state = result.state
             model.load(result.state)
         if done.error is not None:
@@ -297,7 +313,7 @@ class EngineOps(OperateOps):
                 self._offer_forced_config_rollback(request.to)
         elif done.cancelled:
             model.message = "stopped; the state is saved - resume continues it"
-        elif isinstance(request, Rollback) and isinstance(result, ops.RunResult):
+        elif isinstance(request, Rollback) and isinstance(result, results.RunResult):
             model.message = ("rolled back: " + ", ".join(result.undone)
                              if result.undone else "nothing to undo")
         elif self.all_done():
@@ -339,6 +355,8 @@ class EngineOps(OperateOps):
         except InventoryError as exc:
             self.show_error("The inventory is not valid", str(exc))
             return
+        from moodle_wizard.core.preview import rollback_preview  # the engine's
+
         steps = rollback_preview(inventory, self.state, to)
         if not steps:
             self.notify("nothing to roll back: no step from there on has run", timeout=6)

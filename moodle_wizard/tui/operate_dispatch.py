@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from moodle_wizard.core.inventory import InventoryError, load_inventory
-from moodle_wizard.tui import operate_ops
 from moodle_wizard.tui.app_base import WizardBase
 from moodle_wizard.tui.draft import InventoryDraft
 from moodle_wizard.tui.operate_model import OperateLog
-from moodle_wizard.tui.operate_ops import OperateResult
 from moodle_wizard.tui.operations import ClusterOperation, Health, Operation, Work
+from moodle_wizard.tui.results import OperateResult
 from moodle_wizard.tui.runner import OpDone
 
 
@@ -44,6 +43,8 @@ class OperateOps(WizardBase):
         self.runner.addresses = {n: h.address for n, h in inventory.hosts.items()}
         self.operate.start(request.title)
         state, path, settings = self.state, self.state_file, self.settings
+        from moodle_wizard.tui import operate_ops  # the engine, loaded when first used
+
         return lambda io: operate_ops.run_operation(io, settings, inventory, state, path,
                                                     request)
 

@@ -5,7 +5,6 @@ anything about the cluster; the words of the headline are the only thing added."
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from moodle_wizard.core import drill as vip_drill
@@ -16,18 +15,8 @@ from moodle_wizard.core.operate import api, drills
 from moodle_wizard.core.state import MigrationState
 from moodle_wizard.tui.operations import ClusterOperation, Drill, Failover, Rejoin, Switchover
 from moodle_wizard.tui.ops import Settings, StateSnapshot, _Emitter, _session
+from moodle_wizard.tui.results import OperateResult
 from moodle_wizard.tui.runner import SessionIO
-
-
-@dataclass(frozen=True)
-class OperateResult:
-    """What an operation ended with: one headline, the report's lines, the journal after;
-    `ok` False when it ran to its end but missed its targets (a drill's failed writes)."""
-
-    headline: str
-    lines: list[str] = field(default_factory=list)
-    state: MigrationState | None = None
-    ok: bool = True
 
 
 class _Said(_Emitter):

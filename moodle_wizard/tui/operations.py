@@ -20,10 +20,10 @@ if TYPE_CHECKING:
     # which imports this module (and ruff does not read strings in a base class).
     from moodle_wizard.core.health import HealthItem  # noqa: F401
     from moodle_wizard.core.journal import Finding  # noqa: F401
-    from moodle_wizard.tui.operate_ops import OperateResult  # noqa: F401
-    from moodle_wizard.tui.ops import (  # noqa: F401
+    from moodle_wizard.tui.results import (  # noqa: F401
         ConnectionReport,
         DiscoveryResult,
+        OperateResult,
         ReviewResult,
         RunResult,
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,68 +26,23 @@ from moodle_wizard.core.remote.errors import ChangedHostKey, RemoteError
 from moodle_wizard.core.runbook import runbook_markdown
 from moodle_wizard.core.secrets import MASK
 from moodle_wizard.core.session import open_session
-from moodle_wizard.core.state import MigrationOrder, MigrationState, StepName
+from moodle_wizard.core.state import MigrationState, StepName
 from moodle_wizard.core.steps.order import choose_order
+from moodle_wizard.tui.results import (  # what they report, light to import (results.py)
+    ConnectionReport,
+    DiscoveryResult,
+    HostCheck,
+    MoodleConfig,
+    ReviewResult,
+    RunResult,
+    Settings,
+    StateSnapshot,
+)
 from moodle_wizard.tui.runner import SessionIO
 
-# -- what operations report --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class HostCheck:
-    name: str
-    address: str
-    ok: bool
-    reason: str = ""
-    changed_key: bool = False
-
-
-@dataclass(frozen=True)
-class MoodleConfig:
-    """What config.php on the app host says, the password masked."""
-
-    values: dict[str, str]
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class ConnectionReport:
-    hosts: list[HostCheck]
-    moodle: MoodleConfig | None
-
-
-@dataclass(frozen=True)
-class StateSnapshot:
-    state: MigrationState
-
-
-@dataclass(frozen=True)
-class DiscoveryResult:
-    state: MigrationState
-    findings: list[Finding]
-
-
-@dataclass(frozen=True)
-class ReviewResult:
-    runbook: str
-    findings: list[Finding]
-    # The order the steps will run in and why (core/steps/order.py decides).
-    order: MigrationOrder | None = None
-    why: str = ""
-
-
-@dataclass(frozen=True)
-class RunResult:
-    state: MigrationState
-    undone: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Settings:
-    """How sessions are opened (tests point known_hosts at a file of their own)."""
-
-    known_hosts: Path | None = None
-
+__all__ = ["ConnectionReport", "DiscoveryResult", "HealthItem", "HostCheck", "MoodleConfig",
+           "ReviewResult", "RunResult", "Settings", "StateSnapshot", "check_connections",
+           "check_step", "discover", "health", "review", "rollback", "run"]
 
 # -- sessions ------------------------------------------------------------------------------------
 

@@ -11,14 +11,11 @@ from textual.app import SystemCommand
 from textual.screen import Screen
 
 from moodle_wizard.core import journal
-from moodle_wizard.core.session import audit_path
 from moodle_wizard.core.state import StepName, state_dir
-from moodle_wizard.tui import preview
 from moodle_wizard.tui.dispatch import EngineOps
 from moodle_wizard.tui.operations import Review, Run
 from moodle_wizard.tui.screens.confirm import ConfirmModal
 from moodle_wizard.tui.screens.export import ExportModal
-from moodle_wizard.tui.screens.help import HelpScreen
 from moodle_wizard.tui.screens.log_view import LogScreen
 from moodle_wizard.tui.screens.step_picker import StepPicker
 
@@ -70,6 +67,8 @@ class Palette(EngineOps):
                 self.notify("no migration to roll back", severity="warning")
                 return
         assert self.state is not None
+        from moodle_wizard.tui import preview  # the engine's steps; not for first paint
+
         choices = [(n, preview.title(n)) for n in journal.ran(self.state)]
         if not choices:
             self.notify("nothing to roll back: no step has run", severity="warning")
@@ -111,10 +110,15 @@ class Palette(EngineOps):
         self.notify(f"runbook written to {path}", title="export", timeout=8)
 
     def action_open_log(self) -> None:
+        from moodle_wizard.core.session import audit_path  # the engine's; not for first paint
+
         audit = audit_path(self.state_file) if self.state_file else None
         self.push_screen(LogScreen(audit, list(self.run_model.log)))
 
     def action_help(self) -> None:
+        # The help renders markdown (rich.markdown, markdown-it, pygments): not for first paint.
+        from moodle_wizard.tui.screens.help import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
 

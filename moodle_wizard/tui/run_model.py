@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 from moodle_wizard.core import events as ev
 from moodle_wizard.core.state import MigrationState, StepName, StepStatus
-from moodle_wizard.core.steps.registry import STEP_CLASSES, implemented
 from moodle_wizard.tui.clock import Clock, size
 
 LOG_LINES = 5000
@@ -74,8 +73,7 @@ class StepRow:
 class RunModel:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
-        self.rows: dict[str, StepRow] = {
-            n.value: StepRow(n.value, STEP_CLASSES[n].title) for n in implemented()}
+        self._rows: dict[str, StepRow] | None = None
         self.warnings: list[str] = []
         self.log: deque[str] = deque(maxlen=LOG_LINES)
         self.mode = "run"  # or "rollback": how StepStarted/StepDone read
@@ -83,11 +81,25 @@ class RunModel:
         self.last_active: str | None = None  # the step that started last (stays after the end)
         self.message: str | None = None  # the last operation's outcome, one line
 
+    @property
+    def rows(self) -> dict[str, StepRow]:
+        """One row per step, in the order the steps run (the classic order until a journal
+        says otherwise). Made when first asked: the step titles come from the registry, which
+        loads the engine (not needed for the first screen)."""
+        if self._rows is None:
+            from moodle_wizard.core.steps.registry import STEP_CLASSES, implemented
+
+            self._rows = {n.value: StepRow(n.value, STEP_CLASSES[n].title)
+                          for n in implemented()}
+        return self._rows
+
     # -- from the journal --
 
     def load(self, state: MigrationState) -> None:
+        from moodle_wizard.core.steps.registry import implemented
+
         # The rows in the order this migration runs its steps (classic or proxy-first).
-        self.rows = {n.value: self.rows[n.value] for n in implemented(state)}
+        self._rows = {n.value: self.rows[n.value] for n in implemented(state)}
         for name in implemented(state):
             record = state.step(name)
             row = self.rows[name.value]

@@ -13,6 +13,7 @@ from moodle_wizard.core import journal
 from moodle_wizard.core.facts import AppCutover
 from moodle_wizard.core.preview import dry_context
 from moodle_wizard.core.state import MigrationState, StateError, StepName, StepStatus, new_state
+from moodle_wizard.core.steps import registry
 from moodle_wizard.core.steps.base import Problem, StepError
 from tests.tui.conftest import save_migration
 
@@ -139,7 +140,7 @@ async def test_findings_are_every_later_step_not_yet_run(
         StepName.VIP: fake(StepName.VIP, []),
         StepName.CUTOVER: fake(StepName.CUTOVER, [Problem("warning", "slow")]),
     }
-    monkeypatch.setattr(journal, "STEP_CLASSES", steps)
+    monkeypatch.setattr(registry, "STEP_CLASSES", steps)  # the journal asks it when it runs
     found = await journal.findings(ctx)
     assert found == [
         journal.Finding("replicas", "question", "wipe?", True),

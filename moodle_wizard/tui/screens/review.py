@@ -20,7 +20,7 @@ from moodle_wizard.tui.widgets.plain_text import PlainText
 from moodle_wizard.tui.widgets.runbook_view import RunbookView
 
 if TYPE_CHECKING:
-    from moodle_wizard.tui.ops import ReviewResult
+    from moodle_wizard.tui.results import ReviewResult
 
 
 # What each order means for Moodle, in the operator's words (one line under the status).

@@ -3,17 +3,19 @@ one's rollback does, from the step's own rollback plan."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 
-from moodle_wizard.core.preview import StepPreview
 from moodle_wizard.core.state import StepName
 from moodle_wizard.tui.screens.modals import YesNoModal
 from moodle_wizard.tui.widgets.plain_text import PlainText
+
+if TYPE_CHECKING:
+    from moodle_wizard.core.preview import StepPreview
 
 
 def undo_text(steps: list[StepPreview]) -> Text:

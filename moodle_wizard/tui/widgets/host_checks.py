@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from moodle_wizard.tui.ops import HostCheck
+from moodle_wizard.tui.results import HostCheck
 from moodle_wizard.tui.widgets.plain_text import PlainText
 
 

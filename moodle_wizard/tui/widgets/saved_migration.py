@@ -7,12 +7,14 @@ from pathlib import Path
 from rich.text import Text
 
 from moodle_wizard.core.state import MigrationState, StepStatus
-from moodle_wizard.core.steps.registry import STEP_CLASSES, implemented
 from moodle_wizard.tui.widgets.plain_text import PlainText
 from moodle_wizard.tui.widgets.step_table import STATUS
 
 
 def progress_line(state: MigrationState) -> str:
+    # The registry loads the engine with the steps: only when a saved migration is shown.
+    from moodle_wizard.core.steps.registry import STEP_CLASSES, implemented
+
     steps = implemented(state)
     done = sum(1 for n in steps if state.step(n).status == StepStatus.DONE)
     current = next((n for n in steps if state.step(n).status in (
@@ -27,6 +29,8 @@ def progress_line(state: MigrationState) -> str:
 class SavedMigration(PlainText):
     def __init__(self, path: Path, state: MigrationState, left: str, *,
                  id: str | None = None) -> None:
+        from moodle_wizard.core.steps.registry import STEP_CLASSES, implemented
+
         super().__init__("", id=id, classes="saved-migration")
         self.border_title = f"saved migration: {state.migration_id}"
         text = Text()
