@@ -43,7 +43,7 @@ def has_run(state: MigrationState, name: StepName) -> bool:
 
 def ran(state: MigrationState) -> list[StepName]:
     """The steps that have run, in migration order (what a rollback can start from)."""
-    return [n for n in implemented() if has_run(state, n)]
+    return [n for n in implemented(state) if has_run(state, n)]
 
 
 def started(state: MigrationState) -> bool:

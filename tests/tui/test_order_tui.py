@@ -16,6 +16,7 @@ from moodle_wizard.tui.screens.backup import BackupScreen
 from moodle_wizard.tui.screens.confirm import ConfirmModal
 from moodle_wizard.tui.screens.dashboard import DashboardScreen
 from moodle_wizard.tui.screens.review import ReviewScreen
+from moodle_wizard.tui.screens.step_picker import StepPicker
 from moodle_wizard.tui.widgets.step_table import StepTable
 from tests.tui.conftest import FIXTURES, save_migration, screen_text, wait_for
 
@@ -119,3 +120,18 @@ async def test_dashboard_rows_follow_a_proxy_first_journal(
         table.select("replicas")
         await pilot.pause()
         assert "interrupted (the wizard stopped); resume reattaches" in screen_text(app)
+
+
+async def test_rollback_picker_lists_the_steps_in_the_order_they_ran(
+        make_app: MakeApp, state_dir: Path) -> None:
+    path = save_migration(state_dir, order="proxy-first", statuses={
+        "discover": "done", "prepare-source": "done", "proxysql": "done", "vip": "done",
+        "cutover": "done", "replicas": "failed"})
+    app = make_app(ask_resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.open_saved(path)
+        app.action_rollback_step()
+        await wait_for(pilot, lambda: isinstance(app.screen, StepPicker), what="the picker")
+        assert isinstance(app.screen, StepPicker)
+        assert [n.value for n, _ in app.screen.choices] == [
+            "discover", "prepare-source", "proxysql", "vip", "cutover", "replicas"]
