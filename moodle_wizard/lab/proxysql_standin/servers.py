@@ -8,10 +8,12 @@ for ``stats_mysql_connection_pool``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from moodle_wizard.lab.proxysql_standin import LOG_NAME
 from moodle_wizard.lab.proxysql_standin.topology import (
     OFFLINE_HARD,
     OFFLINE_SOFT,
@@ -27,6 +29,8 @@ from moodle_wizard.lab.proxysql_standin.topology import (
 )
 
 Key = tuple[int, Endpoint]
+
+log = logging.getLogger(__name__)
 
 #: Client error numbers that say nothing about the server's health
 #: (MySrvC::connect_error returns early for them: access denied and the like).
@@ -53,6 +57,7 @@ class ServerTable:
     def __init__(self) -> None:
         self._servers: dict[Key, _Server] = {}
         self._next_token = 0
+        self._last_resort_logged_s = 0
 
     # -- configuration and the monitor -------------------------------------------
 
@@ -147,6 +152,11 @@ class ServerTable:
                 server.kill_all = False
         online = online_in_hostgroup((s.row for s in servers), hostgroup)
         if not online:
+            if now_s - self._last_resort_logged_s > 1:  # at most once a second, as ProxySQL
+                self._last_resort_logged_s = now_s
+                log.error("%s: hostgroup %d has no servers available! Checking servers "
+                          "shunned for more than %d second%s", LOG_NAME, hostgroup,
+                          last_resort_s, "" if last_resort_s == 1 else "s")
             # The last resort keeps shunned_and_kill_all_connections as ProxySQL does.
             for server in auto_shunned:
                 if server.row["status"] == SHUNNED and now_s - server.last_error_s > last_resort_s:
