@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         if "migration" in parts:
             from bench.writes import measure_migration
             log("4, 5, 9. full migration with the writer, VIP drill, rollback")
-            figures["migration"] = measure_migration(log)
+            figures["migration"] = measure_migration(log, order="auto")
         if "classic" in parts:
             from bench.writes import measure_migration
             log("4 again, in the classic order (db1 restarts before ProxySQL is in front)")

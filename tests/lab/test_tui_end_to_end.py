@@ -253,8 +253,9 @@ async def test_tui_migrates_the_lab_then_rolls_one_step_back_from_the_dashboard(
             # Every check of core/health.py applies after the migration, and every one is True
             # (nothing "unknown" passes).
             assert {item.name for item in app.health} == {
-                "db2 replication", "db3 replication", "px1 servers", "px2 servers",
-                "config checksums", "VIP holder", "Moodle's login", "app config.php login"}
+                "db1 primary", "db2 replication", "db3 replication", "px1 servers",
+                "px2 servers", "px1 monitor", "px2 monitor", "config checksums", "VIP holder",
+                "Moodle's login", "app config.php login"}
             assert all(item.applicable and item.ok is True for item in app.health), app.health
 
             # Roll back the last step from the dashboard.

@@ -34,6 +34,8 @@ def test_auto_is_proxy_first_when_the_source_must_restart(
         monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = context(FLAVOUR, monkeypatch)
     assert PrepareSource(ctx).restart_needed()  # the fixture's source has no binary log
+    assert choose_order(ctx)[0] == MigrationOrder.CLASSIC  # the default, for now
+    _say(ctx, "auto")
     order, why = choose_order(ctx)
     assert order == MigrationOrder.PROXY_FIRST and "must restart" in why
     _say(ctx, "classic")
@@ -45,6 +47,7 @@ def test_a_source_on_loopback_only_runs_classic(monkeypatch: pytest.MonkeyPatch)
     src = ctx.state.steps.discover.facts.source
     assert src is not None
     src.bind_address = "127.0.0.1"
+    _say(ctx, "auto")
     order, why = choose_order(ctx)
     assert order == MigrationOrder.CLASSIC and "loopback" in why
     _say(ctx, "proxy-first")
