@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import subprocess
+from collections.abc import Callable
 
 from moodle_wizard.lab.system import LabError, run
 from moodle_wizard.lab.topology import BRIDGE, NETNS_PREFIX, Topology, netns_name, veth_name
@@ -80,12 +82,21 @@ def netns_inode(name: str) -> int | None:
 
 def delete_netns(name: str) -> None:
     if netns_exists(name):
-        run(["ip", "netns", "del", name])
+        _gone_or_raise(run(["ip", "netns", "del", name], check=False), netns_exists, name)
 
 
 def delete_link(name: str) -> None:
+    # A veth's host end goes by itself when its namespace is deleted, possibly between the
+    # check and the delete: what is already gone is not a failure.
     if link_exists(name):
-        run(["ip", "link", "del", name])
+        _gone_or_raise(run(["ip", "link", "del", name], check=False), link_exists, name)
+
+
+def _gone_or_raise(proc: subprocess.CompletedProcess[bytes], exists: Callable[[str], bool],
+                   name: str) -> None:
+    if proc.returncode != 0 and exists(name):
+        err = proc.stderr.decode(errors="replace").strip()
+        raise LabError(f"could not remove {name} (exit {proc.returncode}): {err[-400:]}")
 
 
 def leftover_links() -> list[str]:
