@@ -99,6 +99,17 @@ class WizardBase(App[None]):
     def all_done(self) -> bool:
         return self.state is not None and journal.all_done(self.state)
 
+    def saved_inventory(self) -> Inventory | None:
+        """The open migration's inventory file as the engine reads it, or None when there is
+        no migration open or the file is not valid (then said in an error box)."""
+        if self.state is None:
+            return None
+        try:
+            return load_inventory(Path(self.state.inventory_path))
+        except InventoryError as exc:
+            self.show_error("The inventory is not valid", str(exc))
+            return None
+
     def inventory(self) -> Inventory:
         """The inventory the engine runs: the file, as the engine reads it."""
         if self.state is not None and self.started:

@@ -9,12 +9,11 @@ migration: that is the engine's (see ops.py)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from moodle_wizard.core import journal
 from moodle_wizard.core.errors import explain
-from moodle_wizard.core.inventory import InventoryError, load_inventory
+from moodle_wizard.core.inventory import InventoryError
 from moodle_wizard.core.remote.errors import ChangedHostKey
 from moodle_wizard.core.secrets import mask_password_hashes
 from moodle_wizard.core.state import StepName, new_state, state_path
@@ -198,10 +197,8 @@ class EngineOps(OperateOps):
                        force_config: bool) -> Work[results.RunResult] | None:
         if self.state is None or self.state_file is None:
             return None
-        try:
-            inventory = load_inventory(Path(self.state.inventory_path))
-        except InventoryError as exc:
-            self.show_error("The inventory is not valid", str(exc))
+        inventory = self.saved_inventory()
+        if inventory is None:
             return None
         if not self.take_lock(self.state_file):
             return None
@@ -216,10 +213,8 @@ class EngineOps(OperateOps):
     def _bind_health(self) -> Work[list[HealthItem]] | None:
         if self.state is None:
             return None
-        try:
-            inventory = load_inventory(Path(self.state.inventory_path))
-        except InventoryError as exc:
-            self.show_error("The inventory is not valid", str(exc))
+        inventory = self.saved_inventory()
+        if inventory is None:
             return None
         state, settings, path = self.state, self.settings, self.state_file
         self.health = None
@@ -350,10 +345,8 @@ class EngineOps(OperateOps):
             return
         if self.busy_notice():
             return
-        try:
-            inventory = load_inventory(Path(self.state.inventory_path))
-        except InventoryError as exc:
-            self.show_error("The inventory is not valid", str(exc))
+        inventory = self.saved_inventory()
+        if inventory is None:
             return
         from moodle_wizard.core.preview import rollback_preview  # the engine's
 

@@ -5,10 +5,8 @@ the engine thread, its events and its outcome land in the app's OperateLog."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from moodle_wizard.core.inventory import InventoryError, load_inventory
 from moodle_wizard.tui.app_base import WizardBase
 from moodle_wizard.tui.draft import InventoryDraft
 from moodle_wizard.tui.operate_model import OperateLog
@@ -33,10 +31,8 @@ class OperateOps(WizardBase):
     def _bind_cluster(self, request: ClusterOperation) -> Work[OperateResult] | None:
         if self.state is None or self.state_file is None:
             return None
-        try:
-            inventory = load_inventory(Path(self.state.inventory_path))
-        except InventoryError as exc:
-            self.show_error("The inventory is not valid", str(exc))
+        inventory = self.saved_inventory()
+        if inventory is None:
             return None
         if not self.take_lock(self.state_file):
             return None
