@@ -336,7 +336,8 @@ def lab_memory_kb() -> int:
                     for line in f:
                         if line.startswith("VmRSS:"):
                             total += int(line.split()[1])
-            except FileNotFoundError:
+            except (FileNotFoundError, ProcessLookupError):
+                # The process ended between the listing and the read (ESRCH mid-read).
                 continue
     return total
 
