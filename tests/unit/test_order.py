@@ -51,7 +51,7 @@ def test_a_source_on_loopback_only_runs_classic(monkeypatch: pytest.MonkeyPatch)
     order, why = choose_order(ctx)
     assert order == MigrationOrder.CLASSIC and "loopback" in why
     _say(ctx, "proxy-first")
-    with pytest.raises(StepError, match="proxy-first.*loopback"):
+    with pytest.raises(StepError, match=r"proxy-first.*loopback"):
         choose_order(ctx)
 
 
