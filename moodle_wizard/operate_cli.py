@@ -51,9 +51,7 @@ def print_cluster(state: MigrationState) -> None:
         if op is not None:
             err = f" — {op.last_error}" if op.last_error else ""
             print(f"    IN FLIGHT: {op.kind} to {op.target} ({op.status}, "
-                  f"{len(op.actions)} action(s)){err}; continue it: "
-                  f"moodle-wizard {op.kind} {'--to ' if op.kind != 'rejoin' else ''}"
-                  f"{op.target}")
+                  f"{len(op.actions)} action(s)){err}; continue it: {op.continue_command()}")
 
 
 def print_report(report: OperationReport) -> None:

@@ -50,7 +50,7 @@ def rollback_refusal(state: MigrationState) -> str | None:
     if cluster.operation is not None:
         op = cluster.operation
         return (f"a {op.kind} to {op.target} is in flight ({op.status}): finish it first "
-                f"(run `moodle-wizard {op.kind}` again)")
+                f"(run `{op.continue_command()}` again)")
     if cluster.fenced:
         return (f"{' and '.join(cluster.fenced)} was fenced by a failover: the migration's "
                 "rollback puts the source back as the only server, and the source's data is "
@@ -103,7 +103,7 @@ class Finish:
         op = state.cluster.operation
         if op is not None:
             return [f"a {op.kind} to {op.target} is in flight ({op.status}): finish it first "
-                    f"(run `moodle-wizard {op.kind}` again)"]
+                    f"(run `{op.continue_command()}` again)"]
         return []
 
     def _servers(self) -> tuple[str, tuple[str, ...]]:

@@ -179,15 +179,6 @@ def fenced_item(name: str, history: Sequence[Operation]) -> HealthItem:
                   f"{_when(when)}: rejoin it with `moodle-wizard rejoin {name}`")
 
 
-def continue_command(op: Operation) -> str:
-    """The command that continues `op` (the operations resume from their journal)."""
-    if op.kind == OperationKind.SWITCHOVER:
-        return f"moodle-wizard switchover --to {op.target}"
-    if op.kind == OperationKind.REJOIN:
-        return f"moodle-wizard rejoin {op.target}"
-    return "moodle-wizard failover"
-
-
 def operation_item(op: Operation) -> HealthItem:
     """An operation in flight (running, or stopped by an error): the cluster is between two
     shapes until it is continued."""
@@ -199,7 +190,7 @@ def operation_item(op: Operation) -> HealthItem:
               else "")
     return failed("cluster", f"{op.kind} in flight", f"{what} started at "
                   f"{_when(op.started_at)} is {op.status}{error}: {unless}continue it with "
-                  f"`{continue_command(op)}`")
+                  f"`{op.continue_command()}`")
 
 
 # -- ProxySQL --------------------------------------------------------------------------------

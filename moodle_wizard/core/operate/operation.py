@@ -52,19 +52,11 @@ def begin(ctx: Context, kind: OperationKind, target: str, old_primary: str) -> O
         raise OperationRefused(
             f"{kind}: a {op.kind} to {op.target} is in flight ({op.status}"
             f"{': ' + op.last_error if op.last_error else ''}); finish it first with "
-            f"`moodle-wizard {op.kind}{_target_args(op)}`; nothing was changed")
+            f"`{op.continue_command()}`; nothing was changed")
     op = Operation(kind=kind, target=target, old_primary=old_primary)
     cluster.operation = op
     ctx.save()
     return op
-
-
-def _target_args(op: Operation) -> str:
-    if op.kind == OperationKind.SWITCHOVER:
-        return f" --to {op.target}"
-    if op.kind == OperationKind.FAILOVER:
-        return f" --to {op.target}"
-    return f" {op.target}"
 
 
 @dataclass
@@ -78,10 +70,6 @@ class Plan:
     point_of_no_return: str | None = None
     undo_note: str = ""
     notes: list[str] = field(default_factory=list)
-
-
-def resume_args(op: Operation) -> str:
-    return f"moodle-wizard {op.kind}{_target_args(op)}"
 
 
 async def run(ctx: Context, op: Operation, plan: Plan) -> float:
@@ -107,7 +95,7 @@ async def run(ctx: Context, op: Operation, plan: Plan) -> float:
         op.status = OperationStatus.FAILED
         ctx.save()
         raise MigrationError(f"{op.kind}: {why}; the new primary is in place, the rest is "
-                             f"not: run `{resume_args(op)}` again to continue") from None
+                             f"not: run `{op.continue_command()}` again to continue") from None
     close(ctx, op, OperationStatus.DONE)
     seconds = time.monotonic() - started
     ctx.emit(StepDone(op.kind, seconds))
@@ -122,7 +110,7 @@ async def _undo(ctx: Context, op: Operation, plan: Plan) -> None:
         op.status = OperationStatus.FAILED
         op.last_error = ctx.secrets.mask(f"{op.last_error}; and undoing it failed: {exc}")
         ctx.save()
-        raise MigrationError(f"{op.kind}: {op.last_error}; run `{resume_args(op)} --abort` "
+        raise MigrationError(f"{op.kind}: {op.last_error}; run `{op.continue_command()} --abort` "
                              "again to finish undoing it") from None
     close(ctx, op, OperationStatus.UNDONE)
 
@@ -140,7 +128,7 @@ async def abort(ctx: Context, op: Operation, plan: Plan) -> None:
     """`--abort`: undo an operation in flight that has not passed its point of no return."""
     if plan.point_of_no_return is not None and op.done(plan.point_of_no_return):
         raise OperationRefused(f"{op.kind}: {op.target} is already promoted; it cannot be "
-                               f"undone, only finished: run `{resume_args(op)}`")
+                               f"undone, only finished: run `{op.continue_command()}`")
     ctx.emit(StepStarted(op.kind, f"Undo: {plan.title}"))
     op.last_error = op.last_error or "aborted by the operator"
     await _undo(ctx, op, plan)

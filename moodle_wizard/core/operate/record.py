@@ -74,6 +74,14 @@ class Operation(Record):
     def done(self, action_id: str) -> bool:
         return any(a.id == action_id and a.status == "done" for a in self.actions)
 
+    def continue_command(self) -> str:
+        """The command that continues this operation (it resumes from the journal)."""
+        if self.kind == OperationKind.SWITCHOVER:
+            return f"moodle-wizard switchover --to {self.target}"
+        if self.kind == OperationKind.REJOIN:
+            return f"moodle-wizard rejoin {self.target}"
+        return "moodle-wizard failover"  # continues the one in flight, whatever its target
+
 
 class Cluster(Record):
     # The primary now; None while it is still the inventory's source (no switchover or
