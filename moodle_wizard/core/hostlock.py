@@ -72,7 +72,14 @@ def _check(path: Path, st: os.stat_result, kind: str) -> None:
             kind == "file" and not stat.S_ISREG(st.st_mode)):
         raise HostLockError(f"{path} is not a {what}; remove it (as root) and run the wizard "
                             "again")
-    if not _trusted_owner(st.st_uid) or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+    if _trusted_owner(st.st_uid) and st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        # Root's (or this user's) own, only too open, as a permissive umask leaves it: the fix
+        # is its mode, never removing it (a state directory holds the journals).
+        raise HostLockError(
+            f"the lock {what} {path} has mode {stat.S_IMODE(st.st_mode):04o}: others could "
+            f"write to it, so the wizard does not use it. Run `chmod go-w {path}` and run "
+            "the wizard again")
+    if not _trusted_owner(st.st_uid):
         raise HostLockError(
             f"the lock {what} {path} belongs to uid {st.st_uid} with mode "
             f"{stat.S_IMODE(st.st_mode):04o}; the wizard uses it only when it is root's and "

@@ -17,7 +17,7 @@ from textual.signal import Signal
 
 from moodle_wizard.core import journal
 from moodle_wizard.core.inventory import Inventory, InventoryError, load_inventory
-from moodle_wizard.core.migrationlock import MigrationLock
+from moodle_wizard.core.migrationlock import LockHeldError, MigrationLock
 from moodle_wizard.core.state import (
     MigrationState,
     StateError,
@@ -178,7 +178,8 @@ class WizardBase(App[None]):
         try:
             lock.acquire()
         except StateError as exc:  # held by another wizard, or a lock path not to be trusted
-            self.show_error("This migration is busy", str(exc))
+            self.show_error("This migration is busy" if isinstance(exc, LockHeldError)
+                            else "Cannot lock this migration", str(exc))
             return False
         if self._lock is not None:
             self._lock.release()

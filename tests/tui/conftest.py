@@ -30,6 +30,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 @pytest.fixture(autouse=True)
 def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "state"
+    # Made now, as the wizard makes it (0700), whatever the umask: a test that writes a
+    # journal after the app started must not be the one to create it group-writable.
+    path.mkdir(mode=0o700)
     monkeypatch.setenv("MOODLE_WIZARD_STATE_DIR", str(path))
     # The secrets the steps' checks ask for, as an operator's environment would give them.
     monkeypatch.setenv("MOODLE_WIZARD_REPLICATION_PASSWORD", "repl-Pw-1234")

@@ -65,7 +65,11 @@ def health(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 async def operate(app: WizardApp, pilot: Pilot[Any], path: Path) -> OperateScreen:
     await pilot.pause()
-    assert app.open_saved(path)
+    if not app.open_saved(path):  # it pushed an ErrorScreen that says why
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorScreen), what="its error")
+        error = app.screen
+        assert isinstance(error, ErrorScreen)
+        raise AssertionError(f"the migration did not open: {error.heading}: {error.text}")
     app.open_operate()
     await wait_for(pilot, lambda: app.health is not None, what="the health check")
     await pilot.pause()
