@@ -68,6 +68,7 @@ test-crash-matrix: deps venv
 DATA_MB ?= 1024
 BENCH_ARGS ?=
 bench: deps venv
+	$(BIN)/pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m bench.run --data-mb $(DATA_MB) $(BENCH_ARGS)
 
 unit: venv

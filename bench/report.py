@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import subprocess
 from pathlib import Path
 from typing import Any
+
+from bench import curve
 
 
 def _version(argv: list[str]) -> str:
@@ -100,6 +103,65 @@ def _writes_row(writes: dict[str, Any], what: str) -> str:
                 lost == 0)
 
 
+# The one-replica seed's phases: the replicas step's journaled actions, grouped (issue 14,
+# item 4: where the seed's time goes). The hand pipe has the same stream and prepare.
+PHASES = (
+    ("replica set-up (install, stop, datadir)", ("install:", "stop:", "datadir:", "init:")),
+    ("job start (seed key)", ("seed-key",)),
+    ("stream", ("stream",)),
+    ("prepare", ("prepare:",)),
+    ("config", ("config:",)),
+    ("start (replica server)", ("start:",)),
+    ("replicate", ("replicate:",)),
+    ("cleanup", ("cleanup",)),
+)
+HAND_PHASES = {"job start (seed key)": "key_s", "stream": "stream_s", "prepare": "prepare_s"}
+
+
+def _phase(actions: dict[str, float], prefixes: tuple[str, ...]) -> float:
+    return sum(s for a, s in actions.items()
+               if any(a == p or (p.endswith(":") and a.startswith(p)) for p in prefixes))
+
+
+def _median(xs: list[float]) -> float | None:
+    return round(statistics.median(xs), 2) if xs else None
+
+
+def seed_timeline(seed: dict[str, Any]) -> list[str]:
+    """One table: the median seconds of each phase of the wizard's one-replica seed across
+    reps, beside the hand pipe's where it has the same phase."""
+    one = seed.get("wizard_seed_one_s", {}).get("samples") or seed.get("one") or []
+    # An older run kept the hand pipe's seconds alone.
+    hand = [h if isinstance(h, dict) else {"seed_s": h}
+            for h in seed.get("hand_seed_s", {}).get("samples") or seed.get("hand") or []]
+    runs = [r["actions_s"] for r in one if r.get("actions_s")]
+    if not runs:
+        return []
+    known = [p for _, ps in PHASES for p in ps]
+    lines = ["## Seed timeline (one replica)", "",
+             f"Median seconds per phase over {len(runs)} runs of the wizard's replicas step "
+             f"(to db2), beside the hand pipe's ({len(hand)} runs) where it does the same.", "",
+             "| phase | wizard | hand pipe |", "|---|---|---|"]
+    for label, prefixes in PHASES:
+        hand_key = HAND_PHASES.get(label)
+        hand_s = _median([h[hand_key] for h in hand if hand_key and h.get(hand_key) is not None])
+        lines.append(f"| {label} | {_fmt(_median([_phase(a, prefixes) for a in runs]))} | "
+                     f"{_fmt(hand_s)} |")
+    other = _median([sum(s for a, s in acts.items() if _phase({a: s}, tuple(known)) == 0)
+                     for acts in runs])
+    if other:
+        lines.append(f"| other actions | {other} | — |")
+    rest = _median([r["replicas_step_s"] - sum(r["actions_s"].values()) for r in one
+                    if r.get("actions_s") and r.get("replicas_step_s") is not None])
+    lines += [f"| verify, and the engine between actions | {_fmt(rest)} | — |",
+              f"| seed (stream to last prepare) | "
+              f"{_fmt(_median([r['seed_s'] for r in one]))} | "
+              f"{_fmt(_median([h['seed_s'] for h in hand]))} |",
+              f"| replicas step | {_fmt(_median([r['replicas_step_s'] for r in one]))} | — |",
+              ""]
+    return lines
+
+
 def markdown(figures: dict[str, Any]) -> str:
     m = figures["machine"]
     seed = figures.get("seed", {})
@@ -161,29 +223,38 @@ def markdown(figures: dict[str, Any]) -> str:
         rows.append(_row(9, f"end to end at {figures['data_mb']} MB (headless)",
                          f"{mig['wall_s']} s: {steps}; rollback {mig['rollback_s']} s",
                          "reported", None))
+    # A run of the cost curve alone brings up its own sizes.
+    at_size = (f"lab with `--data-mb {figures['data_mb']}` ({figures['source_mb']} MB of data "
+               "on db1)" if "source_mb" in figures else "lab at the sizes below")
     lines = [
         "# Benchmarks",
         "",
-        f"`make bench` on {figures['date']}: lab with `--data-mb {figures['data_mb']}` "
-        f"({figures.get('source_mb', '?')} MB of data on db1), {figures['reps']} repetitions "
+        f"`make bench` on {figures['date']}: {at_size}, {figures['reps']} repetitions "
         "for each comparison, alternating, medians. Every figure is in `benchmarks.json`.",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; {m['os']}, kernel "
         f"{m['kernel']}; Python {m['python']}, textual {m['textual']}, asyncssh "
         f"{m['asyncssh']}; {m['mariadb']}; {m['openssh']}.",
         "",
-        "| # | what | measured | target | |",
-        "|---|---|---|---|---|",
-        *rows,
-        "",
+        *(["| # | what | measured | target | |", "|---|---|---|---|---|", *rows, ""] if rows
+          else []),
     ]
     for note in figures.get("notes", []):
         lines += [f"- {note}"]
-    return "\n".join(lines) + "\n"
+    if figures.get("notes"):
+        lines.append("")
+    lines += seed_timeline(seed)
+    lines += curve.markdown(figures.get("curve") or [], figures.get("curve_plot_problem"))
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def write(figures: dict[str, Any], docs: Path) -> None:
     docs.mkdir(exist_ok=True)
+    if figures.get("curve"):
+        from bench.plot import cost_curve
+
+        # Kept with the figures, so that the markdown links the plot or says why there is none.
+        figures["curve_plot_problem"] = cost_curve(figures["curve"], docs / curve.PLOT)
     (docs / "benchmarks.json").write_text(json.dumps(figures, indent=2) + "\n")
     (docs / "benchmarks.md").write_text(markdown(figures))
 

@@ -1,8 +1,10 @@
 """`make bench`: the lab at a chosen data size, every figure of the benchmark, and the report.
 
     python -m bench.run [--data-mb 1024] [--reps 3] [--big-mb 4096] [--only seed,migration,...]
+                        [--curve-mb 256,1024,4096]
 
-`--only operate` (figures 10 and 11) adds its figures to docs/benchmarks.json's last run.
+`--only operate` (figures 10 and 11), `--only curve` (the cost curve) or both add their
+figures to docs/benchmarks.json's last run.
 
 Needs root and the lab's packages (`make deps`). Leaves the lab as it found it: down if it was
 down, otherwise rebuilt at the size it had."""
@@ -20,11 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
-from bench.labkit import ensure_lab, sh
+from bench.curve import source_mb
+from bench.labkit import ensure_lab
 from moodle_wizard.lab import lab
 
 PARTS = ("tui_start", "seed", "migration", "classic", "binlog_on", "operate", "tui_stream",
-         "big")
+         "big", "curve")
+# The parts that measure the lab at --data-mb (the others bring up their own sizes, or none).
+AT_DATA_MB = ("seed", "migration", "classic", "binlog_on", "operate", "tui_stream")
+# The parts whose figures a run of only them adds to the last run's, instead of replacing it.
+ADDED = ("operate", "curve")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -41,19 +48,17 @@ def tui_stream() -> dict[str, Any]:
     return result
 
 
-def source_mb() -> int:
-    out = sh("db1", "du -sm /var/lib/mysql/moodle").stdout.split()[0]
-    return int(out)
-
-
 def merged(figures: dict[str, Any], parts: list[str], docs: Path) -> dict[str, Any]:
-    """A run of `--only operate` adds its figures to the last full run's (kept as they are);
-    any other run's figures replace them."""
+    """A run of only `operate` and/or `curve` adds its figures to the last full run's (kept
+    as they are); any other run's figures replace them."""
     previous = docs / "benchmarks.json"
-    if parts != ["operate"] or "operate" not in figures or not previous.exists():
+    if not set(parts) <= set(ADDED) or not any(p in figures for p in parts) \
+            or not previous.exists():
         return figures
     kept: dict[str, Any] = json.loads(previous.read_text())
-    kept["operate"] = figures["operate"]
+    for part in parts:
+        if part in figures:
+            kept[part] = figures[part]
     return kept
 
 
@@ -66,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(PARTS))
     parser.add_argument("--seed-variants", default="hand,one,two,logical",
                         help="which seeds the seed part runs (a subset writes raw samples)")
+    parser.add_argument("--curve-mb", default="256,1024,4096",
+                        help="data sizes of the cost curve (comma-separated MB)")
     parser.add_argument("--docs", type=Path, default=ROOT / "docs")
     args = parser.parse_args(argv)
     parts = args.only.split(",")
@@ -81,11 +88,12 @@ def main(argv: list[str] | None = None) -> int:
             log("6. TUI cold start")
             figures["tui_start"] = measure_tui_start(reps=max(5, args.reps))
             log(f"  median {figures['tui_start']['median_s']} s")
-        log(f"lab up with --data-mb {args.data_mb}")
-        t0 = time.monotonic()
-        rebuilt = ensure_lab(args.data_mb)
-        figures["lab_up_s"] = round(time.monotonic() - t0, 1) if rebuilt else None
-        figures["source_mb"] = source_mb()
+        if set(parts) & set(AT_DATA_MB):
+            log(f"lab up with --data-mb {args.data_mb}")
+            t0 = time.monotonic()
+            rebuilt = ensure_lab(args.data_mb)
+            figures["lab_up_s"] = round(time.monotonic() - t0, 1) if rebuilt else None
+            figures["source_mb"] = source_mb()
         if "seed" in parts:
             from bench.seed import measure_seed
             log("1-3. seed: hand pipe, wizard to 1 and 2 replicas, logical")
@@ -117,6 +125,14 @@ def main(argv: list[str] | None = None) -> int:
             figures["big_source_mb"] = source_mb()
             figures["tui_stream_4gb"] = tui_stream()
             log(f"  {figures['tui_stream_4gb']}")
+        if "curve" in parts:
+            from bench.curve import measure_curve
+            sizes = [int(mb) for mb in args.curve_mb.split(",") if mb.strip()]
+            now = lab.LabState.load(lab.LABDIR)
+            log(f"3. the cost curve at {', '.join(map(str, sizes))} MB")
+            figures["curve"] = measure_curve(
+                sizes, now.data_mb if now else None, previous.data_mb if previous else None,
+                log)
     finally:
         figures["bench_s"] = round(time.monotonic() - started, 1)
         report.write(merged(figures, parts, args.docs), args.docs)
