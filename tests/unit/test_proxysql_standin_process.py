@@ -14,6 +14,11 @@ import pytest
 from moodle_wizard.lab.proxysql_standin.process import process_alive
 from tests.unit.conftest_proxysql_standin import REPO, StandIn, connect, query, wait_for
 
+
+def children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
 INIT_SCRIPT = REPO / "moodle_wizard" / "lab" / "files" / "proxysql.init"
 
 
@@ -86,19 +91,25 @@ def test_second_instance_on_the_same_pid_file_is_refused(tmp_path: Path) -> None
 
 
 def test_daemon_mode_returns_when_listening_and_stops_on_sigterm(tmp_path: Path) -> None:
+    # As ProxySQL: the pid file names the angel; the child it forked serves; SIGTERM to
+    # the child stops it cleanly and the angel with it.
     standin = StandIn(tmp_path)
     started = subprocess.run(standin.command("--daemon"), env=standin.environment(),
                              capture_output=True, text=True, timeout=30)
     assert started.returncode == 0, started.stderr
-    pid = int(standin.pidfile.read_text())
+    angel = int(standin.pidfile.read_text())
+    [child] = children(angel)
     try:
         # No waiting needed: --daemon returned only once the ports were open.
         assert standin.admin("SELECT @@version_comment") != []
-        assert Path(f"/proc/{pid}/comm").read_text().strip() == "proxysql"
+        for pid in (angel, child):
+            assert Path(f"/proc/{pid}/comm").read_text().strip() == "proxysql"
     finally:
-        os.kill(pid, signal.SIGTERM)
-    wait_for("the daemon to exit", lambda: not process_alive(pid))
+        os.kill(child, signal.SIGTERM)
+    wait_for("the daemon to exit", lambda: not process_alive(angel))
+    assert not process_alive(child)
     assert not standin.pidfile.exists()
+    assert "shutdown angel process" in standin.log()
 
 
 def test_daemon_reports_a_failed_start(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from moodle_wizard.lab.proxysql_standin import LOG_NAME
 from moodle_wizard.lab.proxysql_standin.app import Settings, StandIn
+from moodle_wizard.lab.proxysql_standin.watchdog import run_angel
 
 log = logging.getLogger(__name__)
 
@@ -89,14 +90,18 @@ def setup_logging(logfile: Path | None, level: str) -> None:
     logging.getLogger("mysql_mimic").setLevel(logging.CRITICAL)
 
 
-async def serve(settings: Settings, pidfile: PidFile, ready: Callable[[str], None]) -> None:
-    """Start, report readiness, run until SIGTERM/SIGINT, stop cleanly."""
-    pidfile.claim()
+async def serve(settings: Settings, pidfile: PidFile | None,
+                ready: Callable[[str], None]) -> None:
+    """Start, report readiness, run until SIGTERM/SIGINT, stop cleanly. ``pidfile``: None
+    in a daemon's child (its angel holds the pid file, as ProxySQL's does)."""
+    if pidfile is not None:
+        pidfile.claim()
     try:
         standin = StandIn(settings)
         await standin.start()
     except BaseException:
-        pidfile.release()
+        if pidfile is not None:
+            pidfile.release()
         raise
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -109,7 +114,8 @@ async def serve(settings: Settings, pidfile: PidFile, ready: Callable[[str], Non
         log.info("%s: signal received, shutting down", LOG_NAME)
     finally:
         await standin.stop()
-        pidfile.release()
+        if pidfile is not None:
+            pidfile.release()
         log.info("%s: stopped", LOG_NAME)
 
 
@@ -119,10 +125,12 @@ def run_foreground(settings: Settings, pidfile: PidFile) -> int:
 
 
 def run_daemon(settings: Settings, pidfile: PidFile) -> int:
-    """Detach (double fork); return only once the daemon listens, or failed to.
+    """Detach (double fork) into ProxySQL's two processes (watchdog.run_angel): the angel
+    holds the pid file and forks the child that serves. Return only once the child
+    listens, or failed to.
 
-    The parent waits on a pipe for the daemon's "ok" (or its error text), so
-    an init script's ``start`` reports a failed start instead of a false success.
+    The caller waits on a pipe for the child's "ok" (or its error text), so an init
+    script's ``start`` reports a failed start instead of a false success.
     """
     read_end, write_end = os.pipe()
     child = os.fork()
@@ -143,18 +151,28 @@ def run_daemon(settings: Settings, pidfile: PidFile) -> int:
     _detach_stdio()
     reporter = os.fdopen(write_end, "w")
 
-    def ready(message: str) -> None:
-        reporter.write(message)
-        reporter.close()
+    def report(message: str) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            reporter.write(message)
+            reporter.close()
 
-    code = 0
+    def close_report() -> None:
+        with contextlib.suppress(OSError):
+            reporter.close()
+
+    code = 1
     try:
-        asyncio.run(serve(settings, pidfile, ready))
+        pidfile.claim()
     except BaseException as error:
-        log.exception("%s: fatal", LOG_NAME)
-        if not reporter.closed:
-            ready(f"{type(error).__name__}: {error}")
-        code = 1
+        report(f"{type(error).__name__}: {error}")
+        os._exit(1)
+    try:
+        code = run_angel(settings, lambda s, ready: serve(s, None, ready), report,
+                         close_report)
+    except BaseException:
+        log.exception("%s: angel process failed", LOG_NAME)
+    finally:
+        pidfile.release()
     os._exit(code)
 
 
