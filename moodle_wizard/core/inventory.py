@@ -118,10 +118,9 @@ class Migration(Strict):
     # or as a named admin user whose password is the secret `db_admin_password`.
     db_admin_user: str | None = None
     db_socket: str = "/run/mysqld/mysqld.sock"
-    # Which comes first (core/steps/order.py): "auto" (proxy-first when the source must
-    # restart, so the restart happens behind ProxySQL), "proxy-first" or "classic". Classic
-    # by default until every lab test has run the proxy-first order as the default.
-    order: Literal["auto", "proxy-first", "classic"] = "classic"
+    # Which comes first (core/steps/order.py): "auto", the default (proxy-first when the
+    # source must restart, so the restart happens behind ProxySQL), "proxy-first" or "classic".
+    order: Literal["auto", "proxy-first", "classic"] = "auto"
     # The replica `moodle-wizard failover` promotes when it is among the most advanced (it
     # never promotes one that has applied less than another: that would lose transactions).
     preferred_primary: str | None = None

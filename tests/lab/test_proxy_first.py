@@ -1,7 +1,7 @@
 """The proxy-first order on the lab (issue 14): db1's binary log is off, so it must restart;
 with `order = "auto"` the wizard puts ProxySQL, the VIP and the cutover first, and the restart
-happens behind ProxySQL, which holds Moodle's requests instead of failing them (the lab's
-inventory says `order = "auto"` here; the default is still classic). A Moodle-like
+happens behind ProxySQL, which holds Moodle's requests instead of failing them (`auto` is the
+default; the lab's inventory does not set it). A Moodle-like
 writer (a connection per request, every 20 ms, re-reading config.php) runs through the whole
 migration: no write may fail, and every write it was told succeeded is on every server."""
 
@@ -18,8 +18,7 @@ from tests.lab.writer import MoodleWriter, longest_pause
 def test_a_proxy_first_migration_fails_no_write(running_lab: Lab) -> None:
     lab = running_lab
     with Wizard(lab) as wizard:
-        inventory = wizard.inventory("auto", **ALLOW_RESTART,
-                                     **{"[migration]\n": '[migration]\norder = "auto"\n'})
+        inventory = wizard.inventory("auto", **ALLOW_RESTART)  # order: the default, auto
         try:
             with MoodleWriter(lab) as writer:
                 wait_for("the writer's first row", lambda: writer.rows("db1") > 0)

@@ -37,13 +37,17 @@ async def test_backup_offers_the_order_and_says_what_auto_does_here(
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, BackupScreen)
-        # The inventory's default, for now.
-        assert screen.query_one("#o-classic", RadioButton).value
+        # The inventory's default.
+        assert screen.query_one("#o-auto", RadioButton).value
+        # The lab's db1 has its binary log off: it must restart, so auto is proxy-first.
+        assert "For this source: proxy-first (db1 must restart" in flat(app)
         screen.query_one("#backup-order").focus()
+        await pilot.press("down", "down", "enter")
+        await pilot.pause()
+        assert app.draft.migration["order"] == "classic"
         await pilot.press("up", "up", "enter")
         await pilot.pause()
         assert app.draft.migration["order"] == "auto"
-        # The lab's db1 has its binary log off: it must restart, so auto is proxy-first.
         assert "For this source: proxy-first (db1 must restart" in flat(app)
         await pilot.press("down", "enter")
         await pilot.pause()

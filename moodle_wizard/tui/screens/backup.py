@@ -102,8 +102,8 @@ class BackupScreen(FlowScreen):
         current = SeedMethod(self.wizard.draft.migration.get("backup_method", "physical"))
         self.query_one(f"#m-{current.value}", RadioButton).value = True
         # The inventory's default (core/inventory.py) until an operator picks another.
-        order = self.wizard.draft.migration.get("order", "classic")
-        self.query_one(f"#o-{order if order in ORDERS else 'classic'}", RadioButton).value = True
+        order = self.wizard.draft.migration.get("order", "auto")
+        self.query_one(f"#o-{order if order in ORDERS else 'auto'}", RadioButton).value = True
         for radio_set in self.query(RadioSet):
             radio_set.disabled = self.locked
         self.show(current)
