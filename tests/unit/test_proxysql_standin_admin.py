@@ -159,12 +159,31 @@ def test_runtime_users_show_one_row_per_role_and_save_back(standin: StandIn) -> 
     ])
     rows = standin.admin("SELECT username, password, frontend, backend FROM runtime_mysql_users "
                          "ORDER BY backend")
-    # admin-hash_passwords=true (the default): RUNTIME shows the native hash.
-    hashed = native_hash("s3cret")
-    assert rows == [("moodle", hashed, "1", "0"), ("moodle", hashed, "0", "1")]
+    # As 2.7 (admin-hash_passwords removed, issue #4218): the password as it was given.
+    assert rows == [("moodle", "s3cret", "1", "0"), ("moodle", "s3cret", "0", "1")]
     standin.admin("SAVE MYSQL USERS FROM RUNTIME")
-    assert standin.admin("SELECT username, frontend, backend FROM mysql_users "
-                         "ORDER BY backend") == [("moodle", "1", "0"), ("moodle", "0", "1")]
+    assert standin.admin("SELECT username, password, frontend, backend FROM mysql_users "
+                         "ORDER BY backend") == [("moodle", "s3cret", "1", "0"),
+                                                 ("moodle", "s3cret", "0", "1")]
+    assert standin.admin("SELECT COUNT(*) FROM global_variables "
+                         "WHERE variable_name = 'admin-hash_passwords'") == [("0",)]
+
+
+def test_users_checksum_is_over_the_password_as_given(standin: StandIn) -> None:
+    # compute_accounts_hash hashes ad->password: a hash and its cleartext differ.
+    checksum = ("SELECT checksum FROM runtime_checksums_values WHERE name = 'mysql_users'")
+    sums = []
+    for password in ("s3cret", native_hash("s3cret"), "s3cret"):
+        standin.admin_script([
+            "DELETE FROM mysql_users",
+            "INSERT INTO mysql_users (username, password, default_hostgroup) "
+            f"VALUES ('moodle', '{password}', 10)",
+            "LOAD MYSQL USERS TO RUNTIME",
+        ])
+        assert standin.admin("SELECT DISTINCT password FROM runtime_mysql_users") == [
+            (password,)]
+        sums.append(standin.admin(checksum))
+    assert sums[0] == sums[2] != sums[1]
 
 
 def test_set_updates_memory_and_load_applies_it(standin: StandIn) -> None:

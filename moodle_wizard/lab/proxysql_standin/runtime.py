@@ -15,7 +15,6 @@ from typing import Any
 from moodle_wizard.lab.proxysql_standin import LOG_NAME
 from moodle_wizard.lab.proxysql_standin.checksums import ChecksumBook, config_checksum
 from moodle_wizard.lab.proxysql_standin.modules import Module
-from moodle_wizard.lab.proxysql_standin.passwords import is_native_hash, native_hash
 from moodle_wizard.lab.proxysql_standin.servers import ServerTable
 from moodle_wizard.lab.proxysql_standin.topology import (
     OFFLINE_HARD,
@@ -136,13 +135,13 @@ class RuntimeConfig:
         return monitored_servers(self.servers())
 
     def users(self) -> list[Row]:
-        """RUNTIME mysql_users as ProxySQL shows them: a row per role, passwords hashed."""
-        hash_passwords = as_bool(self._variables["admin-hash_passwords"])
+        """RUNTIME mysql_users as ProxySQL 2.7 shows them: a row per role, each password as
+        it was given. admin-hash_passwords is gone (issue #4218): __add_active_users hands
+        MySQL_Authentication::add the password as stored, save_mysql_users_runtime_to_database
+        writes ad->password back, and the mysql_users checksum (compute_accounts_hash) is
+        computed over that same password."""
         shown: list[Row] = []
         for row in self._tables["mysql_users"]:
-            password = row.get("password")
-            if hash_passwords and password and not is_native_hash(str(password)):
-                row = {**row, "password": native_hash(str(password))}
             if row["frontend"] and row["backend"]:
                 shown.append({**row, "frontend": 1, "backend": 0})
                 shown.append({**row, "frontend": 0, "backend": 1})

@@ -66,7 +66,6 @@ ADMIN_VARIABLES: Final[Mapping[str, VariableSpec]] = {
     "admin-checksum_mysql_users": _bool(True),
     "admin-checksum_mysql_variables": _bool(True),
     "admin-checksum_admin_variables": _bool(True),
-    "admin-hash_passwords": _bool(True),
     "admin-read_only": _bool(False),
     "admin-refresh_interval": _int(2000),
     "admin-restapi_enabled": _bool(False),
