@@ -94,9 +94,8 @@ def test_daemon_mode_returns_when_listening_and_stops_on_sigterm(tmp_path: Path)
     # As ProxySQL: the pid file names the angel; the child it forked serves; SIGTERM to
     # the child stops it cleanly and the angel with it.
     standin = StandIn(tmp_path)
-    started = subprocess.run(standin.command("--daemon", "--angel"),
-                             env=standin.environment(), capture_output=True, text=True,
-                             timeout=30)
+    started = subprocess.run(standin.command("--daemon"), env=standin.environment(),
+                             capture_output=True, text=True, timeout=30)
     assert started.returncode == 0, started.stderr
     angel = int(standin.pidfile.read_text())
     [child] = children(angel)
@@ -113,31 +112,14 @@ def test_daemon_mode_returns_when_listening_and_stops_on_sigterm(tmp_path: Path)
     assert "shutdown angel process" in standin.log()
 
 
-def test_daemon_without_angel_is_one_process(tmp_path: Path) -> None:
-    # What the init script of a lab brought up before the angel existed starts and stops.
-    standin = StandIn(tmp_path)
-    started = subprocess.run(standin.command("--daemon"), env=standin.environment(),
-                             capture_output=True, text=True, timeout=30)
-    assert started.returncode == 0, started.stderr
-    pid = int(standin.pidfile.read_text())
-    try:
-        assert children(pid) == []
-        assert standin.admin("SELECT 1") == [("1",)]
-    finally:
-        os.kill(pid, signal.SIGTERM)
-    wait_for("the daemon to exit", lambda: not process_alive(pid))
-    assert not standin.pidfile.exists()
-
-
-@pytest.mark.parametrize("mode", [["--daemon"], ["--daemon", "--angel"]])
-def test_daemon_reports_a_failed_start(tmp_path: Path, mode: list[str]) -> None:
+def test_daemon_reports_a_failed_start(tmp_path: Path) -> None:
     standin = StandIn(tmp_path)
     blocker = StandIn(tmp_path / "blocker").start()
     try:
         # Same admin port as a running instance: the daemon cannot listen.
         standin.config_file.write_text(standin.config_file.read_text().replace(
             str(standin.admin_port), str(blocker.admin_port)))
-        started = subprocess.run(standin.command(*mode), env=standin.environment(),
+        started = subprocess.run(standin.command("--daemon"), env=standin.environment(),
                                  capture_output=True, text=True, timeout=30)
         assert started.returncode == 1
         assert "failed to start" in started.stderr

@@ -45,10 +45,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                       help="stay in the foreground (the default)")
     mode.add_argument("--daemon", dest="daemon", action="store_true",
                       help="detach; the command returns once the stand-in listens")
-    parser.add_argument("--angel", action="store_true",
-                        help="with --daemon: run as ProxySQL's two processes, an angel that "
-                        "holds the pid file and restarts the serving child when it dies "
-                        "(the lab's init script passes it; without it, one process)")
     parser.add_argument("--initial", action="store_true",
                         help="ignore DATADIR/proxysql.db and start again from the "
                         "defaults and the config file")
@@ -82,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings(datadir=datadir, initial_config=config, initial=args.initial)
     try:
         if args.daemon:
-            return run_daemon(settings, pidfile, angel=args.angel)
+            return run_daemon(settings, pidfile)
         return run_foreground(settings, pidfile)
     except (AlreadyRunning, initial_config.ConfigError, OSError, ValueError) as error:
         print(f"{LOG_NAME}: {error}", file=sys.stderr)

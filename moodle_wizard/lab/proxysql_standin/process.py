@@ -14,7 +14,7 @@ from pathlib import Path
 
 from moodle_wizard.lab.proxysql_standin import LOG_NAME
 from moodle_wizard.lab.proxysql_standin.app import Settings, StandIn
-from moodle_wizard.lab.proxysql_standin.watchdog import run_angel, run_child
+from moodle_wizard.lab.proxysql_standin.watchdog import run_angel
 
 log = logging.getLogger(__name__)
 
@@ -124,11 +124,10 @@ def run_foreground(settings: Settings, pidfile: PidFile) -> int:
     return 0
 
 
-def run_daemon(settings: Settings, pidfile: PidFile, *, angel: bool = False) -> int:
-    """Detach (double fork); with ``angel``, into ProxySQL's two processes
-    (watchdog.run_angel): the angel holds the pid file and forks the child that serves.
-    Return only once the stand-in listens, or failed to. (One process without ``angel``:
-    what an init script installed before the angel existed can stop.)
+def run_daemon(settings: Settings, pidfile: PidFile) -> int:
+    """Detach (double fork) into ProxySQL's two processes (watchdog.run_angel): the angel
+    holds the pid file and forks the child that serves. Return only once the child
+    listens, or failed to.
 
     The caller waits on a pipe for the child's "ok" (or its error text), so an init
     script's ``start`` reports a failed start instead of a false success.
@@ -161,8 +160,6 @@ def run_daemon(settings: Settings, pidfile: PidFile, *, angel: bool = False) -> 
         with contextlib.suppress(OSError):
             reporter.close()
 
-    if not angel:
-        os._exit(run_child(settings, lambda s, ready: serve(s, pidfile, ready), report))
     code = 1
     try:
         pidfile.claim()
