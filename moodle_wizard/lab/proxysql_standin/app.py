@@ -126,7 +126,11 @@ class StandIn:
             if parse_interfaces(wanted) != self.client_listener.interfaces:
                 log.warning("%s: mysql-interfaces=%s takes effect after a restart", LOG_NAME,
                             wanted)
-        if module in (Module.MYSQL_SERVERS, Module.MYSQL_VARIABLES):
+        if module is Module.MYSQL_VARIABLES:
+            # A new global version makes every monitor loop start over (next_loop_at=0 in
+            # MySQL_Monitor::monitor_ping/read_only/connect). LOAD MYSQL SERVERS does not:
+            # a server loaded ONLINE stays so until the next ping round has seen
+            # monitor_ping_max_failures missed pings, or traffic shun_on_failures errors.
             self.monitor.poke()
 
     def _admin_connection(self, stream: Any, peer: str) -> Any:

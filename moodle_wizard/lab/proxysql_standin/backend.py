@@ -30,6 +30,9 @@ from moodle_wizard.lab.proxysql_standin.runtime import RuntimeConfig
 from moodle_wizard.lab.proxysql_standin.topology import Endpoint, weighted_order
 from moodle_wizard.lab.proxysql_standin.wire import Capabilities
 
+#: "User has exceeded the 'max_user_connections' resource": a failed connect not retried.
+ER_USER_LIMIT_REACHED = 1226
+
 log = logging.getLogger(__name__)
 
 #: Flags that change how the server talks during the command phase; the
@@ -143,8 +146,9 @@ async def open_backend(
             if not isinstance(error, BackendError):
                 raise
             _count_error(runtime, hostgroup, endpoint, error.code)
-            if error.code < CLIENT_ERROR_MIN:
-                # The server said no (access denied ...): another one would too.
+            if error.code == ER_USER_LIMIT_REACHED:
+                # The one error handler_again___status_CONNECTING_SERVER does not retry;
+                # any other (access denied, shutdown in progress ...) is tried again.
                 raise
             log.info("%s: backend %s:%s of hostgroup %s failed: %s", LOG_NAME,
                      server["hostname"], server["port"], hostgroup, error.message)

@@ -34,7 +34,16 @@ log = logging.getLogger(__name__)
 
 #: Client error numbers that say nothing about the server's health
 #: (MySrvC::connect_error returns early for them: access denied and the like).
-_NOT_COUNTED = frozenset({1007, 1008, 1044, 1045, 1120, 1203, 1226, 3118})
+_NOT_COUNTED = frozenset({1007, 1008, 1044, 1045, 1120, 1136, 1203, 1226, 3118})
+_NOT_COUNTED_RANGES = ((1048, 1052), (1054, 1075), (1099, 1104), (1106, 1113), (1116, 1118),
+                       (1138, 1149))
+
+
+def counted_error(code: int) -> bool:
+    """Whether a failed connect counts towards shunning (MySrvC::connect_error's early
+    returns, exactly: 1053 "Server shutdown in progress" does count)."""
+    return code not in _NOT_COUNTED and not any(
+        low <= code <= high for low, high in _NOT_COUNTED_RANGES)
 
 
 @dataclass
@@ -172,7 +181,7 @@ class ServerTable:
         if server is None:
             return False
         server.conn_err += 1
-        if code in _NOT_COUNTED or 1048 <= code <= 1075 or 1099 <= code <= 1149:
+        if not counted_error(code):
             return False
         if now_s > server.last_error_s:
             server.last_error_s, server.errors_this_second = now_s, 1
