@@ -163,8 +163,21 @@ class Engine:
         refused = rollback_refusal(self.ctx.state)
         if refused is not None:
             raise MigrationError(f"rollback: {refused}; nothing was changed")
+        steps = self.rollback_steps(to)
+        for step in steps:
+            # Every step's refusal before any step is undone: the cutover's rollback refuses a
+            # config.php changed since, and in the proxy-first order it is not undone first.
+            try:
+                await step.rollback_preflight()
+            except OperatorError as exc:
+                record = self.ctx.state.step(step.name)
+                record.last_error = self.ctx.secrets.mask(str(exc))
+                self.ctx.save()
+                self.ctx.emit(StepFailed(step.name, record.last_error))
+                raise MigrationError(f"rollback of {step.name}: {record.last_error}; nothing "
+                                     "was rolled back") from None
         undone = []
-        for step in self.rollback_steps(to):
+        for step in steps:
             name = step.name
             record = self.ctx.state.step(name)
             self.ctx.current_step = name

@@ -40,6 +40,7 @@ class World:
         self.runs: dict[str, int] = {}
         self.crash_in: str | None = None
         self.problems: dict[StepName, list[Problem]] = {}
+        self.rollback_refusals: dict[StepName, str] = {}
 
 
 WORLD = World()
@@ -79,6 +80,10 @@ class ToyStep(Step):
     def rollback_plan(self) -> list[Action]:
         return [Action(a, f"undo {a}", partial(self.undo, a))
                 for a in reversed(self.did())]
+
+    async def rollback_preflight(self) -> None:
+        if self.name in WORLD.rollback_refusals:
+            raise StepError(WORLD.rollback_refusals[self.name])
 
     async def undo(self, action: str) -> None:
         key = f"{self.name}:{action}"
@@ -196,6 +201,21 @@ async def test_rollback_to_a_step_undoes_it_and_everything_after(make_engine: An
     engine, _ = make_engine()
     await engine.run()
     assert len(WORLD.effects) == 6
+
+
+async def test_an_older_steps_rollback_refusal_comes_before_any_step_is_undone(
+        make_engine: Any) -> None:
+    """As the cutover's refusal of a config.php changed since, in the proxy-first order where
+    the replicas step (newer) would otherwise be undone before the cutover refuses."""
+    engine, _ = make_engine()
+    await engine.run()
+    WORLD.rollback_refusals[StepName.PREPARE_SOURCE] = "config.php was changed by someone"
+    with pytest.raises(MigrationError, match="changed by someone.*nothing was rolled back"):
+        await engine.rollback()
+    assert len(WORLD.effects) == 6, "nothing was undone, the newest step included"
+    saved = load(make_engine.path)
+    assert saved.step(StepName.REPLICAS).status == StepStatus.DONE
+    assert "changed by someone" in (saved.step(StepName.PREPARE_SOURCE).last_error or "")
 
 
 async def test_an_interrupted_rollback_resumes_where_it_stopped(make_engine: Any) -> None:

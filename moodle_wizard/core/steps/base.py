@@ -103,6 +103,12 @@ class Step(ABC):
     @abstractmethod
     def rollback_plan(self) -> list[Action]: ...
 
+    async def rollback_preflight(self) -> None:
+        """What this step's rollback would refuse, checked before the engine rolls back any
+        step (it raises OperatorError): a rollback whose third step would refuse must not
+        have undone the first two. Read-only; most steps have nothing to check."""
+        return None
+
     def command_action(self, id: str, title: str, commands: Sequence[Command], *,
                        notes: Sequence[str] = (), done: Callable[[], Awaitable[bool]] | None = None,
                        host: str = "") -> Action:

@@ -312,19 +312,34 @@ class Cutover(Step):
                                             facts.backup))], host=app))
         return actions
 
+    async def rollback_preflight(self) -> None:
+        """A config.php someone changed after the cutover is refused before the rollback
+        undoes any step (in the proxy-first order the replicas step is undone first)."""
+        for app, facts in self.facts.apps.items():
+            host = await self.ctx.host(app)
+            await self._refuse_a_changed(app, await host.read_file(facts.path))
+
+    async def _refuse_a_changed(self, app: str, current: bytes | None) -> bool:
+        """Raise ConfigChangedError when `current` is neither the original nor what the
+        cutover wrote (unless --force-config); True when it must be overwritten anyway."""
+        facts = self.apps_facts()[app]
+        if current is not None and sha256(current) in (facts.sha256_before, facts.sha256_after):
+            return False
+        if not self.ctx.force_config:
+            # Journaled, so the dashboard can offer the forced retry.
+            facts.changed_since_cutover = True
+            self._still_applied()
+            self.ctx.save()
+            raise ConfigChangedError(await self._changed(app, current))
+        return True
+
     async def restore(self, app: str) -> None:
         facts = self.apps_facts()[app]
         host = await self.ctx.host(app)
         current = await host.read_file(facts.path)
         now = sha256(current) if current is not None else None
         if now != facts.sha256_before:
-            if now is None or now != facts.sha256_after:
-                if not self.ctx.force_config:
-                    # Journaled, so the dashboard can offer the forced retry.
-                    facts.changed_since_cutover = True
-                    self._still_applied()
-                    self.ctx.save()
-                    raise ConfigChangedError(await self._changed(app, current))
+            if await self._refuse_a_changed(app, current):
                 self.ctx.emit(OutputLine(self.name, app, f"{facts.path} was changed after "
                                          "the cutover; overwriting it (--force-config)"))
             original = await self.original(app)
