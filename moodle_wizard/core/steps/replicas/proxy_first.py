@@ -22,8 +22,9 @@ __all__ = ["before", "readers", "readers_out"]
 
 
 def _proxy_first(ctx: Context) -> bool:
-    return (ctx.state.order == MigrationOrder.PROXY_FIRST
-            and ctx.state.steps.proxysql.status == StepStatus.DONE)
+    # The order alone, not whether the proxysql step is done yet: the runbook, written before
+    # the run, shows the readers' commands too (in this order the step runs after proxysql).
+    return ctx.state.order == MigrationOrder.PROXY_FIRST
 
 
 def before(ctx: Context) -> list[Action]:
