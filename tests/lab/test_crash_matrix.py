@@ -9,9 +9,12 @@ writing through it); the rollback must then give back the original lab. The same
 seed stream (killed from outside at a byte count, physical and logical), and for a rollback
 killed at each of its boundaries and run again.
 
+The migration runs in the lab's default order (auto: proxy-first, since db1's binary log is
+off and it must restart); MW_CRASH_ORDER=classic runs the matrix in the classic order.
 MW_CRASH_POINTS=steps limits the points to the last action of each step (a quick subset);
-MW_CRASH_POINTS=N1,N2 to those indexes in the list. MW_CRASH_BUDGET_S=S starts no new point
-after S seconds (a time-boxed subset; the points covered are printed).
+MW_CRASH_POINTS=N1,N2 to those indexes in the list, and step/action prefixes select by name
+(`steps,replicas/source-restart`). MW_CRASH_BUDGET_S=S starts no new point after S seconds (a
+time-boxed subset; the points covered are printed).
 """
 
 from __future__ import annotations
@@ -50,7 +53,13 @@ def restart_allowed(running_lab: Lab) -> Iterator[str]:
     """The lab's inventory with source_restart = "allow" (`run --yes` restarts db1 only
     then), for the whole matrix: its wizards come and go, this inventory stays."""
     with Wizard(running_lab) as inventories:
-        yield inventories.inventory("allow", **ALLOW_RESTART)
+        yield inventories.inventory("allow", **ALLOW_RESTART, **order_line())
+
+
+def order_line() -> dict[str, str]:
+    """The inventory change for MW_CRASH_ORDER (none: the default order)."""
+    order = os.environ.get("MW_CRASH_ORDER")
+    return {"[migration]\n": f'[migration]\norder = "{order}"\n'} if order else {}
 
 
 def end_state(lab: Lab, wizard: Wizard) -> dict[str, Any]:
@@ -120,13 +129,22 @@ def killed_mid_stream(lab: Lab, wizard: Wizard, argv: list[str], at_bytes: int) 
 
 
 def selected(points: list[str]) -> list[str]:
+    """MW_CRASH_POINTS: empty (every point), or a comma-separated list of `steps` (the last
+    action of each step), indexes, and `step/action` prefixes (e.g. replicas/source-restart)."""
     choice = os.environ.get("MW_CRASH_POINTS", "")
-    if choice == "steps":
-        steps = [p.split("/")[0] for p in points]
-        return [p for i, p in enumerate(points) if i + 1 == len(points) or steps[i + 1] != steps[i]]
-    if choice:
-        return [points[int(i)] for i in choice.split(",") if int(i) < len(points)]
-    return points
+    if not choice:
+        return points
+    steps = [p.split("/")[0] for p in points]
+    chosen: set[int] = set()
+    for item in choice.split(","):
+        if item == "steps":
+            chosen |= {i for i in range(len(points))
+                       if i + 1 == len(points) or steps[i + 1] != steps[i]}
+        elif item.isdigit():
+            chosen |= {int(item)} if int(item) < len(points) else set()
+        else:
+            chosen |= {i for i, p in enumerate(points) if p.startswith(item)}
+    return [points[i] for i in sorted(chosen)]
 
 
 def without_probe_rows(snapshot: dict[str, Any]) -> dict[str, Any]:
@@ -159,8 +177,8 @@ def test_crash_matrix_of_the_migration_and_of_its_rollback(running_lab: Lab,
     with Wizard(lab) as probe_dir:
         # Where the backup job is started but not finished: the inventory's method, and the
         # other one, each killed early and late in its stream.
-        logical = probe_dir.inventory("logical", **ALLOW_RESTART, **{'backup_method = "physical"':
-                                                    'backup_method = "logical"'})
+        logical = probe_dir.inventory("logical", **ALLOW_RESTART, **order_line(), **{
+            'backup_method = "physical"': 'backup_method = "logical"'})
         streams = [(inv, m, f) for inv, m in ((restart_allowed, "physical"), (logical, "logical"))
                    for f in (0.2, 0.7)]
         chosen, chosen_rollback = selected(points), selected(rollback_points)

@@ -15,9 +15,8 @@ import pytest
 from tests.lab.conftest import Lab
 from tests.lab.shapes import wait_for
 from tests.lab.test_bad_input_replicas import refused
-from tests.lab.wizard import Wizard, source_snapshot, sql
+from tests.lab.wizard import ALLOW_RESTART, CLASSIC, Wizard, source_snapshot, sql
 
-ALLOW_RESTART = {'source_restart = "ask"': 'source_restart = "allow"'}
 TEST_CNF = "/etc/mysql/mariadb.conf.d/70-mwtest-binlog.cnf"
 BINLOG_DIR = "/var/lib/mwtest-binlog"
 BASENAME = f"{BINLOG_DIR}/db1-custom-bin"
@@ -104,7 +103,7 @@ def db1_binlog_on(running_lab: Lab, request: pytest.FixtureRequest) -> Iterator[
 def test_binlog_already_on_is_kept_and_only_the_format_changes(
         running_lab: Lab, db1_binlog_on: None, wizard: Wizard) -> None:
     lab = running_lab
-    inventory = wizard.inventory("binlog-on", **ALLOW_RESTART)
+    inventory = wizard.inventory("binlog-on", **ALLOW_RESTART, **CLASSIC)
     before = source_snapshot(lab)
     before_vars = binlog_vars(lab)
 
@@ -237,7 +236,7 @@ def test_yes_does_not_restart_the_source_unless_the_inventory_allows_it(
 
     before = source_snapshot(lab)
     log_dir = log_dir_kind(lab)
-    allowed = wizard.inventory("allow", **ALLOW_RESTART)
+    allowed = wizard.inventory("allow", **ALLOW_RESTART, **CLASSIC)
     run = wizard("run", "--inventory", allowed, "--until", "prepare-source", "--yes")
     assert run.returncode == 0, run.stdout + run.stderr
     assert db1_pid(lab) != pid

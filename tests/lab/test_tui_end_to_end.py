@@ -167,7 +167,9 @@ async def test_tui_checks_connections_and_discovers_the_lab_read_only(operator: 
                        timeout=120, what="the runbook")
         assert app.review is not None, app.errors
         assert app.review.runbook.startswith("# Runbook: migration mwlab")
-        assert "## 6. Point Moodle at the VIP" in app.review.runbook
+        # The proxy-first order (db1 must restart): the cutover before the replicas.
+        runbook = app.review.runbook
+        assert "## 5. Point Moodle at the VIP" in runbook and "## 6. Seed the replicas" in runbook
         assert not app.started, "nothing was started"
 
 
@@ -258,25 +260,28 @@ async def test_tui_migrates_the_lab_then_rolls_one_step_back_from_the_dashboard(
                 "Moodle's login", "app config.php login"}
             assert all(item.applicable and item.ok is True for item in app.health), app.health
 
-            # Roll back the last step from the dashboard.
+            # Roll back the last step from the dashboard: db1 restarts, so the lab's migration
+            # runs proxy-first (the default order), whose last step is the replicas'.
+            assert json.loads(Path(str(app.state_file)).read_text())["order"] == "proxy-first"
             screen = app.screen
             assert isinstance(screen, DashboardScreen)
-            screen.query_one(StepTable).select(StepName.CUTOVER.value)
+            screen.query_one(StepTable).select(StepName.REPLICAS.value)
             await pilot.pause()
             await pilot.press("b")
             await wait_for(pilot, lambda: isinstance(app.screen, RollbackModal), timeout=10,
                            what="the rollback confirmation")
             listing = str(app.screen.query_one("#rollback-steps").render())
-            assert listing.startswith("1. Point Moodle at the VIP") and "2." not in listing
+            assert listing.startswith("1. Seed the replicas") and "2." not in listing, listing
             await pilot.press("y")
             await wait_for(pilot, lambda: not app.runner.busy and app.run_model.message,
                            timeout=300, what="the rollback")
-            assert app.run_model.message == "rolled back: cutover"
+            assert app.run_model.message == "rolled back: replicas"
             saved = json.loads(Path(str(app.state_file)).read_text())
-            assert saved["steps"]["cutover"]["status"] == "rolled-back"
-            assert saved["steps"]["vip"]["status"] == "done"
-            probe = running_lab.exec("app", "moodle-probe")
-            assert json.loads(probe.stdout)["host"] == "db1", "Moodle talks to db1 again"
+            assert saved["steps"]["replicas"]["status"] == "rolled-back"
+            assert saved["steps"]["cutover"]["status"] == "done"
+            probe = json.loads(running_lab.exec("app", "moodle-probe").stdout)
+            # Moodle still goes through the VIP, to db1 alone.
+            assert probe["host"] == "db1" and probe["via"].endswith(":6033"), probe
         finally:
             # Leave the lab as it was: everything rolled back, from the wizard too.
             if app.state is not None and not app.runner.busy:

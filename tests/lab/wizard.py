@@ -19,6 +19,9 @@ LAB_INVENTORY = "/srv/mwlab/inventory.toml"
 # refuses to restart db1 (issue 10 item 5). A test that runs through prepare-source says
 # "allow" in its own copy: wizard.inventory(name, **ALLOW_RESTART).
 ALLOW_RESTART = {'source_restart = "ask"': 'source_restart = "allow"'}
+# The classic order (the default, auto, runs the lab's db1 proxy-first: its binary log is off),
+# for a test of what prepare-source itself does to the source, restart included.
+CLASSIC = {"[migration]\n": '[migration]\norder = "classic"\n'}
 ROOT = Path(__file__).resolve().parents[2]
 
 
