@@ -23,6 +23,10 @@ from moodle_wizard.lab.topology import Shape, Topology
 from tests.lab.conftest import Lab
 from tests.lab.shapes import build, restore_default_lab
 
+# The lab's own shapes, not the wizard's (each shape's migration has its test in `make test`):
+# two rebuilds of the whole lab, some 6 minutes, so `make test-lab-shapes`, not `make test`.
+pytestmark = pytest.mark.lab_shapes
+
 WIZARD = str(Path(sys.executable).parent / "moodle-wizard")
 SINGLE = Shape("single-server", "fresh-package", 1, 3307)
 SPREAD = Shape("standard", "bare", 2, 3307)
