@@ -7,7 +7,7 @@ from collections.abc import Awaitable
 from datetime import UTC, datetime
 
 from moodle_wizard.core.context import Context
-from moodle_wizard.core.errors import OperatorError
+from moodle_wizard.core.errors import OperatorError, StepError
 from moodle_wizard.core.events import OutputLine, StepDone, StepFailed, StepStarted, Warning_
 from moodle_wizard.core.journal_run import run_journaled
 from moodle_wizard.core.state import MigrationOrder, StepName, StepStatus
@@ -89,12 +89,24 @@ class Engine:
         and rollback follow it. A journal whose steps ran before there was a choice keeps
         the classic order."""
         state = self.ctx.state
-        if state.order is not None:
-            return
         started = [n for n, s in state.steps.items() if n != StepName.DISCOVER
                    and s.status not in (StepStatus.PENDING, StepStatus.ROLLED_BACK)]
+        if state.order is not None:
+            asked = self.ctx.inventory.migration.order
+            if started and asked != "auto" and asked != state.order.value:
+                raise StepError(
+                    f"the inventory says migration.order = \"{asked}\", but this migration "
+                    f"runs in the {state.order.value} order ({started[0]} already ran in it): "
+                    f"set order = \"{state.order.value}\" (or \"auto\") to go on, or roll it "
+                    "back (moodle-wizard rollback) to run it in another order")
+            if started:
+                return
+            # Only discovery ran (it changes nothing): the inventory may have changed since;
+            # decide again rather than keep a choice nothing depends on yet.
         order, why = ((MigrationOrder.CLASSIC, "steps already ran in that order") if started
                       else choose_order(self.ctx))
+        if order == state.order:
+            return
         state.order = order
         self.ctx.save()
         self.ctx.emit(OutputLine(StepName.DISCOVER, self.ctx.inventory.source,

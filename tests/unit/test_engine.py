@@ -210,7 +210,7 @@ async def test_an_older_steps_rollback_refusal_comes_before_any_step_is_undone(
     engine, _ = make_engine()
     await engine.run()
     WORLD.rollback_refusals[StepName.PREPARE_SOURCE] = "config.php was changed by someone"
-    with pytest.raises(MigrationError, match="changed by someone.*nothing was rolled back"):
+    with pytest.raises(MigrationError, match=r"changed by someone.*nothing was rolled back"):
         await engine.rollback()
     assert len(WORLD.effects) == 6, "nothing was undone, the newest step included"
     saved = load(make_engine.path)

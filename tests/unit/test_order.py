@@ -94,3 +94,22 @@ def test_a_v2_journal_that_ran_keeps_the_classic_order() -> None:
     assert migrate_2_to_3(ran)["order"] == "classic"
     fresh = {"schema_version": 2, "steps": {"discover": {"status": "pending"}}}
     assert "order" not in migrate_2_to_3(fresh)
+
+
+async def test_the_order_is_decided_again_until_a_step_after_discovery_ran(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Discovery changes nothing: an inventory changed after it gets its order; once a step
+    ran in an order, an inventory that asks for the other one is refused, naming the fix."""
+    ctx = context(FLAVOUR, monkeypatch)
+    ctx.state.order = MigrationOrder.PROXY_FIRST  # decided by an earlier run, discovery only
+    _say(ctx, "classic")
+    await Engine(ctx)._decide_order()
+    assert ctx.state.order == MigrationOrder.CLASSIC
+    ctx.state.steps.prepare_source.status = StepStatus.DONE
+    _say(ctx, "proxy-first")
+    with pytest.raises(StepError, match=r'order = "proxy-first", but this migration runs in '
+                                        r'the classic order \(prepare-source already ran'):
+        await Engine(ctx)._decide_order()
+    _say(ctx, "auto")  # auto follows the journal
+    await Engine(ctx)._decide_order()
+    assert ctx.state.order == MigrationOrder.CLASSIC
