@@ -13,7 +13,9 @@ parts of ProxySQL 2.7 the wizard relies on (see
   users from ``mysql_users``, routed by ``default_hostgroup`` to an ONLINE
   backend, the session relayed byte for byte after authentication;
 - a read_only monitor that moves servers between the writer and reader
-  hostgroups of ``mysql_replication_hostgroups``.
+  hostgroups of ``mysql_replication_hostgroups``;
+- with ``--daemon``, ProxySQL's two processes (``watchdog``): an angel that holds
+  the pid file and restarts a crashed child, and the child that serves.
 
 Run it with ``python -m moodle_wizard.lab.proxysql_standin``. It is for the
 lab only and says so in its version string, version comment and log lines.

@@ -55,6 +55,13 @@ _READ_ONLY_TIMEOUTS = (
     "GROUP BY hostname, port HAVING COUNT(*) = ?"
 )
 
+#: The shunning query of MySQL_Monitor::monitor_ping, which also leaves out a refused
+#: admin-style login and an expired password (server_responds_to_ping does not).
+_SHUN_PINGS = _MISSED_PINGS.replace(
+    "NOT LIKE 'Access denied for user%'",
+    "NOT LIKE 'Access denied for user%' AND ping_error NOT LIKE 'ProxySQL Error: Access "
+    "denied for user%' AND ping_error NOT LIKE 'Your password has expired.%'")
+
 CHECKS = ("ping", "connect", "read_only")
 
 
@@ -126,8 +133,10 @@ class Monitor:
         await asyncio.gather(*(self._ping(endpoint) for endpoint in targets))
         failures = self._runtime.int_variable("mysql-monitor_ping_max_failures")
         for endpoint in targets:
-            if (not self._responds_to_ping(endpoint, failures)
-                    and self._runtime.server_table.shun_and_killall(endpoint, int(time.time()))):
+            missed = self._store.execute(
+                _SHUN_PINGS, (endpoint.hostname, endpoint.port, failures, failures)).rows
+            if missed and self._runtime.server_table.shun_and_killall(endpoint,
+                                                                      int(time.time())):
                 log.error("%s monitor: server %s missed %d heartbeats, shunning it and "
                           "killing all the connections", LOG_NAME, endpoint, failures)
 
