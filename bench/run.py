@@ -30,8 +30,10 @@ PARTS = ("tui_start", "seed", "migration", "classic", "binlog_on", "operate", "t
          "big", "curve")
 # The parts that measure the lab at --data-mb (the others bring up their own sizes, or none).
 AT_DATA_MB = ("seed", "migration", "classic", "binlog_on", "operate", "tui_stream")
-# The parts whose figures a run of only them adds to the last run's, instead of replacing it.
-ADDED = ("operate", "curve")
+# The parts whose run alone adds to the last run's figures instead of replacing them, and the
+# figures each gives.
+ADDED = {"operate": ("operate",), "curve": ("curve",), "tui_stream": ("tui_stream_1gb",),
+         "big": ("tui_stream_4gb", "big_source_mb")}
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -49,16 +51,17 @@ def tui_stream() -> dict[str, Any]:
 
 
 def merged(figures: dict[str, Any], parts: list[str], docs: Path) -> dict[str, Any]:
-    """A run of only `operate` and/or `curve` adds its figures to the last full run's (kept
-    as they are); any other run's figures replace them."""
+    """A run of only parts of ADDED (operate, curve, the TUI's runs) adds its figures to the
+    last full run's (kept as they are); any other run's figures replace them."""
     previous = docs / "benchmarks.json"
-    if not set(parts) <= set(ADDED) or not any(p in figures for p in parts) \
+    keys = [k for p in parts for k in ADDED.get(p, ())]
+    if not set(parts) <= set(ADDED) or not any(k in figures for k in keys) \
             or not previous.exists():
         return figures
     kept: dict[str, Any] = json.loads(previous.read_text())
-    for part in parts:
-        if part in figures:
-            kept[part] = figures[part]
+    for key in keys:
+        if key in figures:
+            kept[key] = figures[key]
     return kept
 
 
