@@ -173,3 +173,17 @@ def test_a_primary_drill_misses_when_the_cluster_does_not_end_as_it_started() ->
                                 "the cluster did not end as it started (db1 the primary)"]
     never = PrimaryDrill("db1", "db2", back=True)
     assert never.missed() == ["no write succeeded through the VIP after the failover"]
+
+
+def test_a_monitor_ping_counts_only_when_it_surely_began_after_the_wizards_try() -> None:
+    """A ping that succeeded just before the crash (the try came moments after it) must not
+    pass for a primary still alive: that refused a due failover in the 1 GB benchmark."""
+    from moodle_wizard.core.operate.down import SKEW_S, monitor_since_us
+
+    tried = 1_796_170_000.0
+    since = monitor_since_us(tried)
+    before_crash = int((tried - 0.5) * 1e6)  # the monitor's last good ping, then kill -9
+    assert before_crash < since
+    # Stamped by a proxy whose clock runs SKEW_S ahead: it began at the try, not before.
+    assert since <= int((tried + SKEW_S) * 1e6)
+    assert int((tried + SKEW_S + 0.5) * 1e6) >= since

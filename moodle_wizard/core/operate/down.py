@@ -30,9 +30,17 @@ if TYPE_CHECKING:
 # since (every mysql-monitor_ping_interval, 8 s by default in ProxySQL 2.7).
 EVIDENCE_TIMEOUT_S = 15.0
 REQUIRED_WITNESSES = 2
-# Clocks of the hosts may differ a little (NTP): a monitor entry this much older than the
-# wizard's own try still counts as after it.
+# Clocks of the hosts may differ a little (NTP), by up to this much: a monitor entry counts only
+# when it is stamped at least this long after the wizard's own try, so that it surely began
+# after it. Counting older ones let a ping that succeeded just before a crash (or within the
+# skew of it) pass for a primary still alive, and refuse a failover that was due.
 SKEW_S = 1.0
+
+
+def monitor_since_us(wizard_try: float) -> int:
+    """The earliest `time_start_us` of a monitor entry that surely began after the wizard's
+    own try at `wizard_try` (seconds since the epoch, the wizard's clock)."""
+    return int((wizard_try + SKEW_S) * 1e6)
 
 
 @dataclass
@@ -113,7 +121,7 @@ async def confirm_down(ctx: Context, primary: str, replicas: tuple[str, ...],
         ev.alive["the wizard"] = seen
         return ev
     ev.down["the wizard"] = "cannot reach it"
-    since_us = int((time.time() - SKEW_S) * 1e6)
+    since_us = monitor_since_us(time.time())
     addr = address(ctx, primary)
 
     async def gather() -> bool | None:
