@@ -53,11 +53,23 @@ def default_lab_afterwards() -> Iterator[None]:
 
 
 def healthy(wizard: Wizard) -> list[dict[str, Any]]:
-    health = wizard("health", "--json")
-    assert health.returncode == 0, health.stdout + health.stderr
-    items: list[dict[str, Any]] = json.loads(health.stdout)["items"]
-    assert items and all(item["ok"] is True for item in items), items
-    return items
+    """`health --json` once every item is True. Right after a run that added the replicas to
+    ProxySQL, its monitor may not have pinged them yet: ProxySQL checks a newly loaded server
+    at its next round (mysql-monitor_ping_interval), not at LOAD, so this waits for that."""
+    last: list[str] = []
+
+    def all_ok() -> list[dict[str, Any]] | None:
+        health = wizard("health", "--json")
+        last[:] = [health.stdout + health.stderr]
+        items: list[dict[str, Any]] = json.loads(health.stdout)["items"] if health.stdout \
+            else []
+        good = health.returncode == 0 and items and all(item["ok"] is True for item in items)
+        return items if good else None
+
+    try:
+        return wait_for("every health item true", all_ok, timeout=60)
+    except AssertionError:
+        raise AssertionError(last[0]) from None
 
 
 def run_ok(proc: subprocess.CompletedProcess[str]) -> str:
