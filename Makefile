@@ -69,7 +69,7 @@ test-crash-matrix: deps venv
 	  tests/lab/test_crash_matrix_operate.py
 
 # The benchmark (docs/benchmarks.md and .json): the lab at DATA_MB of Moodle data, every figure
-# measured, the lab left as it was found. About 40 minutes at the default 1024 MB.
+# measured, the lab left as it was found. About an hour at the default 1024 MB (the cost curve rebuilds the lab at 256 MB and 4 GB).
 DATA_MB ?= 1024
 BENCH_ARGS ?=
 bench: deps venv
