@@ -168,6 +168,15 @@ class Engine:
                 if self.ctx.state.step(name).status
                 not in (StepStatus.PENDING, StepStatus.ROLLED_BACK)]
 
+    def _rollback_failed(self, name: StepName, exc: OperatorError,
+                         more: str = "") -> MigrationError:
+        """Journal and show why `name`'s rollback stopped; the error to raise."""
+        record = self.ctx.state.step(name)
+        record.last_error = self.ctx.secrets.mask(str(exc))
+        self.ctx.save()
+        self.ctx.emit(StepFailed(name, record.last_error))
+        return MigrationError(f"rollback of {name}: {record.last_error}{more}")
+
     async def rollback(self, to: StepName | None = None) -> list[StepName]:
         """Undo `to` and every step after it (everything when None), newest first."""
         from moodle_wizard.core.finish import rollback_refusal
@@ -182,12 +191,8 @@ class Engine:
             try:
                 await step.rollback_preflight()
             except OperatorError as exc:
-                record = self.ctx.state.step(step.name)
-                record.last_error = self.ctx.secrets.mask(str(exc))
-                self.ctx.save()
-                self.ctx.emit(StepFailed(step.name, record.last_error))
-                raise MigrationError(f"rollback of {step.name}: {record.last_error}; nothing "
-                                     "was rolled back") from None
+                raise self._rollback_failed(step.name, exc, "; nothing was rolled back") \
+                    from None
         undone = []
         for step in steps:
             name = step.name
@@ -201,10 +206,7 @@ class Engine:
                 for action in step.rollback_plan():
                     await self._run_action(name, action, prefix="rollback:")
             except OperatorError as exc:
-                record.last_error = self.ctx.secrets.mask(str(exc))
-                self.ctx.save()
-                self.ctx.emit(StepFailed(name, record.last_error))
-                raise MigrationError(f"rollback of {name}: {record.last_error}") from None
+                raise self._rollback_failed(name, exc) from None
             record.status = StepStatus.ROLLED_BACK
             # What they protected is gone; a new run generates new ones.
             self.ctx.secrets.forget_generated(step.generated_secrets)

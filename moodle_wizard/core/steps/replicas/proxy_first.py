@@ -30,7 +30,7 @@ def _proxy_first(ctx: Context) -> bool:
 def before(ctx: Context) -> list[Action]:
     """The source's restart, when the migration deferred it to here."""
     prepare = PrepareSource(ctx)
-    if ctx.state.order == MigrationOrder.PROXY_FIRST and prepare.restart_needed():
+    if _proxy_first(ctx) and prepare.restart_needed():
         return [prepare.restart_action()]
     return []
 
