@@ -15,7 +15,7 @@ from typing import Any
 
 from tests.lab import test_migration_cluster as cluster
 from tests.lab.conftest import Lab
-from tests.lab.test_migration_cluster import Migrated, failing, health
+from tests.lab.test_migration_cluster import Migrated, healthy
 from tests.lab.wizard import sql
 
 migrated = cluster.migrated  # the same fixture: one migration for this module
@@ -71,15 +71,5 @@ def test_drill_primary_ends_with_a_healthy_cluster(running_lab: Lab,
     # db1 was killed, started again and made primary again moments ago: a proxy monitor's
     # read_only check may have met it mid-way in its last round ("failed 0 s ago"); the
     # cluster is healthy once its next rounds pass (a deadline, not a sleep).
-    seen: list[dict[str, str]] = []
-
-    def healthy() -> bool:
-        status, items, _ = health(migrated.wizard)
-        seen[:] = [failing(items)]
-        return status == 0
-
-    deadline = time.monotonic() + 60
-    while not healthy():
-        assert time.monotonic() < deadline, seen[0]
-        time.sleep(0.5)
+    healthy(migrated.wizard)
     assert primary_is(running_lab, "db1")

@@ -28,7 +28,7 @@ from moodle_wizard.lab.host import exec_argv
 from moodle_wizard.lab.topology import Shape
 from tests.lab.conftest import Lab
 from tests.lab.shapes import build, restore_default_lab, wait_for
-from tests.lab.test_migration_cluster import cluster_snapshot
+from tests.lab.test_migration_cluster import cluster_snapshot, healthy
 from tests.lab.wizard import (
     ALLOW_RESTART,
     Wizard,
@@ -50,26 +50,6 @@ def default_lab_afterwards() -> Iterator[None]:
 
 
 
-
-
-def healthy(wizard: Wizard) -> list[dict[str, Any]]:
-    """`health --json` once every item is True. Right after a run that added the replicas to
-    ProxySQL, its monitor may not have pinged them yet: ProxySQL checks a newly loaded server
-    at its next round (mysql-monitor_ping_interval), not at LOAD, so this waits for that."""
-    last: list[str] = []
-
-    def all_ok() -> list[dict[str, Any]] | None:
-        health = wizard("health", "--json")
-        last[:] = [health.stdout + health.stderr]
-        items: list[dict[str, Any]] = json.loads(health.stdout)["items"] if health.stdout \
-            else []
-        good = health.returncode == 0 and items and all(item["ok"] is True for item in items)
-        return items if good else None
-
-    try:
-        return wait_for("every health item true", all_ok, timeout=60)
-    except AssertionError:
-        raise AssertionError(last[0]) from None
 
 
 def run_ok(proc: subprocess.CompletedProcess[str]) -> str:
@@ -108,7 +88,7 @@ def test_a_source_on_port_3307_migrates_and_rolls_back() -> None:
         assert probe["host"] == "db1" and probe["via"] == f"{VIP}:6033", probe
         assert "'dbport' => 6033," in lab_.exec("app", "cat", CONFIG).stdout
         items = healthy(wizard)
-        servers = [i for i in items if i["name"].endswith(" servers")]
+        servers = [i for i in items.values() if i["name"].endswith(" servers")]
         assert len(servers) == 2 and all("db2 ONLINE" in i["detail"] and "db3 ONLINE"
                                          in i["detail"] for i in servers), servers
 

@@ -42,6 +42,14 @@ def service_for(script: Path, env: dict[str, str]) -> Service:
     return service
 
 
+def started(standin: StandIn, service: Service) -> tuple[int, int]:
+    """`service proxysql start`; the two processes it left: (the angel, its child)."""
+    assert service("start").returncode == 0
+    angel = int(standin.pidfile.read_text())
+    [child] = children(angel)
+    return angel, child
+
+
 @pytest.fixture
 def standin_service(tmp_path: Path) -> Iterator[tuple[StandIn, Service]]:
     script = tmp_path / "proxysql.init"
@@ -62,9 +70,7 @@ def test_sigterm_to_the_angel_alone_stops_nothing_and_a_crashed_child_is_restart
     standin_service: tuple[StandIn, Service],
 ) -> None:
     standin, service = standin_service
-    assert service("start").returncode == 0
-    angel = int(standin.pidfile.read_text())
-    [child] = children(angel)
+    angel, child = started(standin, service)
     os.kill(angel, signal.SIGTERM)
     wait_for("the angel to log the TERM", lambda: "received TERM" in standin.log())
     assert process_alive(angel) and process_alive(child)
@@ -84,9 +90,7 @@ def test_stop_leaves_no_process_and_closes_the_client_port(
 ) -> None:
     standin, service = standin_service
     assert service("status").returncode == 3
-    assert service("start").returncode == 0
-    angel = int(standin.pidfile.read_text())
-    [child] = children(angel)
+    angel, child = started(standin, service)
     assert listening(standin.client_port)
     status = service("status")
     assert status.returncode == 0 and str(child) in status.stdout, status.stdout
@@ -102,9 +106,7 @@ def test_an_orphaned_child_counts_as_running_and_is_stopped(
     standin_service: tuple[StandIn, Service],
 ) -> None:
     standin, service = standin_service
-    assert service("start").returncode == 0
-    angel = int(standin.pidfile.read_text())
-    [child] = children(angel)
+    angel, child = started(standin, service)
     os.kill(angel, signal.SIGKILL)
     wait_for("the angel to go", lambda: not process_alive(angel))
     assert standin.admin("SELECT 1") == [("1",)]
