@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -106,6 +107,19 @@ def find_proxysql(given: str | None) -> str:
     return shutil.which("proxysql") or "stand-in"
 
 
+def check_standin(proxysql: str) -> None:
+    """The stand-in runs on the proxy hosts with this interpreter and needs mysql-mimic, which
+    only the `lab` extra installs: refused before anything is built, not at the migration's
+    proxysql step, with the command that fixes it for this very install."""
+    if proxysql != "stand-in" or importlib.util.find_spec("mysql_mimic") is not None:
+        return
+    raise LabError(
+        "the lab's ProxySQL stand-in needs the Python package mysql-mimic, which this install "
+        f"lacks; install it with `{sys.executable} -m pip install 'mysql-mimic>=3'` (pipx: "
+        "`pipx inject moodle-wizard mysql-mimic`), or give --proxysql-bin PATH of a real "
+        "proxysql")
+
+
 def tcp_open(address: str, port: int, timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection((address, port), timeout=timeout):
@@ -154,6 +168,7 @@ def up(subnet: str | None, data_mb: int, proxysql_bin: str | None, out: object =
     if previous and proxysql != previous.proxysql:
         raise LabError(f"the lab is already up with ProxySQL {previous.proxysql}; run "
                        "`moodle-wizard lab down` before building it with another")
+    check_standin(proxysql)
     if not previous:
         netns.check_subnet_free(topo)
         if labdir.exists() or netns.lab_netns() or netns.leftover_links():
