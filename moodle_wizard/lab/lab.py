@@ -10,8 +10,10 @@ import shutil
 import socket
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from moodle_wizard.lab import netns, provision, replicas
@@ -277,18 +279,28 @@ def down(labdir: Path = LABDIR, out: object = sys.stdout, quiet: bool = False) -
             for pid in pids_in_netns(inode):
                 stop_pid(pid)
                 stopped += 1
+    # Every removal is tried even when one fails, so that one stuck piece does not leave
+    # the rest of the lab behind; what failed is reported together at the end.
+    failed: list[str] = []
+
+    def attempt(removal: Callable[[], object]) -> None:
+        try:
+            removal()
+        except (LabError, OSError) as exc:
+            failed.append(str(exc))
+
     for ns in netns.lab_netns():
-        netns.delete_netns(ns)
+        attempt(partial(netns.delete_netns, ns))
     for name in ALL_HOST_NAMES:
-        netns.delete_link(veth_name(name))
-    netns.delete_link(BRIDGE)
+        attempt(partial(netns.delete_link, veth_name(name)))
+    attempt(partial(netns.delete_link, BRIDGE))
     for mount in reversed(_lab_mounts(labdir)):
         run(["umount", "-l", mount], check=False)
     if labdir.exists():
-        shutil.rmtree(labdir)
+        attempt(partial(shutil.rmtree, labdir))
     leftovers = verify_gone(labdir)
-    if leftovers:
-        raise LabError("lab down left things behind: " + "; ".join(leftovers))
+    if leftovers or failed:
+        raise LabError("lab down left things behind: " + "; ".join([*failed, *leftovers]))
     if not quiet:
         _say(out, f"lab down: stopped {stopped} host(s), removed namespaces, links and "
                   f"{labdir} in {time.monotonic() - t0:.1f} s; nothing left")
