@@ -8,7 +8,7 @@ APT_PACKAGES := mariadb-server mariadb-backup mariadb-client openssh-server open
 # What `lab up --replicas bare` serves to its hosts from apt's cache (lab/replicas.py PURGED).
 LAB_DEBS := mariadb-server mariadb-server-core mariadb-backup mariadb-client mariadb-client-core
 
-.PHONY: all deps venv test lint unit tui lab-tests test-lab-shapes test-crash-matrix bench demo lab-up lab-down clean
+.PHONY: all deps venv test lint unit tui lab-tests test-lab-shapes test-lab-faults test-crash-matrix bench demo lab-up lab-down clean
 
 all: test
 
@@ -54,12 +54,18 @@ lint: venv
 
 # The whole suite: unit, TUI and end-to-end lab tests (the lab tests need root).
 test: deps venv lint
-	$(BIN)/pytest -q -p no:cacheprovider -m "not crash_matrix and not lab_shapes" --durations=15
+	$(BIN)/pytest -q -p no:cacheprovider -m "not crash_matrix and not lab_shapes and not lab_faults" --durations=15
 
 # The lab's own shapes (single-server, bare and fresh-package replicas, two app hosts, port
-# 3307), each built for real and checked from inside its hosts: two rebuilds, some 6 minutes.
+# 3307), each built for real and checked from inside its hosts, and the migration of the
+# fresh-package and bare-replica shapes: four rebuilds, some 9 minutes.
 test-lab-shapes: deps venv
-	$(BIN)/pytest -q -p no:cacheprovider -m lab_shapes tests/lab/test_lab_shapes.py
+	$(BIN)/pytest -q -p no:cacheprovider -m lab_shapes tests/lab/test_lab_shapes.py \
+	  tests/lab/test_replica_shapes.py
+
+# The operator's session dropped mid-stream and a replica's link down mid-seed: some 2.5 minutes.
+test-lab-faults: deps venv
+	$(BIN)/pytest -q -p no:cacheprovider -m lab_faults tests/lab/test_disconnect_and_network.py
 
 # SIGKILL at every action boundary of a migration, of its rollback, and of switchover,
 # failover and rejoin, then resume (slow;

@@ -21,6 +21,9 @@ from tests.lab.test_migration_replicas import (
 )
 from tests.lab.wizard import ALLOW_RESTART, Wizard, lab_snapshot
 
+# Some 2.5 minutes of broken links and dropped sessions: `make test-lab-faults`, not `make test`.
+pytestmark = pytest.mark.lab_faults
+
 
 @pytest.fixture()
 def wizard(running_lab: Lab) -> Iterator[Wizard]:

@@ -27,6 +27,9 @@ from tests.lab.wizard import (
     source_snapshot,
 )
 
+# Two rebuilds of the lab (some 2.5 minutes): in `make test-lab-shapes`, not in `make test`.
+pytestmark = pytest.mark.lab_shapes
+
 FRESH = Shape(replicas="fresh-package")
 BARE_TWO_APPS = Shape(replicas="bare", app_hosts=2)
 REPLICAS = ("db2", "db3")
