@@ -198,13 +198,19 @@ def proxy_script(proxysql: str, python: str, pythonpath: str) -> str:
     """px1/px2: keepalived is installed (not running); ProxySQL is provided as the `proxysql`
     service, not running, with the package's first-start config — a real binary when the lab
     was given one, else the project's stand-in."""
+    command = ""
     if proxysql == "stand-in":
         init = lab_file("proxysql.init").replace("@PYTHON@", python).replace(
             "@PYTHONPATH@", pythonpath)
+        # The `proxysql` command a package installs: the wizard reads `proxysql --version`.
+        command = write_file("/usr/local/bin/proxysql", "#!/bin/sh\nPYTHONPATH="
+                             f"{shlex.quote(pythonpath)} exec {shlex.quote(python)} -m "
+                             'moodle_wizard.lab.proxysql_standin "$@"\n', "0755")
     else:
         init = lab_file("proxysql-binary.init")
     return (
-        write_file("/etc/init.d/proxysql", init, "0755")
+        command
+        + write_file("/etc/init.d/proxysql", init, "0755")
         + "if [ ! -e /etc/proxysql.cnf ]; then\n"
         + write_file("/etc/proxysql.cnf", lab_file("proxysql.cnf"), "0644")
         + "fi\n"

@@ -49,12 +49,18 @@ class Lab:
         return out
 
 
+def proxysql_bin() -> str | None:
+    """MW_PROXYSQL_BIN: a real proxysql binary for px1/px2 (`MW_PROXYSQL_BIN=PATH make
+    lab-tests`); without it, the lab's own choice (the stand-in, or the one it runs)."""
+    return os.environ.get("MW_PROXYSQL_BIN") or None
+
+
 @pytest.fixture(scope="session")
 def running_lab() -> Iterator[Lab]:
     """One lab for the session: brought up (or repaired) here, and removed at the end only if
     this session started it — a lab someone was already using stays up."""
     was_up = lab.LabState.load(lab.LABDIR) is not None
-    state = lab.up(None, 50, None, out=io.StringIO())
+    state = lab.up(None, 50, proxysql_bin(), out=io.StringIO())
     yield Lab(Topology.from_cidr(state.subnet), state)
     if not was_up:
         lab.down(out=io.StringIO())

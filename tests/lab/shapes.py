@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from moodle_wizard.lab import lab
 from moodle_wizard.lab.topology import Shape
-from tests.lab.conftest import Lab
+from tests.lab.conftest import Lab, proxysql_bin
 
 SHAPE_DATA_MB = 5   # the shapes matter here, not the amount of data
 DEFAULT_DATA_MB = 50  # what the other lab tests' fixture builds
@@ -23,7 +23,7 @@ def build(shape: Shape) -> Lab:
     state = lab.LabState.load(lab.LABDIR)
     if state is not None and (state.shape != shape or state.data_mb != SHAPE_DATA_MB):
         lab.down(out=io.StringIO())
-    state = lab.up(None, SHAPE_DATA_MB, None, out=io.StringIO(), shape=shape)
+    state = lab.up(None, SHAPE_DATA_MB, proxysql_bin(), out=io.StringIO(), shape=shape)
     assert state.shape == shape
     return Lab(state.topology, state)
 
@@ -32,7 +32,7 @@ def restore_default_lab() -> None:
     state = lab.LabState.load(lab.LABDIR)
     if state is None or state.shape != Shape() or state.data_mb != DEFAULT_DATA_MB:
         lab.down(out=io.StringIO())
-    state = lab.up(None, DEFAULT_DATA_MB, None, out=io.StringIO())
+    state = lab.up(None, DEFAULT_DATA_MB, proxysql_bin(), out=io.StringIO())
     assert state.shape == Shape()
 
 

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Callable
 
 from moodle_wizard.core.facts import MoodleFacts
-from moodle_wizard.core.remote import proxysql_node
+from moodle_wizard.core.remote import proxysql_node, proxysql_version
 from moodle_wizard.core.remote.proxysql import AdminLoginRefused, AdminUnreachable, ProxySqlError
 from moodle_wizard.core.render.proxysql import (
     cnf_admin_credentials,
@@ -82,6 +82,9 @@ async def _node_preflight(step: Step, px: str, moodle_user: str,
         return [warning(f"{px}: ProxySQL is not installed; the wizard will install it from "
                         f"ProxySQL's package repository (repo.proxysql.com, {REPO_SERIES}), "
                         "which needs HTTPS access from the host")]
+    refused = await proxysql_version.version_refusal(host)
+    if refused is not None:
+        return [error(refused)]
     if node["running"]:
         return await _running_node_preflight(step, px, user, password, moodle_user, fix)
     if "proxysql.db" in node["db_files"]:
