@@ -375,7 +375,7 @@ def main(args: argparse.Namespace) -> int:
             return asyncio.run(cmd_finish(args, printer))
         if args.command == "health":
             return asyncio.run(cmd_health(args, printer))
-        if args.command in ("switchover", "failover", "rejoin"):
+        if args.command in ("switchover", "failover", "rejoin", "proxysql"):
             return asyncio.run(cmd_operation(args, printer))
         return asyncio.run(cmd_run(args, printer))
     except KeyboardInterrupt:

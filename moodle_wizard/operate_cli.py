@@ -1,4 +1,5 @@
-"""The headless commands that operate the migrated cluster: switchover, failover, rejoin."""
+"""The headless commands that operate the migrated cluster: switchover, failover, rejoin,
+proxysql sync."""
 
 from __future__ import annotations
 
@@ -36,6 +37,15 @@ def add_parsers(sub: Any) -> None:
                         "(refused, with why, if it holds transactions the cluster lacks)")
     rj.add_argument("host", metavar="HOST")
     _common(rj)
+    px = sub.add_parser("proxysql", help="ProxySQL on the migrated cluster")
+    px_commands = px.add_subparsers(dest="proxysql_command", required=True)
+    sy = px_commands.add_parser("sync", help="Moodle's database password changed: read it "
+                                "from config.php again, check it on the primary, give it to "
+                                "every ProxySQL node that lacks it (mysql_users, runtime and "
+                                "disk), verify identical checksums and logins")
+    sy.add_argument("--plan", action="store_true", help="print what each node lacks and what "
+                    "would run, change nothing")
+    _common(sy)
 
 
 def print_cluster(state: MigrationState) -> None:
@@ -45,13 +55,36 @@ def print_cluster(state: MigrationState) -> None:
         fenced = f"; fenced: {', '.join(cluster.fenced)}" if cluster.fenced else ""
         print(f"  cluster: primary {cluster.primary or 'the source (as migrated)'}{fenced}")
         for done in cluster.history[-3:]:
-            print(f"    {done.started_at:%Y-%m-%d %H:%M:%S} {done.kind} to {done.target} "
-                  f"(from {done.old_primary}): {done.status}")
+            what = (f"of {done.target}" if done.kind == "proxysql sync"
+                    else f"to {done.target} (from {done.old_primary})")
+            print(f"    {done.started_at:%Y-%m-%d %H:%M:%S} {done.kind} {what}: {done.status}")
         op = cluster.operation
         if op is not None:
             err = f" — {op.last_error}" if op.last_error else ""
             print(f"    IN FLIGHT: {op.kind} to {op.target} ({op.status}, "
                   f"{len(op.actions)} action(s)){err}; continue it: {op.continue_command()}")
+
+
+async def _sync(args: argparse.Namespace, ctx: Any) -> int:
+    """`proxysql sync` (core/operate/sync.py); `--plan` reads and changes nothing."""
+    from moodle_wizard.core.operate.sync import run_sync, sync_plan
+
+    if not args.plan:
+        print_report(await run_sync(ctx))
+        return 0
+    found = await sync_plan(ctx)
+    for node in found.nodes:
+        print(f"{node.node}: " + ("; ".join(node.differs) if node.differs else
+                                  f"{found.user} already has config.php's password"))
+    if not found.changes:
+        print("nothing to change")
+        return 0
+    print(f"{found.plan.title}:")
+    for action in found.plan.actions:
+        print(f"- {action.title}")
+        for line in action.runbook:
+            print(f"    {line}")
+    return 0
 
 
 def print_report(report: OperationReport) -> None:
@@ -64,6 +97,8 @@ async def cmd_operate(args: argparse.Namespace, ctx: Any) -> int:
     """Run the operation `args.command` in the migration's session `ctx`."""
     from moodle_wizard.core.operate import api
 
+    if args.command == "proxysql":
+        return await _sync(args, ctx)
     if args.command == "switchover":
         from moodle_wizard.core.operate.switchover import run_switchover, switchover_plan
 

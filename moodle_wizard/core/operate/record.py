@@ -22,6 +22,8 @@ class OperationKind(StrEnum):
     SWITCHOVER = "switchover"
     FAILOVER = "failover"
     REJOIN = "rejoin"
+    # Moodle's password given to every ProxySQL node (operate/sync.py): in the history only.
+    SYNC = "proxysql sync"
 
 
 class OperationStatus(StrEnum):
@@ -80,6 +82,8 @@ class Operation(Record):
             return f"moodle-wizard switchover --to {self.target}"
         if self.kind == OperationKind.REJOIN:
             return f"moodle-wizard rejoin {self.target}"
+        if self.kind == OperationKind.SYNC:
+            return "moodle-wizard proxysql sync"
         return "moodle-wizard failover"  # continues the one in flight, whatever its target
 
 
