@@ -215,7 +215,8 @@ def test_show_databases_and_tables(unchanged_standin: StandIn) -> None:
             "proxysql_servers", "mysql_query_rules", "runtime_mysql_servers",
             "runtime_checksums_values"} <= tables
     assert {row[0] for row in unchanged_standin.admin("SHOW TABLES FROM monitor")} == {
-        "mysql_server_connect_log", "mysql_server_ping_log", "mysql_server_read_only_log"}
+        "mysql_server_connect_log", "mysql_server_ping_log", "mysql_server_read_only_log",
+        "mysql_server_replication_lag_log"}
 
 
 def test_mariadb_cli_against_admin_port(standin: StandIn) -> None:

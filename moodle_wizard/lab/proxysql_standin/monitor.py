@@ -7,7 +7,14 @@ every ``mysql-monitor_connect_interval`` ms it opens a fresh connection to each
 server that answers pings (``mysql_server_connect_log``); every
 ``mysql-monitor_read_only_interval`` ms it reads read_only on the servers of the
 replication hostgroups that are neither OFFLINE_SOFT nor OFFLINE_HARD and answer
-pings (``mysql_server_read_only_log``), and RUNTIME moves them.
+pings (``mysql_server_read_only_log``), and RUNTIME moves them; every
+``mysql-monitor_replication_lag_interval`` ms it reads the replication lag of the
+servers with a ``max_replication_lag`` that answer pings
+(``mysql_server_replication_lag_log``) and shuns or re-enables them (``lag.py``).
+
+Unlike ProxySQL, which opens one check per (hostgroup, server) row, the stand-in reads a
+server's lag once per round on its kept monitor connection and applies the reading to
+each of the server's checked rows (the same outcome, one log row instead of several).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from typing import Any
 import aiomysql
 
 from moodle_wizard.lab.proxysql_standin import LOG_NAME
+from moodle_wizard.lab.proxysql_standin.lag import FAILED, LagReading, lag_query, reading
 from moodle_wizard.lab.proxysql_standin.mysql_errors import error_text
 from moodle_wizard.lab.proxysql_standin.passwords import driver_password
 from moodle_wizard.lab.proxysql_standin.runtime import RuntimeConfig
@@ -62,7 +70,7 @@ _SHUN_PINGS = _MISSED_PINGS.replace(
     "NOT LIKE 'Access denied for user%' AND ping_error NOT LIKE 'ProxySQL Error: Access "
     "denied for user%' AND ping_error NOT LIKE 'Your password has expired.%'")
 
-CHECKS = ("ping", "connect", "read_only")
+CHECKS = ("ping", "connect", "read_only", "replication_lag")
 
 
 def _now_us() -> int:
@@ -111,7 +119,8 @@ class Monitor:
                 await asyncio.wait_for(self._wake.wait(), max(wait, 0.01))
 
     async def run_check(self, check: str) -> None:
-        """One round of the ``ping``, ``connect`` or ``read_only`` check."""
+        """One round of the ``ping``, ``connect``, ``read_only`` or ``replication_lag``
+        check."""
         credentials = (
             self._runtime.variable("mysql-monitor_username"),
             self._runtime.variable("mysql-monitor_password"),
@@ -123,8 +132,10 @@ class Monitor:
             await self.ping_all()
         elif check == "connect":
             await self.connect_all()
-        else:
+        elif check == "read_only":
             await self.read_only_all()
+        else:
+            await self.replication_lag_all()
 
     async def ping_all(self) -> None:
         targets = self._runtime.monitored()
@@ -157,6 +168,16 @@ class Monitor:
             log.info("%s monitor: runtime mysql_servers now %s", LOG_NAME,
                      [(r["hostgroup_id"], f"{r['hostname']}:{r['port']}", r["status"])
                       for r in self._runtime.servers()])
+
+    async def replication_lag_all(self) -> None:
+        targets = {endpoint: hostgroups
+                   for endpoint, hostgroups in self._runtime.replication_lag_targets().items()
+                   if self._responds_to_ping(endpoint)}
+        seen = await asyncio.gather(*(self._replication_lag(endpoint) for endpoint in targets))
+        for message in self._runtime.apply_replication_lag(
+                {endpoint: (hostgroups, value)
+                 for (endpoint, hostgroups), value in zip(targets.items(), seen, strict=True)}):
+            log.warning("%s monitor: %s", LOG_NAME, message)
 
     def _responds_to_ping(self, endpoint: Endpoint, failures: int | None = None) -> bool:
         """MySQL_Monitor::server_responds_to_ping: not all of the last N pings failed."""
@@ -222,6 +243,37 @@ class Monitor:
                   {"success_time_us": _now_us() - started, "read_only": read_only,
                    "error": None})
         return read_only
+
+    async def _replication_lag(self, endpoint: Endpoint) -> LagReading:
+        """One lag check (monitor_replication_lag_process_ready_tasks), logged."""
+        started = _now_us()
+        timeout = self._runtime.int_variable("mysql-monitor_replication_lag_timeout") / 1000
+        heartbeat = self._runtime.variable("mysql-monitor_replication_lag_use_percona_heartbeat")
+        try:
+            connection = await self._connection(endpoint)
+            async with asyncio.timeout(max(timeout, 0.05)):
+                async with connection.cursor() as cursor:
+                    await cursor.execute(lag_query(heartbeat))
+                    columns = [str(d[0]) for d in cursor.description or ()]
+                    row = await cursor.fetchone()
+        except Exception as failure:
+            self._discard(endpoint)
+            error = ("timeout check" if isinstance(failure, TimeoutError) and not failure.args
+                     else error_text(failure))
+            log.error("%s monitor: replication lag check on server %s failed: %s", LOG_NAME,
+                      endpoint, error)
+            self._log("mysql_server_replication_lag_log", endpoint, started,
+                      {"success_time_us": 0, "repl_lag": None, "error": error})
+            return FAILED
+        value = reading(columns, row, percona=bool(heartbeat))
+        if value.override and value.lag == -1:
+            log.error("%s monitor: Replication lag on server %s is NULL, using value %d",
+                      LOG_NAME, endpoint, self._runtime.int_variable(
+                          "mysql-monitor_slave_lag_when_null"))
+        self._log("mysql_server_replication_lag_log", endpoint, started,
+                  {"success_time_us": _now_us() - started, "repl_lag": value.logged,
+                   "error": None})
+        return value
 
     async def _connection(self, endpoint: Endpoint) -> Any:
         """The kept monitor connection to a server, opened if needed."""

@@ -14,6 +14,7 @@ from typing import Any
 
 from moodle_wizard.lab.proxysql_standin import LOG_NAME
 from moodle_wizard.lab.proxysql_standin.checksums import ChecksumBook, config_checksum
+from moodle_wizard.lab.proxysql_standin.lag import LagReading
 from moodle_wizard.lab.proxysql_standin.modules import Module
 from moodle_wizard.lab.proxysql_standin.servers import ServerTable
 from moodle_wizard.lab.proxysql_standin.topology import (
@@ -23,6 +24,7 @@ from moodle_wizard.lab.proxysql_standin.topology import (
     Row,
     monitored_servers,
     read_only_targets,
+    replication_lag_targets,
     replication_pairs,
 )
 from moodle_wizard.lab.proxysql_standin.variables import (
@@ -68,7 +70,9 @@ class RuntimeConfig:
                 rows = self._without_admin_users(rows)
             self._tables[table] = rows
         if module is Module.MYSQL_SERVERS:
-            self.server_table.load(self._tables["mysql_servers"])
+            self.server_table.load(
+                self._tables["mysql_servers"],
+                self.int_variable("mysql-evaluate_replication_lag_on_servers_load") != 0)
         self._record_checksums(module, loaded=True)
 
     def load_variables(self, module: Module, rows: Sequence[Row]) -> dict[str, str]:
@@ -118,6 +122,14 @@ class RuntimeConfig:
             )
         return changed
 
+    def apply_replication_lag(self, readings: Mapping[Endpoint, tuple[Sequence[int],
+                                                                     LagReading]]) -> list[str]:
+        """Shun or re-enable servers as the lag checks' readings say (no checksum change:
+        either SHUNNED counts as ONLINE in it)."""
+        return self.server_table.replication_lag_action(
+            readings, lag_count=self.int_variable("mysql-monitor_replication_lag_count"),
+            lag_when_null=self.int_variable("mysql-monitor_slave_lag_when_null"))
+
     # -- views -----------------------------------------------------------------
 
     def servers(self) -> list[Row]:
@@ -129,6 +141,12 @@ class RuntimeConfig:
         return read_only_targets(
             self.servers(), replication_pairs(self._tables["mysql_replication_hostgroups"])
         )
+
+    def replication_lag_targets(self) -> dict[Endpoint, list[int]]:
+        """Servers whose lag the monitor checks, with the hostgroups the reading goes to."""
+        return replication_lag_targets(
+            self.server_table.raw_rows(),
+            self.bool_variable("mysql-monitor_replication_lag_group_by_host"))
 
     def monitored(self) -> list[Endpoint]:
         """Servers the ping and connect checks watch (all but OFFLINE_HARD ones)."""

@@ -212,6 +212,14 @@ MONITOR_PING_LOG: Final = (
     "PRIMARY KEY (hostname, port, time_start_us))"
 )
 
+#: include/MySQL_Monitor.hpp MONITOR_SQLITE_TABLE_MYSQL_SERVER_REPLICATION_LAG_LOG.
+MONITOR_REPLICATION_LAG_LOG: Final = (
+    "CREATE TABLE mysql_server_replication_lag_log ( hostname VARCHAR NOT NULL , "
+    "port INT NOT NULL DEFAULT 3306 , time_start_us INT NOT NULL DEFAULT 0 , "
+    "success_time_us INT DEFAULT 0 , repl_lag INT DEFAULT 0 , error VARCHAR , "
+    "PRIMARY KEY (hostname, port, time_start_us))"
+)
+
 STATS_MYSQL_CONNECTION_POOL: Final = (
     "CREATE TABLE stats_mysql_connection_pool (hostgroup INT , srv_host VARCHAR , "
     "srv_port INT , status VARCHAR , ConnUsed INT , ConnFree INT , ConnOK INT , ConnERR INT , "
@@ -241,6 +249,7 @@ MONITOR_TABLES: Final[Mapping[str, str]] = {
     "mysql_server_ping_log": MONITOR_PING_LOG,
     "mysql_server_connect_log": MONITOR_CONNECT_LOG,
     "mysql_server_read_only_log": MONITOR_READ_ONLY_LOG,
+    "mysql_server_replication_lag_log": MONITOR_REPLICATION_LAG_LOG,
 }
 
 #: Tables of the ``stats`` database, regenerated whenever a query mentions them.

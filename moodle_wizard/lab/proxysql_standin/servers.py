@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moodle_wizard.lab.proxysql_standin import LOG_NAME
+from moodle_wizard.lab.proxysql_standin.lag import LagReading, keeps_lag_shun_on_load, lag_action
 from moodle_wizard.lab.proxysql_standin.topology import (
     OFFLINE_HARD,
     OFFLINE_SOFT,
     ONLINE,
     SHUNNED,
+    SHUNNED_REPLICATION_LAG,
     Endpoint,
     ReplicationPair,
     Row,
@@ -60,6 +62,9 @@ class _Server:
     kill_all: bool = False
     last_error_s: int = 0
     errors_this_second: int = 0
+    #: cur_replication_lag and cur_replication_lag_count (lag.lag_action).
+    lag: int = 0
+    lag_count: int = 0
 
 
 class ServerTable:
@@ -70,14 +75,25 @@ class ServerTable:
 
     # -- configuration and the monitor -------------------------------------------
 
-    def load(self, rows: Iterable[Mapping[str, Any]]) -> None:
+    def load(self, rows: Iterable[Mapping[str, Any]], evaluate_lag: bool = True) -> None:
         """LOAD MYSQL SERVERS TO RUNTIME: the configured rows and statuses win; a server
-        no longer configured turns OFFLINE_HARD and goes once its connections are gone."""
+        no longer configured turns OFFLINE_HARD and goes once its connections are gone.
+
+        Except (MySQL_HostGroups_Manager::commit) that a lag-shunned server loaded ONLINE
+        stays lag-shunned while its last lag is over the new limit
+        (mysql-evaluate_replication_lag_on_servers_load), unless its max_replication_lag
+        is now 0."""
         loaded: dict[Key, _Server] = {}
         for row in rows:
             key = _key(row)
             server = self._servers.get(key) or _Server(dict(row))
+            new_max = int(row.get("max_replication_lag") or 0)
+            keep_lag_shun = (
+                evaluate_lag and server.row["status"] == SHUNNED_REPLICATION_LAG
+                and row["status"] == ONLINE and keeps_lag_shun_on_load(server.lag, new_max))
             server.row = dict(row)
+            if keep_lag_shun and new_max > 0:
+                server.row["status"] = SHUNNED_REPLICATION_LAG
             if row["status"] != SHUNNED or not server.shunned_automatic:
                 server.shunned_automatic = server.kill_all = False
             loaded[key] = server
@@ -88,7 +104,13 @@ class ServerTable:
         self._servers = loaded
 
     def rows(self) -> list[Row]:
-        """What runtime_mysql_servers shows: OFFLINE_HARD rows without connections are
+        """What runtime_mysql_servers shows (MYHGM_GEN_ADMIN_RUNTIME_SERVERS: a lag-shunned
+        server as SHUNNED)."""
+        return [{**row, "status": SHUNNED if row["status"] == SHUNNED_REPLICATION_LAG
+                 else row["status"]} for row in self.raw_rows()]
+
+    def raw_rows(self) -> list[Row]:
+        """The rows with their own statuses: OFFLINE_HARD rows without connections are
         purged first (MySQL_HostGroups_Manager::purge_mysql_servers_table)."""
         self._purge()
         return [dict(s.row) for s in sorted(self._servers.values(), key=lambda s: row_key(s.row))]
@@ -98,7 +120,7 @@ class ServerTable:
         writer_is_also_reader: bool,
     ) -> bool:
         """Move servers as read_only_action_v2 does; True if the rows changed."""
-        before = self.rows()
+        before = self.raw_rows()
         after = read_only_action(before, pairs, results, writer_is_also_reader)
         if after == before:
             return False
@@ -113,6 +135,33 @@ class ServerTable:
             server.row = row
         self._purge()
         return True
+
+    def replication_lag_action(
+        self, readings: Mapping[Endpoint, tuple[Sequence[int], LagReading]], *,
+        lag_count: int, lag_when_null: int,
+    ) -> list[str]:
+        """Apply the lag checks' readings (replication_lag_action_inner) to the rows of the
+        given hostgroups; returns ProxySQL's warnings for the servers shunned or back."""
+        messages: list[str] = []
+        for endpoint, (hostgroups, seen) in readings.items():
+            for hostgroup in hostgroups:
+                server = self._servers.get((hostgroup, endpoint))
+                if server is None:
+                    continue
+                before = server.row["status"]
+                state = lag_action(before, server.lag_count,
+                                   int(server.row.get("max_replication_lag") or 0), seen,
+                                   lag_count=lag_count, lag_when_null=lag_when_null)
+                server.row["status"], server.lag, server.lag_count = (
+                    state.status, state.lag, state.count)
+                if state.status == SHUNNED_REPLICATION_LAG and before == ONLINE:
+                    messages.append(f"Shunning server {endpoint} from HG {hostgroup} with "
+                                    f"replication lag of {state.lag} second, count number: "
+                                    f"'{state.count}'")
+                elif state.status == ONLINE and before == SHUNNED_REPLICATION_LAG:
+                    messages.append(f"Re-enabling server {endpoint} from HG {hostgroup} "
+                                    f"with replication lag of {state.lag} second")
+        return messages
 
     def shun_and_killall(self, endpoint: Endpoint, now_s: int) -> bool:
         """Missed pings (MySQL_HostGroups_Manager::shun_and_killall): ONLINE rows of the

@@ -16,6 +16,9 @@ ONLINE = "ONLINE"
 SHUNNED = "SHUNNED"
 OFFLINE_SOFT = "OFFLINE_SOFT"
 OFFLINE_HARD = "OFFLINE_HARD"
+#: Shunned by the replication lag check (MYSQL_SERVER_STATUS_SHUNNED_REPLICATION_LAG):
+#: stats_mysql_connection_pool shows it so, runtime_mysql_servers as SHUNNED.
+SHUNNED_REPLICATION_LAG = "SHUNNED_REPLICATION_LAG"
 
 
 @dataclass(frozen=True, order=True)
@@ -62,11 +65,12 @@ def read_only_action(
 
     - read_only=0 and no writer row (or a pair's writer row missing): each
       reader row is copied into its pair's writer hostgroup *with its status*
-      (SHUNNED turns ONLINE, on the source row too); an OFFLINE_HARD row already
-      there is revived ONLINE instead. Without writer_is_also_reader the reader
-      rows are then removed. A server already in both keeps both.
+      (either SHUNNED turns ONLINE, on the source row too); an OFFLINE_HARD row
+      already there is revived ONLINE instead. Without writer_is_also_reader the
+      reader rows are then removed. A server already in both keeps both.
     - read_only=1 with a writer row: the writer rows are copied into the reader
-      hostgroups (an existing reader row is kept as it is), then removed.
+      hostgroups (an existing reader row is kept as it is, e.g. the writer's own
+      weight-1 reader row an admin inserted: INSERT OR IGNORE), then removed.
 
     Removed rows turn OFFLINE_HARD (ProxySQL hides them once their
     connections are gone; the caller purges them). OFFLINE_HARD rows take no
@@ -115,8 +119,9 @@ def _copy_if_not_exists(
     for pair, source in _nodes(rows, pairs, endpoint, writer=not to_writer):
         if pair in present:
             continue
-        if source["status"] == SHUNNED:
-            # read_only was read, so the server answers: ProxySQL sets it ONLINE.
+        if source["status"] in (SHUNNED, SHUNNED_REPLICATION_LAG):
+            # read_only was read, so the server answers: ProxySQL sets it ONLINE
+            # (HostGroup_Server_Mapping::copy_if_not_exists, either kind of shunned).
             source["status"] = ONLINE
         hostgroup = pair.writer_hostgroup if to_writer else pair.reader_hostgroup
         hidden = [r for r in rows if endpoint_of(r) == endpoint
@@ -151,6 +156,25 @@ def read_only_targets(
             if (int(row["hostgroup_id"]) in (pair.writer_hostgroup, pair.reader_hostgroup)
                     and row["status"] not in (OFFLINE_SOFT, OFFLINE_HARD)):
                 targets.setdefault(endpoint_of(row), pair.check_type)
+    return targets
+
+
+def replication_lag_targets(
+    rows: Sequence[Mapping[str, Any]], group_by_host: bool
+) -> dict[Endpoint, list[int]]:
+    """Servers whose replication lag the monitor checks, each with the hostgroups its
+    reading goes to. MySQL_Monitor::monitor_replication_lag: rows with
+    ``max_replication_lag > 0 AND status NOT IN (2,3)``; with group_by_host one check per
+    server, whose reading replication_lag_action applies in every hostgroup holding it."""
+    targets: dict[Endpoint, list[int]] = {}
+    for row in rows:
+        if int(row.get("max_replication_lag") or 0) > 0 and row["status"] not in (
+                OFFLINE_SOFT, OFFLINE_HARD):
+            targets.setdefault(endpoint_of(row), []).append(int(row["hostgroup_id"]))
+    if group_by_host:
+        for endpoint in targets:
+            targets[endpoint] = sorted({int(r["hostgroup_id"]) for r in rows
+                                        if endpoint_of(r) == endpoint})
     return targets
 
 

@@ -114,6 +114,10 @@ MYSQL_VARIABLES: Final[Mapping[str, VariableSpec]] = {
     "mysql-monitor_replication_lag_interval": _int(10000),
     "mysql-monitor_replication_lag_timeout": _int(1000),
     "mysql-monitor_slave_lag_when_null": _int(60),
+    "mysql-monitor_replication_lag_count": _int(1),
+    "mysql-monitor_replication_lag_group_by_host": _bool(False),
+    "mysql-monitor_replication_lag_use_percona_heartbeat": _text(""),
+    "mysql-evaluate_replication_lag_on_servers_load": _int(1),
 }
 
 KNOWN_VARIABLES: Final[Mapping[str, VariableSpec]] = {**ADMIN_VARIABLES, **MYSQL_VARIABLES}
