@@ -13,6 +13,7 @@ as its last resort. With mysql-monitor_writer_is_also_reader the writer's own re
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,10 @@ from moodle_wizard.lab.proxysql_standin.lag import (
     reading,
 )
 from moodle_wizard.lab.proxysql_standin.modules import Module
+from moodle_wizard.lab.proxysql_standin.monitor import Monitor
 from moodle_wizard.lab.proxysql_standin.runtime import RuntimeConfig
 from moodle_wizard.lab.proxysql_standin.servers import ServerTable
+from moodle_wizard.lab.proxysql_standin.store import AdminStore
 from moodle_wizard.lab.proxysql_standin.topology import (
     Endpoint,
     ReplicationPair,
@@ -263,6 +266,29 @@ def test_runtime_uses_the_lag_variables_and_keeps_the_checksum() -> None:
         (W, "10.0.0.3", "ONLINE"), (R, "10.0.0.1", "ONLINE"), (R, "10.0.0.2", LAG),
         (R, "10.0.0.3", "ONLINE")]
     assert runtime.apply_replication_lag({DB2: ([R], seen(0))}) != []
+
+
+def test_a_server_the_monitor_cannot_connect_to_is_left_as_it_is(tmp_path: Path) -> None:
+    # monitor_replication_lag_thread: no connection, no log row and no lag action (a failed
+    # query would record lag -3, which keeps a lag shun on the next LOAD).
+    dead = Endpoint("127.0.0.1", free_port())
+    runtime = RuntimeConfig()
+    runtime.load_variables(Module.MYSQL_VARIABLES, [
+        {"variable_name": "mysql-monitor_connect_timeout", "variable_value": "200"}])
+    runtime.load_tables(Module.MYSQL_SERVERS, {"mysql_servers": [server(R, dead)]})
+    runtime.apply_replication_lag({dead: ([R], seen(50))})
+    store = AdminStore(tmp_path)
+    asyncio.run(Monitor(runtime, store).replication_lag_all())
+    assert store.execute("SELECT COUNT(*) FROM monitor.mysql_server_replication_lag_log"
+                         ).rows == [(0,)]
+    runtime.load_tables(Module.MYSQL_SERVERS, {"mysql_servers": [server(R, dead, max_lag=60)]})
+    assert runtime.server_table.pool_rows()[0]["status"] == "ONLINE"   # lag 50 <= 60
+    runtime.apply_replication_lag({dead: ([R], FAILED)})
+    runtime.load_tables(Module.MYSQL_SERVERS, {"mysql_servers": [server(R, dead, max_lag=60)]})
+    runtime.apply_replication_lag({dead: ([R], seen(70))})
+    runtime.apply_replication_lag({dead: ([R], FAILED)})
+    runtime.load_tables(Module.MYSQL_SERVERS, {"mysql_servers": [server(R, dead, max_lag=90)]})
+    assert runtime.server_table.pool_rows()[0]["status"] == LAG      # lag -3: kept
 
 
 # -- the monitor against a real MariaDB ---------------------------------------------------

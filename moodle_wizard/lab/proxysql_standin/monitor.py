@@ -176,7 +176,8 @@ class Monitor:
         seen = await asyncio.gather(*(self._replication_lag(endpoint) for endpoint in targets))
         for message in self._runtime.apply_replication_lag(
                 {endpoint: (hostgroups, value)
-                 for (endpoint, hostgroups), value in zip(targets.items(), seen, strict=True)}):
+                 for (endpoint, hostgroups), value in zip(targets.items(), seen, strict=True)
+                 if value is not None}):
             log.warning("%s monitor: %s", LOG_NAME, message)
 
     def _responds_to_ping(self, endpoint: Endpoint, failures: int | None = None) -> bool:
@@ -244,13 +245,20 @@ class Monitor:
                    "error": None})
         return read_only
 
-    async def _replication_lag(self, endpoint: Endpoint) -> LagReading:
-        """One lag check (monitor_replication_lag_process_ready_tasks), logged."""
+    async def _replication_lag(self, endpoint: Endpoint) -> LagReading | None:
+        """One lag check (monitor_replication_lag_process_ready_tasks), logged; None when
+        no monitor connection could be opened (monitor_replication_lag_thread's
+        __fast_exit: neither a log row nor a lag action)."""
         started = _now_us()
         timeout = self._runtime.int_variable("mysql-monitor_replication_lag_timeout") / 1000
         heartbeat = self._runtime.variable("mysql-monitor_replication_lag_use_percona_heartbeat")
         try:
             connection = await self._connection(endpoint)
+        except Exception as failure:
+            log.error("%s monitor: no connection for the replication lag check on %s: %s",
+                      LOG_NAME, endpoint, error_text(failure))
+            return None
+        try:
             async with asyncio.timeout(max(timeout, 0.05)):
                 async with connection.cursor() as cursor:
                     await cursor.execute(lag_query(heartbeat))
