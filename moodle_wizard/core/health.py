@@ -140,7 +140,9 @@ async def _proxies(ctx: Context, topo: Topology) -> list[HealthItem]:
     writer = (inv.proxysql.writer_hostgroup, addr(topo.primary))
     # Readers once they serve (the proxy-first order configures ProxySQL before them).
     readers = [r for r in topo.replicas if r in step.serving_replicas() or r == inv.source]
-    expected = {writer} | {(inv.proxysql.reader_hostgroup, addr(r)) for r in readers}
+    # The primary is a reader too: the fallback when no replica serves.
+    expected = {writer} | {(inv.proxysql.reader_hostgroup, addr(r))
+                           for r in (topo.primary, *readers)}
     # Each server on the port it listens on: the source's as discovered, the replicas' as
     # the replicas step set them up (whoever is the primary now).
     ports = {addr(m): int(step.src.port) if m == inv.source else replica_port(step.src)
@@ -159,7 +161,7 @@ async def _proxies(ctx: Context, topo: Topology) -> list[HealthItem]:
             return [failed("proxysql", f"{px} servers", why),
                     failed("proxysql", f"{px} monitor", why)], why
         return [servers_item(px, servers, expected, names, ports, writer=writer,
-                             fenced=fenced),
+                             fenced=fenced, max_lag_s=inv.proxysql.max_replication_lag),
                 monitor_item(px, entries, serving, names)], sums
 
     seen = await asyncio.gather(*(node(px) for px in inv.proxies))

@@ -198,27 +198,32 @@ def operation_item(op: Operation) -> HealthItem:
 
 def servers_item(px: str, servers: Sequence[RuntimeServer], expected: set[tuple[int, str]],
                  names: dict[str, str], ports: dict[str, int] | None = None, *,
-                 writer: tuple[int, str] | None = None, fenced: frozenset[str] = frozenset()
-                 ) -> HealthItem:
+                 writer: tuple[int, str] | None = None, fenced: frozenset[str] = frozenset(),
+                 max_lag_s: int = 0) -> HealthItem:
     """A node's runtime servers: every one ONLINE, and each expected (hostgroup, address)
-    among them (the primary in the writer hostgroup, the serving replicas in the reader's),
-    on the port its server listens on (`ports`, by address): ProxySQL keeps a server it cannot
-    reach ONLINE until its pings have failed often enough. `writer` (hostgroup, primary's
-    address): no other server ONLINE in that hostgroup. `fenced` addresses: OFFLINE_HARD, as
-    the failover left them."""
+    among them (the primary in the writer hostgroup and, as the readers' fallback, in the
+    reader's; the serving replicas in the reader's), on the port its server listens on
+    (`ports`, by address): ProxySQL keeps a server it cannot reach ONLINE until its pings have
+    failed often enough. `writer` (hostgroup, primary's address): no other server ONLINE in
+    that hostgroup. `fenced` addresses: OFFLINE_HARD, as the failover left them. A replica
+    ProxySQL shunned for lag (the limit `max_lag_s`) is said in those words."""
     label = f"{px} servers"
+    writer_hg, primary = writer if writer is not None else (None, None)
 
     def name(addr: str) -> str:
         return names.get(addr, addr)
 
     groups: dict[int, list[str]] = {}
     for s in servers:
-        groups.setdefault(s.hostgroup, []).append(f"{name(s.hostname)} {s.status}")
+        # The primary's row among the readers is the fallback (render/proxysql.py
+        # server_rows), not a misplaced primary: said so.
+        role = " (fallback)" if s.hostname == primary and s.hostgroup != writer_hg else ""
+        groups.setdefault(s.hostgroup, []).append(f"{name(s.hostname)} {s.status}{role}")
     seen = "; ".join(f"HG {hg}: {', '.join(v)}" for hg, v in sorted(groups.items()))
     why = [f"{name(s.hostname)} is fenced but {s.status} in hostgroup {s.hostgroup} (must be "
            "OFFLINE_HARD until it rejoins)" for s in servers
            if s.hostname in fenced and s.status != "OFFLINE_HARD"]
-    why += [f"{name(s.hostname)} is {s.status} in hostgroup {s.hostgroup}"
+    why += [_not_online(name(s.hostname), s, max_lag_s)
             for s in servers if s.status != "ONLINE" and s.hostname not in fenced]
     why += [f"{name(s.hostname)} is on port {s.port} in hostgroup "
             f"{s.hostgroup}, but its server listens on {(ports or {})[s.hostname]}"
@@ -235,6 +240,14 @@ def servers_item(px: str, servers: Sequence[RuntimeServer], expected: set[tuple[
     if why:
         return failed("proxysql", label, f"{'; '.join(why)} ({seen or 'no servers'})")
     return passed("proxysql", label, seen)
+
+
+def _not_online(name: str, s: RuntimeServer, max_lag_s: int) -> str:
+    if s.status == "SHUNNED_REPLICATION_LAG":
+        limit = s.max_replication_lag or max_lag_s
+        return (f"{name} out of the readers: replication lag over {limit} s or replication "
+                "stopped")
+    return f"{name} is {s.status} in hostgroup {s.hostgroup}"
 
 
 @dataclass(frozen=True)

@@ -200,8 +200,11 @@ class ProxySQL(Strict):
     # An optional read-only DB user routed to the replicas, for Moodle's dboptions['readonly'];
     # its password is generated. Unset: no read-only user, no readonly block in config.php.
     readonly_user: str | None = None
-    # 0: lag is not checked. See render.proxysql.proxysql_lag_warning before raising it (MySQL 8.4).
-    max_replication_lag: int = Field(default=0, ge=0, le=126144000)
+    # Seconds: a replica further behind than this (or whose replication stopped) leaves the
+    # readers until it catches up, so Moodle's safe reads are never staler; reads fall back to
+    # the primary while no replica serves. 0: lag is not checked. With MySQL 8.4 backends see
+    # render.proxysql.proxysql_lag_warning (ProxySQL 2.7 cannot measure lag there).
+    max_replication_lag: int = Field(default=30, ge=0, le=126144000)
 
     @field_validator("initial_admin_user", "admin_user", "readonly_user")
     @classmethod

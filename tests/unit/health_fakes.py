@@ -21,6 +21,7 @@ from moodle_wizard.core.inventory import Inventory, load_inventory
 from moodle_wizard.core.remote.client import ServerIdentity
 from moodle_wizard.core.remote.proxysql import AdminUnreachable, ProxySqlError
 from moodle_wizard.core.remote.ssh import Result
+from moodle_wizard.core.render.proxysql import server_rows
 from moodle_wizard.core.secrets import SecretStore
 from moodle_wizard.core.sql.dialect import Dialect
 from moodle_wizard.core.sql.statement import Statement
@@ -39,11 +40,17 @@ def slave_status(io: str = "Yes", sql: str = "Yes", lag: int | None = 0,
              "Using_Gtid": "Slave_Pos", "Gtid_IO_Pos": "0-1-42"}]
 
 
-def servers(db2: str = "ONLINE") -> list[dict[str, Any]]:
-    return [{"hostgroup_id": hg, "hostname": addr, "port": 3306, "status": status,
-             "weight": 1, "max_replication_lag": 0}
-            for hg, addr, status in ((10, "10.77.0.11", "ONLINE"), (20, "10.77.0.12", db2),
-                                     (20, "10.77.0.13", "ONLINE"))]
+def servers(db2: str = "ONLINE", primary: str = "10.77.0.11",
+            fenced: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """runtime_mysql_servers as the wizard lays them out (the primary the writer and the
+    readers' fallback, the others readers), db2's reader row in status `db2`."""
+    readers = tuple(a for a in ("10.77.0.11", "10.77.0.12", "10.77.0.13")
+                    if a != primary and a not in fenced)
+    return [{"hostgroup_id": r.hostgroup, "hostname": r.hostname, "port": r.port,
+             "status": db2 if (r.hostname, r.hostgroup) == ("10.77.0.12", 20)
+             and r.hostname != primary else r.status,
+             "weight": r.weight, "max_replication_lag": r.max_replication_lag}
+            for r in server_rows(10, 20, 3306, primary, readers, 30, fenced)]
 
 
 # The proxy nodes' clock when the health checks read their monitor logs (µs since the epoch).

@@ -40,8 +40,9 @@ async def test_a_healthy_cluster_has_every_item_true(tmp_path: Path,
     assert [i.name for i in found.items] == EVERY_ITEM
     assert all(i.ok is True and i.applicable for i in found.items), found.items
     assert found.healthy
-    assert item(found, "px1 servers").detail == ("HG 10: db1 ONLINE; HG 20: db2 ONLINE, "
-                                                 "db3 ONLINE")
+    # The primary's row among the readers is the fallback, said so, not a misplaced primary.
+    assert item(found, "px1 servers").detail == ("HG 10: db1 ONLINE; HG 20: db1 ONLINE "
+                                                 "(fallback), db2 ONLINE, db3 ONLINE")
     assert item(found, "VIP holder").detail == "px1 holds 10.77.0.100"
     assert item(found, "db2 replication").detail == ("IO and SQL threads running, lag 0 s, "
                                                      "from db1, read-only, applied 0-1-42")
@@ -108,6 +109,31 @@ async def test_a_shunned_server_is_unhealthy(tmp_path: Path,
     sums = item(found, "config checksums")
     assert sums.ok is False
     assert sums.detail == "mysql_servers differs (px1 0x2222, px2 0x9999)"
+
+
+async def test_a_replica_shunned_for_lag_is_said_in_the_operators_words(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster = Cluster()
+    for px in ("px1", "px2"):
+        cluster.servers[px] = servers(db2="SHUNNED_REPLICATION_LAG")
+    found = await report(cluster, tmp_path, monkeypatch)
+    bad = item(found, "px1 servers")
+    assert bad.ok is False
+    assert bad.detail.startswith("db2 out of the readers: replication lag over 30 s or "
+                                 "replication stopped ("), bad.detail
+    assert "SHUNNED_REPLICATION_LAG in hostgroup" not in bad.detail
+
+
+async def test_the_primary_missing_from_the_readers_is_unhealthy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without its reader row, Moodle's safe reads fail once no replica serves."""
+    cluster = Cluster()
+    cluster.servers["px2"] = [r for r in servers()
+                              if (r["hostgroup_id"], r["hostname"]) != (20, "10.77.0.11")]
+    found = await report(cluster, tmp_path, monkeypatch)
+    bad = item(found, "px2 servers")
+    assert bad.ok is False and "db1 is not ONLINE in hostgroup 20" in bad.detail
+    assert item(found, "px1 servers").ok is True
 
 
 async def test_a_missing_server_is_unhealthy(tmp_path: Path,

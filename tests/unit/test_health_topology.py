@@ -38,8 +38,7 @@ def switched(cluster: Cluster) -> None:
         cluster.replicas[r] = [dict(slave_status()[0], Master_Host=DB2)]
     cluster.variables = {"db1": server_vars(), "db2": server_vars(0, "0-1-42", "0-2-57"),
                          "db3": server_vars()}
-    rows = [dict(r, hostgroup_id=20) if r["hostname"] == DB1 else
-            dict(r, hostgroup_id=10) if r["hostname"] == DB2 else r for r in servers()]
+    rows = servers(primary=DB2)
     cluster.servers = {"px1": rows, "px2": rows}
 
 
@@ -96,8 +95,7 @@ async def test_a_fenced_old_primary_is_one_failing_item(
     del cluster.replicas["db2"]
     cluster.replicas["db3"] = [dict(slave_status()[0], Master_Host=DB2)]
     cluster.variables["db2"] = server_vars(0, "0-1-42", "0-2-3")
-    rows = [dict(r, status="OFFLINE_HARD") if r["hostname"] == DB1 else
-            dict(r, hostgroup_id=10) if r["hostname"] == DB2 else r for r in servers()]
+    rows = servers(primary=DB2, fenced=(DB1,))
     cluster.servers = {"px1": rows, "px2": rows}
     for px in ("px1", "px2"):  # the monitor cannot reach the dead db1: expected
         cluster.monitor[px]["mysql_server_ping_log"][0] = monitor_row(

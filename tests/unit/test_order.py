@@ -65,15 +65,20 @@ def test_proxy_first_plans(monkeypatch: pytest.MonkeyPatch) -> None:
     assert px.serving_replicas() == []
     runbook = "\n".join(line for a in px.plan() for line in a.runbook)
     assert "10.77.0.12" not in runbook and "10.77.0.13" not in runbook
-    # Moodle's safe reads to the writer hostgroup while there is no replica.
-    assert "'moodle_ro', '********', 1, 10" in runbook
+    # Moodle's safe reads to the reader hostgroup, where the source is the only server (the
+    # fallback row) while there is no replica.
+    assert "'moodle_ro', '********', 1, 20" in runbook
+    assert "VALUES (20, '10.77.0.11', 3306, 'ONLINE', 1, 0," in runbook
+    assert "db1 until the replicas join" in runbook
     # The runbook, written before the run, shows the readers joining at the replicas' end.
     ids = [a.id for a in Replicas(ctx).plan()]
     assert ids[0] == "source-restart" and ids[-2:] == ["readers:px1", "readers:px2"]
     readers = Replicas(ctx).plan()[-1].runbook
-    assert any("VALUES (20, '10.77.0.13'" in line for line in readers)
-    assert any("SET default_hostgroup = 20 WHERE username = 'moodle_ro'" in line
+    assert any("VALUES (20, '10.77.0.13', 3306, 'ONLINE', 1000, 30" in line
                for line in readers)
+    assert any("VALUES (20, '10.77.0.11', 3306, 'ONLINE', 1, 0" in line for line in readers)
+    # The read-only user is not moved: it reaches the replicas where it always was.
+    assert not any("mysql_users" in line for line in readers)
 
 
 def test_rollback_follows_the_order_that_ran(monkeypatch: pytest.MonkeyPatch) -> None:

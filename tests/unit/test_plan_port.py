@@ -75,12 +75,13 @@ def test_replicas_listen_on_the_source_port_and_follow_it(monkeypatch: pytest.Mo
 def test_proxysql_servers_carry_each_servers_port(monkeypatch: pytest.MonkeyPatch) -> None:
     gone, added = changed(StepName.PROXYSQL, monkeypatch)
     insert = ("    on {px}, admin 127.0.0.1:6032 through SSH: INSERT INTO mysql_servers "
-              "(hostgroup_id, hostname, port, max_replication_lag, comment) VALUES ({hg}, "
-              "'{addr}', {port}, 0, 'moodle-wizard')")
-    servers = ((10, SOURCE), *((20, r) for r in REPLICAS))
+              "(hostgroup_id, hostname, port, status, weight, max_replication_lag, comment) "
+              "VALUES ({hg}, '{addr}', {port}, 'ONLINE', {weight}, {lag}, 'moodle-wizard')")
+    # The source the writer and the readers' fallback, the replicas readers.
+    servers = ((10, SOURCE, 1, 0), (20, SOURCE, 1, 0), *((20, r, 1000, 30) for r in REPLICAS))
     for lines, port in ((added, PORT), (gone, 3306)):
-        assert lines == [insert.format(px=px, hg=hg, addr=a, port=port)
-                         for px in ("px1", "px2") for hg, a in servers]
+        assert lines == [insert.format(px=px, hg=hg, addr=a, port=port, weight=w, lag=lag)
+                         for px in ("px1", "px2") for hg, a, w, lag in servers]
 
 
 def test_the_cutover_sets_proxysqls_port_whatever_the_sources(monkeypatch: pytest.MonkeyPatch

@@ -10,6 +10,8 @@ import pytest
 from moodle_wizard.core.errors import OperatorError
 from moodle_wizard.core.remote.proxysql import admin_sql
 from moodle_wizard.core.render.proxysql import (
+    PRIMARY_READER_WEIGHT,
+    REPLICA_READER_WEIGHT,
     Backend,
     FrontendUser,
     ProxySqlConfig,
@@ -18,6 +20,9 @@ from moodle_wizard.core.render.proxysql import (
     credentials_accept,
     mysql_statements,
     parse_credentials,
+    reads_summary,
+    server_rows,
+    slave_lag_when_null,
 )
 from moodle_wizard.core.sql.statement import Statement
 
@@ -83,13 +88,47 @@ def test_the_statements_configure_servers_users_and_variables_then_admin_last() 
     assert admin[1].params == ("127.0.0.1:6032", "admin-mysql_ifaces") and not admin[1].secret
     assert [s.sql for s in admin[2:]] == ["LOAD ADMIN VARIABLES TO RUNTIME",
                                           "SAVE ADMIN VARIABLES TO DISK"]
-    assert cfg.variables["mysql-monitor_writer_is_also_reader"] == "false"
+    # The primary stays a reader (the fallback row), and a stopped replica counts as lagging.
+    assert cfg.variables["mysql-monitor_writer_is_also_reader"] == "true"
+    assert cfg.variables["mysql-monitor_slave_lag_when_null"] == "60"
 
 
 def test_reader_rows_carry_the_lag_limit_and_the_writer_none() -> None:
-    rows = [s for s in mysql_statements(config(max_replication_lag=30))
+    rows = [s for s in mysql_statements(config(max_replication_lag=45))
             if s.sql.startswith("INSERT INTO mysql_servers")]
-    assert [(r.params[0], r.params[3]) for r in rows] == [(10, 0), (20, 30)]
+    # (hostgroup, host, weight, max_replication_lag): the primary the writer and the readers'
+    # low-weight fallback, never lag-checked; the replica heavy, with the limit.
+    assert [(r.params[0], r.params[1], r.params[4], r.params[5]) for r in rows] == [
+        (10, "10.0.0.11", 1, 0), (20, "10.0.0.11", PRIMARY_READER_WEIGHT, 0),
+        (20, "10.0.0.12", REPLICA_READER_WEIGHT, 45)]
+    assert PRIMARY_READER_WEIGHT < REPLICA_READER_WEIGHT
+
+
+@pytest.mark.parametrize(("limit", "when_null"), [(0, 60), (1, 60), (30, 60), (59, 60),
+                                                  (60, 61), (300, 301)])
+def test_a_stopped_replica_counts_as_lagging_past_the_limit(limit: int, when_null: int) -> None:
+    assert slave_lag_when_null(limit) == when_null
+    assert config(max_replication_lag=limit).variables[
+        "mysql-monitor_slave_lag_when_null"] == str(when_null)
+    if limit:
+        assert when_null > limit
+
+
+def test_a_switchover_layout_gives_the_fallback_row_to_the_new_primary() -> None:
+    rows = server_rows(10, 20, 3306, "db2", ("db1", "db3"), 30, ("db4",))
+    assert [(r.hostgroup, r.hostname, r.weight, r.max_replication_lag, r.status)
+            for r in rows] == [
+        (10, "db2", 1, 0, "ONLINE"), (20, "db2", 1, 0, "ONLINE"),
+        (20, "db1", 1000, 30, "ONLINE"), (20, "db3", 1000, 30, "ONLINE"),
+        (20, "db4", 1000, 30, "OFFLINE_HARD")]
+
+
+def test_the_reads_are_said_in_the_operators_words() -> None:
+    said = reads_summary("db1", ["db2", "db3"], 30)
+    assert "db2, db3 (weight 1000 each)" in said and "db1 (weight 1" in said
+    assert "more than 30 s behind" in said
+    assert "not checked" in reads_summary("db1", ["db2"], 0)
+    assert "db1 until the replicas join" in reads_summary("db1", [], 30)
 
 
 @pytest.mark.parametrize(("changes", "message"), [

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from moodle_wizard.core.command import Secret, Shell, Sql, WithSecret, WriteFile, placeholder
 from moodle_wizard.core.render.mycnf import server_cnf_path
-from moodle_wizard.core.render.proxysql import COMMENT
+from moodle_wizard.core.render.proxysql import server_rows, servers_statements
 from moodle_wizard.core.sql.dialect import Dialect
 from moodle_wizard.core.sql.statement import Statement
 from moodle_wizard.core.sql.version import ServerVersion
@@ -102,19 +102,14 @@ class Layout:
 
 def layout(px: str, want: Layout) -> list[AdminSql]:
     """The servers of both hostgroups replaced by `want`, loaded and saved: the primary the
-    only writer, the replicas readers, a fenced server kept visible but OFFLINE_HARD."""
-    w, r = want.writer_hg, want.reader_hg
-    out = [AdminSql(px, Statement("DELETE FROM mysql_servers WHERE hostgroup_id IN (%s, %s)",
-                                  (w, r)))]
-    rows = [(w, want.primary, "ONLINE", 0),
-            *((r, a, "ONLINE", want.max_replication_lag) for a in want.readers),
-            *((r, a, "OFFLINE_HARD", want.max_replication_lag) for a in want.fenced)]
-    for hg, address, status, lag in rows:
-        out.append(AdminSql(px, Statement(
-            "INSERT INTO mysql_servers (hostgroup_id, hostname, port, status, "
-            "max_replication_lag, comment) VALUES (%s, %s, %s, %s, %s, %s)",
-            (hg, address, want.port, status, lag, COMMENT))))
-    return [*out, AdminSql(px, _LOAD), AdminSql(px, _SAVE)]
+    only writer and the readers' low-weight fallback, the replicas readers, a fenced server
+    kept visible but OFFLINE_HARD (render/proxysql.py server_rows: the same rows the proxysql
+    step writes, so after a switchover the new primary has the fallback row and the old one a
+    replica's)."""
+    rows = server_rows(want.writer_hg, want.reader_hg, want.port, want.primary, want.readers,
+                       want.max_replication_lag, want.fenced)
+    return [*(AdminSql(px, s) for s in servers_statements(want.writer_hg, want.reader_hg, rows)),
+            AdminSql(px, _LOAD), AdminSql(px, _SAVE)]
 
 
 def read_only(host: str, on: bool) -> Sql:

@@ -1,7 +1,8 @@
 """The ProxySQL configuration the wizard writes, as admin statements. Pure: no I/O.
 
 One node's config is: the database servers (the source in the writer hostgroup, the replicas in
-the reader hostgroup; the monitor then moves them by `read_only`), one replication hostgroup
+the reader hostgroup with the source there too as a low-weight fallback, see server_rows; the
+monitor then moves them by `read_only`), one replication hostgroup
 pair checked with `read_only`, the frontend users routed by user (Moodle's to the writer, the
 optional read-only user to the readers), and the variables: monitor credentials, the version
 ProxySQL announces (Moodle checks it), the replacement admin credentials, and the admin
@@ -28,19 +29,35 @@ from moodle_wizard.core.sql.version import ServerVersion
 
 __all__ = [
     "COMMENT",
+    "PRIMARY_READER_WEIGHT",
+    "REPLICA_READER_WEIGHT",
     "Backend",
     "FrontendUser",
     "ProxySqlConfig",
     "ProxySqlConfigError",
+    "ServerRow",
     "admin_statements",
     "cnf_admin_credentials",
     "credentials_accept",
     "mysql_statements",
     "parse_credentials",
     "proxysql_lag_warning",
+    "reads_summary",
+    "server_rows",
+    "servers_statements",
+    "slave_lag_when_null",
 ]
 
 COMMENT = "moodle-wizard"
+# The reader hostgroup holds the primary too, so that Moodle's safe reads (the read-only user)
+# fall back to it when no replica serves (all lagging, replication stopped, or none yet in the
+# proxy-first order) instead of failing. ProxySQL picks a server by weight among the ONLINE
+# ones: while replicas serve, about 1 read in (1000 x replicas + 1) lands on the primary, which
+# is harmless for Moodle (the primary has every write); once none serves, all reads do.
+PRIMARY_READER_WEIGHT = 1
+REPLICA_READER_WEIGHT = 1000
+# ProxySQL's own default for mysql-monitor_slave_lag_when_null.
+_LAG_WHEN_NULL_DEFAULT = 60
 _LOOPBACK_IFACE = re.compile(r"\A127\.0\.0\.1:[0-9]{1,5}\Z")
 
 
@@ -54,6 +71,55 @@ class Backend:
     hostgroup: int
     hostname: str
     port: int
+
+
+@dataclass(frozen=True)
+class ServerRow:
+    """One mysql_servers row the wizard writes."""
+
+    hostgroup: int
+    hostname: str
+    port: int
+    weight: int
+    max_replication_lag: int
+    status: str = "ONLINE"
+
+
+def server_rows(writer_hg: int, reader_hg: int, port: int, primary: str,
+                readers: tuple[str, ...], max_replication_lag: int,
+                fenced: tuple[str, ...] = ()) -> list[ServerRow]:
+    """Every mysql_servers row of both hostgroups (the one layout the proxysql step, the
+    readers joining and the operations all write): the primary the writer, and a reader of
+    weight PRIMARY_READER_WEIGHT whose lag is never checked (it replicates from nobody); each
+    replica a reader of weight REPLICA_READER_WEIGHT taken out past `max_replication_lag`; a
+    fenced server kept visible in the reader hostgroup, OFFLINE_HARD."""
+    return [ServerRow(writer_hg, primary, port, 1, 0),
+            ServerRow(reader_hg, primary, port, PRIMARY_READER_WEIGHT, 0),
+            *(ServerRow(reader_hg, a, port, REPLICA_READER_WEIGHT, max_replication_lag)
+              for a in readers),
+            *(ServerRow(reader_hg, a, port, REPLICA_READER_WEIGHT, max_replication_lag,
+                        "OFFLINE_HARD") for a in fenced)]
+
+
+def slave_lag_when_null(max_replication_lag: int) -> int:
+    """mysql-monitor_slave_lag_when_null: the lag ProxySQL assumes for a replica whose SQL or IO
+    thread stopped (Seconds_Behind_Master NULL). Past the limit, so such a replica leaves the
+    readers as a lagging one does; with no limit (0), ProxySQL's default."""
+    if max_replication_lag <= 0:
+        return _LAG_WHEN_NULL_DEFAULT
+    return max(_LAG_WHEN_NULL_DEFAULT, max_replication_lag + 1)
+
+
+def reads_summary(primary: str, replicas: list[str], max_replication_lag: int) -> str:
+    """The reader hostgroup in the operator's words (the plan, the TUI's ProxySQL screen)."""
+    limit = (f"a replica more than {max_replication_lag} s behind, or whose replication "
+             "stopped, leaves the readers until it catches up" if max_replication_lag > 0 else
+             "replication lag is not checked (max_replication_lag = 0)")
+    if not replicas:
+        return f"reader hostgroup: {primary} until the replicas join; then {limit}"
+    return (f"reader hostgroup: {', '.join(replicas)} (weight {REPLICA_READER_WEIGHT} each), "
+            f"{primary} (weight {PRIMARY_READER_WEIGHT}: takes the reads when no replica "
+            f"serves); {limit}")
 
 
 @dataclass(frozen=True)
@@ -75,7 +141,7 @@ class ProxySqlConfig:
     server_version: str
     admin_user: str
     admin_password: str
-    max_replication_lag: int = 0
+    max_replication_lag: int = 30
     # admin-mysql_ifaces: loopback only (see the module's docstring).
     admin_ifaces: str = "127.0.0.1:6032"
 
@@ -102,9 +168,14 @@ class ProxySqlConfig:
             "mysql-monitor_username": self.monitor_user,
             "mysql-monitor_password": self.monitor_password,
             "mysql-server_version": self.server_version,
-            # Reads through the read-only user go to the replicas only: with the primary also
-            # in the reader hostgroup, Moodle's "safe reads" would land on it at random.
-            "mysql-monitor_writer_is_also_reader": "false",
+            # The primary stays in the reader hostgroup (as the fallback of server_rows, with
+            # its low weight): when the monitor finds the writer by read_only, it keeps that
+            # row instead of removing it, so reads never find the hostgroup empty.
+            "mysql-monitor_writer_is_also_reader": "true",
+            # A replica whose replication stopped reports no lag (NULL): counted as lagging
+            # past max_replication_lag, it leaves the readers instead of serving stale reads.
+            "mysql-monitor_slave_lag_when_null": str(slave_lag_when_null(
+                self.max_replication_lag)),
             # While the writer restarts (the source's announced restart, a switchover), a new
             # query waits this long for a writer to be ONLINE instead of failing, and a query
             # that failed outside a transaction is retried once: ProxySQL's defaults, set so
@@ -112,6 +183,18 @@ class ProxySqlConfig:
             "mysql-connect_timeout_server_max": "10000",
             "mysql-query_retries_on_failure": "1",
         }
+
+    @property
+    def rows(self) -> list[ServerRow]:
+        """The mysql_servers rows: the writer-hostgroup server is the primary, the
+        reader-hostgroup ones the replicas."""
+        primary = [b for b in self.servers if b.hostgroup == self.writer_hostgroup]
+        readers = tuple(b.hostname for b in self.servers if b.hostgroup == self.reader_hostgroup)
+        if len(primary) != 1:
+            raise ProxySqlConfigError(f"{len(primary)} servers in the writer hostgroup "
+                                      f"{self.writer_hostgroup}; the wizard writes one")
+        return server_rows(self.writer_hostgroup, self.reader_hostgroup, primary[0].port,
+                           primary[0].hostname, readers, self.max_replication_lag)
 
     @property
     def admin_credentials(self) -> str:
@@ -123,17 +206,23 @@ def _update_variable(name: str, value: str, secret: bool) -> Statement:
                      (value, name), frozenset({0}) if secret else frozenset())
 
 
+def servers_statements(writer_hg: int, reader_hg: int, rows: list[ServerRow]
+                       ) -> list[Statement]:
+    """Both hostgroups' servers replaced by `rows` (in MEMORY; loading is the caller's)."""
+    out = [Statement("DELETE FROM mysql_servers WHERE hostgroup_id IN (%s, %s)",
+                     (writer_hg, reader_hg))]
+    out += [Statement("INSERT INTO mysql_servers (hostgroup_id, hostname, port, status, weight, "
+                      "max_replication_lag, comment) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                      (row.hostgroup, row.hostname, row.port, row.status, row.weight,
+                       row.max_replication_lag, COMMENT)) for row in rows]
+    return out
+
+
 def mysql_statements(cfg: ProxySqlConfig) -> list[Statement]:
     """Servers, replication hostgroups, users and mysql- variables into MEMORY (idempotent:
     the wizard's rows are replaced), then each module to RUNTIME and DISK."""
     w, r = cfg.writer_hostgroup, cfg.reader_hostgroup
-    out = [Statement("DELETE FROM mysql_servers WHERE hostgroup_id IN (%s, %s)", (w, r))]
-    for b in cfg.servers:
-        out.append(Statement(
-            "INSERT INTO mysql_servers (hostgroup_id, hostname, port, max_replication_lag, "
-            "comment) VALUES (%s, %s, %s, %s, %s)",
-            (b.hostgroup, b.hostname, b.port,
-             cfg.max_replication_lag if b.hostgroup == r else 0, COMMENT)))
+    out = [*servers_statements(w, r, cfg.rows)]
     out += [
         Statement("DELETE FROM mysql_replication_hostgroups WHERE writer_hostgroup = %s "
                   "OR reader_hostgroup = %s", (w, r)),

@@ -36,6 +36,7 @@ from moodle_wizard.core.render.proxysql import (
     ProxySqlConfig,
     admin_statements,
     mysql_statements,
+    reads_summary,
 )
 from moodle_wizard.core.secrets import generate_password
 from moodle_wizard.core.sql.quoting import MASK
@@ -122,10 +123,16 @@ class ProxySQLStep(Step):
                         f"127.0.0.1:{self.cfg.admin_port}"], host=px),
                 Action(f"configure:{px}", f"Configure ProxySQL on {px}",
                        partial(self.configure, px),
-                       [f"on {px}, admin 127.0.0.1:{self.cfg.admin_port} through SSH: {line}"
-                        for line in self._runbook_sql()], host=px),
+                       [f"on {px}: {self.reads_line()}",
+                        *(f"on {px}, admin 127.0.0.1:{self.cfg.admin_port} through SSH: {line}"
+                          for line in self._runbook_sql())], host=px),
             ]
         return actions
+
+    def reads_line(self) -> str:
+        """Where the reader hostgroup sends reads, and its lag limit, in words."""
+        return reads_summary(self.ctx.inventory.source, self.serving_replicas(),
+                             self.cfg.max_replication_lag)
 
     def _runbook_sql(self) -> list[str]:
         """The admin statements with placeholder secrets (no secret is needed to show them)."""
@@ -242,9 +249,10 @@ class ProxySQLStep(Step):
         dbname = moodle.dbname or ""
         users = [FrontendUser(moodle.dbuser or "", moodle_pw, w, dbname)]
         if cfg.readonly_user:
-            # Without replicas yet, Moodle's safe reads go to the source: an empty reader
-            # hostgroup would make them wait and fail.
-            users.append(FrontendUser(cfg.readonly_user, ro_pw, r if replicas else w, dbname))
+            # Always the readers: the source is one too (the low-weight fallback of
+            # render/proxysql.py server_rows), so without replicas yet (proxy-first), or with
+            # none serving, Moodle's safe reads reach the source instead of failing.
+            users.append(FrontendUser(cfg.readonly_user, ro_pw, r, dbname))
         return ProxySqlConfig(
             writer_hostgroup=w, reader_hostgroup=r, servers=servers, users=tuple(users),
             monitor_user=inv.migration.monitor_user, monitor_password=monitor_pw,

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from moodle_wizard.core.render.proxysql import ProxySqlConfig
 
 SETTLE_TIMEOUT_S = 30.0
+READ_TRIES = 3
 
 
 class ProxyStep(Protocol):
@@ -209,11 +210,13 @@ async def verify_identical(step: ProxyStep) -> None:
     started = time.monotonic()
     config = await step.config()
     names = [*config.variables, "admin-admin_credentials"]
-    # The source in the writer hostgroup, the replicas in the reader's (as the config put
-    # them), each on the port its server listens on.
-    want = {(b.hostgroup, b.hostname, b.port) for b in config.servers}
+    # The source in the writer hostgroup and (as the readers' fallback) in the reader's, the
+    # replicas in the reader's (as the config put them), each on the port its server listens
+    # on.
+    want = {(row.hostgroup, row.hostname, row.port) for row in config.rows}
+    source = inv.hosts[inv.source].address
     assert {(hg, host) for hg, host, _ in want} == {
-        (w, inv.hosts[inv.source].address),
+        (w, source), (r, source),
         *((r, inv.hosts[x].address) for x in step.serving_replicas())}
     seen: list[tuple[list[str], set[tuple[int, str, int]]]] = []
 
@@ -276,7 +279,19 @@ async def verify_routes(step: ProxyStep, px: str, ids: dict[str, int]) -> None:
                 raise StepError(f"{px}: the read-only user reached server_id {ro.server_id} "
                                 f"({ro.hostname}) through ProxySQL, not the source (there is "
                                 "no replica yet)")
-        elif ro.server_id not in {ids[x] for x in serving} or not ro.read_only:
+            return
+        replicas = {ids[x] for x in serving}
+        # The source is a reader too, of weight 1 against each replica's 1000: a login may
+        # land on it (about 1 in 2001 with two replicas), never on anything else. Another
+        # login then reaches a replica; READ_TRIES logins on the source mean the replicas
+        # do not serve.
+        for _ in range(READ_TRIES - 1):
+            if ro.server_id != ids[inv.source]:
+                break
+            ro = await login(step, px, local, step.cfg.readonly_user,
+                             step.ctx.secrets.generated("proxysql_readonly_password",
+                                                        generate_password), dbname)
+        if ro.server_id not in replicas or not ro.read_only:
             raise StepError(f"{px}: the read-only user reached server_id {ro.server_id} "
                             f"({ro.hostname}) through ProxySQL, not a replica")
 

@@ -8,6 +8,7 @@ from typing import ClassVar
 from rich.text import Text
 
 from moodle_wizard.core.inventory import Role
+from moodle_wizard.core.render.proxysql import PRIMARY_READER_WEIGHT, REPLICA_READER_WEIGHT
 from moodle_wizard.core.secrets import MASK
 from moodle_wizard.core.state import StepName
 from moodle_wizard.tui.screens.section import SectionScreen
@@ -25,8 +26,11 @@ class ProxySQLScreen(SectionScreen):
     STEP = StepName.PROXYSQL
     SECTIONS: ClassVar[tuple[str, ...]] = ("proxysql",)
     HELP = ("ProxySQL runs on both proxy hosts with identical configuration. The **writer "
-            "hostgroup** holds the primary, the **reader hostgroup** the replicas; ProxySQL's "
-            "monitor moves a server between them by its read_only flag. Users are routed by "
+            "hostgroup** holds the primary, the **reader hostgroup** the replicas (and the "
+            "primary with a tiny weight, so reads fall back to it when no replica serves); "
+            "ProxySQL's monitor moves a server between them by its read_only flag. A replica "
+            "more than **max_replication_lag** seconds behind (default 30), or whose "
+            "replication stopped, leaves the readers until it catches up. Users are routed by "
             "user, not by query: Moodle's user goes to the writer; an optional read-only user "
             "(for Moodle's `dboptions['readonly']`) to the reader.\n\nThe default admin "
             "credentials are replaced by generated ones, kept as secrets (never shown, never "
@@ -53,7 +57,17 @@ class ProxySQLScreen(SectionScreen):
         t.append("\nwriter hostgroup ", style="bold")
         t.append(f"{writer}: " + ", ".join(n for n, _, _ in source))
         t.append("\nreader hostgroup ", style="bold")
-        t.append(f"{reader}: " + ", ".join(n for n, _, _ in replicas))
+        names = ", ".join(n for n, _, _ in replicas)
+        t.append(f"{reader}: {names} (weight {REPLICA_READER_WEIGHT} each)" if replicas else
+                 f"{reader}: ")
+        # The primary's reader row is the fallback (render/proxysql.py server_rows).
+        t.append(("; " if replicas else "") + ", ".join(n for n, _, _ in source) +
+                 f" (weight {PRIMARY_READER_WEIGHT}) when no replica serves")
+        lag = self.setting("max_replication_lag")
+        t.append("\nlag limit: ", style="bold")
+        t.append(f"{lag} s: a replica further behind, or whose replication stopped, leaves the "
+                 "readers" if lag else "off (max_replication_lag = 0): a lagging or stopped "
+                 "replica keeps serving reads", style="" if lag else "yellow")
         t.append("\nusers: ", style="bold")
         t.append(f"{moodle_user or 'Moodle user (from config.php)'} → {writer}")
         t.append(f"; {ro_user} → {reader}" if ro_user else "; no read-only user (optional)")

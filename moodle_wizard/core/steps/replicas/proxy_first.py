@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from moodle_wizard.core.command import Command, render_all, run_all
 from moodle_wizard.core.operate import commands as opcmd
-from moodle_wizard.core.sql.statement import Statement
 from moodle_wizard.core.state import MigrationOrder, StepStatus
 from moodle_wizard.core.steps.base import Action
 from moodle_wizard.core.steps.prepare_source import PrepareSource
@@ -36,22 +35,16 @@ def before(ctx: Context) -> list[Action]:
 
 
 def _servers(ctx: Context, px: str, replicas: list[str]) -> list[Command]:
+    """Both hostgroups as they are once `replicas` serve reads. The read-only user stays
+    routed to the readers throughout: the source is a low-weight reader too (render/proxysql.py
+    server_rows), so it takes Moodle's safe reads while there are no replicas."""
     inv, cfg = ctx.inventory, ctx.inventory.proxysql
     port = int(ctx.discovered.source.port)
     want = opcmd.Layout(cfg.writer_hostgroup, cfg.reader_hostgroup, port,
                         inv.hosts[inv.source].address,
                         tuple(inv.hosts[r].address for r in replicas),
                         max_replication_lag=cfg.max_replication_lag)
-    out: list[Command] = list(opcmd.layout(px, want))
-    if cfg.readonly_user:
-        # Moodle's safe reads go to the replicas once there are some, to the source before.
-        hostgroup = cfg.reader_hostgroup if replicas else cfg.writer_hostgroup
-        out[-2:-2] = [opcmd.AdminSql(px, Statement(
-            "UPDATE mysql_users SET default_hostgroup = %s WHERE username = %s",
-            (hostgroup, cfg.readonly_user))),
-            opcmd.AdminSql(px, Statement("LOAD MYSQL USERS TO RUNTIME")),
-            opcmd.AdminSql(px, Statement("SAVE MYSQL USERS TO DISK"))]
-    return out
+    return list(opcmd.layout(px, want))
 
 
 def readers(ctx: Context) -> list[Action]:
@@ -78,6 +71,7 @@ def readers_out(ctx: Context, journaled: bool) -> list[Action]:
     out = []
     for px in ctx.inventory.proxies:
         commands = _servers(ctx, px, [])
-        out.append(Action(f"readers:{px}", f"ProxySQL on {px}: no replica serves reads",
+        out.append(Action(f"readers:{px}", f"ProxySQL on {px}: no replica serves reads "
+                          f"({ctx.inventory.source} takes them)",
                           partial(run_all, ctx, commands), render_all(commands), host=px))
     return out
