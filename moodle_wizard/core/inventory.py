@@ -127,6 +127,9 @@ class Migration(Strict):
     # The replicas step's table checksums: "full" (every table whole, the default) or
     # "sampled" (a share of each table's key ranges, for sites too large to read whole).
     verify: Literal["full", "sampled"] = "full"
+    # TLS in transit (core/tls.py): a CA on the jump host, a certificate per database server,
+    # TLS required for replication and ProxySQL's backends (its monitor included).
+    tls: bool = False
 
     @field_validator("name")
     @classmethod

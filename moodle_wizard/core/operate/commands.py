@@ -98,6 +98,7 @@ class Layout:
     readers: tuple[str, ...]  # addresses
     fenced: tuple[str, ...] = ()  # addresses: in the reader hostgroup, OFFLINE_HARD
     max_replication_lag: int = 0
+    use_ssl: bool = False  # migration.tls
 
 
 def layout(px: str, want: Layout) -> list[AdminSql]:
@@ -108,7 +109,8 @@ def layout(px: str, want: Layout) -> list[AdminSql]:
     replica's)."""
     rows = server_rows(want.writer_hg, want.reader_hg, want.port, want.primary, want.readers,
                        want.max_replication_lag, want.fenced)
-    return [*(AdminSql(px, s) for s in servers_statements(want.writer_hg, want.reader_hg, rows)),
+    return [*(AdminSql(px, s) for s in servers_statements(want.writer_hg, want.reader_hg, rows,
+                                                          want.use_ssl)),
             AdminSql(px, _LOAD), AdminSql(px, _SAVE)]
 
 

@@ -100,7 +100,8 @@ def layout_for(ctx: Context, topo: Topology) -> cmd.Layout:
     return cmd.Layout(px.writer_hostgroup, px.reader_hostgroup, port(ctx),
                       address(ctx, topo.primary),
                       tuple(address(ctx, r) for r in topo.replicas),
-                      tuple(address(ctx, f) for f in topo.fenced), px.max_replication_lag)
+                      tuple(address(ctx, f) for f in topo.fenced), px.max_replication_lag,
+                      ctx.inventory.migration.tls)
 
 
 async def writer_is(ctx: Context, px: str, primary: str) -> bool:

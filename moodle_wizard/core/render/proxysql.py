@@ -144,6 +144,8 @@ class ProxySqlConfig:
     max_replication_lag: int = 30
     # admin-mysql_ifaces: loopback only (see the module's docstring).
     admin_ifaces: str = "127.0.0.1:6032"
+    # TLS to every backend, the monitor's connections too (migration.tls, core/tls.py).
+    use_ssl: bool = False
 
     def __post_init__(self) -> None:
         for user in (self.admin_user, *(u.username for u in self.users)):
@@ -206,15 +208,19 @@ def _update_variable(name: str, value: str, secret: bool) -> Statement:
                      (value, name), frozenset({0}) if secret else frozenset())
 
 
-def servers_statements(writer_hg: int, reader_hg: int, rows: list[ServerRow]
-                       ) -> list[Statement]:
-    """Both hostgroups' servers replaced by `rows` (in MEMORY; loading is the caller's)."""
+def servers_statements(writer_hg: int, reader_hg: int, rows: list[ServerRow],
+                       use_ssl: bool = False) -> list[Statement]:
+    """Both hostgroups' servers replaced by `rows` (in MEMORY; loading is the caller's),
+    with TLS to each when `use_ssl` (migration.tls: the monitor user then requires it)."""
     out = [Statement("DELETE FROM mysql_servers WHERE hostgroup_id IN (%s, %s)",
                      (writer_hg, reader_hg))]
     out += [Statement("INSERT INTO mysql_servers (hostgroup_id, hostname, port, status, weight, "
                       "max_replication_lag, comment) VALUES (%s, %s, %s, %s, %s, %s, %s)",
                       (row.hostgroup, row.hostname, row.port, row.status, row.weight,
                        row.max_replication_lag, COMMENT)) for row in rows]
+    if use_ssl:
+        out.append(Statement("UPDATE mysql_servers SET use_ssl = 1 WHERE hostgroup_id IN "
+                             "(%s, %s)", (writer_hg, reader_hg)))
     return out
 
 
@@ -222,7 +228,7 @@ def mysql_statements(cfg: ProxySqlConfig) -> list[Statement]:
     """Servers, replication hostgroups, users and mysql- variables into MEMORY (idempotent:
     the wizard's rows are replaced), then each module to RUNTIME and DISK."""
     w, r = cfg.writer_hostgroup, cfg.reader_hostgroup
-    out = [*servers_statements(w, r, cfg.rows)]
+    out = [*servers_statements(w, r, cfg.rows, cfg.use_ssl)]
     out += [
         Statement("DELETE FROM mysql_replication_hostgroups WHERE writer_hostgroup = %s "
                   "OR reader_hostgroup = %s", (w, r)),

@@ -42,6 +42,13 @@ def choose_order(ctx: Context) -> tuple[MigrationOrder, str]:
             raise StepError(f"migration.order = \"proxy-first\", but {why}; use \"auto\" or "
                             "\"classic\"")
         return MigrationOrder.CLASSIC, why
+    if ctx.inventory.migration.tls:
+        # core/steps/tls_steps.py: ProxySQL's backends use TLS from the proxysql step on.
+        why = "TLS is on (migration.tls = true): it runs the classic order for now"
+        if setting == "proxy-first":
+            raise StepError(f"migration.order = \"proxy-first\", but {why}; use \"auto\" or "
+                            "\"classic\"")
+        return MigrationOrder.CLASSIC, why
     if setting == "classic":
         return MigrationOrder.CLASSIC, "the inventory says migration.order = \"classic\""
     if setting == "proxy-first":

@@ -19,6 +19,7 @@ from moodle_wizard.core.render.mycnf import (
 from moodle_wizard.core.sql.accounts import copy_account_statements, password_hashes
 from moodle_wizard.core.state import MigrationOrder, StepName
 from moodle_wizard.core.steps import prepare_source_commands as cmd
+from moodle_wizard.core.steps import tls_steps
 from moodle_wizard.core.steps.base import (
     Action,
     Problem,
@@ -66,7 +67,7 @@ class PrepareSource(Step):
         gtid_off = s.flavor != "mariadb" and (s.gtid.mode or "").upper() != "ON"
         listen = any(d.changed and d.setting == "bind_address" for d in self.binlog_plan())
         return (not s.log_bin or s.server_id != self.server_id()
-                or not s.log_slave_updates or gtid_off or listen)
+                or not s.log_slave_updates or gtid_off or listen or tls_steps.enabled(self.ctx))
 
     def binlog_plan(self) -> list[BinlogDecision]:
         return source_binlog_plan(source_version(self.src), self.now())
@@ -85,8 +86,8 @@ class PrepareSource(Step):
         return server_cnf_path(source_version(self.src))
 
     def cnf(self) -> str:
-        return render_source_cnf(source_version(self.src), self.server_id(),
-                                 now=self.now())
+        return (render_source_cnf(source_version(self.src), self.server_id(), now=self.now())
+                + tls_steps.cnf_lines(self.ctx))
 
     def accounts(self) -> list[tuple[str, str, str]]:
         """(purpose, user, host) of every account this step creates."""
@@ -109,7 +110,7 @@ class PrepareSource(Step):
                       "restarts, 2.3 s in the lab, instead of failing" if self.restart_deferred()
                       else "while it restarts, Moodle's reads and writes fail: 2.3 s in the lab")
             what = (f"{inv.source}'s {service_name(self.src.flavor)} must restart once to "
-                    f"turn on the binary log ({effect})")
+                    f"{tls_steps.restart_reason(self)} ({effect})")
             if mode == "never":
                 problems.append(error(f"{what}, and the inventory says source_restart = "
                                       "\"never\"; allow it (\"ask\" or \"allow\") or turn on "
@@ -122,6 +123,7 @@ class PrepareSource(Step):
                     "source_restart = \"allow\" in the inventory's [migration] section.)",
                     risky=True))
         problems += unregistered_replicas(self.src, inv.source)
+        problems += await tls_steps.dir_problems(self.ctx, [inv.source])
         db = await self.ctx.db(inv.source)
         for purpose, user, host in self.accounts():
             rows = await db.query("SELECT 1 FROM mysql.user WHERE user = %s AND host = %s",
@@ -141,7 +143,7 @@ class PrepareSource(Step):
         decisions = [
             server_id_decision(self.src, src, self.server_id(), bool(inv.hosts[src].server_id)),
             *(d.text for d in self.binlog_plan()), existing_replicas_line(self.src, src)]
-        actions = [Action(
+        actions = [*tls_steps.source_actions(self), Action(
             "config", f"Write {self.cnf_path()} (binary log, ROW, server_id "
             f"{self.server_id()})", self.write_config,
             [*(f"on {src}: {line}" for line in decisions),
@@ -158,6 +160,7 @@ class PrepareSource(Step):
                 f"user:{user}@{host}", f"Create the {purpose} user {user}@{host}",
                 partial(self.create_account, purpose, user, host),
                 render_all(self._account_commands(purpose, user, host)), host=src))
+        actions += tls_steps.require_actions(self, self.accounts())
         moodle_user = self._moodle_user()
         for proxy in inv.proxies:
             addr = inv.hosts[proxy].address
@@ -240,13 +243,14 @@ class PrepareSource(Step):
     async def binlog_on(self) -> bool:
         db = await self.ctx.db(self.ctx.inventory.source)
         row = await db.one("SELECT @@log_bin AS b, @@server_id AS s")
-        return bool(int(row["b"])) and int(row["s"]) == self.server_id()
+        return (bool(int(row["b"])) and int(row["s"]) == self.server_id()
+                and await tls_steps.tls_ready(self.ctx, self.ctx.inventory.source))
 
     async def restart(self) -> None:
         await self._restart_source()
         if not await self.binlog_on():
-            raise StepError(f"{self.ctx.inventory.source} restarted but the binary log is "
-                            f"still off: another config file overrides {self.cnf_path()}?")
+            raise StepError(f"{self.ctx.inventory.source} restarted but its binary log or TLS "
+                            f"is still off: another config file overrides {self.cnf_path()}?")
         if self.restart_deferred():
             await cmd.first_logged_write(self.ctx.inventory.source).run(self.ctx)
 
@@ -325,6 +329,7 @@ class PrepareSource(Step):
             raise StepError(f"{self.ctx.inventory.source}: after preparing, log_bin="
                             f"{row['b']} binlog_format={row['f']} server_id={row['s']}; "
                             f"expected 1, ROW, {self.server_id()}")
+        await tls_steps.verify_source(self)
         await self._verify_accounts(db)
 
     async def _verify_accounts(self, db: Database) -> None:
@@ -336,7 +341,7 @@ class PrepareSource(Step):
     def rollback_plan(self) -> list[Action]:
         src = self.ctx.inventory.source
         facts = self.facts
-        actions = []
+        actions = tls_steps.require_rollback(self, self.accounts())
         if facts.heartbeat_created:
             actions.append(self.command_action("heartbeat", f"Drop {HEARTBEAT_DB}",
                                                [cmd.drop_heartbeat(src)], host=src))
@@ -365,7 +370,7 @@ class PrepareSource(Step):
                     "none before)", self.remove_new_binlogs,
                     render_all(cmd.remove_binlogs(src, None, log_dir=facts.log_dir_created)),
                     host=src))
-        return actions
+        return actions + tls_steps.source_rollback(self)
 
     async def _restart_unless_original(self) -> None:
         # A server that never restarted with the wizard's file (the proxy-first order stopped
@@ -390,4 +395,5 @@ class PrepareSource(Step):
                            "@@GLOBAL.binlog_format AS f")
         same_log_bin = bool(int(row["b"])) == self.src.log_bin
         return (same_log_bin and int(row["s"]) == self.src.server_id
-                and str(row["f"]) == self.src.binlog_format)
+                and str(row["f"]) == self.src.binlog_format
+                and not await tls_steps.serving_tls(self.ctx, self.ctx.inventory.source))

@@ -42,7 +42,7 @@ from moodle_wizard.core.secrets import generate_password
 from moodle_wizard.core.sql.quoting import MASK
 from moodle_wizard.core.state import MigrationOrder, StepName, StepStatus
 from moodle_wizard.core.steps import proxysql_commands as pxcmd
-from moodle_wizard.core.steps import proxysql_preflight, proxysql_verify
+from moodle_wizard.core.steps import proxysql_preflight, proxysql_verify, tls_steps
 from moodle_wizard.core.steps.base import Action, Problem, Step, StepError
 from moodle_wizard.core.steps.proxysql_admin import initial_password, wizard_admin
 
@@ -258,7 +258,7 @@ class ProxySQLStep(Step):
             monitor_user=inv.migration.monitor_user, monitor_password=monitor_pw,
             server_version=str(self.src.server_version), admin_user=cfg.admin_user,
             admin_password=admin_pw, max_replication_lag=cfg.max_replication_lag,
-            admin_ifaces=f"127.0.0.1:{cfg.admin_port}")
+            admin_ifaces=f"127.0.0.1:{cfg.admin_port}", use_ssl=inv.migration.tls)
 
     async def create_readonly_user(self) -> None:
         inv, ro = self.ctx.inventory, self.cfg.readonly_user
@@ -277,6 +277,7 @@ class ProxySQLStep(Step):
 
     async def verify(self) -> None:
         await proxysql_verify.verify(self)
+        await tls_steps.backend_ciphers(self, self.cfg.client_port)
 
     # -- rollback ------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -139,7 +140,7 @@ async def open_backend(
         try:
             link = await _connect(
                 endpoint.hostname, endpoint.port, username, password,
-                database, backend_charset(charset), flags, per_try,
+                database, backend_charset(charset), flags, per_try, backend_ssl(server),
             )
         except BaseException as error:
             runtime.server_table.release(hostgroup, endpoint, token)
@@ -161,6 +162,18 @@ async def open_backend(
         runtime.server_table.connected(hostgroup, endpoint)
         link.hostgroup, link.token = hostgroup, token
         return link
+
+
+def backend_ssl(row: Any) -> ssl.SSLContext | None:
+    """TLS for a server whose mysql_servers row says use_ssl=1, as ProxySQL (its backend and
+    monitor connections): encrypted, the certificate not checked (ProxySQL checks it only when
+    mysql-ssl_p2s_ca is set, which the wizard does not set)."""
+    if not int(row.get("use_ssl") or 0):
+        return None
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def _closer(writers: list[asyncio.StreamWriter]) -> Callable[[], None]:
@@ -189,6 +202,7 @@ async def _connect(
     charset: str,
     flags: int,
     timeout: float,
+    tls: ssl.SSLContext | None = None,
 ) -> BackendLink:
     try:
         async with asyncio.timeout(timeout):
@@ -196,7 +210,7 @@ async def _connect(
                 host=hostname, port=port, user=username,
                 password=driver_password(password), db=database,
                 charset=charset, client_flag=flags, autocommit=None,
-                program_name=LOG_NAME,
+                program_name=LOG_NAME, ssl=tls,
             )
     except TimeoutError as error:
         raise BackendError(2013, f"timeout connecting to {hostname}:{port}") from error

@@ -28,6 +28,7 @@ from typing import Any
 import aiomysql
 
 from moodle_wizard.lab.proxysql_standin import LOG_NAME
+from moodle_wizard.lab.proxysql_standin.backend import backend_ssl
 from moodle_wizard.lab.proxysql_standin.lag import FAILED, LagReading, lag_query, reading
 from moodle_wizard.lab.proxysql_standin.mysql_errors import error_text
 from moodle_wizard.lab.proxysql_standin.passwords import driver_password
@@ -300,9 +301,16 @@ class Monitor:
                     host=endpoint.hostname, port=endpoint.port, user=user,
                     password=driver_password(password),
                     autocommit=True, program_name=f"{LOG_NAME}-monitor",
+                    ssl=self._tls(endpoint),
                 )
         except TimeoutError as error:
             raise TimeoutError("timeout on creating new connection") from error
+
+    def _tls(self, endpoint: Endpoint) -> Any:
+        """TLS when a row of the server says use_ssl=1 (ProxySQL's monitor does the same)."""
+        rows = [r for r in self._runtime.servers()
+                if (r["hostname"], int(r["port"])) == (endpoint.hostname, endpoint.port)]
+        return next((c for c in map(backend_ssl, rows) if c is not None), None)
 
     def _log(self, table: str, endpoint: Endpoint, started: int, values: dict[str, Any]) -> None:
         self._store.log_monitor(

@@ -15,6 +15,7 @@ import re
 from moodle_wizard.core.facts import ReplicasFacts, SourceFacts
 from moodle_wizard.core.render.mycnf import server_cnf_path
 from moodle_wizard.core.state import StepName
+from moodle_wizard.core.steps import tls_steps
 from moodle_wizard.core.steps.base import Problem, Step, StepError, error, source_version, warning
 from moodle_wizard.core.steps.prepare_source import HEARTBEAT_DB
 from moodle_wizard.core.steps.replicas import commands as replica_cmd
@@ -131,7 +132,8 @@ class ReplicasBase(Step):
 
     def replica_cnf(self, r: str, cnf: str) -> str:
         # Debian's own 50-server.cnf binds to 127.0.0.1; ProxySQL must reach the replica.
-        return cnf + f"bind-address = {self.ctx.inventory.hosts[r].address}\n"
+        return (cnf + f"bind-address = {self.ctx.inventory.hosts[r].address}\n"
+                + tls_steps.cnf_lines(self.ctx))
 
     async def _stop_server(self, r: str) -> None:
         host = await self.ctx.host(r)

@@ -18,6 +18,7 @@ from moodle_wizard.core.events import OutputLine
 from moodle_wizard.core.poll import poll_until
 from moodle_wizard.core.remote.mysql import Database
 from moodle_wizard.core.sql.parsers import ReplicaStatus, normalize_replica_status
+from moodle_wizard.core.steps import tls_steps
 from moodle_wizard.core.steps.base import StepError
 from moodle_wizard.core.steps.prepare_source import HEARTBEAT_DB, HEARTBEAT_TABLE
 from moodle_wizard.core.steps.replicas import checksums
@@ -41,6 +42,7 @@ class Consistency(ReplicasBase):
             await self._caught_up(r, deadline)
         await self._verify_marker()
         await self._verify_checksums()
+        await tls_steps.replication_ciphers(self)
 
     async def _caught_up(self, r: str, deadline: float) -> None:
         seen: list[ReplicaStatus] = []

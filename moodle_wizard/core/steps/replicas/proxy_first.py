@@ -43,7 +43,8 @@ def _servers(ctx: Context, px: str, replicas: list[str]) -> list[Command]:
     want = opcmd.Layout(cfg.writer_hostgroup, cfg.reader_hostgroup, port,
                         inv.hosts[inv.source].address,
                         tuple(inv.hosts[r].address for r in replicas),
-                        max_replication_lag=cfg.max_replication_lag)
+                        max_replication_lag=cfg.max_replication_lag,
+                        use_ssl=inv.migration.tls)
     return list(opcmd.layout(px, want))
 
 

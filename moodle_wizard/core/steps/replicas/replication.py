@@ -13,6 +13,7 @@ from moodle_wizard.core.sql.parsers import (
     normalize_replica_status,
     parse_binlog_info,
 )
+from moodle_wizard.core.steps import tls_steps
 from moodle_wizard.core.steps.base import StepError
 from moodle_wizard.core.steps.replicas import datadir as replica_datadir
 from moodle_wizard.core.steps.replicas import seed
@@ -40,7 +41,7 @@ class Replication(ReplicasBase):
 
         return [Sql(r, d.stop_replica()), *(Sql(r, s) for s in d.set_gtid_position(gtid)),
                 WithSecret(Secret("replication_password"), change_source),
-                Sql(r, d.start_replica())]
+                *tls_steps.replication_ssl(self.ctx, r, d.version), Sql(r, d.start_replica())]
 
     def unreplicate_commands(self, r: str) -> list[Command]:
         """Rollback's stop and reset on r (only if its server runs on this migration's

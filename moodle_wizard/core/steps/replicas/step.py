@@ -14,6 +14,7 @@ from rich.filesize import decimal
 from moodle_wizard.core.command import render_all
 from moodle_wizard.core.render.mycnf import render_replica_cnf
 from moodle_wizard.core.sql.support import replica_version_problem, server_package
+from moodle_wizard.core.steps import tls_steps
 from moodle_wizard.core.steps.base import Action, Problem, error, source_version
 from moodle_wizard.core.steps.discover import replica_host_facts, server_candidate
 from moodle_wizard.core.steps.replicas import commands as replica_cmd
@@ -75,6 +76,7 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
                 problems.append(Problem(mismatch.level, mismatch.message))
             problems += self._datadir_problems(r, await self.datadir(r))
         problems += port_problems(inv.source, self.src, inv.migration.db_port)
+        problems += await tls_steps.dir_problems(self.ctx, list(inv.replicas))
         self.ctx.secrets.get("replication_password")
         return problems
 
@@ -132,6 +134,7 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
             cnf = render_replica_cnf(source_version(self.src), server_id,
                                      inv.hosts[r].address, port=replica_port(self.src))
             actions += [
+                *tls_steps.replica_actions(self, r),
                 Action(f"config:{r}", f"Configure {r} as a read-only replica (server_id "
                        f"{server_id})", partial(self.configure, r, cnf),
                        [replica_cmd.config(r, self.cnf_path(),
@@ -192,6 +195,7 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
                 actions.append(Action(
                     f"restore:{r}", f"Restore {r}'s datadir and config",
                     partial(self.restore_replica, r), self.restore_runbook(r), host=r))
+            actions += tls_steps.host_rollback(self, r)
         if self.journaled("seed-key", "stream"):
             actions.append(Action("seed-key", "Remove the temporary seed key and job files",
                                   self.cleanup_seed, self.cleanup_runbook(),
