@@ -26,6 +26,7 @@ from moodle_wizard.core.render.proxysql import server_rows, servers_statements
 from moodle_wizard.core.sql.dialect import Dialect
 from moodle_wizard.core.sql.statement import Statement
 from moodle_wizard.core.sql.version import ServerVersion
+from moodle_wizard.core.tls import ssl_change_source
 
 if TYPE_CHECKING:
     from moodle_wizard.core.context import Context
@@ -125,7 +126,7 @@ def promote(host: str, d: Dialect) -> list[Sql]:
 
 
 def repoint(host: str, d: Dialect, primary_address: str, port: int, user: str, *,
-            own_history: str | None = None) -> list[Sql | WithSecret]:
+            own_history: str | None = None, tls: bool = False) -> list[Sql | WithSecret]:
     """Point `host` at the new primary by GTID and start replicating.
 
     `own_history`: for a server that was a primary (its writes are in its binary log, not in
@@ -138,7 +139,9 @@ def repoint(host: str, d: Dialect, primary_address: str, port: int, user: str, *
     def change(password: str) -> Sql:
         return Sql(host, d.change_source(primary_address, port, user, password))
 
-    return [*out, WithSecret(Secret("replication_password"), change),
+    # With migration.tls the replication user requires TLS (a former primary has none set).
+    ssl = [Sql(host, ssl_change_source(d.version))] if tls else []
+    return [*out, WithSecret(Secret("replication_password"), change), *ssl,
             Sql(host, d.start_replica())]
 
 

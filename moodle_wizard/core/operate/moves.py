@@ -128,7 +128,7 @@ def repoint(ctx: Context, name: str, primary: str, *, was_primary: bool) -> Acti
 
     def commands(history: str | None) -> list[Command]:
         return [*cmd.repoint(name, d, address(ctx, primary), port(ctx), user,
-                             own_history=history),
+                             own_history=history, tls=ctx.inventory.migration.tls),
                 *role_file(ctx, name, False)]
 
     planned = commands(cmd.HISTORY_PLACEHOLDER if was_primary else None)
