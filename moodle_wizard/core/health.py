@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from functools import partial
 
 from moodle_wizard.core.context import Context
@@ -52,7 +53,11 @@ from moodle_wizard.core.sql.parsers import ReplicaStatus, normalize_replica_stat
 from moodle_wizard.core.sql.statement import Statement
 from moodle_wizard.core.state import StepName, StepStatus
 from moodle_wizard.core.steps.proxysql import ProxySQLStep
-from moodle_wizard.core.steps.proxysql_verify import runtime_checksums, runtime_servers
+from moodle_wizard.core.steps.proxysql_verify import (
+    RuntimeServer,
+    runtime_checksums,
+    runtime_servers,
+)
 from moodle_wizard.core.steps.replicas.common import replica_port
 from moodle_wizard.core.steps.vip import Vip
 from moodle_wizard.core.steps.vip_login import vip_login
@@ -99,6 +104,20 @@ async def monitor_entries(admin: ProxySqlAdmin) -> list[MonitorEntry]:
                                  None if r["error"] is None else str(r["error"]),
                                  int(r["now_us"])) for r in rows]
     return entries
+
+
+async def proxy_servers(admin: ProxySqlAdmin) -> tuple[RuntimeServer, ...]:
+    """runtime_mysql_servers, a lag-shunned server told apart: ProxySQL shows it there as
+    SHUNNED, like one it cannot reach, and as SHUNNED_REPLICATION_LAG only in
+    stats_mysql_connection_pool (SQL3_Connection_Pool), read here for that."""
+    servers = await runtime_servers(admin)
+    rows = await admin.query("SELECT hostgroup, srv_host, srv_port FROM "
+                             "stats_mysql_connection_pool WHERE status = "
+                             "'SHUNNED_REPLICATION_LAG'")
+    lagging = {(int(r["hostgroup"]), str(r["srv_host"]), int(r["srv_port"])) for r in rows}
+    return tuple(replace(s, status="SHUNNED_REPLICATION_LAG")
+                 if s.status == "SHUNNED" and (s.hostgroup, s.hostname, s.port) in lagging
+                 else s for s in servers)
 
 
 # -- reading the hosts ----------------------------------------------------------------------
@@ -153,7 +172,7 @@ async def _proxies(ctx: Context, topo: Topology) -> list[HealthItem]:
     async def node(px: str) -> tuple[list[HealthItem], dict[str, str] | str]:
         try:
             admin = await step.admin(px)
-            servers = await runtime_servers(admin)
+            servers = await proxy_servers(admin)
             sums = await runtime_checksums(admin)
             entries = await monitor_entries(admin)
         except OperatorError as exc:

@@ -156,9 +156,10 @@ def test_proxysql_runs_the_same_config_on_both_nodes(running_lab: Lab,
     assert dict(map(tuple, checksums["px1"]))["mysql_users"] != "0x0000000000000000"
     servers = {h: admin_query(lab, h, password, "SELECT hostgroup_id, hostname, status FROM "
                               "runtime_mysql_servers ORDER BY 1, 2") for h in PROXIES}
+    # db1 among the readers too: their fallback when no replica serves (issue 15).
     assert servers["px1"] == servers["px2"] == [
-        ["10", "10.77.0.11", "ONLINE"], ["20", "10.77.0.12", "ONLINE"],
-        ["20", "10.77.0.13", "ONLINE"]]
+        ["10", "10.77.0.11", "ONLINE"], ["20", "10.77.0.11", "ONLINE"],
+        ["20", "10.77.0.12", "ONLINE"], ["20", "10.77.0.13", "ONLINE"]]
     users = admin_query(lab, "px1", password, "SELECT DISTINCT username, default_hostgroup "
                         "FROM runtime_mysql_users ORDER BY 1")
     assert users == [["moodle_ro", "20"], ["moodleuser", "10"]]
@@ -241,6 +242,18 @@ def healthy(wizard: Wizard, timeout: float = 60) -> dict[str, dict[str, Any]]:
         raise AssertionError(f"still failing after {timeout:g} s: {last}") from None
 
 
+def without_lag_shun(bad: dict[str, str], replica: str) -> dict[str, str]:
+    """The failures but those of a lag check that met `replica`'s replication stopped
+    (ProxySQL's monitor checks lag every 10 s: it may or may not have yet): the replica out
+    of the readers on a node, whose runtime servers then differ from the other's."""
+    out = ("out of the readers: replication lag over 30 s or replication stopped")
+    lag = {f"{px} servers" for px in PROXIES if f"{replica} {out}" in bad.get(f"{px} servers",
+                                                                             "")}
+    if lag:
+        lag.add("config checksums")
+    return {k: v for k, v in bad.items() if k not in lag}
+
+
 HEALTH_ITEMS = {"db1 primary", "db2 replication", "db3 replication", "px1 servers",
                 "px1 monitor", "px2 servers", "px2 monitor", "config checksums", "VIP holder",
                 "Moodle's login", "app config.php login"}
@@ -277,12 +290,14 @@ def test_health_is_every_item_true_then_names_each_failure_kind(
     finally:
         lab.exec("db2", "mariadb", "-e", "START SLAVE SQL_THREAD")
     assert code == 1
-    assert failing(items) == {"db2 replication": "SQL thread not running"}
+    assert without_lag_shun(failing(items), "db2") == {
+        "db2 replication": "SQL thread not running"}
     assert text.returncode == 1
     assert "FAIL db2 replication: SQL thread not running" in text.stdout
-    assert "migration mwlab: UNHEALTHY: 1 of 11 checks fail" in text.stdout
+    assert "migration mwlab: UNHEALTHY: " in text.stdout
     wait_for("db2's SQL thread running", lambda: replica_status(
         lab, "db2")["Slave_SQL_Running"] == "Yes")
+    healthy(wizard)  # a lag check that met the stopped thread: db2 back in the readers
 
     # A replica whose IO thread stopped.
     lab.exec("db3", "mariadb", "-e", "STOP SLAVE IO_THREAD")
@@ -291,9 +306,11 @@ def test_health_is_every_item_true_then_names_each_failure_kind(
     finally:
         lab.exec("db3", "mariadb", "-e", "START SLAVE IO_THREAD")
     assert code == 1
-    assert failing(items) == {"db3 replication": "IO thread not running (No)"}
+    assert without_lag_shun(failing(items), "db3") == {
+        "db3 replication": "IO thread not running (No)"}
     wait_for("db3's IO thread running", lambda: replica_status(
         lab, "db3")["Slave_IO_Running"] == "Yes")
+    healthy(wizard)
 
     # A writable replica: ProxySQL's monitor may already have made it a second writer.
     lab.exec("db3", "mariadb", "-e", "SET GLOBAL read_only = 0")

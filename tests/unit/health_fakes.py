@@ -129,8 +129,15 @@ class FakeAdmin:
         self.cluster, self.px = cluster, px
 
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        rows = self.cluster.servers[self.px]
         if "FROM runtime_mysql_servers" in sql:
-            return self.cluster.servers[self.px]
+            # As ProxySQL shows them there: a lag-shunned server as SHUNNED.
+            return [dict(r, status="SHUNNED") if r["status"] == "SHUNNED_REPLICATION_LAG"
+                    else r for r in rows]
+        if "FROM stats_mysql_connection_pool WHERE status = 'SHUNNED_REPLICATION_LAG'" in sql:
+            return [{"hostgroup": r["hostgroup_id"], "srv_host": r["hostname"],
+                     "srv_port": r["port"]} for r in rows
+                    if r["status"] == "SHUNNED_REPLICATION_LAG"]
         if "FROM runtime_checksums_values" in sql:
             return self.cluster.checksums[self.px]
         for table in MONITOR_TABLES.values():
