@@ -157,7 +157,7 @@ def ca_commands(ctx: Context) -> list[Command]:
     with the CA it started with)."""
     name = f"/CN=moodle-wizard CA {ctx.state.migration_id}"
     return [
-        Local(("sh", "-c", "[ -s ca.key ] || openssl genpkey -algorithm RSA -pkeyopt "
+        Local(("sh", "-c", "[ -s ca.key ] || openssl genpkey -quiet -algorithm RSA -pkeyopt "
                            f"rsa_keygen_bits:{KEY_BITS} -out ca.key"), note="the CA's key, 0600"),
         Local(("sh", "-c", "[ -s ca.pem ] || openssl req -x509 -new -key ca.key -sha256 "
                            f"-days {CA_DAYS} -subj {shlex.quote(name)} -out ca.pem")),
@@ -187,8 +187,8 @@ def key_script(owner: str, name: str) -> str:
             f"  printf '%s\\n' \"$owner\" > {MARKER}\n"
             "fi\n"
             f"if [ ! -s {SERVER_KEY} ]; then\n"
-            f"  (umask 077; openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:{KEY_BITS} "
-            f"-out {SERVER_KEY}.new)\n"
+            "  (umask 077; openssl genpkey -quiet -algorithm RSA -pkeyopt "
+            f"rsa_keygen_bits:{KEY_BITS} -out {SERVER_KEY}.new)\n"
             f"  chown mysql:mysql {SERVER_KEY}.new\n"
             f"  mv -f {SERVER_KEY}.new {SERVER_KEY}\n"
             "fi\n"

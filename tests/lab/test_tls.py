@@ -102,7 +102,7 @@ def test_proxysql_backends_use_tls(running_lab: Lab, migrated: Migrated) -> None
         rows = admin_query(lab, px, admin, "SELECT DISTINCT use_ssl FROM runtime_mysql_servers")
         assert rows == [["1"]], (px, rows)
         cipher = login_cipher(lab, px, password, "-h", "127.0.0.1", "-P", "6033",
-                              "-u", "moodleuser", "moodle")
+                              "-u", "moodleuser", "-D", "moodle")
         assert cipher, f"{px}: ProxySQL's backend connection has no cipher"
         # The monitor (whose user requires TLS) still reads every server's read_only.
         wait_for(f"{px}'s monitor logs in with TLS", lambda p=px: [
