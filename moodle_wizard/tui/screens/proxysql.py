@@ -6,12 +6,15 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.text import Text
+from textual.app import ComposeResult
+from textual.widgets import Checkbox
 
 from moodle_wizard.core.inventory import Role
 from moodle_wizard.core.render.proxysql import PRIMARY_READER_WEIGHT, REPLICA_READER_WEIGHT
 from moodle_wizard.core.secrets import MASK
 from moodle_wizard.core.state import StepName
 from moodle_wizard.tui.screens.section import SectionScreen
+from moodle_wizard.tui.widgets.tick_box import TickBox
 
 # The design's hostgroups (DESIGN.md 2.5), shown when the engine's inventory has no setting.
 WRITER_HG, READER_HG = 10, 20
@@ -36,6 +39,21 @@ class ProxySQLScreen(SectionScreen):
             "credentials are replaced by generated ones, kept as secrets (never shown, never "
             "saved in the state). The cluster option joins the two nodes in a ProxySQL "
             "Cluster so they keep each other in sync.")
+
+    def extra(self) -> ComposeResult:
+        # TLS is a migration setting (migration.tls: every database link, replication too),
+        # offered here beside the backends it protects.
+        yield TickBox("TLS in transit: a small CA on this machine, a certificate per database "
+                      "server; replication and ProxySQL's backends then require TLS",
+                      bool(self.wizard.draft.migration.get("tls")), id="proxysql-tls",
+                      classes="form-check", compact=True, disabled=self.locked)
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        if event.checkbox.id == "proxysql-tls":
+            event.stop()
+            if not self.locked:
+                self.wizard.draft.set("migration", "tls", True if event.value else None)
+            self.show()
 
     def summary(self) -> Text:
         app = self.wizard
