@@ -70,6 +70,7 @@ def moodle_password(lab: Lab) -> str:
 
 def test_the_run_shows_the_cipher_of_every_link(migrated: Migrated) -> None:
     out = migrated.output
+    print("\n" + "\n".join(line.strip() for line in out.splitlines() if "TLS, cipher" in line))
     for r in ("db2", "db3"):
         assert re.search(rf"replication {r} -> db1: TLS, cipher \S+", out), out[-3000:]
     for px in PROXIES:
