@@ -83,6 +83,9 @@ def test_sync_after_a_moodle_password_change(running_lab: Lab, migrated: Migrate
         synced = wizard("proxysql", "sync")
         text = synced.stdout + synced.stderr
         assert synced.returncode == 0, text
+        took = re.search(r"^proxysql sync: done in [0-9.]+ s$", synced.stdout, re.MULTILINE)
+        assert took is not None, synced.stdout
+        print(f"\n{took.group()}")
         assert new not in text
         for px in PROXIES:
             assert re.search(rf"^  {px}: .*another password.* -> changed$", synced.stdout,
