@@ -294,10 +294,28 @@ async def _crash(ctx: Context, name: str) -> tuple[float, str]:
     return float(at) - offset, parent.strip()
 
 
-async def _start_again(ctx: Context, name: str, parent: str) -> None:
+async def _start_again(ctx: Context, name: str, parent: str) -> list[str]:
+    """The killed server started again; what went wrong on the way, for the drill's notes.
+
+    Debian's SysV script gives up when the server does not answer within its own 30 s
+    (MYSQLD_STARTUP_TIMEOUT) and prints why on stdout, not stderr: a failed start is told with
+    that output, and tried once more, as an operator would, before the drill gives up."""
     host = await ctx.host(name)
-    await host.run(["sh", "-c", START, "sh", parent, DROP_IN], timeout=RESTART_TIMEOUT_S,
-                   display=f"start MariaDB on {name} again ({parent or 'service'})")
+    notes = []
+    for attempt in (1, 2):
+        out = await host.run(["sh", "-c", START, "sh", parent, DROP_IN], check=False,
+                             timeout=RESTART_TIMEOUT_S,
+                             display=f"start MariaDB on {name} again ({parent or 'service'})")
+        if out.exit_status == 0:
+            break
+        lines = [ln.strip() for ln in (out.stdout + "\n" + out.stderr).splitlines()
+                 if ln.strip()][-6:]
+        said = (f"starting MariaDB on {name} again failed (exit {out.exit_status}): "
+                + ctx.secrets.mask(" | ".join(lines)))
+        if attempt == 2:
+            raise DrillError(f"drill primary: {said}; start it by hand, then "
+                             f"`moodle-wizard rejoin {name}`")
+        notes.append(said + "; tried once more")
 
     async def answers() -> bool | None:
         try:
@@ -310,6 +328,7 @@ async def _start_again(ctx: Context, name: str, parent: str) -> None:
     await poll_until(answers, timeout_s=RESTART_TIMEOUT_S, interval_s=0.5,
                      what=f"MariaDB on {name} does not answer {RESTART_TIMEOUT_S:.0f} s after "
                           "starting it: see its error log")
+    return notes
 
 
 async def drill_primary(ctx: Context, to: str | None = None,
@@ -352,7 +371,7 @@ async def drill_primary(ctx: Context, to: str | None = None,
         result.rows_lost = await _rows_lost(ctx, result.new, log)
     # Back as it was: the old primary's server started (its files keep it read-only), what
     # only it has counted, rejoined, and the primary again.
-    await _start_again(ctx, old, parent)
+    result.notes += await _start_again(ctx, old, parent)
     result.lost, result.lost_lines = lost_count(await _binlog_state(ctx, old),
                                                 await _binlog_state(ctx, result.new))
     try:
