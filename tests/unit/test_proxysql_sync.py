@@ -256,3 +256,22 @@ def test_the_command_line() -> None:
         "proxysql", "sync", True, "m1")
     with pytest.raises(SystemExit):
         build_parser().parse_args(["proxysql"])
+
+
+def test_plan_prints_what_each_node_lacks_and_changes_nothing(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from moodle_wizard.operate_cli import cmd_operate
+
+    ctx = _migrated(monkeypatch)
+    ran = _fake_cluster(monkeypatch, ctx, {"px1"}, [])
+    args = build_parser().parse_args(["proxysql", "sync", "--plan"])
+    assert asyncio.run(cmd_operate(args, ctx)) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("px1: moodleuser already has config.php's password\n"
+                          "px2: mysql_users: another password; runtime_mysql_users: another "
+                          "password\nGive ProxySQL Moodle's password (px2):\n")
+    assert "on px2, ProxySQL admin: LOAD MYSQL USERS TO RUNTIME" in out
+    assert NEW not in out and ran == [] and ctx.state.cluster.history == []
+    _fake_cluster(monkeypatch, ctx, {"px1", "px2"}, [])
+    assert asyncio.run(cmd_operate(args, ctx)) == 0
+    assert capsys.readouterr().out.endswith("nothing to change\n")
