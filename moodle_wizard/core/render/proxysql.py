@@ -324,13 +324,16 @@ def proxysql_lag_warning(backend: ServerVersion, max_replication_lag: int) -> st
     """Warn when ProxySQL's lag check cannot work against the backend.
 
     ProxySQL 2.7 measures lag with SHOW SLAVE STATUS, which MySQL 8.4 removed: the check
-    fails and healthy replicas get shunned whenever max_replication_lag is above 0.
+    fails, and a failed check counts as lag -3, which replication_lag_action_inner neither
+    shuns nor brings back on (it needs a lag >= 0). So the limit silently does nothing: a
+    lagging or stopped replica keeps serving reads.
     """
     if backend.is_mariadb or not backend.at_least(8, 4) or max_replication_lag <= 0:
         return None
     return (
         f"The backends run {backend}, which no longer has SHOW SLAVE STATUS. ProxySQL releases "
-        f"that check lag with that statement (2.7 and older) will shun every replica when "
-        f"max_replication_lag is {max_replication_lag}. Use max_replication_lag = 0, or a "
-        f"ProxySQL release that supports MySQL 8.4."
+        f"that check lag with that statement (2.7 and older) cannot measure it, so "
+        f"max_replication_lag = {max_replication_lag} does nothing there: a lagging or stopped "
+        f"replica keeps serving reads. Use a ProxySQL release that supports MySQL 8.4 (3.0), "
+        f"or keep Moodle's reads on the primary (no readonly_user)."
     )
