@@ -78,8 +78,9 @@ def require_ssl(user: str, host: str, *, on: bool = True) -> Statement:
 
 
 def ssl_change_source(version: ServerVersion) -> Statement:
-    """Replication over TLS, checked against the migration's CA: given after the replica's
-    CHANGE MASTER and before START (other settings are kept as they are)."""
+    """Replication over TLS, the migration's CA given as the CA file (the server's identity is
+    not verified: MASTER_SSL_VERIFY_SERVER_CERT stays off, see the README): given after the
+    replica's CHANGE MASTER and before START (other settings are kept as they are)."""
     if version.is_mariadb or not version.at_least(8, 0, 23):
         return Statement("CHANGE MASTER TO MASTER_SSL=1, MASTER_SSL_CA=%s", (CA_CERT,))
     return Statement("CHANGE REPLICATION SOURCE TO SOURCE_SSL=1, SOURCE_SSL_CA=%s", (CA_CERT,))
