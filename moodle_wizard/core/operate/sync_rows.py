@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from moodle_wizard.core.render.proxysql import COMMENT, FrontendUser
+from moodle_wizard.core.render.proxysql import FrontendUser, users_statements
 from moodle_wizard.core.sql.statement import Statement
 
 __all__ = ["USER_COLUMNS", "NodeState", "node_state", "password_matches", "user_statements"]
@@ -22,22 +22,10 @@ TABLES = ("mysql_users", "runtime_mysql_users")
 
 
 def user_statements(user: FrontendUser) -> list[Statement]:
-    """Moodle's user replaced in MEMORY by the proxysql step's own two statements for it
-    (tests/unit/test_proxysql_sync.py holds them equal to mysql_statements'), then loaded to
-    RUNTIME and saved to DISK. The password is the INSERT's secret parameter (masked when
-    shown)."""
-    schema = "%s" if user.default_schema is not None else "NULL"
-    params: tuple[str | int, ...] = (user.username, user.password, user.hostgroup)
-    if user.default_schema is not None:
-        params += (user.default_schema,)
-    return [
-        Statement("DELETE FROM mysql_users WHERE username IN (%s)", (user.username,)),
-        Statement("INSERT INTO mysql_users (username, password, active, default_hostgroup, "
-                  f"default_schema, transaction_persistent, comment) VALUES (%s, %s, 1, %s, "
-                  f"{schema}, 1, %s)", (*params, COMMENT), frozenset({1})),
-        Statement("LOAD MYSQL USERS TO RUNTIME"),
-        Statement("SAVE MYSQL USERS TO DISK"),
-    ]
+    """Moodle's user replaced in MEMORY by the proxysql step's own statements for it
+    (render/proxysql.py's users_statements), then loaded to RUNTIME and saved to DISK."""
+    return [*users_statements([user]), Statement("LOAD MYSQL USERS TO RUNTIME"),
+            Statement("SAVE MYSQL USERS TO DISK")]
 
 
 def _native_hash(password: str) -> str:

@@ -21,6 +21,7 @@ the node's own files), but an operator can tell the wizard's rows from theirs.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from moodle_wizard.core.errors import OperatorError
@@ -46,6 +47,7 @@ __all__ = [
     "server_rows",
     "servers_statements",
     "slave_lag_when_null",
+    "users_statements",
 ]
 
 COMMENT = "moodle-wizard"
@@ -224,6 +226,24 @@ def servers_statements(writer_hg: int, reader_hg: int, rows: list[ServerRow],
     return out
 
 
+def users_statements(users: Sequence[FrontendUser]) -> list[Statement]:
+    """The frontend users replaced in MEMORY (the proxysql step's, and `proxysql sync`'s for
+    Moodle's user alone). The password is each INSERT's secret parameter (masked when shown)."""
+    names = [u.username for u in users]
+    out = [Statement(f"DELETE FROM mysql_users WHERE username IN "
+                     f"({', '.join(['%s'] * len(names))})", tuple(names))]
+    for u in users:
+        schema = "%s" if u.default_schema is not None else "NULL"
+        params: tuple[str | int, ...] = (u.username, u.password, u.hostgroup)
+        if u.default_schema is not None:
+            params += (u.default_schema,)
+        out.append(Statement(
+            "INSERT INTO mysql_users (username, password, active, default_hostgroup, "
+            f"default_schema, transaction_persistent, comment) VALUES (%s, %s, 1, %s, "
+            f"{schema}, 1, %s)", (*params, COMMENT), frozenset({1})))
+    return out
+
+
 def mysql_statements(cfg: ProxySqlConfig) -> list[Statement]:
     """Servers, replication hostgroups, users and mysql- variables into MEMORY (idempotent:
     the wizard's rows are replaced), then each module to RUNTIME and DISK."""
@@ -236,18 +256,7 @@ def mysql_statements(cfg: ProxySqlConfig) -> list[Statement]:
                   "reader_hostgroup, check_type, comment) VALUES (%s, %s, 'read_only', %s)",
                   (w, r, COMMENT)),
     ]
-    names = [u.username for u in cfg.users]
-    out.append(Statement(f"DELETE FROM mysql_users WHERE username IN "
-                         f"({', '.join(['%s'] * len(names))})", tuple(names)))
-    for u in cfg.users:
-        schema = "%s" if u.default_schema is not None else "NULL"
-        params: tuple[str | int, ...] = (u.username, u.password, u.hostgroup)
-        if u.default_schema is not None:
-            params += (u.default_schema,)
-        out.append(Statement(
-            "INSERT INTO mysql_users (username, password, active, default_hostgroup, "
-            f"default_schema, transaction_persistent, comment) VALUES (%s, %s, 1, %s, "
-            f"{schema}, 1, %s)", (*params, COMMENT), frozenset({1})))
+    out += users_statements(cfg.users)
     out += [_update_variable(name, value, name.endswith("_password"))
             for name, value in cfg.variables.items()]
     for module in ("MYSQL SERVERS", "MYSQL USERS", "MYSQL VARIABLES"):
