@@ -6,11 +6,14 @@ at rollback; rollback follows the order that ran."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
 from moodle_wizard.core.context import Context
 from moodle_wizard.core.engine import Engine
 from moodle_wizard.core.errors import StepError
+from moodle_wizard.core.poll import poll_until
 from moodle_wizard.core.state import MigrationOrder, StepName, StepStatus
 from moodle_wizard.core.state_migrations import migrate_2_to_3
 from moodle_wizard.core.steps.order import choose_order
@@ -118,3 +121,49 @@ async def test_the_order_is_decided_again_until_a_step_after_discovery_ran(
     _say(ctx, "auto")  # auto follows the journal
     await Engine(ctx)._decide_order()
     assert ctx.state.order == MigrationOrder.CLASSIC
+
+
+async def test_proxy_first_verify_waits_until_every_proxy_serves_reads_from_the_replicas(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The consistency checks stop replication, and the monitor lag-shuns a replica whose lag
+    reads NULL: the step is done once every proxy node has the replicas ONLINE again."""
+    from moodle_wizard.core.steps.proxysql_verify import RuntimeServer
+    from moodle_wizard.core.steps.replicas import proxy_first
+
+    ctx = context(FLAVOUR, monkeypatch)
+    ctx.state.order = MigrationOrder.PROXY_FIRST
+    asked: list[str] = []
+
+    async def servers(_ctx: Context, px: str) -> tuple[RuntimeServer, ...]:
+        asked.append(px)
+        # px2 still has db3 lag-shunned (runtime_mysql_servers says SHUNNED) for two checks.
+        db3 = "SHUNNED" if px == "px2" and asked.count("px2") <= 2 else "ONLINE"
+        return (RuntimeServer(10, "10.77.0.11", 3306, "ONLINE", 1, 0),
+                RuntimeServer(20, "10.77.0.11", 3306, "ONLINE", 1, 0),
+                RuntimeServer(20, "10.77.0.12", 3306, "ONLINE", 1000, 30),
+                RuntimeServer(20, "10.77.0.13", 3306, db3, 1000, 30))
+
+    sleeps: list[float] = []
+
+    async def no_sleep(s: float) -> None:
+        sleeps.append(s)
+
+    monkeypatch.setattr(proxy_first, "proxy_servers", servers)
+    monkeypatch.setattr(proxy_first, "poll_until", partial(poll_until, sleep=no_sleep))
+    await proxy_first.readers_online(ctx)
+    assert asked.count("px2") == 3 and len(sleeps) == 2
+
+    # Never ONLINE: one clear error naming the proxy, the replica and what it is.
+    asked.clear()
+    monkeypatch.setattr(proxy_first, "READERS_TIMEOUT_S", 0.0)
+
+    async def never(_ctx: Context, px: str) -> tuple[RuntimeServer, ...]:
+        return (RuntimeServer(20, "10.77.0.12", 3306, "ONLINE", 1000, 30),)
+
+    monkeypatch.setattr(proxy_first, "proxy_servers", never)
+    with pytest.raises(StepError, match=r"px1: db3 absent; px2: db3 absent.*max_replication_lag"):
+        await proxy_first.readers_online(ctx)
+
+    # The classic order: its proxysql step, which comes later, waits for the monitor itself.
+    ctx.state.order = MigrationOrder.CLASSIC
+    await proxy_first.readers_online(ctx)

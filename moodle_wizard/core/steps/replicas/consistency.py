@@ -21,7 +21,7 @@ from moodle_wizard.core.sql.parsers import ReplicaStatus, normalize_replica_stat
 from moodle_wizard.core.steps import tls_steps
 from moodle_wizard.core.steps.base import StepError
 from moodle_wizard.core.steps.prepare_source import HEARTBEAT_DB, HEARTBEAT_TABLE
-from moodle_wizard.core.steps.replicas import checksums
+from moodle_wizard.core.steps.replicas import checksums, proxy_first
 from moodle_wizard.core.steps.replicas.checksums import Unit, checksum_sql
 from moodle_wizard.core.steps.replicas.common import LAG_TIMEOUT_S, ReplicasBase
 
@@ -43,6 +43,7 @@ class Consistency(ReplicasBase):
         await self._verify_marker()
         await self._verify_checksums()
         await tls_steps.replication_ciphers(self)
+        await proxy_first.readers_online(self.ctx)
 
     async def _caught_up(self, r: str, deadline: float) -> None:
         seen: list[ReplicaStatus] = []

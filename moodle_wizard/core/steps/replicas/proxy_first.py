@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from moodle_wizard.core.command import Command, render_all, run_all
 from moodle_wizard.core.operate import commands as opcmd
+from moodle_wizard.core.operate.reads import proxy_servers
+from moodle_wizard.core.poll import poll_until
 from moodle_wizard.core.state import MigrationOrder, StepStatus
 from moodle_wizard.core.steps.base import Action
 from moodle_wizard.core.steps.prepare_source import PrepareSource
@@ -17,7 +19,12 @@ from moodle_wizard.core.steps.prepare_source import PrepareSource
 if TYPE_CHECKING:
     from moodle_wizard.core.context import Context
 
-__all__ = ["before", "readers", "readers_out"]
+__all__ = ["before", "readers", "readers_online", "readers_out"]
+
+#: How long the step's verify waits for every proxy node to show the replicas ONLINE: the
+#: monitor revives a lag-shunned replica at its next lag check (ProxySQL's
+#: mysql-monitor_replication_lag_interval, 10 s by default), a few of them at most.
+READERS_TIMEOUT_S = 60.0
 
 
 def _proxy_first(ctx: Context) -> bool:
@@ -76,3 +83,39 @@ def readers_out(ctx: Context, journaled: bool) -> list[Action]:
                           f"({ctx.inventory.source} takes them)",
                           partial(run_all, ctx, commands), render_all(commands), host=px))
     return out
+
+
+async def readers_online(ctx: Context) -> None:
+    """Verify, proxy-first only: every proxy node has every replica ONLINE among its readers.
+
+    The consistency checks stop replication for a moment (START SLAVE UNTIL), and ProxySQL's
+    monitor takes a replica whose lag reads NULL out of the readers until a later check
+    (render/proxysql.py slave_lag_when_null); the step is done once reads reach the replicas
+    again, so the dashboard's first health check after it is green."""
+    if not _proxy_first(ctx):
+        return
+    inv = ctx.inventory
+    hostgroup = inv.proxysql.reader_hostgroup
+    addresses = {inv.hosts[r].address: r for r in inv.replicas}
+    missing: dict[str, list[str]] = {}
+
+    async def online() -> bool | None:
+        missing.clear()
+        for px in inv.proxies:
+            servers = await proxy_servers(ctx, px)
+            for address, name in addresses.items():
+                statuses = {s.status for s in servers
+                            if s.hostgroup == hostgroup and s.hostname == address}
+                if statuses != {"ONLINE"}:
+                    seen = ", ".join(sorted(statuses)) or "absent"
+                    missing.setdefault(px, []).append(f"{name} {seen}")
+        return True if not missing else None
+
+    def late() -> str:
+        where = "; ".join(f"{px}: {', '.join(names)}" for px, names in missing.items())
+        return (f"the replicas are not ONLINE among ProxySQL's readers (hostgroup {hostgroup}) "
+                f"after {READERS_TIMEOUT_S:.0f} s ({where}): check their replication lag "
+                "against [proxysql] max_replication_lag, and that the monitor user can log in "
+                "to them")
+
+    await poll_until(online, timeout_s=READERS_TIMEOUT_S, interval_s=0.5, what=late)
