@@ -36,17 +36,23 @@ async def test_f1_opens_help_for_every_screen(make_app: MakeApp, state_dir: Path
     async with app.run_test(size=(80, 24)) as pilot:
         assert app.open_saved(save_migration(state_dir, statuses={"discover": "done"}))
         app.goto(name)
-        await pilot.pause()
-        about = app.screen
+        about = app.screen_for(name)
+        await wait_for(pilot, lambda: app.screen is about and about.is_mounted, what=name)
         await pilot.press("f1")
-        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
-        text = app.screen.query_one("#help-text", RunbookView).text
+
+        def help_text() -> str:
+            # Pushed is not yet composed: the text is there once the screen has mounted.
+            screen = app.screen
+            found = screen.query("#help-text") if isinstance(screen, HelpScreen) else None
+            return found.first(RunbookView).text if found else ""
+
+        await wait_for(pilot, help_text, what="help")
+        text = help_text()
         assert text.startswith(about.HELP)
         assert "| `f1` | Help |" in text and "ctrl+p" in text, "the keys are listed"
         assert "Help: " in screen_text(app)
         await pilot.press("escape")
-        await pilot.pause()
-        assert app.screen is about
+        await wait_for(pilot, lambda: app.screen is about, what=f"back on {name}")
 
 
 async def palette(app: WizardApp, pilot: object, query: str) -> None:
