@@ -39,9 +39,11 @@ def stream_status(state_file: Path) -> str | None:
     return next((a["status"] for a in actions if a["id"] == "stream"), None)
 
 
-async def drive(home: Path, state_dir: Path, debug: bool = False) -> dict[str, Any]:
+async def drive(home: Path, state_dir: Path, debug: bool = False,
+                record: bool = False) -> dict[str, Any]:
     if debug:
         asyncio.get_running_loop().slow_callback_duration = 0.02
+    record = record or debug
     shutil.copy(lab.LABDIR / "ssh" / "known_hosts", home / ".ssh" / "known_hosts")
     state_file = state_dir / "mwlab.json"
     app = WizardApp(known_hosts=home / ".ssh" / "known_hosts", ask_resume=False, guide=True,
@@ -52,9 +54,9 @@ async def drive(home: Path, state_dir: Path, debug: bool = False) -> dict[str, A
         assert app.loopwatch is not None
         app.loopwatch.reset()
         t0 = time.monotonic()
-        stalls: list[tuple[float, float]] = []
+        stalls: list[tuple[float, float, float]] = []
         gcs: list[tuple[float, int, float]] = []
-        if debug:
+        if record:
             asyncio.get_running_loop().create_task(_record_stalls(stalls))
             _record_gc(gcs)
         await wait_for(pilot, lambda: stream_status(state_file) == "running", timeout=1800,
@@ -76,10 +78,10 @@ async def drive(home: Path, state_dir: Path, debug: bool = False) -> dict[str, A
             max(before_stream, stream_stall, app.loopwatch.max_stall) * 1000, 1)
         result["all_done"] = app.all_done()
         result["errors"] = {k: str(v) for k, v in app.errors.items()}
-        if debug:
-            result["stalls"] = [(round(at, 3), round(late * 1000, 1),
+        if record:
+            result["stalls"] = [(round(at, 3), round(late * 1000, 1), round(cpu * 1000, 1),
                                  during(json.loads(state_file.read_text()), at - late, at))
-                                for at, late in stalls]
+                                for at, late, cpu in stalls]
             import collections
             import gc
             kinds = collections.Counter(type(o).__name__ for o in gc.get_objects())
@@ -102,13 +104,16 @@ def _record_gc(gcs: list[tuple[float, int, float]]) -> None:
     gc.callbacks.append(callback)
 
 
-async def _record_stalls(stalls: list[tuple[float, float]]) -> None:
+async def _record_stalls(stalls: list[tuple[float, float, float]]) -> None:
+    """Every lateness of the UI loop over 30 ms, with the UI thread's own CPU time in it: a
+    stall with little CPU of its own waited for the GIL (the engine's thread) or for a core
+    (the lab's servers share the machine's cores; a real jump host runs none of them)."""
     while True:
-        before = time.perf_counter()
+        before, cpu = time.perf_counter(), time.thread_time()
         await asyncio.sleep(0.01)
         late = time.perf_counter() - before - 0.01
         if late > 0.03:
-            stalls.append((time.time(), late))
+            stalls.append((time.time(), late, time.thread_time() - cpu))
 
 
 def main() -> int:
@@ -123,6 +128,9 @@ def main() -> int:
         # MW_BENCH_ASYNCIO_DEBUG=1: asyncio names every UI-loop callback slower than 20 ms (on
         # stderr): what to look at when the stall misses its target. It slows everything.
         debug = os.environ.get("MW_BENCH_ASYNCIO_DEBUG") == "1"
+        # MW_BENCH_STALLS=1: the same list of stalls and collections, without asyncio's debug
+        # mode (which slows everything), each stall with the UI thread's own CPU time.
+        record = os.environ.get("MW_BENCH_STALLS") == "1"
         if debug:
             logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
         profile = os.environ.get("MW_BENCH_PROFILE")  # a path: cProfile of the UI thread
@@ -130,10 +138,10 @@ def main() -> int:
             if profile:
                 import cProfile
                 profiler = cProfile.Profile()
-                result = profiler.runcall(asyncio.run, drive(home, state_dir, debug))
+                result = profiler.runcall(asyncio.run, drive(home, state_dir, debug, record))
                 profiler.dump_stats(profile)
             else:
-                result = asyncio.run(drive(home, state_dir, debug), debug=debug)
+                result = asyncio.run(drive(home, state_dir, debug, record), debug=debug)
         finally:
             # Put the lab back: the same engine, headless, on the state the TUI saved.
             if (state_dir / "mwlab.json").exists():
