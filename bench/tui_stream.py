@@ -54,7 +54,7 @@ async def drive(home: Path, state_dir: Path, debug: bool = False,
         assert app.loopwatch is not None
         app.loopwatch.reset()
         t0 = time.monotonic()
-        stalls: list[tuple[float, float, float]] = []
+        stalls: list[tuple[float, float, float, float]] = []
         gcs: list[tuple[float, int, float]] = []
         if record:
             asyncio.get_running_loop().create_task(_record_stalls(stalls))
@@ -80,8 +80,9 @@ async def drive(home: Path, state_dir: Path, debug: bool = False,
         result["errors"] = {k: str(v) for k, v in app.errors.items()}
         if record:
             result["stalls"] = [(round(at, 3), round(late * 1000, 1), round(cpu * 1000, 1),
+                                 round(all_cpu * 1000, 1),
                                  during(json.loads(state_file.read_text()), at - late, at))
-                                for at, late, cpu in stalls]
+                                for at, late, cpu, all_cpu in stalls]
             import collections
             import gc
             kinds = collections.Counter(type(o).__name__ for o in gc.get_objects())
@@ -104,16 +105,18 @@ def _record_gc(gcs: list[tuple[float, int, float]]) -> None:
     gc.callbacks.append(callback)
 
 
-async def _record_stalls(stalls: list[tuple[float, float, float]]) -> None:
-    """Every lateness of the UI loop over 30 ms, with the UI thread's own CPU time in it: a
-    stall with little CPU of its own waited for the GIL (the engine's thread) or for a core
-    (the lab's servers share the machine's cores; a real jump host runs none of them)."""
+async def _record_stalls(stalls: list[tuple[float, float, float, float]]) -> None:
+    """Every lateness of the UI loop over 30 ms, with the UI thread's and the whole process's
+    CPU time in it: a stall the UI thread did not spend waited for the GIL (the engine's
+    thread, if the process's CPU fills it) or for a core (the lab's servers share the
+    machine's cores; a real jump host runs none of them)."""
     while True:
-        before, cpu = time.perf_counter(), time.thread_time()
+        before, cpu, all_cpu = time.perf_counter(), time.thread_time(), time.process_time()
         await asyncio.sleep(0.01)
         late = time.perf_counter() - before - 0.01
         if late > 0.03:
-            stalls.append((time.time(), late, time.thread_time() - cpu))
+            stalls.append((time.time(), late, time.thread_time() - cpu,
+                           time.process_time() - all_cpu))
 
 
 def main() -> int:

@@ -74,18 +74,18 @@ class Context:
     async def db(self, name: str) -> Database:
         """An admin connection to the database server on host `name`."""
         if name not in self._dbs:
-            mig = self.inventory.migration
-            admin = mig.db_admin_user if name == self.inventory.source else None
-            password = self.secrets.get("db_admin_password") if admin else None
-            user = admin or self.inventory.hosts[name].ssh_user
-            self._dbs[name] = await Database.connect(
-                await self.host(name),
-                socket=mig.db_socket,
-                user=user,
-                password=password,
-                audit=self.audit.sql,
-            )
+            self._dbs[name] = await self.connect_db(name)
         return self._dbs[name]
+
+    async def connect_db(self, name: str) -> Database:
+        """A new admin connection to `name`, not shared: the caller closes it (a watcher
+        that runs beside a command using `db(name)`)."""
+        mig = self.inventory.migration
+        admin = mig.db_admin_user if name == self.inventory.source else None
+        password = self.secrets.get("db_admin_password") if admin else None
+        host = await self.host(name)
+        return await Database.connect(host, socket=mig.db_socket, user=admin or host.target.user,
+                                      password=password, audit=self.audit.sql)
 
     async def moodle_password(self) -> str:
         """Moodle's DB password, from config.php on the first app host (read again after a

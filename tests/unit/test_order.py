@@ -6,6 +6,7 @@ at rollback; rollback follows the order that ran."""
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 
 import pytest
@@ -167,3 +168,103 @@ async def test_proxy_first_verify_waits_until_every_proxy_serves_reads_from_the_
     # The classic order: its proxysql step, which comes later, waits for the monitor itself.
     ctx.state.order = MigrationOrder.CLASSIC
     await proxy_first.readers_online(ctx)
+
+
+class _Restart:
+    """PrepareSource's restart, held until released; what happened, in order."""
+
+    def __init__(self, ctx: Context, log: list[str], fails: bool = False) -> None:
+        self.ctx, self.name, self.log, self.fails = ctx, "replicas", log, fails
+        self.release = asyncio.Event()
+
+    async def restart(self) -> None:
+        self.log.append("restart begins")
+        await self.release.wait()
+        if self.fails:
+            raise StepError("db1: the restart failed")
+        self.log.append("restart ends")
+
+
+class _Back:
+    host = "px1"
+
+    def __init__(self, log: list[str], restart: _Restart, fails: bool = False) -> None:
+        self.log, self.restart, self.fails = log, restart, fails
+
+    def render(self) -> str:
+        return "LOAD MYSQL SERVERS TO RUNTIME"
+
+    async def run(self, ctx: Context) -> None:
+        if self.fails:
+            raise StepError("px1: admin refused")
+        self.log.append("back")
+        self.restart.release.set()
+
+
+async def test_the_source_is_back_in_proxysql_as_soon_as_it_answers(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Proxy-first: ProxySQL's servers are written again as soon as the restarted source answers
+    (a new server: its Uptime is younger than the restart), before the restart command ends,
+    so ProxySQL does not wait its own 1-2 s to try a shunned writer again."""
+    from moodle_wizard.core.steps.replicas import proxy_first
+
+    ctx = context(FLAVOUR, monkeypatch)
+    monkeypatch.setattr(proxy_first, "WATCH_INTERVAL_S", 0.001)
+    log: list[str] = []
+    answers = iter([None, None, "0"])  # down, down, then a server up for 0 s
+
+    class Db:
+        def __init__(self, uptime: str) -> None:
+            self.uptime = uptime
+
+        async def query(self, sql: str) -> list[dict[str, str]]:
+            assert sql == "SHOW GLOBAL STATUS LIKE 'Uptime'"
+            return [{"Variable_name": "Uptime", "Value": self.uptime}]
+
+        async def close(self) -> None:
+            pass
+
+    async def connect_db(name: str) -> Db:
+        assert name == "db1"
+        uptime = next(answers, "0")
+        if uptime is None:
+            raise StepError("db1: connection refused")
+        return Db(uptime)
+
+    monkeypatch.setattr(ctx, "connect_db", connect_db)
+    restart = _Restart(ctx, log)
+    await proxy_first.restart_then_back(restart, [_Back(log, restart)])  # type: ignore[arg-type, list-item]
+    assert log == ["restart begins", "back", "restart ends"]
+
+    # The old server (up for an hour) is not the new one: back waits for the restart's end.
+    log.clear()
+    answers = iter(["3600"] * 1000)
+    restart = _Restart(ctx, log)
+    back = _Back(log, restart)
+    task = asyncio.ensure_future(proxy_first.restart_then_back(restart, [back]))  # type: ignore[arg-type, list-item]
+    for _ in range(20):
+        await asyncio.sleep(0.002)
+    assert log == ["restart begins"]
+    restart.release.set()
+    await task
+    assert log == ["restart begins", "restart ends", "back"]
+
+    # A failed restart is the action's error; nothing is written to ProxySQL.
+    log.clear()
+    restart = _Restart(ctx, log, fails=True)
+    restart.release.set()
+    with pytest.raises(StepError, match="the restart failed"):
+        await proxy_first.restart_then_back(restart, [_Back(log, restart)])  # type: ignore[arg-type, list-item]
+    assert log == ["restart begins"]
+
+    # ProxySQL not answering costs Moodle only ProxySQL's own wait: said, not fatal.
+    log.clear()
+    events: list[object] = []
+    monkeypatch.setattr(ctx, "emit", events.append)
+    restart = _Restart(ctx, log)
+    restart.release.set()
+    await proxy_first.restart_then_back(restart, [_Back(log, restart, fails=True)])  # type: ignore[arg-type, list-item]
+    assert log == ["restart begins", "restart ends"]
+    assert [getattr(e, "line", "") for e in events] == [
+        "could not write ProxySQL's servers right after the restart (px1: admin refused); "
+        "ProxySQL brings the source back itself within 2 s"]

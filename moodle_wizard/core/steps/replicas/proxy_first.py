@@ -5,10 +5,15 @@ ProxySQL first, while they still answer."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
 
 from moodle_wizard.core.command import Command, render_all, run_all
+from moodle_wizard.core.errors import OperatorError
+from moodle_wizard.core.events import OutputLine
 from moodle_wizard.core.operate import commands as opcmd
 from moodle_wizard.core.operate.reads import proxy_servers
 from moodle_wizard.core.poll import poll_until
@@ -19,7 +24,10 @@ from moodle_wizard.core.steps.prepare_source import PrepareSource
 if TYPE_CHECKING:
     from moodle_wizard.core.context import Context
 
-__all__ = ["before", "readers", "readers_online", "readers_out"]
+__all__ = ["before", "readers", "readers_online", "readers_out", "restart_then_back"]
+
+#: How often the wizard asks whether the restarted source answers.
+WATCH_INTERVAL_S = 0.1
 
 #: How long the step's verify waits for every proxy node to show the replicas ONLINE: the
 #: monitor revives a lag-shunned replica at its next lag check (ProxySQL's
@@ -34,11 +42,60 @@ def _proxy_first(ctx: Context) -> bool:
 
 
 def before(ctx: Context) -> list[Action]:
-    """The source's restart, when the migration deferred it to here."""
+    """The source's restart, when the migration deferred it to here. While it runs, the wizard
+    watches for the new server and then writes ProxySQL's servers again on every node: the
+    writer ProxySQL shunned while it was down serves at once (MySQL_HostGroups_Manager::commit
+    sets the configured status), where ProxySQL alone would wait until a whole second more
+    than shun_recovery's minimum had passed since its last failed connect (MyHGC.cpp
+    get_random_MySrvC): Moodle's requests, held meanwhile, wait 1-2 s less."""
     prepare = PrepareSource(ctx)
-    if _proxy_first(ctx) and prepare.restart_needed():
-        return [prepare.restart_action()]
-    return []
+    if not (_proxy_first(ctx) and prepare.restart_needed()):
+        return []
+    back = [c for px in ctx.inventory.proxies for c in _servers(ctx, px, [])]
+    action = prepare.restart_action()
+    runbook = [action.runbook[0],
+               f"meanwhile, once {ctx.inventory.source} answers again (a new server: asked "
+               f"every {WATCH_INTERVAL_S:g} s), on every proxy node:", *render_all(back),
+               *action.runbook[1:]]
+    return [replace(action, run=partial(restart_then_back, prepare, back), runbook=runbook)]
+
+
+async def restart_then_back(prepare: PrepareSource, back: list[Command]) -> None:
+    """The source's restart, and `back` as soon as the restarted server answers (or the
+    restart has finished, whichever is first). `back` failing costs Moodle only ProxySQL's
+    own 1-2 s: it is said, and the restart's outcome decides the action's."""
+    ctx, src = prepare.ctx, prepare.ctx.inventory.source
+    began = time.monotonic()
+    restarting = asyncio.ensure_future(prepare.restart())
+
+    async def restarted() -> bool | None:
+        if restarting.done():
+            return True
+        try:
+            db = await ctx.connect_db(src)
+            try:
+                [row] = await db.query("SHOW GLOBAL STATUS LIKE 'Uptime'")
+            finally:
+                await db.close()
+        except Exception:  # down, or not accepting connections yet: ask again
+            return None
+        # Uptime in whole seconds: the old server has been up since before the restart.
+        return True if int(row["Value"]) <= time.monotonic() - began else None
+
+    try:
+        await poll_until(restarted, timeout_s=None, interval_s=WATCH_INTERVAL_S,
+                         what=f"{src}'s restart")
+        if not restarting.done() or restarting.exception() is None:
+            try:
+                await run_all(ctx, back)
+            except OperatorError as exc:
+                ctx.emit(OutputLine(prepare.name, src, (
+                    f"could not write ProxySQL's servers right after the restart ({exc}); "
+                    "ProxySQL brings the source back itself within 2 s")))
+    except BaseException:
+        restarting.cancel()
+        raise
+    await restarting
 
 
 def _servers(ctx: Context, px: str, replicas: list[str]) -> list[Command]:
