@@ -6,6 +6,7 @@ RSS is then the wizard's): `python -m bench.tui_stream`; prints one line of JSON
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import os
@@ -56,8 +57,10 @@ async def drive(home: Path, state_dir: Path, debug: bool = False,
         t0 = time.monotonic()
         stalls: list[tuple[float, float, float, float]] = []
         gcs: list[tuple[float, int, float]] = []
+        rss: list[tuple[float, int]] = []
         if record:
             asyncio.get_running_loop().create_task(_record_stalls(stalls))
+            asyncio.get_running_loop().create_task(_record_rss(rss))
             _record_gc(gcs)
         await wait_for(pilot, lambda: stream_status(state_file) == "running", timeout=1800,
                        what="the seed stream", answer={ConfirmModal: "y"})
@@ -87,6 +90,12 @@ async def drive(home: Path, state_dir: Path, debug: bool = False,
             import gc
             kinds = collections.Counter(type(o).__name__ for o in gc.get_objects())
             result["objects"] = [len(gc.get_objects()), kinds.most_common(25)]
+            state = json.loads(state_file.read_text())
+            # Where the resident size grew by 1 MB or more in a second, and during what.
+            result["rss_growth"] = [
+                (round(at, 1), kb // 1024, (kb - before) // 1024, during(state, at - 1, at))
+                for (_, before), (at, kb) in itertools.pairwise(rss)
+                if kb - before >= 1024]
             result["gc"] = [(round(at, 3), gen, round(took * 1000, 1))
                             for at, gen, took in gcs if took > 0.02]
     result["peak_rss_mb"] = round(status_kb("VmHWM") / 1024, 1)
@@ -103,6 +112,12 @@ def _record_gc(gcs: list[tuple[float, int, float]]) -> None:
         else:
             gcs.append((time.time(), info["generation"], time.perf_counter() - started["t"]))
     gc.callbacks.append(callback)
+
+
+async def _record_rss(rss: list[tuple[float, int]]) -> None:
+    while True:
+        rss.append((time.time(), status_kb("VmRSS")))
+        await asyncio.sleep(1)
 
 
 async def _record_stalls(stalls: list[tuple[float, float, float, float]]) -> None:
