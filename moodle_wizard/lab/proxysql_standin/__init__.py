@@ -14,6 +14,12 @@ parts of ProxySQL 2.7 the wizard relies on (see
   backend, the session relayed byte for byte after authentication;
 - a read_only monitor that moves servers between the writer and reader
   hostgroups of ``mysql_replication_hostgroups``;
+- ProxySQL Cluster for ``mysql_users`` (``cluster.py``): peers from
+  ``proxysql_servers`` polled with ``admin-cluster_username``, the exact version
+  check, ``stats_proxysql_servers_checksums``, diff_check/epoch rules and the pull
+  into MEMORY, RUNTIME (peer's epoch) and DISK. Not imitated: TLS of the link,
+  ProxySQL's checksum algorithm (a stand-in never clusters with a real ProxySQL),
+  the sync of any other module (refused, not pretended), the servers' metrics;
 - with ``--daemon``, ProxySQL's two processes (``watchdog``): an angel that holds
   the pid file and restarts a crashed child, and the child that serves.
 

@@ -18,6 +18,7 @@ from moodle_wizard.lab.proxysql_standin.commands import Direction, LayerCopy
 from moodle_wizard.lab.proxysql_standin.modules import Module
 from moodle_wizard.lab.proxysql_standin.runtime import RuntimeConfig
 from moodle_wizard.lab.proxysql_standin.store import AdminStore, QueryResult
+from moodle_wizard.lab.proxysql_standin.topology import Row
 from moodle_wizard.lab.proxysql_standin.wire import (
     Connection,
     ErrorCode,
@@ -79,6 +80,10 @@ class AdminInterface:
         self.store = store
         self.runtime = runtime
         self._on_loaded = on_loaded
+        #: Stats tables computed elsewhere (the Cluster's), regenerated when a query names them.
+        self.stats_sources: dict[str, Callable[[], list[Row]]] = {}
+        #: Checks a module's MEMORY rows before a LOAD ... TO RUNTIME; raises AdminError.
+        self.load_guard: Callable[[Module, dict[str, list[Row]]], None] | None = None
 
     async def execute(self, sql: str, session_user: str = "") -> QueryResult:
         self.store.session_user = session_user
@@ -92,6 +97,8 @@ class AdminInterface:
         module, direction = copy.module, copy.direction
         if direction is Direction.MEMORY_TO_RUNTIME:
             memory = self.store.read_module(module)
+            if self.load_guard is not None:
+                self.load_guard(module, memory)
             if module.variable_prefix is not None:
                 running = self.runtime.load_variables(module, memory["global_variables"])
                 self.store.seed_variables(running, replace=True)
@@ -167,6 +174,9 @@ class AdminInterface:
                 )
             elif name in schema.CONFIG_TABLES:
                 self.store.replace_runtime_table(name, self.runtime.rows(name))
+        for table, source in self.stats_sources.items():
+            if table in sql.lower():
+                self.store.replace_stats_table(table, source())
         if "stats_mysql_connection_pool" in sql.lower():
             self.store.replace_stats_table(
                 "stats_mysql_connection_pool", self.runtime.server_table.pool_rows()

@@ -8,10 +8,17 @@ from pathlib import Path
 from typing import Any
 
 from moodle_wizard.lab.proxysql_standin import LOG_NAME, STANDIN_VERSION
-from moodle_wizard.lab.proxysql_standin.admin import AdminConnection, AdminInterface, AdminSession
+from moodle_wizard.lab.proxysql_standin.admin import (
+    AdminConnection,
+    AdminError,
+    AdminInterface,
+    AdminSession,
+)
 from moodle_wizard.lab.proxysql_standin.auth import AdminIdentity, FrontendIdentity
 from moodle_wizard.lab.proxysql_standin.backend import FRONTEND_CAPABILITIES
+from moodle_wizard.lab.proxysql_standin.checksums import config_checksum
 from moodle_wizard.lab.proxysql_standin.client import ClientConnection, ClientSession
+from moodle_wizard.lab.proxysql_standin.cluster import Cluster, unimitated_syncs
 from moodle_wizard.lab.proxysql_standin.commands import Direction, LayerCopy
 from moodle_wizard.lab.proxysql_standin.initial_config import ConfigError, InitialConfig
 from moodle_wizard.lab.proxysql_standin.listeners import Listener
@@ -19,6 +26,7 @@ from moodle_wizard.lab.proxysql_standin.modules import STARTUP_ORDER, Module
 from moodle_wizard.lab.proxysql_standin.monitor import Monitor
 from moodle_wizard.lab.proxysql_standin.runtime import RuntimeConfig
 from moodle_wizard.lab.proxysql_standin.store import AdminStore
+from moodle_wizard.lab.proxysql_standin.topology import Row
 from moodle_wizard.lab.proxysql_standin.variables import KNOWN_VARIABLES, parse_interfaces
 from moodle_wizard.lab.proxysql_standin.wire import (
     DEFAULT_SERVER_CAPABILITIES,
@@ -46,6 +54,10 @@ class StandIn:
         self.runtime = RuntimeConfig()
         self.admin = AdminInterface(self.store, self.runtime, self._on_loaded)
         self.monitor = Monitor(self.runtime, self.store)
+        self.cluster = Cluster(self.runtime, self._pulled_users)
+        self.admin.stats_sources["stats_proxysql_servers_checksums"] = self.cluster.checksum_rows
+        self.store.add_function(
+            "GLOBAL_CHECKSUM", lambda: config_checksum(self.runtime.checksums.rows()))
         self._control = LocalControl()
         self.admin_listener = Listener("admin", self._admin_connection)
         self.client_listener = Listener("mysql", self._client_connection)
@@ -67,11 +79,14 @@ class StandIn:
             await self.stop()
             raise
         self.monitor.start()
+        self.cluster.reload(self.runtime.rows("proxysql_servers"))
+        self.admin.load_guard = self._refuse_unimitated_sync
         self._started = True
 
     async def stop(self) -> None:
         log.info("%s: stopping", LOG_NAME)
         await self.monitor.stop()
+        await self.cluster.stop()
         await self.admin_listener.close()
         await self.client_listener.close()
         self.store.close()
@@ -126,12 +141,37 @@ class StandIn:
             if parse_interfaces(wanted) != self.client_listener.interfaces:
                 log.warning("%s: mysql-interfaces=%s takes effect after a restart", LOG_NAME,
                             wanted)
+        if module is Module.PROXYSQL_SERVERS:
+            self.cluster.reload(self.runtime.rows("proxysql_servers"))
         if module is Module.MYSQL_VARIABLES:
             # A new global version makes every monitor loop start over (next_loop_at=0 in
             # MySQL_Monitor::monitor_ping/read_only/connect). LOAD MYSQL SERVERS does not:
             # a server loaded ONLINE stays so until the next ping round has seen
             # monitor_ping_max_failures missed pings, or traffic shun_on_failures errors.
             self.monitor.poke()
+
+    def _refuse_unimitated_sync(self, module: Module, memory: dict[str, list[Row]]) -> None:
+        """A Cluster that would pull a module the stand-in cannot: refused, not pretended.
+        Without cluster credentials no node is polled, so the rows alone are accepted (a
+        later LOAD ADMIN VARIABLES adding them is caught by the pull: an error is logged)."""
+        if (module is not Module.PROXYSQL_SERVERS or not memory["proxysql_servers"]
+                or not self.runtime.variable("admin-cluster_username")):
+            return
+        variables = {r["variable_name"]: r["variable_value"] for r in self.runtime.variable_rows()}
+        unimitated = unimitated_syncs(variables)
+        if unimitated:
+            raise AdminError(
+                "stand-in (moodle-wizard lab): cluster sync is imitated for mysql_users "
+                f"only; set {', '.join(f'{name}=0' for name in unimitated)} first")
+
+    async def _pulled_users(self, rows: list[Row], epoch: int) -> None:
+        """update_mysql_users + init_users + flush to disk, for a Cluster pull."""
+        self.store.write_module(Module.MYSQL_USERS, {"mysql_users": rows})
+        self.runtime.load_tables(
+            Module.MYSQL_USERS, self.store.read_module(Module.MYSQL_USERS), epoch=epoch)
+        if self.runtime.bool_variable("admin-cluster_mysql_users_save_to_disk"):
+            log.info("%s: Cluster: Saving to disk MySQL Users from peer", LOG_NAME)
+            self.store.copy_module(Module.MYSQL_USERS, "main", "disk")
 
     def _admin_connection(self, stream: Any, peer: str) -> Any:
         connection = AdminConnection(

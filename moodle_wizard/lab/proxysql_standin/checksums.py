@@ -39,18 +39,19 @@ class ChecksumBook:
     def __init__(self) -> None:
         self._entries: dict[str, ModuleChecksum] = {}
 
-    def record(self, name: str, checksum: str, *, loaded: bool) -> bool:
+    def record(self, name: str, checksum: str, *, loaded: bool,
+               epoch: int | None = None) -> bool:
         """Store a module's new checksum; True if the value changed.
 
         A LOAD always bumps version and epoch (as ProxySQL does, even when the
         content is unchanged); a change seen by the monitor bumps them only if
-        the checksum moved.
+        the checksum moved. ``epoch``: the peer's, for a config a Cluster pull loaded.
         """
         entry = self._entries.setdefault(name, ModuleChecksum())
         changed = entry.checksum != checksum or entry.version == 0
         if loaded or changed:
             entry.version += 1
-            entry.epoch = int(time.time())
+            entry.epoch = int(time.time()) if epoch is None else epoch
             entry.checksum = checksum
         return changed
 

@@ -149,6 +149,11 @@ _SHOW_COLUMNS = re.compile(
     rf"^SHOW (?:FULL )?(?:COLUMNS|FIELDS) (?:FROM|IN) {_QUALIFIED}$", re.IGNORECASE
 )
 _SHOW_WARNINGS = re.compile(r"^SHOW (WARNINGS|ERRORS)(?: LIMIT .*)?$", re.IGNORECASE)
+#: A Cluster peer announcing itself (stats_proxysql_servers_clients_status: not imitated).
+_CLUSTER_NODE_UUID = re.compile(r"^PROXYSQL CLUSTER_NODE_UUID \S+", re.IGNORECASE)
+#: The Cluster's fetch queries: a plain SELECT for admin sessions (ProxySQL intercepts them
+#: only there; the stand-in has no stats sessions on 6032 at all).
+_PROXY_SELECT = re.compile(r"^PROXY_SELECT\s", re.IGNORECASE)
 
 
 def normalize(sql: str) -> str:
@@ -192,6 +197,10 @@ def parse(sql: str) -> Command:
         return ShowColumns(match["schema"] or "main", match["table"])
     if _SHOW_WARNINGS.match(statement):
         return ShowWarnings()
+    if _CLUSTER_NODE_UUID.match(statement):
+        return Ignored()
+    if _PROXY_SELECT.match(statement):
+        return Passthrough("SELECT " + statement[len("PROXY_SELECT "):])
     return Passthrough(sql.strip().rstrip(";").strip())
 
 

@@ -28,6 +28,7 @@ from moodle_wizard.lab.proxysql_standin.topology import (
     replication_pairs,
 )
 from moodle_wizard.lab.proxysql_standin.variables import (
+    KEEP_WHEN_EMPTY,
     KNOWN_VARIABLES,
     NODE_LOCAL,
     as_bool,
@@ -63,7 +64,9 @@ class RuntimeConfig:
 
     # -- loading (MEMORY -> RUNTIME) ----------------------------------------
 
-    def load_tables(self, module: Module, tables: Mapping[str, Sequence[Row]]) -> None:
+    def load_tables(self, module: Module, tables: Mapping[str, Sequence[Row]],
+                    epoch: int | None = None) -> None:
+        """``epoch``: a Cluster pull keeps the peer's (init_users), a LOAD takes now."""
         for table in module.tables:
             rows = [dict(row) for row in tables.get(table, ())]
             if table == "mysql_users":
@@ -73,7 +76,7 @@ class RuntimeConfig:
             self.server_table.load(
                 self._tables["mysql_servers"],
                 self.int_variable("mysql-evaluate_replication_lag_on_servers_load") != 0)
-        self._record_checksums(module, loaded=True)
+        self._record_checksums(module, loaded=True, epoch=epoch)
 
     def load_variables(self, module: Module, rows: Sequence[Row]) -> dict[str, str]:
         """Take the module's known variables; return the values now running.
@@ -89,11 +92,17 @@ class RuntimeConfig:
             if not name.startswith(prefix) or name not in KNOWN_VARIABLES:
                 continue
             accepted = normalize(name, value)
+            if accepted == "" and name in KEEP_WHEN_EMPTY:
+                continue
             if accepted is None:
                 log.warning("%s: refused %s=%r, keeping %r", LOG_NAME, name, value,
                             self._variables[name])
                 continue
             self._variables[name] = accepted
+        if self._variables["admin-checksum_mysql_users"] == "false":
+            # set_variable: "Disabling deprecated 'admin-checksum_mysql_users', setting
+            # 'admin-cluster_mysql_users_diffs_before_sync=0'".
+            self._variables["admin-cluster_mysql_users_diffs_before_sync"] = "0"
         self._record_checksums(module, loaded=True)
         return {n: v for n, v in self._variables.items() if n.startswith(prefix)}
 
@@ -158,14 +167,7 @@ class RuntimeConfig:
         MySQL_Authentication::add the password as stored, save_mysql_users_runtime_to_database
         writes ad->password back, and the mysql_users checksum (compute_accounts_hash) is
         computed over that same password."""
-        shown: list[Row] = []
-        for row in self._tables["mysql_users"]:
-            if row["frontend"] and row["backend"]:
-                shown.append({**row, "frontend": 1, "backend": 0})
-                shown.append({**row, "frontend": 0, "backend": 1})
-            else:
-                shown.append(dict(row))
-        return sorted(shown, key=lambda r: (r["username"], r["backend"]))
+        return shown_users(self._tables["mysql_users"])
 
     def variable_rows(self) -> list[Row]:
         return [
@@ -240,9 +242,11 @@ class RuntimeConfig:
 
     # -- checksums -------------------------------------------------------------
 
-    def _record_checksums(self, module: Module, *, loaded: bool) -> None:
+    def _record_checksums(self, module: Module, *, loaded: bool,
+                          epoch: int | None = None) -> None:
         for name in _CHECKSUM_NAMES[module]:
-            self.checksums.record(name, config_checksum(self._checksum_rows(name)), loaded=loaded)
+            self.checksums.record(name, config_checksum(self._checksum_rows(name)),
+                                  loaded=loaded, epoch=epoch)
 
     def _checksum_rows(self, name: str) -> list[dict[str, Any]]:
         if name in ("admin_variables", "mysql_variables"):
@@ -274,3 +278,15 @@ class RuntimeConfig:
                 for row in self._tables[table]
             ]
         return self.rows(name)
+
+
+def shown_users(rows: Sequence[Row]) -> list[Row]:
+    """mysql_users rows as RUNTIME shows them: a row with both roles becomes two."""
+    shown: list[Row] = []
+    for row in rows:
+        if row["frontend"] and row["backend"]:
+            shown.append({**row, "frontend": 1, "backend": 0})
+            shown.append({**row, "frontend": 0, "backend": 1})
+        else:
+            shown.append(dict(row))
+    return sorted(shown, key=lambda r: (r["username"], r["backend"]))

@@ -227,6 +227,15 @@ STATS_MYSQL_CONNECTION_POOL: Final = (
     "Bytes_data_recv INT , Latency_us INT)"
 )
 
+#: lib/ProxySQL_Admin.cpp STATS_SQLITE_TABLE_PROXYSQL_SERVERS_CHECKSUMS.
+STATS_PROXYSQL_SERVERS_CHECKSUMS: Final = (
+    "CREATE TABLE stats_proxysql_servers_checksums (hostname VARCHAR NOT NULL , "
+    "port INT NOT NULL DEFAULT 6032 , name VARCHAR NOT NULL , version INT NOT NULL , "
+    "epoch INT NOT NULL , checksum VARCHAR NOT NULL , changed_at INT NOT NULL , "
+    "updated_at INT NOT NULL , diff_check INT NOT NULL , "
+    "PRIMARY KEY (hostname, port, name) )"
+)
+
 #: Configuration tables: they exist in MEMORY (main) and DISK, and have a
 #: ``runtime_`` twin in main that is regenerated whenever a query mentions it.
 CONFIG_TABLES: Final[Mapping[str, str]] = {
@@ -255,6 +264,7 @@ MONITOR_TABLES: Final[Mapping[str, str]] = {
 #: Tables of the ``stats`` database, regenerated whenever a query mentions them.
 STATS_TABLES: Final[Mapping[str, str]] = {
     "stats_mysql_connection_pool": STATS_MYSQL_CONNECTION_POOL,
+    "stats_proxysql_servers_checksums": STATS_PROXYSQL_SERVERS_CHECKSUMS,
 }
 
 #: The databases a real ProxySQL admin shows, in its order. ``disk`` is a file,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,8 @@ from moodle_wizard.lab.proxysql_standin.topology import Row
 
 DISK_FILE = "proxysql.db"
 
-_RUNTIME_REFERENCE = re.compile(r"runtime_|stats_mysql_connection_pool", re.IGNORECASE)
+_RUNTIME_REFERENCE = re.compile(
+    r"runtime_|stats_mysql_connection_pool|stats_proxysql_servers_", re.IGNORECASE)
 
 
 class QueryResult:
@@ -69,6 +70,10 @@ class AdminStore:
 
     def close(self) -> None:
         self._db.close()
+
+    def add_function(self, name: str, function: Callable[[], str]) -> None:
+        """An SQL function computed by the stand-in (``GLOBAL_CHECKSUM()``)."""
+        self._db.create_function(name, 0, function)
 
     # -- raw statements from admin sessions ---------------------------------------
 

@@ -55,6 +55,7 @@ ADMIN_VARIABLES: Final[Mapping[str, VariableSpec]] = {
     "admin-cluster_proxysql_servers_diffs_before_sync": _int(3),
     "admin-cluster_mysql_variables_diffs_before_sync": _int(3),
     "admin-cluster_admin_variables_diffs_before_sync": _int(3),
+    "admin-cluster_ldap_variables_diffs_before_sync": _int(3),
     "admin-cluster_mysql_query_rules_save_to_disk": _bool(True),
     "admin-cluster_mysql_servers_save_to_disk": _bool(True),
     "admin-cluster_mysql_users_save_to_disk": _bool(True),
@@ -85,7 +86,8 @@ MYSQL_VARIABLES: Final[Mapping[str, VariableSpec]] = {
     "mysql-max_allowed_packet": _int(67108864),
     "mysql-wait_timeout": _int(28800000),
     "mysql-poll_timeout": _int(2000),
-    "mysql-have_ssl": _bool(False),
+    # 2.6.0 turned it on: the admin port then offers TLS to Cluster peers (not imitated).
+    "mysql-have_ssl": _bool(True),
     "mysql-multiplexing": _bool(True),
     "mysql-commands_stats": _bool(True),
     "mysql-sessions_sort": _bool(True),
@@ -122,6 +124,16 @@ MYSQL_VARIABLES: Final[Mapping[str, VariableSpec]] = {
 
 KNOWN_VARIABLES: Final[Mapping[str, VariableSpec]] = {**ADMIN_VARIABLES, **MYSQL_VARIABLES}
 
+#: The ranges ProxySQL_Admin::set_variable accepts; a value outside is refused.
+RANGES: Final[Mapping[str, tuple[int, int]]] = {
+    "admin-cluster_check_interval_ms": (10, 300000),
+    "admin-cluster_check_status_frequency": (0, 10000),
+    **{name: (0, 1000) for name in ADMIN_VARIABLES if name.endswith("_diffs_before_sync")},
+}
+
+#: set_variable("cluster_username", "") answers true and keeps the old value.
+KEEP_WHEN_EMPTY: Final = frozenset({"admin-cluster_username", "admin-cluster_password"})
+
 #: Node-local variables: two nodes running "the same config" may differ in
 #: them, so they stay out of the admin_variables / mysql_variables checksums.
 NODE_LOCAL: Final = frozenset(
@@ -142,7 +154,10 @@ def normalize(name: str, value: str) -> str | None:
             number = int(text)
         except ValueError:
             return None
-        return str(number) if number >= 0 else None
+        low, high = RANGES.get(name, (0, 2**63 - 1))
+        if not low <= number <= high:
+            return None
+        return str(number)
     if spec.kind is Kind.BOOLEAN:
         lowered = text.lower()
         if lowered in {"true", "1"}:
