@@ -8,8 +8,9 @@ from pathlib import Path
 from moodle_wizard.core.audit import AuditLog
 from moodle_wizard.core.events import Event, EventSink
 from moodle_wizard.core.facts import Discovered
-from moodle_wizard.core.inventory import Inventory
+from moodle_wizard.core.inventory import Inventory, Role
 from moodle_wizard.core.moodle_config import read_moodle_config, register_config_secrets
+from moodle_wizard.core.remote import sshconfig
 from moodle_wizard.core.remote.mysql import Database
 from moodle_wizard.core.remote.pool import SshPool
 from moodle_wizard.core.remote.proxysql import ProxySqlAdmin
@@ -62,14 +63,18 @@ class Context:
         return self.state.steps.discover.facts.require()
 
     def target(self, name: str) -> SshTarget:
+        """Where `ssh NAME` goes (~/.ssh/config), the inventory's ssh_* settings winning."""
         host = self.inventory.hosts[name]
         jump = self.target(host.ssh_jump) if host.ssh_jump else None
-        return SshTarget(
-            name=name, address=host.address, port=host.ssh_port, user=host.ssh_user, jump=jump
-        )
+        return sshconfig.resolve(
+            name, host.address, user=host.ssh_user, port=host.ssh_port, jump=jump,
+            known=lambda n: self.target(n) if n in self.inventory.hosts else None)
 
     async def host(self, name: str) -> RemoteHost:
-        return await self.pool.connect(self.target(name))
+        target = self.target(name)
+        plays = self.inventory.hosts[name].plays
+        sshconfig.refuse_non_root_database(target, Role.SOURCE in plays or Role.REPLICA in plays)
+        return await self.pool.connect(target)
 
     async def db(self, name: str) -> Database:
         """An admin connection to the database server on host `name`."""

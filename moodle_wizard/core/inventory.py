@@ -60,8 +60,11 @@ class Host(Strict):
     # `roles = ["source", "app"]`.
     role: Role | None = None
     roles: tuple[Role, ...] = ()
-    ssh_user: str = "root"
-    ssh_port: int = Field(default=22, ge=1, le=65535)
+    # Unset: as `ssh NAME` would (~/.ssh/config's User and Port for this host, else root and
+    # 22; core/remote/sshconfig.py); set, they win over the config. A user other than root
+    # needs passwordless sudo there.
+    ssh_user: str | None = None
+    ssh_port: int | None = Field(default=None, ge=1, le=65535)
     ssh_jump: str | None = None
     server_id: int | None = Field(default=None, ge=1, le=4294967295)
 
@@ -77,8 +80,8 @@ class Host(Strict):
 
     @field_validator("ssh_user")
     @classmethod
-    def _user(cls, v: str) -> str:
-        if not USER_RE.fullmatch(v):
+    def _user(cls, v: str | None) -> str | None:
+        if v is not None and not USER_RE.fullmatch(v):
             raise ValueError(f"{v!r} is not a valid user name")
         return v
 
@@ -290,7 +293,7 @@ class Inventory(Strict):
                 raise ValueError(
                     f'the inventory needs {want} host with role = "{role.value}" (found {len(got)})'
                 )
-        seen: dict[tuple[str, int], str] = {}
+        seen: dict[tuple[str, int | None], str] = {}
         for name, host in self.hosts.items():
             key = (host.address, host.ssh_port)
             if key in seen:

@@ -73,6 +73,10 @@ class Unreachable(RemoteError):
     pass
 
 
+class NoSudo(RemoteError):
+    """A host reached as a user other than root, who has no passwordless sudo there."""
+
+
 class CommandFailed(RemoteError):
     def __init__(self, host: str, command: str, exit_status: int, stderr: str) -> None:
         self.command = command

@@ -1,9 +1,11 @@
 """The SSH connections: one verified connection per host, reused, closed together.
 
 Host keys are checked by `known_hosts` (the policy, the file) before and by asyncssh during
-the handshake. `~/.ssh/config` is read by asyncssh (when readable) for the *address* (as
-`ssh ADDRESS` would): IdentityFile, IdentitiesOnly, ciphers, ProxyJump ... apply; the
-inventory's user, port and jump, and this pool's timeouts and known_hosts, win over it.
+the handshake. `~/.ssh/config` is read as `ssh NAME` reads it (`sshconfig`: the target's
+address, port, user and jump were resolved from it, the inventory's settings winning); the
+same parsed config goes to asyncssh with those pinned, so IdentityFile, IdentitiesOnly,
+ciphers ... apply, and this pool's timeouts and known_hosts win over it. A target reached as
+a user other than root must have passwordless sudo there: checked once per connection.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from types import TracebackType
 
 import asyncssh
 
+from moodle_wizard.core.remote import sshconfig
 from moodle_wizard.core.remote.errors import (
     AuthFailed,
     ChangedHostKey,
+    NoSudo,
     RemoteError,
     Unreachable,
+    one_line,
 )
 from moodle_wizard.core.remote.known_hosts import (
     HostKeyPolicy,
@@ -26,7 +31,7 @@ from moodle_wizard.core.remote.known_hosts import (
     fingerprint,
     lookup,
 )
-from moodle_wizard.core.remote.ssh import Audit, RemoteHost, SshTarget
+from moodle_wizard.core.remote.ssh import SUDO, Audit, RemoteHost, SshTarget
 
 __all__ = ["SshPool"]
 
@@ -81,10 +86,12 @@ class SshPool:
                 raise AuthFailed(target.name, f"cannot load the SSH key for {target.endpoint} "
                                               f"({exc}); check the key file, or load it into "
                                               f"ssh-agent if it has a passphrase") from exc
-        known = await self._trusted_keys(target, tunnel)
+        config = sshconfig.for_connection(target)
+        known = await self._trusted_keys(target, tunnel, config)
         try:
-            return await asyncssh.connect(
+            conn = await asyncssh.connect(
                 target.address, target.port, username=target.user,
+                last_config=config,  # loaded: asyncssh reads no config file of its own
                 # a connection object, never a "user@host" string: a string tunnel would
                 # ignore these keys and this known_hosts policy
                 tunnel=() if tunnel is None else tunnel,
@@ -96,7 +103,7 @@ class SshPool:
             )
         except asyncssh.HostKeyNotVerifiable as exc:
             try:
-                presented = await self._fetch_key(target, tunnel)
+                presented = await self._fetch_key(target, tunnel, config)
             except RemoteError:
                 presented = None
             raise ChangedHostKey(target.name, target.address,
@@ -104,12 +111,36 @@ class SshPool:
                                  self.policy.known_hosts) from exc
         except asyncssh.PermissionDenied as exc:
             raise AuthFailed(target.name, f"{target.endpoint} refused our SSH keys ({exc.reason})"
-                                          f"; check the user in the inventory, that your public "
+                                          f"; check the user (the inventory's ssh_user, else "
+                                          f"User in ~/.ssh/config), that your public "
                                           f"key is in ~{target.user}/.ssh/authorized_keys there, "
                                           f"and that your key file or ssh-agent is available"
                              ) from exc
         except (asyncssh.Error, OSError) as exc:
             raise self._unreachable(target, exc) from exc
+        if target.sudo:
+            await self._check_sudo(target, conn)
+        return conn
+
+    async def _check_sudo(self, target: SshTarget,
+                          conn: asyncssh.SSHClientConnection) -> None:
+        """Every command on a non-root target runs through `sudo -n`: refuse the host now,
+        in one line, rather than at its first command."""
+        if self._audit is not None:
+            self._audit(target.name, f"{SUDO} true   # as {target.user}: passwordless sudo?")
+        try:
+            done = await asyncio.wait_for(conn.run(f"{SUDO} true", check=False),
+                                          self._connect_timeout)
+        except (asyncssh.Error, OSError) as exc:
+            conn.close()
+            raise self._unreachable(target, exc) from exc
+        if done.exit_status != 0:
+            conn.close()
+            said = one_line(str(done.stderr or "").strip(), 160) or f"exit {done.exit_status}"
+            raise NoSudo(target.name, f"{target.user} cannot run `{SUDO} true` there ({said}); "
+                                      f"give {target.user} passwordless sudo on {target.name}, "
+                                      f"or set ssh_user = \"root\" for {target.name} in the "
+                                      f"inventory")
 
     def _unreachable(self, target: SshTarget, exc: Exception) -> RemoteError:
         """Translate a failure to open a connection (TimeoutError is an OSError)."""
@@ -133,24 +164,28 @@ class SshPool:
         return Unreachable(target.name, f"cannot connect to {where}{via}: {reason}; check "
                                         f"the address, the port and that sshd runs there")
 
-    async def _fetch_key(self, target: SshTarget,
-                         tunnel: asyncssh.SSHClientConnection | None) -> asyncssh.SSHKey | None:
+    async def _fetch_key(self, target: SshTarget, tunnel: asyncssh.SSHClientConnection | None,
+                         config: sshconfig.HostConfig) -> asyncssh.SSHKey | None:
         try:
+            # The same config as the connection (a ProxyCommand there applies here too).
+            options = asyncssh.SSHClientConnectionOptions(last_config=config, client_keys=None)
             return await asyncio.wait_for(
                 asyncssh.get_server_host_key(target.address, target.port,
-                                             tunnel=() if tunnel is None else tunnel),
+                                             tunnel=() if tunnel is None else tunnel,
+                                             options=options),
                 self._connect_timeout)
         except (asyncssh.Error, OSError) as exc:
             raise self._unreachable(target, exc) from exc
 
     async def _trusted_keys(self, target: SshTarget,
-                            tunnel: asyncssh.SSHClientConnection | None) -> Trusted:
+                            tunnel: asyncssh.SSHClientConnection | None,
+                            config: sshconfig.HostConfig) -> Trusted:
         """The keys asyncssh must verify this host against (`known_hosts.lookup`: its name
         OR its address). A host with none is put to the operator first."""
         async with self._host_key_lock:
             known = lookup(self.policy.known_hosts, target)
             if not (known[0] or known[1]):
-                key = await self._fetch_key(target, tunnel)
+                key = await self._fetch_key(target, tunnel, config)
                 if key is None:
                     raise Unreachable(target.name, f"{target.address} presented no host key; "
                                                    f"it cannot be verified")

@@ -1,5 +1,9 @@
 """SSH access to one host: every command quoted, run under the host's own `timeout`, audited.
 
+A host reached as a user other than root runs every command as root through `sudo -n`
+(non-interactive: passwordless sudo is required, and checked when the connection opens, see
+`pool.SshPool`); stdin, which carries every secret, passes through sudo untouched.
+
 The connection itself (host keys, jump hosts, ~/.ssh/config) is opened by `pool.SshPool`;
 the host key policy and known_hosts are `known_hosts`.
 """
@@ -22,10 +26,12 @@ from moodle_wizard.core.remote.errors import (
 )
 
 __all__ = [
+    "SUDO",
     "Audit",
     "RemoteHost",
     "Result",
     "SshTarget",
+    "wrap",
 ]
 
 Audit = Callable[[str, str], None]
@@ -36,6 +42,8 @@ _NO_SUCH_FILE = 66
 # waits for a command that the host itself times out.
 _TIMED_OUT, _TIMED_OUT_KILLED = 124, 137
 _NETWORK_GRACE = 15.0
+# How a command runs as root for a host reached as another user.
+SUDO = "sudo -n"
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,11 @@ class SshTarget:
     user: str = "root"
     jump: SshTarget | None = None
     client_keys: tuple[str, ...] | None = None
+
+    @property
+    def sudo(self) -> bool:
+        """Reached as another user than root: every command runs through `sudo -n`."""
+        return self.user != "root"
 
     @property
     def endpoint(self) -> str:
@@ -207,17 +220,11 @@ class RemoteHost:
         if not argv:
             raise ValueError("empty argv")
         data = input.encode() if isinstance(input, str) else input
-        self._log(display)
+        self._log(f"{SUDO} {display}" if self.target.sudo else display)
         conn = await self.connection()
         short = display.splitlines()[0]
-        command = shlex.join(argv)
-        local_timeout = None
-        if timeout is not None:
-            # sshd ignores SSH signal requests here, and closing the channel does not stop a
-            # command: the host's own `timeout` kills the command's whole process group.
-            # (`sh -c '"$@"'` so that argv[0] may still be a builtin such as `command`.)
-            command = f"timeout -k 5 {timeout:.3f} sh -c '\"$@\"' sh {command}"
-            local_timeout = timeout + _NETWORK_GRACE
+        command = wrap(argv, timeout, sudo=self.target.sudo)
+        local_timeout = None if timeout is None else timeout + _NETWORK_GRACE
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
@@ -243,6 +250,21 @@ class RemoteHost:
         if check and status != 0:
             raise CommandFailed(self.target.name, short, status, err.decode("utf-8", "replace"))
         return status, out, err
+
+
+def wrap(argv: Sequence[str], timeout: float | None, *, sudo: bool) -> str:
+    """The command line sent to the host for argv.
+
+    sshd ignores SSH signal requests here, and closing the channel does not stop a command:
+    the host's own `timeout` kills the command's whole process group. (`sh -c '"$@"'` so that
+    argv[0] may still be a builtin such as `command`.) Through sudo, `timeout` runs as root
+    too, so it can still kill what it started; `-n`: never a password prompt, a refusal."""
+    command = shlex.join(argv)
+    if timeout is not None:
+        command = f"timeout -k 5 {timeout:.3f} sh -c '\"$@\"' sh {command}"
+    elif sudo:
+        command = f"sh -c '\"$@\"' sh {command}"
+    return f"{SUDO} -- {command}" if sudo else command
 
 
 async def _communicate(proc: asyncssh.SSHClientProcess[bytes], data: bytes | None,

@@ -113,7 +113,7 @@ class Cutover(Step):
     async def _app_preflight(self, app: str) -> list[Problem]:
         host = await self.ctx.host(app)
         path = self.path
-        user = self.ctx.inventory.hosts[app].ssh_user
+        user = "root (through sudo)" if host.target.sudo else host.target.user
         writable = await host.run(["sh", "-c", 'test -w "$1" && test -w "$(dirname -- "$1")"',
                                    "sh", path], check=False)
         if writable.exit_status != 0:

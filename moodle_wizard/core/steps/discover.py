@@ -17,7 +17,7 @@ from moodle_wizard.core.facts import (
     SourceFacts,
 )
 from moodle_wizard.core.moodle_config import read_moodle_config, register_config_secrets
-from moodle_wizard.core.remote.ssh import RemoteHost
+from moodle_wizard.core.remote.ssh import SUDO, RemoteHost
 from moodle_wizard.core.sql.dialect import Dialect
 from moodle_wizard.core.sql.parsers import (
     binlog_retention_seconds,
@@ -104,8 +104,10 @@ class Discover(Step):
 
     def plan(self) -> list[Action]:
         inv = self.ctx.inventory
-        runbook = [f"ssh {h.ssh_user}@{h.address} -p {h.ssh_port}   # {name}: connect, check "
-                   "the host key" for name, h in inv.hosts.items()]
+        targets = [self.ctx.target(name) for name in inv.hosts]
+        runbook = [f"ssh {t.user}@{t.address} -p {t.port}   # {t.name}: connect, check "
+                   "the host key" + (f"; then `{SUDO} true`" if t.sudo else "")
+                   for t in targets]
         runbook += [
             *self._source_reads().runbook(),
             *[f"on {a}: cat {inv.migration.moodle_config}; php -- "

@@ -218,8 +218,9 @@ async def extra_connection(ctx: Context, name: str) -> Database:
     one statement at a time: parallel checksums need connections of their own)."""
     mig = ctx.inventory.migration
     admin = mig.db_admin_user if name == ctx.inventory.source else None
+    host = await ctx.host(name)
     return await Database.connect(
-        await ctx.host(name), socket=mig.db_socket,
-        user=admin or ctx.inventory.hosts[name].ssh_user,
+        host, socket=mig.db_socket,
+        user=admin or host.target.user,
         password=ctx.secrets.get("db_admin_password") if admin else None,
         audit=ctx.audit.sql)

@@ -307,7 +307,7 @@ async def install(ctx: Context, facts: ReplicasFacts, command: str) -> None:
         host = await ctx.host(r)
         hostkey = (await host.run(["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])).stdout
         keytype, keydata = hostkey.split()[:2]
-        address, port = inv.hosts[r].address, inv.hosts[r].ssh_port
+        address, port = inv.hosts[r].address, host.target.port
         known.append(f"{address if port == 22 else f'[{address}]:{port}'} {keytype} {keydata}")
         await authorize_command(ctx, r, command, pubkey).run(ctx)
     await known_hosts_command(ctx, "\n".join(known) + "\n").run(ctx)

@@ -64,7 +64,7 @@ class Seeding(ReplicasBase):
             secret_files = (SecretFile("client.cnf", Secret("db_admin_password"),
                                        lambda password: render_client_defaults(user, password)),)
             defaults = "$MW_JOB_DIR/secret/client.cnf"
-        receivers = [seed.Receiver(r, inv.hosts[r].address, inv.hosts[r].ssh_port)
+        receivers = [seed.Receiver(r, inv.hosts[r].address, self.ctx.target(r).port)
                      for r in inv.replicas]
         backup = seed.backup_command(self.method, self.dialect.backup_tools().backup,
                                      self.dump_argv(), self.databases(), defaults,
