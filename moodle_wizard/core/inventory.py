@@ -211,8 +211,15 @@ class ProxySQL(Strict):
     # the primary while no replica serves. 0: lag is not checked. With MySQL 8.4 backends see
     # render.proxysql.proxysql_lag_warning (ProxySQL 2.7 cannot measure lag there).
     max_replication_lag: int = Field(default=30, ge=0, le=126144000)
+    # ProxySQL Cluster between the proxy nodes, for mysql_users only (a password changed on
+    # one node reaches the other): each node's admin interface then also listens on its own
+    # address, reachable from the other proxies only (an nftables table of the wizard's).
+    # cluster_user is a full admin of every node; its password (secret
+    # proxysql_cluster_password) is generated. See the README's "ProxySQL Cluster".
+    cluster: bool = False
+    cluster_user: str = "mw_cluster"
 
-    @field_validator("initial_admin_user", "admin_user", "readonly_user")
+    @field_validator("initial_admin_user", "admin_user", "readonly_user", "cluster_user")
     @classmethod
     def _users(cls, v: str | None) -> str | None:
         # ProxySQL keeps admin credentials as `user:pass;user:pass`.
@@ -227,6 +234,11 @@ class ProxySQL(Strict):
                              f"{self.writer_hostgroup}; they must differ")
         if self.admin_port == self.client_port:
             raise ValueError(f"admin_port and client_port are both {self.admin_port}")
+        # ProxySQL lets `admin` and `stats` log in from localhost only, and one name cannot
+        # be two admin users: the peer's logins would fail.
+        if self.cluster_user in {"admin", "stats", self.admin_user, self.initial_admin_user}:
+            raise ValueError(f"proxysql.cluster_user {self.cluster_user!r}: give the Cluster "
+                             "user a name of its own (not admin, stats or the admin users)")
         return self
 
 
@@ -321,6 +333,10 @@ class Inventory(Strict):
         if px.readonly_user in (self.migration.replication_user, self.migration.monitor_user):
             raise ValueError(f"proxysql.readonly_user {px.readonly_user!r} is also the "
                              "replication or monitor user; give it a name of its own")
+        if px.cluster and px.cluster_user in (px.readonly_user, self.migration.replication_user,
+                                              self.migration.monitor_user):
+            raise ValueError(f"proxysql.cluster_user {px.cluster_user!r} is also a database "
+                             "user; give it a name of its own")
         preferred = self.migration.preferred_primary
         if preferred is not None and preferred not in self.names(Role.REPLICA):
             raise ValueError(f"migration.preferred_primary = {preferred!r} is not a host with "

@@ -38,6 +38,8 @@ KNOWN_SECRETS = {
     "proxysql_admin_password": "password of the ProxySQL admin user the wizard creates",
     "proxysql_readonly_password": "password of the read-only Moodle DB user the wizard creates",
     "keepalived_auth_pass": "the VRRP auth_pass keepalived's two nodes share (max 8 characters)",
+    "proxysql_cluster_password": "password of the ProxySQL Cluster user (proxysql.cluster_user), "
+    "a full admin of every proxy node",
 }
 
 

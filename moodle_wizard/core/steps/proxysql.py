@@ -41,8 +41,13 @@ from moodle_wizard.core.render.proxysql import (
 from moodle_wizard.core.secrets import generate_password
 from moodle_wizard.core.sql.quoting import MASK
 from moodle_wizard.core.state import MigrationOrder, StepName, StepStatus
+from moodle_wizard.core.steps import (
+    proxysql_cluster,
+    proxysql_preflight,
+    proxysql_verify,
+    tls_steps,
+)
 from moodle_wizard.core.steps import proxysql_commands as pxcmd
-from moodle_wizard.core.steps import proxysql_preflight, proxysql_verify, tls_steps
 from moodle_wizard.core.steps.base import Action, Problem, Step, StepError
 from moodle_wizard.core.steps.proxysql_admin import initial_password, wizard_admin
 
@@ -62,7 +67,8 @@ class ProxySQLStep(Step):
                "replicas, the monitor user, Moodle's server version, and a generated admin "
                "user instead of admin:admin. Loaded to runtime and saved to disk; verified "
                "by identical runtime config and by logging in through each node.")
-    generated_secrets = ("proxysql_admin_password", "proxysql_readonly_password")
+    generated_secrets = ("proxysql_admin_password", "proxysql_readonly_password",
+                         "proxysql_cluster_password")
 
     # -- shared values -------------------------------------------------------------------
 
@@ -89,7 +95,8 @@ class ProxySQLStep(Step):
     # -- preflight -----------------------------------------------------------------------
 
     async def preflight(self) -> list[Problem]:
-        return await proxysql_preflight.preflight(self, self.moodle, self.initial_password)
+        return [*await proxysql_preflight.preflight(self, self.moodle, self.initial_password),
+                *await proxysql_cluster.preflight(self)]
 
     # -- plan ----------------------------------------------------------------------------
 
@@ -127,7 +134,7 @@ class ProxySQLStep(Step):
                         *(f"on {px}, admin 127.0.0.1:{self.cfg.admin_port} through SSH: {line}"
                           for line in self._runbook_sql())], host=px),
             ]
-        return actions
+        return actions + proxysql_cluster.plan(self)  # none while proxysql.cluster is off
 
     def reads_line(self) -> str:
         """Where the reader hostgroup sends reads, and its lag limit, in words."""
@@ -277,6 +284,7 @@ class ProxySQLStep(Step):
 
     async def verify(self) -> None:
         await proxysql_verify.verify(self)
+        await proxysql_cluster.verify(self)
         await tls_steps.backend_ciphers(self, self.cfg.client_port)
 
     # -- rollback ------------------------------------------------------------------------
@@ -292,10 +300,12 @@ class ProxySQLStep(Step):
             # start reads): said, as nothing else shows it.
             ifaces = ([f"on {px}: admin-mysql_ifaces is {node.admin_ifaces} again, as it was"]
                       if node.admin_ifaces else [])
+            actions += proxysql_cluster.rollback_before(self, px)
             actions.append(Action(
                 f"restore:{px}", f"Put ProxySQL on {px} back as it was", partial(self.restore, px),
                 [*render_all(pxcmd.restore_plan(px, node.backup, node.was_running)), *ifaces],
                 host=px))
+            actions += proxysql_cluster.rollback_after(self, px)
         for px in self.facts.installed:
             actions.append(Action(f"uninstall:{px}", f"Remove ProxySQL from {px}",
                                   partial(self.uninstall, px),

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from moodle_wizard.core.poll import poll_until
 from moodle_wizard.core.remote.client import ClientLoginFailed, ServerIdentity, client_check
 from moodle_wizard.core.remote.proxysql import AdminLoginRefused, ProxySqlAdmin, ProxySqlError
+from moodle_wizard.core.render.proxysql_cluster import admin_ifaces
 from moodle_wizard.core.secrets import generate_password
 from moodle_wizard.core.steps.base import StepError
 
@@ -181,7 +182,10 @@ async def verify_admin_local(step: ProxyStep, px: str) -> None:
     hosts its port refuses (a filtered port counts only when the same host reaches the
     client port, so an unreachable node is never taken for a closed port)."""
     inv = step.ctx.inventory
-    want = f"127.0.0.1:{step.cfg.admin_port}"
+    # With ProxySQL Cluster, on the node's own address too: proxysql_cluster.verify then
+    # proves it open to the other proxies (its firewall), refused to the app host.
+    cluster = inv.hosts[px].address if step.cfg.cluster else None
+    want = admin_ifaces(step.cfg.admin_port, cluster)
     admin = await step.admin(px)
     rows = await admin.query("SELECT variable_value AS v FROM runtime_global_variables "
                              "WHERE variable_name = 'admin-mysql_ifaces'")
@@ -190,6 +194,8 @@ async def verify_admin_local(step: ProxyStep, px: str) -> None:
         raise StepError(f"{px}: ProxySQL's admin interface listens on {running}, not {want}")
     address = inv.hosts[px].address
     for source in probe_sources(step, px):
+        if cluster is not None and source in inv.proxies:
+            continue
         seen = await tcp_probe(step, source, address, step.cfg.admin_port)
         if seen == "refused":
             continue
