@@ -13,7 +13,14 @@ from moodle_wizard.core.context import Context
 from moodle_wizard.core.inventory import Inventory
 from moodle_wizard.core.operate import api, drills
 from moodle_wizard.core.state import MigrationState
-from moodle_wizard.tui.operations import ClusterOperation, Drill, Failover, Rejoin, Switchover
+from moodle_wizard.tui.operations import (
+    ClusterOperation,
+    Drill,
+    Failover,
+    Rejoin,
+    Switchover,
+    SyncUsers,
+)
 from moodle_wizard.tui.ops import Settings, StateSnapshot, _Emitter, _session
 from moodle_wizard.tui.results import OperateResult
 from moodle_wizard.tui.runner import SessionIO
@@ -57,6 +64,9 @@ async def _call(ctx: Context, request: ClusterOperation,
             report = await api.failover(ctx, to)
         case Rejoin(host=host):
             report = await api.rejoin(ctx, host)
+        case SyncUsers():
+            report = await api.proxysql_sync(ctx)
+            return _synced(report), list(report.lines), True
         case Drill(which="vip"):
             return await _drill_vip(ctx)
         case Drill(which=which):
@@ -70,6 +80,12 @@ async def _call(ctx: Context, request: ClusterOperation,
         headline = (f"{report.new_primary} is the primary now (was {report.old_primary}); "
                     f"{report.kind} took {report.seconds:.1f} s")
     return headline, list(report.lines), True
+
+
+def _synced(report: api.OperationReport) -> str:
+    if report.lines and report.lines[-1].startswith("nothing to change"):
+        return "every ProxySQL node already had config.php's password"
+    return f"every ProxySQL node has config.php's password now ({report.seconds:.1f} s)"
 
 
 async def _drill_vip(ctx: Context) -> tuple[str, list[str], bool]:

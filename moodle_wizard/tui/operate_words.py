@@ -42,6 +42,9 @@ def about(action: str, topo: Topology, in_flight: Operation | None = None,
     if action == "drill":
         return ("Rehearse on this cluster, measured: move the VIP, switch over and back, or "
                 "stop the primary and fail over.")
+    if action == "sync":
+        return ("Moodle's database password changed (on the primary and in config.php)? "
+                "Give it to every ProxySQL node, or Moodle's logins through the VIP fail.")
     if action == "rollback":
         text = (f"Undo the whole migration: Moodle back on {topo.members[0]} alone, as before "
                 "it.")
@@ -98,3 +101,11 @@ def drill_question(topo: Topology, which: str) -> tuple[str, bool]:
     return ("Stop ProxySQL on the node that holds the VIP and time until the VIP answers "
             "from the other node with Moodle's login; ProxySQL is started again after. "
             "Connections through the VIP drop once.", False)
+
+
+def sync_question(proxies: list[str]) -> str:
+    """The question before `proxysql sync`."""
+    return (f"Read Moodle's password from config.php again, check that it logs in to the "
+            f"primary, and give it to each ProxySQL node ({_names(proxies)}) that still has "
+            "the old one. Nodes already in step are left alone; nothing else in ProxySQL "
+            "changes.")

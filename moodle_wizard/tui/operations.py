@@ -157,6 +157,18 @@ class Rejoin(ClusterOperation):
 
 
 @dataclass(frozen=True)
+class SyncUsers(ClusterOperation):
+    """Moodle's password, changed after the migration, given to every ProxySQL node
+    (`moodle-wizard proxysql sync`)."""
+
+    kind: ClassVar[str] = "proxysql-sync"
+
+    @property
+    def title(self) -> str:
+        return "ProxySQL users sync"
+
+
+@dataclass(frozen=True)
 class Drill(ClusterOperation):
     """A measured rehearsal: `which` is vip, switchover or primary."""
 

@@ -344,3 +344,42 @@ async def test_rollback_is_the_migrations_and_refused_after_a_switchover(
         await wait_for(pilot, lambda: isinstance(app.screen, ErrorScreen), what="the refusal")
         await pilot.pause()
         assert "the primary is now db2, not the migration's source" in screen_text(app)
+
+
+async def test_u_gives_moodles_password_to_every_proxysql_node(
+        make_app: MakeApp, state_dir: Path, health: list[int],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`proxysql sync` from the Operate screen: asked first (naming the nodes), then core's
+    sync in the migration's session, its lines and a headline that says what changed."""
+    runs: list[str] = []
+
+    async def sync(ctx: Context) -> OperationReport:
+        runs.append(ctx.inventory.source)
+        ctx.emit(ev.StepStarted("proxysql sync", "Give moodleuser's password to px2"))
+        ctx.emit(ev.StepDone("proxysql sync", 0.7))
+        changed = not runs[1:]  # the first run changes px2; the second finds both in step
+        lines = (["px1: already in step, left alone", "px2: password differs -> changed",
+                  "the mysql_users checksum is the same on px1 and px2"] if changed else
+                 ["px1: moodleuser already has config.php's password",
+                  "nothing to change; nothing was changed"])
+        return OperationReport("proxysql sync", "db1", "db1", 0.7, lines)
+
+    monkeypatch.setattr("moodle_wizard.core.operate.api.proxysql_sync", sync)
+    app = make_app(blink=False, ask_resume=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await operate(app, pilot, completed(state_dir))
+        await pilot.press("u")
+        question = await answer(pilot, ConfirmModal, "y")
+        assert not question.risky and "(px1, px2)" in question.message
+        await wait_for(pilot, lambda: app.operate.outcome is not None, what="the outcome")
+        await wait_for(pilot, lambda: not app.runner.busy, what="the wizard idle")
+        await pilot.pause()
+        shown = screen_text(app)
+        assert ("✓ ProxySQL users sync: every ProxySQL node has config.php's password now"
+                in shown)
+        assert "px2: password differs -> changed" in shown
+        await pilot.press("u")
+        await answer(pilot, ConfirmModal, "y")
+        await wait_for(pilot, lambda: len(runs) == 2 and app.operate.outcome is not None
+                       and "already" in app.operate.outcome, what="the second outcome")
+        assert runs == ["db1", "db1"]

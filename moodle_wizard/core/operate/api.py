@@ -16,7 +16,7 @@ from moodle_wizard.core.operate.report import OperationReport
 if TYPE_CHECKING:
     from moodle_wizard.core.context import Context
 
-__all__ = ["OperationReport", "failover", "rejoin", "switchover"]
+__all__ = ["OperationReport", "failover", "proxysql_sync", "rejoin", "switchover"]
 
 
 async def switchover(ctx: Context, target: str) -> OperationReport:
@@ -38,3 +38,10 @@ async def rejoin(ctx: Context, host: str) -> OperationReport:
     from moodle_wizard.core.operate.rejoin import run_rejoin
 
     return await run_rejoin(ctx, host)
+
+
+async def proxysql_sync(ctx: Context) -> OperationReport:
+    """Moodle's password from config.php again, given to every ProxySQL node that lacks it."""
+    from moodle_wizard.core.operate.sync import run_sync
+
+    return await run_sync(ctx)

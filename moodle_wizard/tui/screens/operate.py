@@ -31,6 +31,7 @@ from moodle_wizard.tui.operations import (
     Health,
     Rejoin,
     Switchover,
+    SyncUsers,
 )
 from moodle_wizard.tui.screens.base import WizardScreen
 from moodle_wizard.tui.screens.choice import ChoiceModal
@@ -47,6 +48,7 @@ MENU: dict[str, str] = {
     "failover": "f  Failover…",
     "rejoin": "j  Rejoin…",
     "drill": "d  Drill…",
+    "sync": "u  ProxySQL users…",
     "rollback": "b  Roll back…",
 }
 
@@ -70,8 +72,10 @@ class OperateScreen(WizardScreen):
             "lost (planned maintenance). **f** failover: the primary is dead; the most "
             "advanced replica (or the one you pick) is promoted and the old primary fenced. "
             "**j** rejoins a fenced host as a replica. **d** runs a drill (the VIP, a "
-            "switchover and back, losing the primary), measured. **b** rolls the whole "
-            "migration back. **c** continues an operation that stopped half-way.\n\n"
+            "switchover and back, losing the primary), measured. **u** gives Moodle's "
+            "password, changed in config.php after the migration, to every ProxySQL node. "
+            "**b** rolls the whole migration back. **c** continues an operation that "
+            "stopped half-way.\n\n"
             "**m** shows the migration's steps (the dashboard; **o** comes back here); "
             "**l** the audit log.")
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -79,6 +83,7 @@ class OperateScreen(WizardScreen):
         Binding("f", "failover", "Failover", show=False),
         Binding("j", "rejoin", "Rejoin", show=False),
         Binding("d", "drill", "Drill", show=False),
+        Binding("u", "sync_users", "ProxySQL users", show=False),
         Binding("b", "rollback", "Rollback", show=False),
         Binding("c", "continue", "Continue", show=False),
         Binding("h", "health", "Health"),
@@ -329,6 +334,13 @@ class OperateScreen(WizardScreen):
         self._pick("Drill", "Which drill? Each one really does it, on this cluster.",
                    words.DRILLS, chosen)
 
+    def action_sync_users(self) -> None:
+        inventory = self.wizard.saved_inventory() if self._ready() is not None else None
+        if inventory is None:
+            return
+        self._ask(words.sync_question(inventory.proxies),
+                  lambda: self._start(SyncUsers()), yes="Sync", title="ProxySQL users")
+
     def action_rollback(self) -> None:
         state = self.wizard.state
         if state is None or self.wizard.busy_notice():
@@ -358,6 +370,7 @@ class OperateScreen(WizardScreen):
         actions: dict[str, Callable[[], None]] = {
             "switchover": self.action_switchover, "failover": self.action_failover,
             "rejoin": self.action_rejoin, "drill": self.action_drill,
-            "rollback": self.action_rollback, "continue": self.action_continue}
+            "sync": self.action_sync_users, "rollback": self.action_rollback,
+            "continue": self.action_continue}
         if key in actions:
             actions[key]()
