@@ -55,7 +55,7 @@ async def drive(home: Path, state_dir: Path, debug: bool = False,
         assert app.loopwatch is not None
         app.loopwatch.reset()
         t0 = time.monotonic()
-        stalls: list[tuple[float, float, float, float]] = []
+        stalls: list[tuple[float, float, float, float, float]] = []
         gcs: list[tuple[float, int, float]] = []
         rss: list[tuple[float, int]] = []
         if record:
@@ -83,9 +83,9 @@ async def drive(home: Path, state_dir: Path, debug: bool = False,
         result["errors"] = {k: str(v) for k, v in app.errors.items()}
         if record:
             result["stalls"] = [(round(at, 3), round(late * 1000, 1), round(cpu * 1000, 1),
-                                 round(all_cpu * 1000, 1),
+                                 round(all_cpu * 1000, 1), round(queued * 1000, 1),
                                  during(json.loads(state_file.read_text()), at - late, at))
-                                for at, late, cpu, all_cpu in stalls]
+                                for at, late, cpu, all_cpu, queued in stalls]
             import collections
             import gc
             kinds = collections.Counter(type(o).__name__ for o in gc.get_objects())
@@ -120,18 +120,23 @@ async def _record_rss(rss: list[tuple[float, int]]) -> None:
         await asyncio.sleep(1)
 
 
-async def _record_stalls(stalls: list[tuple[float, float, float, float]]) -> None:
+def _runqueue_wait_s() -> float:
+    """How long the UI thread has waited on a run queue (ready, no core free) so far."""
+    return int(Path("/proc/thread-self/schedstat").read_text().split()[1]) / 1e9
+
+
+async def _record_stalls(stalls: list[tuple[float, float, float, float, float]]) -> None:
     """Every lateness of the UI loop over 30 ms, with the UI thread's and the whole process's
-    CPU time in it: a stall the UI thread did not spend waited for the GIL (the engine's
-    thread, if the process's CPU fills it) or for a core (the lab's servers share the
-    machine's cores; a real jump host runs none of them)."""
+    CPU time in it and the UI thread's wait for a core: a stall the UI thread neither spent
+    nor waited for a core in, it was blocked (the GIL, a file)."""
     while True:
         before, cpu, all_cpu = time.perf_counter(), time.thread_time(), time.process_time()
+        queued = _runqueue_wait_s()
         await asyncio.sleep(0.01)
         late = time.perf_counter() - before - 0.01
         if late > 0.03:
             stalls.append((time.time(), late, time.thread_time() - cpu,
-                           time.process_time() - all_cpu))
+                           time.process_time() - all_cpu, _runqueue_wait_s() - queued))
 
 
 def main() -> int:
