@@ -31,13 +31,13 @@ def status_kb(field: str) -> int:
     raise KeyError(field)
 
 
-def stream_status(state_file: Path) -> str | None:
-    try:
-        state = json.loads(state_file.read_text())
-        actions = state["steps"]["replicas"]["actions"] or []
-    except (OSError, ValueError, KeyError):
-        return None
-    return next((a["status"] for a in actions if a["id"] == "stream"), None)
+def streaming(app: WizardApp) -> bool:
+    """The seed stream runs: the replicas step's last line is the stream action's title or
+    its progress. Read from the app's own model, never from the state file: reading a file
+    the engine keeps rewriting can wait on the disk (its atime) in the UI thread, under the
+    stream's heavy writes, and would be counted as the wizard's stall."""
+    row = app.run_model.rows.get("replicas")
+    return row is not None and row.last.startswith(("Stream ", "seed stream"))
 
 
 async def drive(home: Path, state_dir: Path, debug: bool = False,
@@ -62,12 +62,12 @@ async def drive(home: Path, state_dir: Path, debug: bool = False,
             asyncio.get_running_loop().create_task(_record_stalls(stalls))
             asyncio.get_running_loop().create_task(_record_rss(rss))
             _record_gc(gcs)
-        await wait_for(pilot, lambda: stream_status(state_file) == "running", timeout=1800,
+        await wait_for(pilot, lambda: streaming(app), timeout=1800,
                        what="the seed stream", answer={ConfirmModal: "y"})
         before_stream = app.loopwatch.max_stall
         app.loopwatch.reset()
         s0 = time.monotonic()
-        await wait_for(pilot, lambda: stream_status(state_file) == "done", timeout=3600,
+        await wait_for(pilot, lambda: not streaming(app), timeout=3600,
                        what="the end of the seed stream", answer={ConfirmModal: "y"})
         result["stream_s"] = round(time.monotonic() - s0, 2)
         result["stall_during_stream_ms"] = round(app.loopwatch.max_stall * 1000, 1)
