@@ -38,6 +38,9 @@ from tests.lab.wizard import (
     sql,
 )
 
+# Two rebuilds and two migrations, some 5 minutes: `make test-lab-shapes`, not `make test`.
+pytestmark = pytest.mark.lab_shapes
+
 PORT_3307 = Shape(db_port=3307)
 CONFIG = "/var/www/moodle/config.php"
 VIP = "10.77.0.100"
