@@ -86,12 +86,12 @@ class SshPool:
                 raise AuthFailed(target.name, f"cannot load the SSH key for {target.endpoint} "
                                               f"({exc}); check the key file, or load it into "
                                               f"ssh-agent if it has a passphrase") from exc
-        config = sshconfig.for_connection(target)
-        known = await self._trusted_keys(target, tunnel, config)
+        options = sshconfig.connection_options(target)
+        known = await self._trusted_keys(target, tunnel, options)
         try:
             conn = await asyncssh.connect(
                 target.address, target.port, username=target.user,
-                last_config=config,  # loaded: asyncssh reads no config file of its own
+                options=options,  # the config as sshconfig read it; no file read again
                 # a connection object, never a "user@host" string: a string tunnel would
                 # ignore these keys and this known_hosts policy
                 tunnel=() if tunnel is None else tunnel,
@@ -103,7 +103,7 @@ class SshPool:
             )
         except asyncssh.HostKeyNotVerifiable as exc:
             try:
-                presented = await self._fetch_key(target, tunnel, config)
+                presented = await self._fetch_key(target, tunnel, options)
             except RemoteError:
                 presented = None
             raise ChangedHostKey(target.name, target.address,
@@ -165,10 +165,9 @@ class SshPool:
                                         f"the address, the port and that sshd runs there")
 
     async def _fetch_key(self, target: SshTarget, tunnel: asyncssh.SSHClientConnection | None,
-                         config: sshconfig.HostConfig) -> asyncssh.SSHKey | None:
+                         options: asyncssh.SSHClientConnectionOptions) -> asyncssh.SSHKey | None:
         try:
             # The same config as the connection (a ProxyCommand there applies here too).
-            options = asyncssh.SSHClientConnectionOptions(last_config=config, client_keys=None)
             return await asyncio.wait_for(
                 asyncssh.get_server_host_key(target.address, target.port,
                                              tunnel=() if tunnel is None else tunnel,
@@ -179,13 +178,13 @@ class SshPool:
 
     async def _trusted_keys(self, target: SshTarget,
                             tunnel: asyncssh.SSHClientConnection | None,
-                            config: sshconfig.HostConfig) -> Trusted:
+                            options: asyncssh.SSHClientConnectionOptions) -> Trusted:
         """The keys asyncssh must verify this host against (`known_hosts.lookup`: its name
         OR its address). A host with none is put to the operator first."""
         async with self._host_key_lock:
             known = lookup(self.policy.known_hosts, target)
             if not (known[0] or known[1]):
-                key = await self._fetch_key(target, tunnel, config)
+                key = await self._fetch_key(target, tunnel, options)
                 if key is None:
                     raise Unreachable(target.name, f"{target.address} presented no host key; "
                                                    f"it cannot be verified")

@@ -31,6 +31,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import cast
 
+import asyncssh
 from asyncssh.config import ConfigParseError, SSHClientConfig
 from asyncssh.pattern import WildcardPattern
 
@@ -40,6 +41,7 @@ from moodle_wizard.core.remote.ssh import SshTarget
 __all__ = [
     "HostConfig",
     "NonRootDatabaseHost",
+    "connection_options",
     "default_paths",
     "for_connection",
     "refuse_non_root_database",
@@ -119,6 +121,18 @@ def for_connection(target: SshTarget, paths: Sequence[Path] | None = None) -> Ho
     config = load(target.name, target.address, paths)
     config.pin(target)
     return config
+
+
+def connection_options(target: SshTarget,
+                       paths: Sequence[Path] | None = None) -> asyncssh.SSHClientConnectionOptions:
+    """Options for asyncssh.connect / get_server_host_key that carry `for_connection`'s
+    config. asyncssh builds a connection's config on top of `options.config` and, that one
+    being loaded, reads no file of its own; the explicit arguments of connect() still win.
+    (Made with no config and no keys, so that making it reads nothing; connect() passes its
+    own client_keys.)"""
+    options = asyncssh.SSHClientConnectionOptions(config=None, client_keys=None)
+    options.config = for_connection(target, paths)
+    return options
 
 
 def resolve(name: str, address: str, *, user: str | None = None, port: int | None = None,
