@@ -146,6 +146,11 @@ def main() -> int:
     ui_nice = int(os.environ.get("MW_BENCH_UI_NICE", "0"))
     if ui_nice:
         os.nice(ui_nice)
+        # With the kernel's autogroups (sched_autogroup_enabled), a process's nice counts only
+        # against its own session; the lab's servers run in sessions of their own.
+        autogroup = Path("/proc/self/autogroup")
+        if autogroup.exists():
+            autogroup.write_text(str(ui_nice))
     with tempfile.TemporaryDirectory(prefix="mw-bench-tui-") as tmp:
         home = Path(tmp) / "home"
         (home / ".ssh").mkdir(parents=True, mode=0o700)
