@@ -7,8 +7,10 @@ APT_PACKAGES := mariadb-server mariadb-backup mariadb-client openssh-server open
 	keepalived php-cli php-mysql iproute2 procps util-linux python3-venv socat iputils-ping
 # What `lab up --replicas bare` serves to its hosts from apt's cache (lab/replicas.py PURGED).
 LAB_DEBS := mariadb-server mariadb-server-core mariadb-backup mariadb-client mariadb-client-core
+# nft: the ProxySQL Cluster option's admin-port firewall, on the lab's proxy hosts (its lab test).
+APT_PACKAGES += nftables
 
-.PHONY: all deps venv test lint unit tui lab-tests test-lab-shapes test-lab-faults test-crash-matrix bench demo lab-up lab-down clean
+.PHONY: all deps venv test lint unit tui lab-tests test-lab-shapes test-lab-faults test-lab-cluster test-crash-matrix bench demo lab-up lab-down clean
 
 all: test
 
@@ -54,7 +56,8 @@ lint: venv
 
 # The whole suite: unit, TUI and end-to-end lab tests (the lab tests need root).
 test: deps venv lint
-	$(BIN)/pytest -q -p no:cacheprovider -m "not crash_matrix and not lab_shapes and not lab_faults" --durations=15
+	$(BIN)/pytest -q -p no:cacheprovider -m "not crash_matrix and not lab_shapes and not lab_faults and not lab_cluster" \
+	  --durations=15
 
 # The lab's own shapes (single-server, bare and fresh-package replicas, two app hosts, port
 # 3307), each built for real and checked from inside its hosts, and the migration of the
@@ -67,6 +70,12 @@ test-lab-shapes: deps venv
 # The operator's session dropped mid-stream and a replica's link down mid-seed: some 2.5 minutes.
 test-lab-faults: deps venv
 	$(BIN)/pytest -q -p no:cacheprovider -m lab_faults tests/lab/test_disconnect_and_network.py
+
+# ProxySQL Cluster (proxysql.cluster = true): a migration up to the proxysql step, the two
+# nodes in step, a password changed on one reaching the other, servers not following, the
+# admin port open to the other proxy only (nftables), rolled back.
+test-lab-cluster: deps venv
+	$(BIN)/pytest -q -s -p no:cacheprovider -m lab_cluster tests/lab/test_proxysql_cluster.py
 
 # SIGKILL at every action boundary of a migration, of its rollback, and of switchover,
 # failover and rejoin, then resume (slow;
