@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the lab and the tests need (installed with --no-install-recommends).
 APT_PACKAGES := mariadb-server mariadb-backup mariadb-client openssh-server openssh-client \
-	keepalived php-cli php-mysql iproute2 procps util-linux python3-venv socat iputils-ping
+	keepalived php-cli php-mysql iproute2 procps util-linux python3-venv socat iputils-ping sudo
 # What `lab up --replicas bare` serves to its hosts from apt's cache (lab/replicas.py PURGED).
 LAB_DEBS := mariadb-server mariadb-server-core mariadb-backup mariadb-client mariadb-client-core
 # nft: the ProxySQL Cluster option's admin-port firewall, on the lab's proxy hosts (its lab test).
