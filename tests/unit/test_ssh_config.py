@@ -178,3 +178,19 @@ def test_the_context_resolves_inventory_hosts_through_home_ssh_config(
     # an old inventory's explicit root and 22 keep it exactly as before
     assert ctx.target("db2") == SshTarget("db2", "10.0.0.12")
     assert ctx.target("db1") == SshTarget("db1", "10.0.0.11", port=2201)
+
+
+async def test_a_database_host_that_the_config_makes_non_root_is_refused_before_connecting(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tomllib
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh" / "config").write_text("Host db1 app\n    User deploy\n")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    inv = Inventory.model_validate(tomllib.loads(INVENTORY))
+    # no pool: a connection attempt would fail with another error than the refusal
+    ctx = Context(inv, None, None, None, None, None, None, None)  # type: ignore[arg-type]
+    with pytest.raises(NonRootDatabaseHost, match=r"^db1: it is a database host reached as "
+                                                  "deploy"):
+        await ctx.host("db1")
+    with pytest.raises(AttributeError):  # app is allowed: it goes on to the (missing) pool
+        await ctx.host("app")
