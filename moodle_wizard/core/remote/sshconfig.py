@@ -189,11 +189,11 @@ def refuse_non_root_database(target: SshTarget, database: bool) -> None:
     database hosts is authorized in root's authorized_keys."""
     if database and target.sudo:
         raise NonRootDatabaseHost(
-            target.name, f"it is a database host reached as {target.user}, not root; this "
-                         f"version reaches database hosts as root only (its DB admin logs in "
-                         f"through the SSH-forwarded socket as the SSH user), a user with "
-                         f"sudo only on proxy and app hosts: set ssh_user = \"root\" for "
-                         f"{target.name} in the inventory")
+            target.name, f"it is a database host reached as {target.user}, not root; "
+                         f"database hosts are reached as root only in this version (the DB "
+                         f"admin logs in through the SSH-forwarded socket as the SSH user; a "
+                         f"user with sudo works on proxy, app and jump hosts): set ssh_user = "
+                         f"\"root\" for {target.name} in the inventory")
 
 
 def _hops(name: str, proxy: str, known: Callable[[str], SshTarget | None],
