@@ -40,6 +40,9 @@ Host web
     HostName 10.0.0.99
     ProxyJump bastion
 
+Host 10.0.0.20
+    IdentityFile ~/.ssh/web_by_address
+
 Host bastion
     HostName 10.0.0.5
     User jumper
@@ -129,6 +132,8 @@ def test_asyncssh_gets_the_config_with_address_port_and_user_pinned(
     assert pinned.get("IdentityFile") == ["~/.ssh/id_db1"]  # %n: the inventory's name
     web = for_connection(resolve("web", "10.0.0.20", paths=config), config)
     assert web.get("ProxyJump") is None and web.get("Hostname") == "10.0.0.99"
+    # the block for the inventory's address applies though HostName moved the connection
+    assert web.get("IdentityFile") == ["~/.ssh/web_by_address"]
 
 
 def test_a_bad_config_line_is_one_clear_error(tmp_path: Path) -> None:

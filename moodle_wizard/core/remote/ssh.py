@@ -54,6 +54,9 @@ class SshTarget:
     user: str = "root"
     jump: SshTarget | None = None
     client_keys: tuple[str, ...] | None = None
+    # The inventory's address when ~/.ssh/config's HostName replaced it: `Host` blocks for it
+    # still apply to the connection (sshconfig.for_connection).
+    config_address: str | None = None
 
     @property
     def sudo(self) -> bool:

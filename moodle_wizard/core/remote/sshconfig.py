@@ -118,7 +118,7 @@ def load(name: str, address: str, paths: Sequence[Path] | None = None) -> HostCo
 def for_connection(target: SshTarget, paths: Sequence[Path] | None = None) -> HostConfig:
     """The config asyncssh connects `target` with: its IdentityFile, ciphers ..., with the
     address, port and user pinned to the target's."""
-    config = load(target.name, target.address, paths)
+    config = load(target.name, target.config_address or target.address, paths)
     config.pin(target)
     return config
 
@@ -165,13 +165,15 @@ def _resolve(name: str, address: str, user: str | None, port: int | None,
         proxy = config.get("ProxyJump")
         if isinstance(proxy, str) and proxy:
             jump = _hops(name, proxy, known, paths)
+    connect_to = hostname if isinstance(hostname, str) and hostname else address
     return SshTarget(
         name=name,
-        address=hostname if isinstance(hostname, str) and hostname else address,
+        address=connect_to,
         port=port if port is not None else (conf_port if isinstance(conf_port, int) else 22),
         user=user if user is not None else (conf_user if isinstance(conf_user, str)
                                             and conf_user else _local_user()),
         jump=jump,
+        config_address=None if address in (connect_to, name) else address,
     )
 
 
