@@ -231,7 +231,6 @@ class EngineOps(OperateOps):
         else:
             self.run_model.apply(events)
         self.changed.publish("events")
-        heap.tick()
 
     def on_op_message(self, message: OpMessage) -> None:
         payload = message.payload

@@ -10,19 +10,12 @@ freeze every few seconds of a migration, measured by the benchmark. So:
   walk only what was created since;
 - `freeze()` when a step starts: cheap (no collection), and keeps what a long run builds up
   out of the next full collections. Cyclic garbage frozen this way waits for the next
-  `settle()`, which unfreezes everything first;
-- `tick()` whenever the engine reports (a long action, the seed stream above all, is one
-  step): `freeze()` at most every FREEZE_EVERY_S, so a full collection during it walks at
-  most that long's objects (the benchmark measured 64 ms for one after the stream).
+  `settle()`, which unfreezes everything first.
 """
 
 from __future__ import annotations
 
 import gc
-import time
-
-FREEZE_EVERY_S = 2.0
-_frozen_at = 0.0
 
 
 def settle() -> None:
@@ -32,11 +25,4 @@ def settle() -> None:
 
 
 def freeze() -> None:
-    global _frozen_at
-    _frozen_at = time.monotonic()
     gc.freeze()
-
-
-def tick() -> None:
-    if time.monotonic() - _frozen_at >= FREEZE_EVERY_S:
-        freeze()
