@@ -110,3 +110,15 @@ async def test_preflight(monkeypatch: pytest.MonkeyPatch, hosts: dict[str, FakeH
         assert messages == []
     else:
         assert len(messages) == 1 and words in messages[0], messages
+
+
+async def test_preflight_refuses_a_single_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    step = _step(monkeypatch, {})
+    inv = step.ctx.inventory
+    hosts = {n: h for n, h in inv.hosts.items() if n != "px2"}
+    step.ctx.inventory = inv.model_copy(update={"hosts": hosts, "vip": None})
+    assert step.ctx.inventory.proxies == ["px1"]
+    problems = await proxysql_cluster.preflight(step)
+    assert [p.message for p in problems] == [
+        "proxysql.cluster needs at least two proxy hosts to keep in step; add one, or set "
+        "cluster = false"]

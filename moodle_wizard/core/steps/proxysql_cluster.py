@@ -219,6 +219,9 @@ async def preflight(step: ProxyStep) -> list[Problem]:
     if not step.cfg.cluster:
         return []
     problems: list[Problem] = []
+    if len(step.ctx.inventory.proxies) < 2:
+        return [error("proxysql.cluster needs at least two proxy hosts to keep in step; "
+                      "add one, or set cluster = false")]
     try:
         _config(step, step.ctx.inventory.proxies[0], "x", "x")
     except ValueError as exc:
