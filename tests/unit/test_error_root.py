@@ -68,6 +68,9 @@ class FakeHost:
     async def forward_local_to_path(self, path: str) -> tuple[str, int]:
         return "127.0.0.1", 9
 
+    def stop_forward(self, port: int) -> None:
+        pass
+
     async def run(self, argv: Any, **_: Any) -> Result:
         return Result(0, "", "")
 

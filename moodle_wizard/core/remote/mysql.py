@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import warnings
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import aiomysql
@@ -54,6 +55,9 @@ class Database:
         self.dialect = Dialect(version)
         self._audit = audit
         self._lock = asyncio.Lock()
+        # Closes the SSH forward this connection came through (one per connection: a caller
+        # that connects again and again, as a watcher does, must not leave them behind).
+        self._release: Callable[[], None] = lambda: None
 
     @classmethod
     async def connect(
@@ -78,6 +82,7 @@ class Database:
                 cursorclass=aiomysql.DictCursor,
             )
         except pymysql.err.OperationalError as exc:
+            host.stop_forward(local_port)
             code, text = (*exc.args, "")[:2]
             how = f"as {user!r}" + (
                 " with the given password"
@@ -98,11 +103,13 @@ class Database:
             await cur.execute("SELECT VERSION() AS v, @@version_comment AS c")
             row = await cur.fetchone()
         try:
-            return cls(host.target.name, conn, parse_version(str(row["v"]), str(row["c"])),
-                       audit)
+            db = cls(host.target.name, conn, parse_version(str(row["v"]), str(row["c"])), audit)
         except UnsupportedServerError as exc:
             conn.close()
+            host.stop_forward(local_port)
             raise UnsupportedServerError(f"{host.target.name}: {exc}") from None
+        db._release = partial(host.stop_forward, local_port)
+        return db
 
     async def _execute(self, sql: str, args: Sequence[Any] | None, display: str) -> list[Row]:
         self._audit(self.host_name, display)
@@ -143,3 +150,4 @@ class Database:
 
     async def close(self) -> None:
         self._conn.close()
+        self._release()

@@ -193,6 +193,12 @@ class RemoteHost:
         self._listeners.append(listener)
         return "127.0.0.1", listener.get_port()
 
+    def stop_forward(self, local_port: int) -> None:
+        """Close the forward listening on `local_port` (its connections stay until they end)."""
+        for listener in [x for x in self._listeners if x.get_port() == local_port]:
+            listener.close()
+            self._listeners.remove(listener)
+
     async def forward_local_to_port(self, remote_host: str, remote_port: int) -> tuple[str, int]:
         """Listen on 127.0.0.1:(free port) here, forwarded to remote_host:remote_port as seen
         from this host."""
