@@ -59,7 +59,17 @@ def lab_inventory_text(*, local: bool = False, secrets_file: str | None = None) 
         def move(match: re.Match[str]) -> str:
             return f'address = "127.0.0.1"\nrole = "{match.group(1)}"'
         text = re.sub(r'address = "10\.77\.0\.\d+"\nrole = "(\w+)"', move, text)
-        text = re.sub(r"ssh_port = 22", lambda _: f"ssh_port = {closed_port()}", text)
+        taken: set[int] = set()
+
+        def distinct_port(_: re.Match[str]) -> str:
+            # Two hosts on one port would be "the same machine" to the inventory: the kernel
+            # may hand out a port it has just given back.
+            port = closed_port()
+            while port in taken:
+                port = closed_port()
+            taken.add(port)
+            return f"ssh_port = {port}"
+        text = re.sub(r"ssh_port = 22", distinct_port, text)
     return text
 
 
