@@ -8,11 +8,11 @@ runs until the proxysql step with the option on, then
    admin only: px2 pulls it (its log says so in ProxySQL's words), Moodle's user logs in
    through px2 with it, and px2 keeps it over a restart (saved to disk);
 3. servers do not: a reader OFFLINE_SOFT on px1 only stays ONLINE on px2, whose log says why;
-
-4. a node restarted while the users changed catches up;
+4. a node restarted while the users changed catches up; when both nodes LOAD, the later
+   one wins on both;
 
 and the rollback removes the table. Its own marker and make target (`make test-lab-cluster`,
-not part of `make test`): a migration up to the proxysql step, some minutes.
+not part of `make test`): a migration up to the proxysql step, about a minute.
 """
 
 from __future__ import annotations
@@ -225,3 +225,25 @@ def test_a_restarted_node_catches_up(running_lab: Lab, clustered: Clustered) -> 
         _set_on_px1(lab, clustered, old)
     wait_for("px2 back on the old password", lambda: _moodle_password(
         lab, clustered, "px2") == old, timeout=15)
+
+
+def test_the_later_load_wins_on_both_nodes(running_lab: Lab, clustered: Clustered) -> None:
+    """Both nodes change users: the LOAD with the later epoch (a second later) replaces the
+    other's whole mysql_users on both, nothing merged (the README's last writer wins)."""
+    lab = running_lab
+    old = _moodle_password(lab, clustered, "px1")
+    first, second = "A" + secrets.token_hex(10), "B" + secrets.token_hex(10)
+    try:
+        _set_on_px1(lab, clustered, first)
+        epoch = int(users_checksum(lab, clustered, "px1")[1])
+        # Epochs are seconds: px2's LOAD must come in a later one to be the newer config.
+        wait_for("a second after px1's LOAD", lambda: int(time.time()) > epoch, timeout=5)
+        clustered.admin(lab, "px2", f"UPDATE mysql_users SET password = '{second}' WHERE "
+                                    "username = 'moodleuser'; LOAD MYSQL USERS TO RUNTIME")
+        wait_for("both nodes on px2's later users", lambda: all(
+            _moodle_password(lab, clustered, px) == second for px in ADDRESS), timeout=10)
+        assert users_checksum(lab, clustered, "px1") == users_checksum(lab, clustered, "px2")
+    finally:
+        _set_on_px1(lab, clustered, old)
+    wait_for("both nodes back on the old password", lambda: all(
+        _moodle_password(lab, clustered, px) == old for px in ADDRESS), timeout=15)
