@@ -10,7 +10,7 @@ LAB_DEBS := mariadb-server mariadb-server-core mariadb-backup mariadb-client mar
 # nft: the ProxySQL Cluster option's admin-port firewall, on the lab's proxy hosts (its lab test).
 APT_PACKAGES += nftables
 
-.PHONY: all deps venv test lint unit tui lab-tests test-lab-shapes test-lab-faults test-lab-cluster test-crash-matrix bench demo lab-up lab-down clean
+.PHONY: all deps venv test lint unit tui lab-tests test-lab-shapes test-lab-faults test-lab-cluster test-crash-matrix check-newcomer bench demo lab-up lab-down clean
 
 all: test
 
@@ -114,6 +114,13 @@ demo: deps venv
 	@echo "Remove the lab afterwards with:     $(BIN)/moodle-wizard lab down"
 	@echo
 	$(BIN)/moodle-wizard demo
+
+# The newcomer's path, for real (tests/check_newcomer.sh): a clone in a fresh 0700 directory,
+# the README's two commands' non-interactive parts there, a plain `pip install` into a fresh
+# venv, its `lab up` refusal and the fix it names, then a whole lab migration and rollback by
+# that install. About 8 minutes; needs root, PyPI through pip, and no lab up. Not in make test.
+check-newcomer:
+	sh tests/check_newcomer.sh
 
 clean:
 	rm -rf $(VENV) dist build *.egg-info
