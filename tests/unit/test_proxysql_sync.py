@@ -197,6 +197,22 @@ def _fake_cluster(monkeypatch: pytest.MonkeyPatch, ctx: Context, in_step: set[st
     return ran
 
 
+def test_every_node_is_staged_before_any_node_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ProxySQL Cluster on, a node pulls another's users a few seconds after a LOAD there
+    and rewrites its whole MEMORY table: all the DELETE/INSERTs come before the first LOAD,
+    so a pull never falls between one of them and the other."""
+    ctx = _migrated(monkeypatch)
+    ran = _fake_cluster(monkeypatch, ctx, set(), [])
+    asyncio.run(sync.run_sync(ctx))
+    assert [(name, sql.split(" (")[0]) for name, _, sql in ran] == [
+        ("px1", "DELETE FROM mysql_users WHERE username IN"), ("px1", "INSERT INTO mysql_users"),
+        ("px2", "DELETE FROM mysql_users WHERE username IN"), ("px2", "INSERT INTO mysql_users"),
+        ("px1", "LOAD MYSQL USERS TO RUNTIME"), ("px1", "SAVE MYSQL USERS TO DISK"),
+        ("px2", "LOAD MYSQL USERS TO RUNTIME"), ("px2", "SAVE MYSQL USERS TO DISK")]
+    assert [a.id for a in ctx.state.cluster.history[-1].actions] == [
+        "users:px1", "users:px2", "load:px1", "load:px2", "verify"]
+
+
 def test_only_the_nodes_out_of_step_change_and_the_run_is_journaled(
         monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = _migrated(monkeypatch)
@@ -211,7 +227,8 @@ def test_only_the_nodes_out_of_step_change_and_the_run_is_journaled(
     assert verified == [NEW]
     op = ctx.state.cluster.history[-1]
     assert (op.kind, op.target, op.status) == (OperationKind.SYNC, "px1", OperationStatus.DONE)
-    assert [(a.id, a.status) for a in op.actions] == [("users:px1", "done"), ("verify", "done")]
+    assert [(a.id, a.status) for a in op.actions] == [
+        ("users:px1", "done"), ("load:px1", "done"), ("verify", "done")]
     assert ctx.state.cluster.operation is None
     assert report.lines[0] == "px1: mysql_users: another password; runtime_mysql_users: " \
                               "another password -> changed"

@@ -42,8 +42,9 @@ from moodle_wizard.core.operate.sync_rows import (
     TABLES,
     USER_COLUMNS,
     NodeState,
+    load_statements,
     node_state,
-    user_statements,
+    stage_statements,
 )
 from moodle_wizard.core.operate.topology import topology
 from moodle_wizard.core.poll import poll_until
@@ -155,11 +156,19 @@ async def sync_plan(ctx: Context) -> SyncPlan:
     user = await read_config(ctx)
     await check_primary_login(ctx, user, primary)
     nodes = await node_states(ctx, user)
+    changing = [n.node for n in nodes if not n.in_step]
+    # Every node's MEMORY first, then each node's LOAD: with ProxySQL Cluster on, a node pulls
+    # another's users a few seconds after a LOAD there and rewrites its whole MEMORY table,
+    # which must never land between one of our DELETEs and its INSERT.
     actions: list[Action] = [
-        moves.action(ctx, f"users:{n.node}", f"ProxySQL on {n.node}: Moodle's user "
-                     f"{user.username} with config.php's password",
-                     [AdminSql(n.node, s) for s in user_statements(user)], host=n.node)
-        for n in nodes if not n.in_step]
+        moves.action(ctx, f"users:{px}", f"ProxySQL on {px}: Moodle's user {user.username} "
+                     "with config.php's password, in MEMORY",
+                     [AdminSql(px, s) for s in stage_statements(user)], host=px)
+        for px in changing]
+    actions += [
+        moves.action(ctx, f"load:{px}", f"ProxySQL on {px}: its users to RUNTIME and DISK",
+                     [AdminSql(px, s) for s in load_statements()], host=px)
+        for px in changing]
     if actions:
         actions.append(Action("verify", "Verify: the same mysql_users checksum on every node; "
                               f"{user.username} logs in through each node and the VIP",

@@ -12,7 +12,8 @@ from typing import Any
 from moodle_wizard.core.render.proxysql import FrontendUser, users_statements
 from moodle_wizard.core.sql.statement import Statement
 
-__all__ = ["USER_COLUMNS", "NodeState", "node_state", "password_matches", "user_statements"]
+__all__ = ["USER_COLUMNS", "NodeState", "load_statements", "node_state", "password_matches",
+           "stage_statements", "user_statements"]
 
 # The columns read back for comparison (as the proxysql step's verify reads runtime_mysql_users).
 USER_COLUMNS = ("username", "password", "active", "default_hostgroup", "default_schema",
@@ -21,11 +22,20 @@ USER_COLUMNS = ("username", "password", "active", "default_hostgroup", "default_
 TABLES = ("mysql_users", "runtime_mysql_users")
 
 
-def user_statements(user: FrontendUser) -> list[Statement]:
+def stage_statements(user: FrontendUser) -> list[Statement]:
     """Moodle's user replaced in MEMORY by the proxysql step's own statements for it
-    (render/proxysql.py's users_statements), then loaded to RUNTIME and saved to DISK."""
-    return [*users_statements([user]), Statement("LOAD MYSQL USERS TO RUNTIME"),
-            Statement("SAVE MYSQL USERS TO DISK")]
+    (render/proxysql.py's users_statements)."""
+    return users_statements([user])
+
+
+def load_statements() -> list[Statement]:
+    """MEMORY's users to RUNTIME, and saved to DISK."""
+    return [Statement("LOAD MYSQL USERS TO RUNTIME"), Statement("SAVE MYSQL USERS TO DISK")]
+
+
+def user_statements(user: FrontendUser) -> list[Statement]:
+    """What one node runs, staged then loaded (sync runs the two halves on all nodes in turn)."""
+    return [*stage_statements(user), *load_statements()]
 
 
 def _native_hash(password: str) -> str:
