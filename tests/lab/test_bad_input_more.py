@@ -19,6 +19,7 @@ from tests.lab.wizard import LAB_INVENTORY, Wizard
 
 SSH_CONFIG = "/root/.ssh/config"
 DB2 = 'address = "10.77.0.12"\nrole = "replica"\nssh_user = "root"'
+PX2 = 'address = "10.77.0.22"\nrole = "proxy"\nssh_user = "root"'
 
 
 @pytest.fixture()
@@ -34,9 +35,19 @@ def wizard(running_lab: Lab) -> Iterator[Wizard]:
 # -- SSH -------------------------------------------------------------------------------------
 
 def test_wrong_ssh_user(running_lab: Lab, wizard: Wizard) -> None:
-    inventory = wizard.inventory("ssh-user", **{DB2: DB2.replace('"root"', '"mwnobody"')})
+    inventory = wizard.inventory("ssh-user", **{PX2: PX2.replace('"root"', '"mwnobody"')})
     refused_first_half(running_lab, wizard, inventory,
-                       "db2: mwnobody@10.77.0.12 refused our SSH keys")
+                       "px2: mwnobody@10.77.0.22 refused our SSH keys")
+
+
+def test_a_database_host_reached_as_another_user_than_root(running_lab: Lab,
+                                                           wizard: Wizard) -> None:
+    """Not supported in this version (README, SSH config and non-root users): refused before
+    anything connects to it, with the fix."""
+    inventory = wizard.inventory("db-user", **{DB2: DB2.replace('"root"', '"mwnobody"')})
+    out = refused_first_half(running_lab, wizard, inventory,
+                             "db2: it is a database host reached as mwnobody, not root")
+    assert 'set ssh_user = "root" for db2' in out, out
 
 
 def test_wrong_ssh_key(running_lab: Lab, wizard: Wizard) -> None:
@@ -46,9 +57,12 @@ def test_wrong_ssh_key(running_lab: Lab, wizard: Wizard) -> None:
     wizard.files.extend([key, key + ".pub"])
 
     def other_key_for_db2(text: str) -> str:
-        # The wizard connects to the inventory's address, so that is what ssh_config matches.
-        return (f"Host 10.77.0.12\n    IdentityFile {key}\n    IdentitiesOnly yes\n\n"
-                + text)
+        # The wizard reads ~/.ssh/config as `ssh db2` does: the lab's `Host db2` block (and one
+        # for its address) gives the key. IdentityFile lines add up in ssh, so db2's own is
+        # replaced, not shadowed by an earlier block.
+        block = "Host db2\n    HostName 10.77.0.12\n    User root\n    IdentityFile "
+        assert block + "/root/.ssh/id_ed25519\n" in text, text
+        return text.replace(block + "/root/.ssh/id_ed25519\n", f"{block}{key}\n")
 
     with edited(lab, "jump", SSH_CONFIG, other_key_for_db2):
         refused_first_half(lab, wizard, LAB_INVENTORY,

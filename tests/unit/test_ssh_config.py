@@ -101,13 +101,6 @@ def test_a_negated_pattern_excludes_the_host(config: list[Path]) -> None:
     assert sshconfig.load("db4", "10.0.0.14", config).get("ServerAliveInterval") == 5
 
 
-def test_hostname_and_proxyjump_become_the_address_and_a_jump_target(
-        config: list[Path]) -> None:
-    target = resolve("web", "10.0.0.20", paths=config)
-    assert target.address == "10.0.0.99"
-    assert target.jump == SshTarget("bastion", "10.0.0.5", user="jumper")
-
-
 def test_a_proxyjump_naming_an_inventory_host_is_that_host(config: list[Path]) -> None:
     bastion = SshTarget("bastion", "10.0.0.5", port=2022, user="root")
     target = resolve("web", "10.0.0.20", paths=config,
@@ -131,9 +124,19 @@ def test_asyncssh_gets_the_config_with_address_port_and_user_pinned(
         "10.0.0.11", 22, "root")
     assert pinned.get("IdentityFile") == ["~/.ssh/id_db1"]  # %n: the inventory's name
     web = for_connection(resolve("web", "10.0.0.20", paths=config), config)
-    assert web.get("ProxyJump") is None and web.get("Hostname") == "10.0.0.99"
-    # the block for the inventory's address applies though HostName moved the connection
+    assert web.get("ProxyJump") is None and web.get("Hostname") == "10.0.0.20"
+    # the block for the inventory's address applies too
     assert web.get("IdentityFile") == ["~/.ssh/web_by_address"]
+
+
+def test_the_inventorys_address_wins_over_a_hostname_in_the_config(config: list[Path]) -> None:
+    """ProxySQL, keepalived and the replicas use the inventory's address: SSH must reach that
+    machine, not the one a `Host web` block's HostName names (the lab's jump host has such
+    blocks for every lab host; a test that moved db3 to another address still reached it)."""
+    assert resolve("web", "10.0.0.20", paths=config).address == "10.0.0.20"
+    # A ProxyJump hop that is no inventory host has only the config's HostName.
+    assert resolve("web", "10.0.0.20", paths=config).jump == SshTarget(
+        "bastion", "10.0.0.5", port=22, user="jumper")
 
 
 def test_a_bad_config_line_is_one_clear_error(tmp_path: Path) -> None:

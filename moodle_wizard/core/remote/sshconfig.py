@@ -10,7 +10,9 @@ with asyncssh's own parser (its options, percent expansion, Include, Match), and
 - a `Host` line matches the inventory's name (as `ssh db1`) OR its address (a `Host 10.0.0.11`
   block, which applied before the name did, still does); a negated pattern that matches
   either excludes the host. As in ssh, the first value obtained wins, in file order;
-- the address connected to is the config's HostName, else the inventory's address; the port,
+- the address connected to is the inventory's (it always sets one, and ProxySQL, keepalived
+  and the replicas use that address: SSH must reach the same machine), never a `HostName` of
+  the config, which applies only to a ProxyJump hop that is not an inventory host; the port,
   user and jump are the inventory's `ssh_port`, `ssh_user`, `ssh_jump` when it sets them (the
   inventory wins), else the config's Port, User, ProxyJump, else 22, the local user (the
   wizard runs as root: root) and none;
@@ -138,25 +140,26 @@ def connection_options(target: SshTarget,
 def resolve(name: str, address: str, *, user: str | None = None, port: int | None = None,
             jump: SshTarget | None = None,
             known: Callable[[str], SshTarget | None] = lambda _: None,
-            paths: Sequence[Path] | None = None) -> SshTarget:
+            paths: Sequence[Path] | None = None, hop: bool = False) -> SshTarget:
     """The target `ssh NAME` would reach, the inventory's explicit settings winning.
 
     `jump` is the inventory's ssh_jump (it wins over ProxyJump); `known` gives the target of
-    an inventory host by its name (a ProxyJump hop that names one)."""
+    an inventory host by its name (a ProxyJump hop that names one). `hop`: a ProxyJump hop
+    that is no inventory host, whose address is the config's HostName if it has one."""
     depth = _DEPTH.get()
     if depth > _MAX_HOPS:
         raise RemoteError(name, f"its ProxyJump chain is longer than {_MAX_HOPS} hops (a loop "
                                 f"in the SSH config?); check `ssh -G {name}`")
     token = _DEPTH.set(depth + 1)
     try:
-        return _resolve(name, address, user, port, jump, known, paths)
+        return _resolve(name, address, user, port, jump, known, paths, hop)
     finally:
         _DEPTH.reset(token)
 
 
 def _resolve(name: str, address: str, user: str | None, port: int | None,
              jump: SshTarget | None, known: Callable[[str], SshTarget | None],
-             paths: Sequence[Path] | None) -> SshTarget:
+             paths: Sequence[Path] | None, hop: bool) -> SshTarget:
     config = load(name, address, paths)
     hostname = config.get("Hostname")
     conf_port = config.get("Port")
@@ -165,7 +168,7 @@ def _resolve(name: str, address: str, user: str | None, port: int | None,
         proxy = config.get("ProxyJump")
         if isinstance(proxy, str) and proxy:
             jump = _hops(name, proxy, known, paths)
-    connect_to = hostname if isinstance(hostname, str) and hostname else address
+    connect_to = hostname if hop and isinstance(hostname, str) and hostname else address
     return SshTarget(
         name=name,
         address=connect_to,
@@ -217,7 +220,7 @@ def _hops(name: str, proxy: str, known: Callable[[str], SshTarget | None],
         else:
             target = resolve(host, inventory.address if inventory else host,
                              user=hop_user or None, port=hop_port, jump=previous, known=known,
-                             paths=paths)
+                             paths=paths, hop=inventory is None)
         if target.name == name:
             raise RemoteError(name, f"its ProxyJump {proxy!r} goes through itself; fix the "
                                     f"SSH config")
