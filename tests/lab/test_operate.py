@@ -173,7 +173,8 @@ def test_failover_after_a_crash_then_rejoin_and_switch_back(running_lab: Lab,
         writes = writer.stop()
     assert_primary(lab, m, "db1", ("db2", "db3"))
     same_data_everywhere(lab, "db1", ("db2", "db3"))
-    report = health(m)
-    assert report["healthy"] is True, [i for i in report["items"] if i["ok"] is False]
+    # The replicas were pointed at db1 again: ProxySQL's monitor takes one whose lag read NULL
+    # meanwhile out of the readers until its next lag check, so health is waited for.
+    cluster.healthy(m.wizard)
     print(f"\nfailover with a writer: {len(writes['ok'])} writes ok, "
           f"{len(writes['failed'])} failed, longest pause {longest_pause(writes['ok']):.2f} s")
