@@ -144,12 +144,12 @@ def step_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cluster: Cluster,
         cluster.asked_cores.append(name)
         return 2
 
-    async def another(ctx: Any, name: str) -> FakeDb:
+    async def another(name: str) -> FakeDb:
         return FakeDb(cluster, name)
 
     monkeypatch.setattr(ctx, "db", db)
     monkeypatch.setattr(checksums, "host_cores", two_cores)
-    monkeypatch.setattr(checksums, "extra_connection", another)
+    monkeypatch.setattr(ctx, "connect_db", another)
     monkeypatch.setattr(ctx, "save", lambda: None)
     return Replicas(ctx), events
 

@@ -211,16 +211,3 @@ async def host_cores(ctx: Context, name: str) -> int:
     """The host's processors (1 when it cannot tell)."""
     out = await (await ctx.host(name)).run(["nproc"], check=False)
     return int(out.stdout.strip()) if out.stdout.strip().isdigit() else 1
-
-
-async def extra_connection(ctx: Context, name: str) -> Database:
-    """Another admin connection to `name`'s server, as `ctx.db` makes them (a Database runs
-    one statement at a time: parallel checksums need connections of their own)."""
-    mig = ctx.inventory.migration
-    admin = mig.db_admin_user if name == ctx.inventory.source else None
-    host = await ctx.host(name)
-    return await Database.connect(
-        host, socket=mig.db_socket,
-        user=admin or host.target.user,
-        password=ctx.secrets.get("db_admin_password") if admin else None,
-        audit=ctx.audit.sql)

@@ -136,8 +136,9 @@ class Consistency(ReplicasBase):
             return [first]
         size = checksums.pool_size(await checksums.host_cores(self.ctx, host),
                                    source=host == self.ctx.inventory.source)
+        # A Database runs one statement at a time: parallel checksums need their own.
         return [first, *await checksums.together(
-            *(checksums.extra_connection(self.ctx, host) for _ in range(size - 1)))]
+            *(self.ctx.connect_db(host) for _ in range(size - 1)))]
 
     async def _replica_pass(self, conns: list[Database], units: list[Unit],
                             pos: str) -> dict[Unit, Any]:
