@@ -143,6 +143,8 @@ class Engine:
         except BaseException as exc:
             self._fail(step.name, f"{type(exc).__name__}: {exc}")
             raise
+        finally:
+            await step.settle()
         record.status = StepStatus.DONE
         record.finished_at = _now()
         ctx.save()

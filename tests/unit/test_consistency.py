@@ -62,6 +62,7 @@ class FakeDb:
 
     def __init__(self, cluster: Cluster, host: str) -> None:
         self.c, self.host_name, self.closed = cluster, host, False
+        self.checksums = 0
         self.version = SimpleNamespace(is_mariadb=True)
         cluster.conns.append(self)
 
@@ -80,6 +81,7 @@ class FakeDb:
         if sql.startswith(("CHECKSUM TABLE", "SELECT COUNT(*)")):
             table = table_of(sql)
             c.ran[host].append((table, args))
+            self.checksums += 1
             if host == "db1" and table == c.hot and c.writes:
                 c.writes -= 1
                 c.write(table)
@@ -151,6 +153,7 @@ def step_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cluster: Cluster,
     monkeypatch.setattr(checksums, "host_cores", two_cores)
     monkeypatch.setattr(ctx, "connect_db", another)
     monkeypatch.setattr(ctx, "save", lambda: None)
+    ctx.discovered.source.data_bytes = sum(TABLES.values()) * cluster.row_bytes
     return Replicas(ctx), events
 
 
@@ -254,3 +257,38 @@ async def test_sampled_finds_a_difference_in_a_sampled_chunk(
     step, _ = step_on(tmp_path, monkeypatch, cluster, migration='verify = "sampled"')
     with pytest.raises(StepError, match=r"db3:mdl_log\[16669\.\.25000\]$"):
         await step._verify_checksums()
+
+
+async def test_the_sources_first_pass_runs_early_and_the_verify_checksums_only_the_replicas(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster = Cluster(TABLES)
+    step, events = step_on(tmp_path, monkeypatch, cluster)
+    step.begin_source_checksums()
+    await asyncio.sleep(0.01)  # the step's other actions run meanwhile
+    assert sorted(t for t, _ in cluster.ran["db1"]) == sorted(TABLES)
+    # Never on the connection the step's actions share.
+    assert cluster.conns[0].checksums == 0
+    # Moodle writes to mdl_user, and the replicas apply it, before they are checksummed:
+    # mdl_user is compared again.
+    cluster.write("mdl_user")
+    cluster.applied = dict.fromkeys(REPLICAS, 1)
+    await step._verify_checksums()
+    db1 = [t for t, _ in cluster.ran["db1"]]
+    assert db1.count("mdl_user") == 2 and db1.count("mdl_log") == 1
+    assert all(c.closed for c in cluster.conns[3:])
+    [line] = said(events)
+    assert "(full: 3 tables; db1's first pass while the replicas started) in" in line
+
+
+async def test_an_early_pass_still_running_when_the_step_fails_is_stopped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster = Cluster(TABLES)
+    step, events = step_on(tmp_path, monkeypatch, cluster)
+    step.begin_source_checksums()
+    await asyncio.sleep(0)
+    await step.settle()
+    assert len(cluster.ran["db1"]) < len(TABLES)
+    assert all(c.closed for c in cluster.conns[3:])
+    # The verify of a later run has no early pass to take: it does its own.
+    await step._verify_checksums()
+    assert "first pass" not in said(events)[0]

@@ -261,3 +261,22 @@ async def test_a_failed_step_records_the_error_masked(make_engine: Any) -> None:
     text = make_engine.path.read_text()
     assert "s3cret-value" not in text and "********" in text
     assert load(make_engine.path).step(StepName.REPLICAS).status == StepStatus.FAILED
+
+
+async def test_a_step_settles_its_background_work_when_it_ends_done_or_failed(
+        make_engine: Any) -> None:
+    settled: list[str] = []
+
+    async def settle(self: ToyStep) -> None:
+        settled.append(self.name.value)
+
+    ToyStep.settle = settle  # type: ignore[method-assign]
+    WORLD.crash_in = "replicas:y"
+    try:
+        engine, _ = make_engine()
+        with pytest.raises(Crash):
+            await engine.run()
+    finally:
+        del ToyStep.settle
+    # Once per step that began, the crashed one included.
+    assert settled == ["discover", "prepare-source", "replicas"]

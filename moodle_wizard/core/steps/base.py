@@ -103,6 +103,11 @@ class Step(ABC):
     @abstractmethod
     def rollback_plan(self) -> list[Action]: ...
 
+    async def settle(self) -> None:
+        """Stops what the step began in the background and did not wait for (called when its
+        apply ends, done or failed). Most steps begin nothing."""
+        return None
+
     async def rollback_preflight(self) -> None:
         """What this step's rollback would refuse, checked before the engine rolls back any
         step (it raises OperatorError): a rollback whose third step would refuse must not

@@ -123,7 +123,7 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
             seed_key.install_runbook(self.ctx, recv_cmd), host=src))
         actions.append(Action(
             "stream", f"Stream one {self.method} backup of {src} to "
-            f"{', '.join(inv.replicas)} (detached job on {src})", self.stream,
+            f"{', '.join(inv.replicas)} (detached job on {src})", self.stream_then_checksum,
             [self.planned_stream().render()], done=self.stream_succeeded, host=src))
         if self.method == "physical":
             # All prepares first: they run at once, one job per replica.
@@ -150,6 +150,11 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
                               self.cleanup_seed, self.cleanup_runbook(planned=True),
                               host=src))
         return actions + proxy_first.readers(self.ctx)
+
+    async def stream_then_checksum(self) -> None:
+        await self.stream()
+        # The verify's checksums of the source need nothing more from the replicas.
+        self.begin_source_checksums()
 
     # -- rollback ----------------------------------------------------------------------
 
