@@ -21,7 +21,7 @@ from bench.writes import during
 from moodle_wizard.lab import lab
 from moodle_wizard.tui.app import WizardApp
 from moodle_wizard.tui.screens.confirm import ConfirmModal
-from tests.lab.test_tui_end_to_end import start_migration, wait_for
+from tests.lab.tui_drive import start_migration, wait_for
 
 
 def status_kb(field: str) -> int:
