@@ -2,28 +2,32 @@
 
 TOML, validated with pydantic. It names secrets by reference only; their values come from
 environment variables, a 0600 secrets file or a prompt (see secrets.py), never from here.
+The sections that stand alone ([proxysql], [vip]) are in `inventory_parts`.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import re
 import tomllib
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from moodle_wizard.core.errors import OperatorError
-
-# \A...\Z, not ^...$: "$" also matches before a trailing newline, and "mw_repl\n"
-# would pass and end up inside a GRANT. Callers use fullmatch as well.
-HOSTNAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9.-]{0,252}\Z")
-NAME_RE = re.compile(r"\A[A-Za-z][A-Za-z0-9_-]{0,31}\Z")
-USER_RE = re.compile(r"\A[a-z_][a-z0-9_.-]{0,31}\Z")
-PATH_RE = re.compile(r"\A/[A-Za-z0-9._/+-]*\Z")
-SQL_USER_RE = re.compile(r"\A[A-Za-z0-9_]{1,32}\Z")
+from moodle_wizard.core.inventory_parts import (
+    HOSTNAME_RE,
+    NAME_RE,
+    PATH_RE,
+    SQL_USER_RE,
+    USER_RE,
+    Backup,
+    ProxySQL,
+    Strict,
+    Vip,
+    rate_bytes,
+)
 
 
 class InventoryError(OperatorError):
@@ -38,15 +42,15 @@ class Role(StrEnum):
     PROXY = "proxy"
     APP = "app"
     JUMP = "jump"
+    # Holds an existing backup of the source ([backup] host); the wizard only reads there.
+    BACKUP = "backup"
 
 
 class SeedMethod(StrEnum):
     PHYSICAL = "physical"
     LOGICAL = "logical"
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A backup that already exists ([backup] host and path): the source is not read.
+    EXISTING = "existing"
 
 
 # The one shape where a host plays two roles: Moodle and its database on one server (where
@@ -133,6 +137,21 @@ class Migration(Strict):
     # TLS in transit (core/tls.py): a CA on the jump host, a certificate per database server,
     # TLS required for replication and ProxySQL's backends (its monitor included).
     tls: bool = False
+    # The seed stream's rate limit ("100MB/s"), to be gentle with a live primary; unset: as
+    # fast as the hosts and the network go.
+    stream_limit: str | None = None
+
+    @field_validator("stream_limit")
+    @classmethod
+    def _stream_limit(cls, v: str | None) -> str | None:
+        if v is not None:
+            rate_bytes(v)
+        return v
+
+    @property
+    def stream_limit_bytes(self) -> int | None:
+        """The stream limit in bytes a second, or None without one."""
+        return rate_bytes(self.stream_limit) if self.stream_limit else None
 
     @field_validator("name")
     @classmethod
@@ -190,84 +209,6 @@ class Migration(Strict):
         return v
 
 
-class ProxySQL(Strict):
-    """How the wizard sets up ProxySQL on the proxy hosts (every key has a default)."""
-
-    # The admin login each node has before the wizard (a fresh package: admin/admin). Its
-    # password is the secret proxysql_initial_admin_password; unset means "admin".
-    initial_admin_user: str = "admin"
-    # The admin user that replaces those credentials; its password is generated.
-    admin_user: str = "mw_admin"
-    admin_port: int = Field(default=6032, ge=1, le=65535)
-    # Where Moodle connects (ProxySQL's mysql-interfaces; the package default is 6033).
-    client_port: int = Field(default=6033, ge=1, le=65535)
-    writer_hostgroup: int = Field(default=10, ge=0, le=2147483647)
-    reader_hostgroup: int = Field(default=20, ge=0, le=2147483647)
-    # An optional read-only DB user routed to the replicas, for Moodle's dboptions['readonly'];
-    # its password is generated. Unset: no read-only user, no readonly block in config.php.
-    readonly_user: str | None = None
-    # Seconds: a replica further behind than this (or whose replication stopped) leaves the
-    # readers until it catches up, so Moodle's safe reads are never staler; reads fall back to
-    # the primary while no replica serves. 0: lag is not checked. With MySQL 8.4 backends see
-    # render.proxysql.proxysql_lag_warning (ProxySQL 2.7 cannot measure lag there).
-    max_replication_lag: int = Field(default=30, ge=0, le=126144000)
-    # ProxySQL Cluster between the proxy nodes, for mysql_users only (a password changed on
-    # one node reaches the other): each node's admin interface then also listens on its own
-    # address, reachable from the other proxies only (an nftables table of the wizard's).
-    # cluster_user is a full admin of every node; its password (secret
-    # proxysql_cluster_password) is generated. See the README's "ProxySQL Cluster".
-    cluster: bool = False
-    cluster_user: str = "mw_cluster"
-
-    @field_validator("initial_admin_user", "admin_user", "readonly_user", "cluster_user")
-    @classmethod
-    def _users(cls, v: str | None) -> str | None:
-        # ProxySQL keeps admin credentials as `user:pass;user:pass`.
-        if v is not None and not SQL_USER_RE.fullmatch(v):
-            raise ValueError(f"{v!r}: use letters, digits and '_' (max 32)")
-        return v
-
-    @model_validator(mode="after")
-    def _hostgroups(self) -> ProxySQL:
-        if self.writer_hostgroup == self.reader_hostgroup:
-            raise ValueError(f"writer_hostgroup and reader_hostgroup are both "
-                             f"{self.writer_hostgroup}; they must differ")
-        if self.admin_port == self.client_port:
-            raise ValueError(f"admin_port and client_port are both {self.admin_port}")
-        # ProxySQL lets `admin` and `stats` log in from localhost only, and one name cannot
-        # be two admin users: the peer's logins would fail.
-        if self.cluster_user in {"admin", "stats", self.admin_user, self.initial_admin_user}:
-            raise ValueError(f"proxysql.cluster_user {self.cluster_user!r}: give the Cluster "
-                             "user a name of its own (not admin, stats or the admin users)")
-        return self
-
-
-class Vip(Strict):
-    """The virtual IP keepalived moves between the proxy hosts; Moodle connects to it."""
-
-    address: str
-    # The interface on every proxy host that carries the VIP's subnet.
-    interface: str = "eth0"
-    # Unset: chosen by the wizard, unused on the segment (it listens for VRRP first).
-    virtual_router_id: int | None = Field(default=None, ge=1, le=255)
-
-    @field_validator("address")
-    @classmethod
-    def _ipv4(cls, v: str) -> str:
-        try:
-            ipaddress.IPv4Address(v)
-        except ValueError:
-            raise ValueError(f"{v!r} is not an IPv4 address") from None
-        return v
-
-    @field_validator("interface")
-    @classmethod
-    def _iface(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9_.@:-]{1,15}", v):
-            raise ValueError(f"{v!r} is not a network interface name")
-        return v
-
-
 class SecretsSource(Strict):
     file: str | None = None
     env_prefix: str = "MOODLE_WIZARD_"
@@ -279,6 +220,7 @@ class Inventory(Strict):
     secrets: SecretsSource = SecretsSource()
     proxysql: ProxySQL = ProxySQL()
     vip: Vip | None = None
+    backup: Backup | None = None
     path: Path | None = Field(default=None, exclude=True)
 
     @field_validator("hosts")
@@ -337,6 +279,7 @@ class Inventory(Strict):
                                               self.migration.monitor_user):
             raise ValueError(f"proxysql.cluster_user {px.cluster_user!r} is also a database "
                              "user; give it a name of its own")
+        self._backup_host()
         preferred = self.migration.preferred_primary
         if preferred is not None and preferred not in self.names(Role.REPLICA):
             raise ValueError(f"migration.preferred_primary = {preferred!r} is not a host with "
@@ -350,6 +293,30 @@ class Inventory(Strict):
                 "every database server needs its own server_id"
             )
         return self
+
+    def _backup_host(self) -> None:
+        existing = self.migration.backup_method == SeedMethod.EXISTING
+        if existing and self.backup is None:
+            raise ValueError('backup_method = "existing" needs a [backup] section: the host '
+                             'that holds the backup (host = "...") and its path (path = "...")')
+        if self.backup is None:
+            return
+        if not existing:
+            raise ValueError('a [backup] section is only used with backup_method = "existing"; '
+                             "set that, or remove the section")
+        host = self.hosts.get(self.backup.host)
+        if host is None:
+            raise ValueError(f"backup.host = {self.backup.host!r} is not a host in this "
+                             'inventory; add it under [hosts] with role = "backup"')
+        if not {Role.BACKUP, Role.SOURCE} & set(host.plays):
+            raise ValueError(f"backup.host = {self.backup.host!r} plays "
+                             f"{', '.join(r.value for r in host.plays)}; a backup is read on "
+                             'the source or on a host with role = "backup"')
+
+    @property
+    def backup_host(self) -> str | None:
+        """The host holding the existing backup, if the replicas are seeded from one."""
+        return self.backup.host if self.backup else None
 
     def names(self, role: Role) -> list[str]:
         return [n for n, h in self.hosts.items() if role in h.plays]

@@ -16,7 +16,6 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from moodle_wizard.core.inventory import (
-    NAME_RE,
     Host,
     Inventory,
     InventoryError,
@@ -24,6 +23,7 @@ from moodle_wizard.core.inventory import (
     Role,
     load_inventory,
 )
+from moodle_wizard.core.inventory_parts import NAME_RE
 from moodle_wizard.core.state import state_dir
 from moodle_wizard.tui.toml_writer import dumps
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from moodle_wizard.core.inventory import InventoryError, SeedMethod, load_inventory
+from moodle_wizard.core.inventory_parts import rate_bytes
 
 GOOD = """
 [migration]
@@ -147,3 +148,43 @@ def test_a_host_without_a_role_is_refused(tmp_path: Path) -> None:
     text = SINGLE_SERVER.replace('roles = ["source", "app"]\n', "")
     with pytest.raises(InventoryError, match="not both or neither"):
         load_inventory(write(tmp_path, text))
+
+
+def _with(extra_migration: str = "", tail: str = "", hosts: str = "") -> str:
+    return (f'[migration]\nname = "t"\n{extra_migration}\n'
+            '[hosts]\ndb1 = { address = "10.0.0.1", role = "source" }\n'
+            'db2 = { address = "10.0.0.2", role = "replica" }\n'
+            'app = { address = "10.0.0.3", role = "app" }\n' + hosts + tail)
+
+
+@pytest.mark.parametrize(("migration", "tail", "hosts", "message"), [
+    ('backup_method = "existing"', "", "", r'needs a \[backup\] section'),
+    ("", '[backup]\nhost = "db1"\npath = "/b"\n', "",
+     r'only used with backup_method = "existing"'),
+    ('backup_method = "existing"', '[backup]\nhost = "nas"\npath = "/b"\n', "",
+     r"'nas' is not a host in this inventory; add it under \[hosts\] with role = \"backup\""),
+    ('backup_method = "existing"', '[backup]\nhost = "app"\npath = "/b"\n', "",
+     r"plays app; a backup is read on the source or on a host with role = \"backup\""),
+    ('backup_method = "existing"', '[backup]\nhost = "db1"\npath = "b/../c"\n', "",
+     r"backup.path: 'b/../c' is not a plain absolute path"),
+    ('stream_limit = "fast"', "", "", r"'fast' is not a rate: write it as \"100MB/s\""),
+    ('stream_limit = "0MB/s"', "", "", r"is not a rate"),
+])
+def test_backup_and_stream_limit_mistakes_are_one_clear_line(
+        tmp_path: Path, migration: str, tail: str, hosts: str, message: str) -> None:
+    path = tmp_path / "inv.toml"
+    path.write_text(_with(migration, tail, hosts))
+    with pytest.raises(InventoryError, match=message):
+        load_inventory(path)
+
+
+def test_an_existing_backup_on_a_backup_host_and_a_stream_limit(tmp_path: Path) -> None:
+    path = tmp_path / "inv.toml"
+    path.write_text(_with('backup_method = "existing"\nstream_limit = "50MB/s"',
+                          '[backup]\nhost = "nas"\npath = "/srv/backups/moodle"\n',
+                          'nas = { address = "10.0.0.9", role = "backup" }\n'))
+    inv = load_inventory(path)
+    assert inv.backup_host == "nas" and inv.backup is not None
+    assert inv.backup.path == "/srv/backups/moodle"
+    assert inv.migration.stream_limit_bytes == 50_000_000
+    assert rate_bytes("1.5GiB/s") == int(1.5 * 2**30) and rate_bytes("800 kB/s") == 800_000

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from moodle_wizard.core.context import Context
-from moodle_wizard.core.inventory import ProxySQL
+from moodle_wizard.core.inventory_parts import ProxySQL
 from moodle_wizard.core.render.proxysql import ProxySqlConfigError
 from moodle_wizard.core.render.proxysql_cluster import (
     ClusterConfig,

@@ -19,7 +19,7 @@ from moodle_wizard.core.steps.base import StepError
 if TYPE_CHECKING:
     from moodle_wizard.core.context import Context
     from moodle_wizard.core.facts import MoodleFacts, ProxySQLFacts
-    from moodle_wizard.core.inventory import ProxySQL
+    from moodle_wizard.core.inventory_parts import ProxySQL
     from moodle_wizard.core.render.proxysql import ProxySqlConfig
 
 SETTLE_TIMEOUT_S = 30.0
