@@ -41,6 +41,8 @@ class Cluster:
         self.ran: dict[str, list[tuple[str, Any]]] = {h: [] for h in ("db1", *REPLICAS)}
         self.conns: list[FakeDb] = []
         self.asked_cores: list[str] = []
+        # Hosts whose next MASTER_GTID_WAIT times out.
+        self.wait_times_out: set[str] = set()
 
     def rows(self, host: str, table: str) -> list[Row]:
         n = len(self.events) if host == "db1" else self.applied[host]
@@ -99,6 +101,9 @@ class FakeDb:
         if sql.startswith("SELECT MASTER_GTID_WAIT"):
             # Caught up to the position and no further: the least a replica may be at.
             assert c.sql_running[host]
+            if host in c.wait_times_out:
+                c.wait_times_out.discard(host)
+                return [{"r": -1}]
             c.applied[host] = max(c.applied[host], seqno(args[0]))
             return [{"r": 0}]
         if sql == "STOP SLAVE":
@@ -277,7 +282,28 @@ async def test_the_sources_first_pass_runs_early_and_the_verify_checksums_only_t
     assert db1.count("mdl_user") == 2 and db1.count("mdl_log") == 1
     assert all(c.closed for c in cluster.conns[3:])
     [line] = said(events)
-    assert "(full: 3 tables; db1's first pass while the replicas started) in" in line
+    assert "(full: 3 tables; first pass of db1 while the replicas started) in" in line
+
+
+async def test_a_started_replica_is_checksummed_while_the_next_one_starts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster = Cluster(TABLES)
+    step, events = step_on(tmp_path, monkeypatch, cluster)
+    step.begin_replica_checksums("db2")  # before the source's: nothing to compare with yet
+    await asyncio.sleep(0.01)
+    assert cluster.ran["db2"] == []
+    step.begin_source_checksums()
+    step.begin_replica_checksums("db2")
+    await asyncio.sleep(0.01)
+    assert sorted(t for t, _ in cluster.ran["db2"]) == sorted(TABLES)
+    assert cluster.ran["db3"] == []
+    await step._verify_checksums()
+    # Each host once: db1 and db2 before the verify, db3 in it.
+    for host in ("db1", *REPLICAS):
+        assert sorted(t for t, _ in cluster.ran[host]) == sorted(TABLES)
+    assert all(c.closed for c in cluster.conns[3:])
+    [line] = said(events)
+    assert "(full: 3 tables; first pass of db1, db2 while the replicas started) in" in line
 
 
 async def test_an_early_pass_still_running_when_the_step_fails_is_stopped(
@@ -292,3 +318,16 @@ async def test_an_early_pass_still_running_when_the_step_fails_is_stopped(
     # The verify of a later run has no early pass to take: it does its own.
     await step._verify_checksums()
     assert "first pass" not in said(events)[0]
+
+
+async def test_an_early_pass_that_fails_is_done_again_by_the_verify(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster = Cluster(TABLES)
+    cluster.wait_times_out.add("db2")
+    step, events = step_on(tmp_path, monkeypatch, cluster)
+    step.begin_source_checksums()
+    step.begin_replica_checksums("db2")
+    await step._verify_checksums()
+    assert sorted(t for t, _ in cluster.ran["db2"]) == sorted(TABLES)
+    [line] = said(events)
+    assert "first pass of db1 while" in line

@@ -7,22 +7,16 @@ The checksums run on every host at once, several tables at a time on each (`chec
 table that differs is checksummed again, alone, until it matches or has been compared with
 the replicas stopped at the very position its checksum on the source belongs to.
 
-The source's first pass needs nothing from the replicas, so it begins as soon as the stream has
-ended (`begin_source_checksums`) and runs while the replicas are prepared and started, which
-mostly wait (for the server to start, for replication to connect); the verify then checksums
-only the replicas and compares. It is the same pass as the verify's own: a table written
-between the two is checksummed again like any table that differs.
+The first pass begins while the step's last actions run (`early_checksums`): the verify takes
+what it found and checksums only the hosts whose pass is still to do.
 """
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
-from dataclasses import dataclass
 from typing import Any
 
-from moodle_wizard.core.errors import OperatorError
 from moodle_wizard.core.events import OutputLine
 from moodle_wizard.core.poll import poll_until
 from moodle_wizard.core.remote.mysql import Database
@@ -33,6 +27,11 @@ from moodle_wizard.core.steps.prepare_source import HEARTBEAT_DB, HEARTBEAT_TABL
 from moodle_wizard.core.steps.replicas import checksums, proxy_first
 from moodle_wizard.core.steps.replicas.checksums import Unit, checksum_sql
 from moodle_wizard.core.steps.replicas.common import LAG_TIMEOUT_S, ReplicasBase
+from moodle_wizard.core.steps.replicas.early_checksums import (
+    EarlyChecksums,
+    source_position,
+    wait_for_position,
+)
 
 MARKER_TIMEOUT_S = 30.0
 POSITION_TIMEOUT_S = 60.0
@@ -42,56 +41,25 @@ ATTEMPTS = 3
 __all__ = ["Consistency", "checksum_sql"]
 
 
-@dataclass(frozen=True)
-class SourcePass:
-    """The source's checksums of a verify's units and the position read just before them."""
-
-    plan: checksums.Plan
-    position: str
-    results: dict[Unit, Any]
-
-
 class Consistency(ReplicasBase):
-    _ahead: asyncio.Task[SourcePass] | None = None
+    _early: EarlyChecksums | None = None
+
+    def early(self) -> EarlyChecksums:
+        if self._early is None:
+            self._early = EarlyChecksums(self.ctx, self.databases()[0],
+                                         self.ctx.inventory.migration.verify,
+                                         self.src.data_bytes)
+        return self._early
 
     def begin_source_checksums(self) -> None:
-        """The source's first checksum pass, begun now in the background on connections of its
-        own (the step's actions keep using the shared one); the verify takes its result."""
-        if self._ahead is None:
-            self._ahead = asyncio.ensure_future(self._source_pass())
+        self.early().begin_source()
+
+    def begin_replica_checksums(self, r: str) -> None:
+        self.early().begin_replica(r)
 
     async def settle(self) -> None:
-        """A pass still running when the step ends (an action failed) is stopped."""
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None and not ahead.done():
-            ahead.cancel()
-            await asyncio.gather(ahead, return_exceptions=True)
-
-    async def _source_pass(self) -> SourcePass:
-        source = self.ctx.inventory.source
-        parallel = self.src.data_bytes >= checksums.PARALLEL_MIN_BYTES
-        size = checksums.pool_size(await checksums.host_cores(self.ctx, source),
-                                   source=True) if parallel else 1
-        conns = await checksums.together(*(self.ctx.connect_db(source) for _ in range(size)))
-        try:
-            plan = await checksums.plan(conns[0], self.databases()[0],
-                                        self.ctx.inventory.migration.verify)
-            position = await self._source_position(conns[0])
-            return SourcePass(plan, position, await checksums.checksum_all(conns, plan.units))
-        finally:
-            for db in conns:
-                await db.close()
-
-    async def _take_ahead(self) -> SourcePass | None:
-        """The early pass's result; None if it did not run in this process (a resumed step)
-        or could not finish (the verify's own pass then says why, if it cannot either)."""
-        ahead, self._ahead = self._ahead, None
-        if ahead is None:
-            return None
-        try:
-            return await ahead
-        except OperatorError:
-            return None
+        if self._early is not None:
+            await self._early.stop()
 
     async def verify(self) -> None:
         inv = self.ctx.inventory
@@ -148,25 +116,26 @@ class Consistency(ReplicasBase):
         inv = self.ctx.inventory
         started = time.monotonic()
         source = await self.ctx.db(inv.source)
-        ahead = await self._take_ahead()
-        plan = ahead.plan if ahead else await checksums.plan(source, self.databases()[0],
+        first = await self.early().take()
+        plan = first.plan if first else await checksums.plan(source, self.databases()[0],
                                                             inv.migration.verify)
         hosts = [inv.source, *inv.replicas]
+        done = first.results if first else {}
         parallel = plan.bytes >= checksums.PARALLEL_MIN_BYTES
-        # The source's pool only if its first pass is still to do.
+        # A pool only for a host whose first pass is still to do (a later pass checksums the
+        # few units that differed).
         pools = dict(zip(hosts, await checksums.together(
-            *(self._connections(h, parallel and not (ahead and h == inv.source))
-              for h in hosts)), strict=True))
+            *(self._connections(h, parallel and h not in done) for h in hosts)), strict=True))
         try:
             units, exact = list(plan.units), 0
             for attempt in range(ATTEMPTS):
                 # Moodle may be writing: every replica catches up to one source position
                 # before its pass; a unit that changed in between is checksummed again.
-                pos = ahead.position if ahead and attempt == 0 else await self._source_position()
-                on_source = (self._given(ahead.results) if ahead and attempt == 0
-                             else checksums.checksum_all(pools[inv.source], units))
-                results = await checksums.together(
-                    on_source, *(self._replica_pass(pools[r], units, pos) for r in inv.replicas))
+                pos = first.position if first and attempt == 0 else await self._source_position()
+                results = await checksums.together(*(
+                    self._given(done[h]) if attempt == 0 and h in done
+                    else checksums.checksum_all(pools[h], units) if h == inv.source
+                    else self._replica_pass(pools[h], units, pos) for h in hosts))
                 units = checksums.differing(results[0], dict(zip(inv.replicas, results[1:],
                                                                  strict=True)))
                 if not units:
@@ -187,7 +156,8 @@ class Consistency(ReplicasBase):
         self.ctx.save()
         again = (f"; {exact} compared again with the replicas stopped at the source's "
                  "position" if exact else "")
-        early = f"; {inv.source}'s first pass while the replicas started" if ahead else ""
+        early = (f"; first pass of {', '.join(h for h in hosts if h in done)} while the "
+                 "replicas started" if done else "")
         self.ctx.emit(OutputLine(self.name, inv.source, (
             f"checksums equal on {', '.join(hosts)} ({plan.describe()}{again}{early}) in "
             f"{time.monotonic() - started:.1f} s")))
@@ -210,7 +180,7 @@ class Consistency(ReplicasBase):
 
     async def _replica_pass(self, conns: list[Database], units: list[Unit],
                             pos: str) -> dict[Unit, Any]:
-        await self._wait_for_position(conns[0], pos)
+        await wait_for_position(conns[0], pos)
         return await checksums.checksum_all(conns, units)
 
     async def _checksums_at_one_position(self, source: Any, units: list[Unit]) -> list[str]:
@@ -267,16 +237,5 @@ class Consistency(ReplicasBase):
                  f"checksum for {POSITION_TIMEOUT_S:.0f} s; run the verification again when "
                  "Moodle is quieter (`resume`)")
 
-    async def _source_position(self, db: Database | None = None) -> str:
-        db = db or await self.ctx.db(self.ctx.inventory.source)
-        if db.version.is_mariadb:
-            return str((await db.one("SELECT @@gtid_binlog_pos AS p"))["p"])
-        return str((await db.one("SELECT @@gtid_executed AS p"))["p"])
-
-    async def _wait_for_position(self, db: Any, pos: str) -> None:
-        if db.version.is_mariadb:
-            row = await db.one("SELECT MASTER_GTID_WAIT(%s, 60) AS r", (pos,))
-        else:
-            row = await db.one("SELECT WAIT_FOR_EXECUTED_GTID_SET(%s, 60) AS r", (pos,))
-        if int(row["r"]) != 0:
-            raise StepError(f"{db.host_name}: did not reach the source's position {pos} in 60 s")
+    async def _source_position(self) -> str:
+        return await source_position(await self.ctx.db(self.ctx.inventory.source))

@@ -147,7 +147,7 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
                 Action(f"start:{r}", f"Start the server on {r}", partial(self.start, r),
                        render_all(replica_cmd.start(r, self.src.flavor)), host=r),
                 Action(f"replicate:{r}", f"Point {r} at {src} by GTID and start replication",
-                       partial(self.replicate, r),
+                       partial(self.replicate_then_checksum, r),
                        render_all(self.replicate_commands(r, GTID_FROM_BACKUP)),
                        done=partial(self.replicating, r), host=r),
             ]
@@ -160,6 +160,11 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
         await self.stream()
         # The verify's checksums of the source need nothing more from the replicas.
         self.begin_source_checksums()
+
+    async def replicate_then_checksum(self, r: str) -> None:
+        await self.replicate(r)
+        # r's checksums run while the next replica starts (early_checksums).
+        self.begin_replica_checksums(r)
 
     # -- rollback ----------------------------------------------------------------------
 
