@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ConfigDict, Field, JsonValue, field_validator
 
 from moodle_wizard.core.errors import StepError
+from moodle_wizard.core.facts.backup import ExistingBackup
 from moodle_wizard.core.facts.base import Facts
 
 
@@ -147,6 +148,8 @@ class DiscoverFacts(Facts):
     moodle: MoodleFacts | None = None
     source: SourceFacts | None = None
     replicas: dict[str, ReplicaHostFacts] = Field(default_factory=dict)
+    # backup_method = "existing": the backup discovery found (None for the other methods).
+    backup: ExistingBackup | None = None
 
     def require_moodle(self) -> MoodleFacts:
         """config.php as discovery read it (all the cutover needs)."""
@@ -159,7 +162,7 @@ class DiscoverFacts(Facts):
         moodle = self.require_moodle()
         if self.source is None:
             raise StepError("discovery recorded no facts; run it again")
-        return Discovered(self.source, moodle, self.replicas)
+        return Discovered(self.source, moodle, self.replicas, self.backup)
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,7 @@ class Discovered:
     source: SourceFacts
     moodle: MoodleFacts
     replicas: dict[str, ReplicaHostFacts]
+    backup: ExistingBackup | None = None
 
     @property
     def dbname(self) -> str:
