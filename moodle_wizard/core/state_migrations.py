@@ -44,7 +44,7 @@ def migrate_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     for step in steps.values():
         step.setdefault("facts", {})
     discover = steps.get("discover", {})
-    if set(discover.get("facts", {})) - {"moodle", "source", "replicas"}:
+    if set(discover.get("facts", {})) - {"moodle", "source", "replicas", "backup"}:
         # A prototype's flat facts, which no later step can read: discovery only reads, so
         # it runs again rather than the journal being refused.
         steps["discover"] = {"status": "pending", "facts": {}}
