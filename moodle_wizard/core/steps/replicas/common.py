@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from moodle_wizard.core.facts import ReplicasFacts, SourceFacts
+from moodle_wizard.core.facts.backup import BackupKind, ExistingBackup
 from moodle_wizard.core.render.mycnf import server_cnf_path
 from moodle_wizard.core.state import StepName
 from moodle_wizard.core.steps import tls_steps
@@ -60,6 +61,30 @@ class ReplicasBase(Step):
     @property
     def method(self) -> str:
         return self.ctx.inventory.migration.backup_method.value
+
+    @property
+    def backup(self) -> ExistingBackup:
+        """The existing backup discovery found (backup_method = "existing" only)."""
+        found = self.discovered.backup
+        if found is None:
+            raise StepError('backup_method = "existing", but discovery recorded no backup; '
+                            "run discovery again")
+        return found
+
+    @property
+    def seed_method(self) -> str:
+        """How the replicas are filled: "physical" (a mariadb-backup copy, prepared on each)
+        or "logical" (an SQL import); an existing backup is one or the other by its kind."""
+        if self.method != "existing":
+            return self.method
+        return "logical" if self.backup.kind == BackupKind.DUMP else "physical"
+
+    @property
+    def sender(self) -> str:
+        """The host the seed stream leaves from: the source, or the existing backup's host
+        (then the source is not read at all)."""
+        inv = self.ctx.inventory
+        return inv.backup_host if self.method == "existing" and inv.backup_host else inv.source
 
     def server_ids(self) -> dict[str, int]:
         inv = self.ctx.inventory

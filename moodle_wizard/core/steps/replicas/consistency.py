@@ -13,6 +13,7 @@ what it found and checksums only the hosts whose pass is still to do.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from typing import Any
@@ -20,11 +21,12 @@ from typing import Any
 from moodle_wizard.core.events import OutputLine
 from moodle_wizard.core.poll import poll_until
 from moodle_wizard.core.remote.mysql import Database
+from moodle_wizard.core.sql.gtid import parse_position
 from moodle_wizard.core.sql.parsers import ReplicaStatus, normalize_replica_status
 from moodle_wizard.core.steps import tls_steps
 from moodle_wizard.core.steps.base import StepError
 from moodle_wizard.core.steps.prepare_source import HEARTBEAT_DB, HEARTBEAT_TABLE
-from moodle_wizard.core.steps.replicas import checksums, proxy_first
+from moodle_wizard.core.steps.replicas import catchup, checksums, proxy_first
 from moodle_wizard.core.steps.replicas.checksums import Unit, checksum_sql
 from moodle_wizard.core.steps.replicas.common import LAG_TIMEOUT_S, ReplicasBase
 from moodle_wizard.core.steps.replicas.early_checksums import (
@@ -34,6 +36,7 @@ from moodle_wizard.core.steps.replicas.early_checksums import (
 )
 
 MARKER_TIMEOUT_S = 30.0
+CATCH_UP_POLL_S = 0.5
 POSITION_TIMEOUT_S = 60.0
 # Passes over the units that still differ before the last one, at one exact position.
 ATTEMPTS = 3
@@ -66,7 +69,10 @@ class Consistency(ReplicasBase):
         # One deadline for all replicas: they catch up at the same time.
         deadline = time.monotonic() + LAG_TIMEOUT_S
         for r in inv.replicas:
-            await self._caught_up(r, deadline)
+            if self.method == "existing":
+                await self._catch_up(r)
+            else:
+                await self._caught_up(r, deadline)
         await self._verify_marker()
         await self._verify_checksums()
         await tls_steps.replication_ciphers(self)
@@ -93,6 +99,39 @@ class Consistency(ReplicasBase):
 
         await poll_until(check, timeout_s=deadline - time.monotonic(), interval_s=0.5,
                          what=late)
+
+    async def _catch_up(self, r: str) -> None:
+        """A replica seeded from an existing backup replays the source's binary log from the
+        backup's position: waited for as long as it closes the gap, with a line every few
+        seconds (how far behind, how fast, how long still); refused after LAG_TIMEOUT_S
+        without progress."""
+        inv = self.ctx.inventory
+        tracker = catchup.CatchUp(r, inv.source)
+        while True:
+            db = await self.ctx.db(r)
+            rows = await db.run(db.dialect.show_replica_status())
+            status = normalize_replica_status(rows[0] if rows else None)
+            if status is None:
+                raise StepError(f"{r}: not configured as a replica")
+            if status.errors:
+                raise StepError(f"{r}: replication error: {'; '.join(status.errors)}")
+            source = parse_position(await self._source_position(), source=inv.source)
+            mine = parse_position(str((await db.one("SELECT @@gtid_slave_pos AS p"))["p"]),
+                                  source=r)
+            behind = catchup.transactions_behind(source, mine)
+            if behind == 0 and status.healthy and status.seconds_behind == 0:
+                return
+            now = time.monotonic()
+            line = tracker.add(now, behind, f"{r} at {mine}, {inv.source} at {source}")
+            if line:
+                self.ctx.emit(OutputLine(self.name, r, line))
+            if tracker.stalled(now, LAG_TIMEOUT_S):
+                raise StepError(
+                    f"{r}: no progress catching up with {inv.source} for "
+                    f"{LAG_TIMEOUT_S:.0f} s ({behind} transactions behind; io="
+                    f"{status.io_running} sql={status.sql_running}); look at SHOW SLAVE "
+                    f"STATUS on {r}, then resume")
+            await asyncio.sleep(CATCH_UP_POLL_S)
 
     async def _verify_marker(self) -> None:
         inv = self.ctx.inventory

@@ -52,7 +52,10 @@ class Replication(ReplicasBase):
 
     async def gtid_position(self, r: str) -> str:
         host = await self.ctx.host(r)
-        if self.method == "physical":
+        if self.method == "existing" and self.seed_method == "logical":
+            # The dump's position, as discovery read it from its header.
+            return self.backup.gtid_position
+        if self.seed_method == "physical":
             for name in BINLOG_INFO_FILENAMES:
                 data = await host.read_file(f"{DATADIR}/{name}")
                 if data is not None:

@@ -1,4 +1,7 @@
-"""The temporary seed key: lets the source's seed job reach each replica for one command.
+"""The temporary seed key: lets the seed job reach each replica for one command.
+
+The job runs on the sender: the source, or the existing backup's host (`backup_method =
+"existing"`); "the source" below means whichever it is.
 
 A fresh ed25519 key pair is made for every migration in the seed stage (SEED_DIR, proved
 root's own first); a key already there is removed, never reused, so a key someone planted
@@ -274,31 +277,39 @@ PLANNED_KEY = f"ssh-ed25519 {placeholder('seed key')}"
 PLANNED_HOST_KEYS = placeholder("each replica host key line as read there")
 
 
-def authorize_command(ctx: Context, r: str, command: str, pubkey: str = PLANNED_KEY) -> Authorize:
-    inv = ctx.inventory
+def _sender(ctx: Context, sender: str | None) -> str:
+    return sender or ctx.inventory.source
+
+
+def authorize_command(ctx: Context, r: str, command: str, pubkey: str = PLANNED_KEY,
+                      sender: str | None = None) -> Authorize:
     mark = marker(ctx.state.migration_id)
-    line = seed.authorized_key_line(f"{pubkey} {mark}", inv.hosts[inv.source].address, command)
+    address = ctx.inventory.hosts[_sender(ctx, sender)].address
+    line = seed.authorized_key_line(f"{pubkey} {mark}", address, command)
     return Authorize(r, line, mark)
 
 
-def known_hosts_command(ctx: Context, content: str = PLANNED_HOST_KEYS) -> WriteFile:
+def known_hosts_command(ctx: Context, content: str = PLANNED_HOST_KEYS,
+                        sender: str | None = None) -> WriteFile:
     # The stage was proved root's own by GenerateKey, and nothing but root can change it since.
-    return WriteFile(ctx.inventory.source, f"{seed.SEED_DIR}/known_hosts", content, 0o600,
+    return WriteFile(_sender(ctx, sender), f"{seed.SEED_DIR}/known_hosts", content, 0o600,
                      note="the replicas' ed25519 host keys, as read on each")
 
 
-def install_runbook(ctx: Context, command: str) -> list[str]:
-    return render_all([GenerateKey(ctx.inventory.source, marker(ctx.state.migration_id)),
-                       *[authorize_command(ctx, r, command) for r in ctx.inventory.replicas],
-                       known_hosts_command(ctx)])
+def install_runbook(ctx: Context, command: str, sender: str | None = None) -> list[str]:
+    return render_all([GenerateKey(_sender(ctx, sender), marker(ctx.state.migration_id)),
+                       *[authorize_command(ctx, r, command, sender=sender)
+                         for r in ctx.inventory.replicas],
+                       known_hosts_command(ctx, sender=sender)])
 
 
-async def install(ctx: Context, facts: ReplicasFacts, command: str) -> None:
-    """Make this migration's key on the source and authorize it on each replica for
-    `command`, from the source's address only."""
+async def install(ctx: Context, facts: ReplicasFacts, command: str,
+                  sender: str | None = None) -> None:
+    """Make this migration's key on the sender and authorize it on each replica for
+    `command`, from the sender's address only."""
     inv = ctx.inventory
     mark = marker(ctx.state.migration_id)
-    pubkey = await GenerateKey(inv.source, mark).run(ctx)
+    pubkey = await GenerateKey(_sender(ctx, sender), mark).run(ctx)
     # Recorded before any replica accepts it: a rollback after a crash removes what it finds.
     facts.seed_key = SeedKeyFacts(marker=mark, fingerprint=fingerprint(pubkey))
     ctx.save()
@@ -309,8 +320,8 @@ async def install(ctx: Context, facts: ReplicasFacts, command: str) -> None:
         keytype, keydata = hostkey.split()[:2]
         address, port = inv.hosts[r].address, host.target.port
         known.append(f"{address if port == 22 else f'[{address}]:{port}'} {keytype} {keydata}")
-        await authorize_command(ctx, r, command, pubkey).run(ctx)
-    await known_hosts_command(ctx, "\n".join(known) + "\n").run(ctx)
+        await authorize_command(ctx, r, command, pubkey, sender).run(ctx)
+    await known_hosts_command(ctx, "\n".join(known) + "\n", sender).run(ctx)
 
 
 def migration_markers(ctx: Context, facts: ReplicasFacts) -> list[str]:
@@ -331,27 +342,31 @@ PLANNED_JOB = JobRef("", f"seed-{placeholder('job id')}",
                      f"{DEFAULT_BASE_DIR}/seed-{placeholder('job id')}")
 
 
-def cleanup_commands(ctx: Context, facts: ReplicasFacts,
-                     jobs: Sequence[JobRef]) -> list[Command]:
-    """The key off every replica, then the seed jobs and the stage on the source."""
+def cleanup_commands(ctx: Context, facts: ReplicasFacts, jobs: Sequence[JobRef],
+                     sender: str | None = None) -> list[Command]:
+    """The key off every replica, then the seed jobs and the stage on the sender."""
     inv = ctx.inventory
     markers = tuple(migration_markers(ctx, facts))
     out: list[Command] = [Unauthorize(r, markers) for r in inv.replicas]
     for ref in jobs:
-        out += [CancelJob(inv.source, ref.job_id, ref.directory,
+        # A job runs where it was started (the state file says): a plan's, on the sender.
+        host = ref.host or _sender(ctx, sender)
+        out += [CancelJob(host, ref.job_id, ref.directory,
                           note="a stream still running, when rolled back mid-stream"),
-                RemoveJob(inv.source, ref.job_id, ref.directory)]
-    return [*out, remove_stage(inv.source)]
+                RemoveJob(host, ref.job_id, ref.directory)]
+    return [*out, remove_stage(_sender(ctx, sender))]
 
 
-def cleanup_runbook(ctx: Context, facts: ReplicasFacts, jobs: Sequence[JobRef]) -> list[str]:
-    return render_all(cleanup_commands(ctx, facts, jobs))
+def cleanup_runbook(ctx: Context, facts: ReplicasFacts, jobs: Sequence[JobRef],
+                    sender: str | None = None) -> list[str]:
+    return render_all(cleanup_commands(ctx, facts, jobs, sender))
 
 
-async def cleanup(ctx: Context, facts: ReplicasFacts, jobs: Sequence[JobRef]) -> None:
-    """Remove the key from every replica, then the seed jobs and the stage on the source."""
-    source = await ctx.host(ctx.inventory.source)
-    for command in cleanup_commands(ctx, facts, jobs):
+async def cleanup(ctx: Context, facts: ReplicasFacts, jobs: Sequence[JobRef],
+                  sender: str | None = None) -> None:
+    """Remove the key from every replica, then the seed jobs and the stage on the sender."""
+    source = await ctx.host(_sender(ctx, sender))
+    for command in cleanup_commands(ctx, facts, jobs, sender):
         if isinstance(command, Shell):  # the stage
             if await privatedir.private_dir_exists(source, seed.SEED_DIR):
                 await command.run(ctx)

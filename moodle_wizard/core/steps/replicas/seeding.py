@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from collections.abc import Collection
 from typing import Any
 
 from moodle_wizard.core.command import Command, Secret, placeholder
 from moodle_wizard.core.events import Progress
+from moodle_wizard.core.progress import RateWindow
 from moodle_wizard.core.remote import jobs
 from moodle_wizard.core.remote.job_command import RemoveJob, SecretFile, StartJob
 from moodle_wizard.core.remote.jobs import JobRef, JobState, job_dir
 from moodle_wizard.core.render.mycnf import render_client_defaults
 from moodle_wizard.core.state import RemoteJob
 from moodle_wizard.core.steps.base import StepError
-from moodle_wizard.core.steps.replicas import seed, seed_key
+from moodle_wizard.core.steps.replicas import existing, seed, seed_key
 from moodle_wizard.core.steps.replicas.common import ReplicasBase
 from moodle_wizard.core.steps.replicas.datadir import DATADIR
 
@@ -34,10 +36,15 @@ class Seeding(ReplicasBase):
             extra = ("--system=users", "--insert-ignore")
         return (dump.binary, *dump.options, *extra)
 
+    def receive_command(self) -> str:
+        """The forced command on each replica: what happens to the bytes that arrive."""
+        client, extract = self.dialect.client_binary(), self.dialect.backup_tools().extract
+        if self.method == "existing":
+            return existing.receive_command(self.backup, DATADIR, client, extract)
+        return seed.receive_command(self.method, DATADIR, client, extract)
+
     async def install_seed_key(self) -> None:
-        command = seed.receive_command(self.method, DATADIR, self.dialect.client_binary(),
-                                       self.dialect.backup_tools().extract)
-        await seed_key.install(self.ctx, self.facts, command)
+        await seed_key.install(self.ctx, self.facts, self.receive_command(), self.sender)
 
     def _job_ref(self) -> JobRef | None:
         for job in self.ctx.state.step(self.name).remote_jobs:
@@ -50,7 +57,7 @@ class Seeding(ReplicasBase):
         ref = self._job_ref()
         if ref is None:
             return False
-        status = await jobs.job_status(await self.ctx.host(self.ctx.inventory.source), ref)
+        status = await jobs.job_status(await self.ctx.host(self.sender), ref)
         return status.state == JobState.SUCCEEDED
 
     def stream_command(self, job_id: str = "seed-" + placeholder("job id")) -> StartJob:
@@ -66,57 +73,67 @@ class Seeding(ReplicasBase):
             defaults = "$MW_JOB_DIR/secret/client.cnf"
         receivers = [seed.Receiver(r, inv.hosts[r].address, self.ctx.target(r).port)
                      for r in inv.replicas]
-        backup = seed.backup_command(self.method, self.dialect.backup_tools().backup,
-                                     self.dump_argv(), self.databases(), defaults,
-                                     seed.SEED_DIR)
-        script = seed.sender_script(self.method, backup, receivers, seed.SEED_DIR)
-        return StartJob(inv.source, job_id, script, secret_files,
-                        note="one backup read, sent over SSH to every replica at once")
+        if self.method == "existing":
+            # The backup as it lies: no login to the source, no secret file.
+            secret_files, backup = (), existing.read_command(self.backup)
+        else:
+            backup = seed.backup_command(self.method, self.dialect.backup_tools().backup,
+                                         self.dump_argv(), self.databases(), defaults,
+                                         seed.SEED_DIR)
+        limit = inv.migration.stream_limit_bytes
+        script = seed.sender_script(self.seed_method, backup, receivers, seed.SEED_DIR,
+                                    limit=limit)
+        return StartJob(self.sender, job_id, script, secret_files,
+                        note="one backup read, sent over SSH to every replica at once"
+                        + (f", at most {inv.migration.stream_limit}" if limit else ""))
 
     def planned_stream(self) -> StartJob:
         ref = self._job_ref()
         return self.stream_command() if ref is None else self.stream_command(ref.job_id)
 
     async def stream(self) -> None:
-        inv = self.ctx.inventory
-        source = await self.ctx.host(inv.source)
+        source = await self.ctx.host(self.sender)
         ref = self._job_ref()
         if ref is None:
             job_id = f"seed-{secrets.token_hex(4)}"
             # Recorded before it starts: after a crash anywhere from here on, the wizard finds
             # this id and reattaches (start_job never starts the same id twice).
             self.ctx.state.step(self.name).remote_jobs.append(RemoteJob(
-                host=inv.source, job_id=job_id, paths={"directory": job_dir(job_id)}))
+                host=self.sender, job_id=job_id, paths={"directory": job_dir(job_id)}))
             self.ctx.save()
-            ref = JobRef(inv.source, job_id, job_dir(job_id))
+            ref = JobRef(self.sender, job_id, job_dir(job_id))
         # Starts it if it never started (the crash came first); otherwise a no-op.
         await self.stream_command(ref.job_id).run(self.ctx)
         await self._watch(source, ref)
 
     async def _watch(self, source: Any, ref: JobRef) -> None:
         total = int(self.src.data_bytes)
+        limit = self.ctx.inventory.migration.stream_limit_bytes
+        window = RateWindow()
         while True:
             # Each poll is one audited command on the source, which answers within a second,
             # or as soon as the stream ends.
             status = await jobs.job_status(source, ref, wait_s=1.0)
             if status.progress_bytes is not None:
-                self.ctx.emit(Progress(self.name, "seed stream", status.progress_bytes, total))
+                rate = window.add(time.monotonic(), status.progress_bytes)
+                self.ctx.emit(Progress(self.name, "seed stream", status.progress_bytes, total,
+                                       rate, limit))
             if status.state == JobState.SUCCEEDED:
                 self.ctx.emit(Progress(self.name, "seed stream", max(
-                    status.progress_bytes or 0, total), total))
+                    status.progress_bytes or 0, total), total, window.rate, limit))
                 return
             if status.state == JobState.FAILED and status.exit_code == 12:
                 exits = dict(re.findall(r"receiver (\S+) exit (\d+)", status.output_tail))
                 lost = [r for r, rc in exits.items() if rc == "255"]  # ssh: connection lost
                 broken = lost or [r for r, rc in exits.items() if rc != "0"]
                 who = ", ".join(broken) if broken else "a replica"
-                raise StepError(f"the seed stream from {self.ctx.inventory.source} to {who} "
+                raise StepError(f"the seed stream from {self.sender} to {who} "
                                 f"broke: {who} stopped receiving (host or network down?): "
                                 f"{status.output_tail[-300:].strip()}; check that {who} is "
                                 "reachable from the source, then roll back this step "
                                 "(moodle-wizard rollback --to replicas) and run it again")
             if status.state in (JobState.FAILED, JobState.LOST):
-                raise StepError(f"the seed stream from {self.ctx.inventory.source} failed "
+                raise StepError(f"the seed stream from {self.sender} failed "
                                 f"(exit {status.exit_code}): {status.output_tail[-600:]}; roll "
                                 "back this step (moodle-wizard rollback --to replicas) and "
                                 "run it again")
@@ -164,7 +181,8 @@ class Seeding(ReplicasBase):
         shows the jobs the state file recorded, or none)."""
         jobs = self.seed_jobs()
         return seed_key.cleanup_runbook(self.ctx, self.facts,
-                                        jobs or ([seed_key.PLANNED_JOB] if planned else []))
+                                        jobs or ([seed_key.PLANNED_JOB] if planned else []),
+                                        self.sender)
 
     async def cleanup_seed(self) -> None:
-        await seed_key.cleanup(self.ctx, self.facts, self.seed_jobs())
+        await seed_key.cleanup(self.ctx, self.facts, self.seed_jobs(), self.sender)

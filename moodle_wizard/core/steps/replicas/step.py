@@ -19,7 +19,7 @@ from moodle_wizard.core.steps.base import Action, Problem, error, source_version
 from moodle_wizard.core.steps.discover import replica_host_facts, server_candidate
 from moodle_wizard.core.steps.replicas import commands as replica_cmd
 from moodle_wizard.core.steps.replicas import datadir as replica_datadir
-from moodle_wizard.core.steps.replicas import proxy_first, seed, seed_key
+from moodle_wizard.core.steps.replicas import existing, proxy_first, seed_key
 from moodle_wizard.core.steps.replicas.common import (
     SPACE_MARGIN,
     port_problems,
@@ -76,7 +76,8 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
             # The server this host would run: what is installed, else what apt would install.
             candidate = None if f.packages else await server_candidate(
                 await self.ctx.host(r), server_package(source))
-            mismatch = replica_version_problem(r, source, self.method, f.packages, candidate)
+            mismatch = replica_version_problem(r, source, self.seed_method, f.packages,
+                                               candidate)
             if mismatch is not None:
                 problems.append(Problem(mismatch.level, mismatch.message))
             problems += self._datadir_problems(r, await self.datadir(r))
@@ -114,23 +115,25 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
                         *render_all(replica_cmd.datadir_commands(
                             r, self.owner, replica_datadir.aside_path(mid)))], host=r),
             ]
-            if self.method == "logical":
+            if self.seed_method == "logical":
                 actions.append(Action(
                     f"init:{r}", f"Initialise an empty server on {r}",
                     partial(self.init_server, r),
                     render_all([replica_cmd.empty_ours(r, self.owner),
                                 *replica_cmd.init(r, self.src.flavor)]), host=r))
-        recv_cmd = seed.receive_command(self.method, DATADIR, self.dialect.client_binary(),
-                                       self.dialect.backup_tools().extract)
+        sender = self.sender
         actions.append(Action(
-            "seed-key", "Create a temporary seed key on the source and allow it on each "
+            "seed-key", f"Create a temporary seed key on "
+            f"{'the source' if sender == src else sender} and allow it on each "
             "replica for one command", self.install_seed_key,
-            seed_key.install_runbook(self.ctx, recv_cmd), host=src))
+            seed_key.install_runbook(self.ctx, self.receive_command(), sender), host=sender))
+        what = (existing.describe(self.backup) if self.method == "existing"
+                else f"one {self.method} backup of {src}")
         actions.append(Action(
-            "stream", f"Stream one {self.method} backup of {src} to "
-            f"{', '.join(inv.replicas)} (detached job on {src})", self.stream_then_checksum,
-            [self.planned_stream().render()], done=self.stream_succeeded, host=src))
-        if self.method == "physical":
+            "stream", f"Stream {what} to {', '.join(inv.replicas)} (detached job on {sender})",
+            self.stream_then_checksum, [self.planned_stream().render()],
+            done=self.stream_succeeded, host=sender))
+        if self.seed_method == "physical":
             # All prepares first: they run at once, one job per replica.
             actions += [Action(
                 f"prepare:{r}", f"Prepare the backup on {r}", partial(self.prepare, r),
@@ -153,7 +156,7 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
             ]
         actions.append(Action("cleanup", "Remove the temporary seed key and job files",
                               self.cleanup_seed, self.cleanup_runbook(planned=True),
-                              host=src))
+                              host=sender))
         return actions + proxy_first.readers(self.ctx)
 
     async def stream_then_checksum(self) -> None:
@@ -214,7 +217,7 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
         if self.journaled("seed-key", "stream"):
             actions.append(Action("seed-key", "Remove the temporary seed key and job files",
                                   self.cleanup_seed, self.cleanup_runbook(),
-                                  host=inv.source))
+                                  host=self.sender))
         for r in self.facts.installed_packages:
             actions.append(Action(f"uninstall:{r}", f"Remove the packages the wizard installed "
                                   f"on {r}", partial(self.uninstall, r),
