@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -128,12 +129,17 @@ async def _never(message: str, risky: bool) -> bool:
 
 
 def context(flavour: str, monkeypatch: pytest.MonkeyPatch,
-            done: dict[StepName, list[str]] | None = None) -> Context:
-    """A Context with no pool and no state file: any attempt to connect fails."""
+            done: dict[StepName, list[str]] | None = None,
+            edit: Callable[[dict[str, Any], dict[str, Any]], None] | None = None) -> Context:
+    """A Context with no pool and no state file: any attempt to connect fails. `edit`
+    changes the inventory's and the saved state's data (in that order) before they are read."""
     data = tomllib.loads((FIXTURES / "lab-inventory.toml").read_text())
     data["secrets"] = {}
+    saved = state_data(flavour)
+    if edit is not None:
+        edit(data, saved)
     inventory = Inventory.model_validate(data)
-    data = state_data(flavour)
+    data = saved
     journal(data, done or {}, flavour)
     state = MigrationState.model_validate(data)
     secrets = SecretStore(None, inventory.secrets.env_prefix, prompt=None)
