@@ -32,6 +32,8 @@ def existing(kind: str) -> Any:
         inventory["migration"]["backup_method"] = "existing"
         inventory["hosts"]["backup"] = {"address": "10.77.0.40", "role": "backup"}
         inventory["backup"] = {"host": "backup", "path": BACKUPS[kind]["path"]}
+        # A school that keeps nightly backups for point-in-time recovery has it on.
+        saved["steps"]["discover"]["facts"]["source"]["log_bin"] = True
         saved["steps"]["discover"]["facts"]["backup"] = {
             "host": "backup", **BACKUPS[kind], "server_version": "10.11.19-MariaDB",
             "size_bytes": 850_000_000, "taken_at": "2026-12-01T02:00:00+00:00",

@@ -18,10 +18,20 @@ still reach back that far).
 from __future__ import annotations
 
 import shlex
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from moodle_wizard.core.facts.backup import BackupKind, ExistingBackup
-from moodle_wizard.core.steps.base import StepError
+from moodle_wizard.core.steps.base import Problem, StepError, error, warning
 from moodle_wizard.core.steps.replicas import seed
+from moodle_wizard.core.steps.replicas.common import major_minor
+
+if TYPE_CHECKING:
+    from moodle_wizard.core.context import Context
+    from moodle_wizard.core.facts.discover import Discovered
+
+# Older than this, the operator is told what the catch-up will replay.
+OLD_BACKUP_DAYS = 2
 
 # How a compressed file is read on the backup host (each tool's "decompress to stdout").
 DECOMPRESS = {None: "cat", "gzip": "gzip -dc", "zstd": "zstd -dc", "xz": "xz -dc",
@@ -56,3 +66,46 @@ def describe(backup: ExistingBackup) -> str:
     what = {BackupKind.DIRECTORY: "mariadb-backup directory", BackupKind.XBSTREAM:
             "xbstream file", BackupKind.DUMP: "SQL dump"}[backup.kind]
     return f"the existing {what} {backup.host}:{backup.path}"
+
+
+async def problems(ctx: Context, discovered: Discovered) -> list[Problem]:
+    """What makes an existing backup unusable now, before anything changes: none found, the
+    source's binary log off or no longer reaching back to it, a physical backup of another
+    server version, a backup host without the tools the seed job runs."""
+    inv, src, backup = ctx.inventory, discovered.source, discovered.backup
+    if backup is None:
+        return [error('backup_method = "existing", but discovery recorded no backup; run '
+                      "discovery again")]
+    if not src.log_bin:
+        return [error(f"{inv.source}'s binary log is off: a replica seeded from an existing "
+                      "backup could never catch up with it; use backup_method = "
+                      '"physical" (the wizard turns the binary log on)')]
+    if not backup.binlogs_reach:
+        start = f" start at {backup.binlogs_start}" if backup.binlogs_start else " are purged"
+        return [error(f"{inv.source}'s binary logs{start}, but the backup at "
+                      f"{backup.host}:{backup.path} is at {backup.gtid_position}: a replica "
+                      "seeded from it could never catch up; take a new backup, or seed with "
+                      'backup_method = "physical"')]
+    found: list[Problem] = []
+    if backup.kind != BackupKind.DUMP and backup.server_version and \
+            major_minor(backup.server_version) != major_minor(src.version):
+        found.append(error(
+            f"the backup at {backup.host}:{backup.path} is of server "
+            f"{backup.server_version}, {inv.source} runs {src.version}: a physical backup "
+            "restores only on the version it was taken of; take a new backup, or seed with "
+            'backup_method = "physical"'))
+    host = await ctx.host(backup.host)
+    tools = "tar" if backup.kind == BackupKind.DIRECTORY else DECOMPRESS.get(
+        backup.compression, "cat").split()[0]
+    missing = await host.run(["sh", "-c", 'for t; do command -v "$t" >/dev/null || echo "$t"; '
+                              "done", "sh", "ssh", tools], check=False)
+    if missing.stdout.split():
+        found.append(error(f"{backup.host}: {', '.join(missing.stdout.split())} not found; "
+                           "the seed job runs them there (install openssh-client, or the "
+                           "tool, on it)"))
+    days = (datetime.now(UTC) - backup.taken_at).total_seconds() / 86400
+    if days > OLD_BACKUP_DAYS:
+        found.append(warning(
+            f"the backup at {backup.host}:{backup.path} is {days:.0f} days old: each replica "
+            f"replays {days:.0f} days of {inv.source}'s binary log after it is restored"))
+    return found

@@ -46,12 +46,12 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
         """Reads every replica host as it is now: discovery may be a week old, and someone may
         have installed a server or put data on a host since."""
         inv = self.ctx.inventory
-        if self.method == "existing":
-            # Until the restore from an existing backup is built (issue 16), say so before
-            # anything changes rather than fall into the logical method's actions.
-            return [error('backup_method = "existing" is not available yet; use "physical" '
-                          '(the default) or "logical"')]
         problems: list[Problem] = []
+        if self.method == "existing":
+            found = await existing.problems(self.ctx, self.discovered)
+            if any(p.level == "error" for p in found):
+                return found
+            problems += found
         need = int(self.src.data_bytes * SPACE_MARGIN)
         src_id = inv.hosts[inv.source].server_id or self.src.server_id
         source = source_version(self.src)
