@@ -32,6 +32,10 @@ class Progress:
     label: str
     done: int
     total: int | None
+    # Bytes a second over the last few seconds, measured by the step (core/progress.py), and
+    # the limit it is held to (the seed stream's stream_limit); None: not known, or none.
+    rate: float | None = None
+    limit: int | None = None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,13 @@ authorized_keys line, restricted to the source's address) unpacks it. Encrypted,
 Moodle database is personal data; aes128-gcm because it is the fastest cipher on hosts with
 AES instructions. One `tee` feeds every replica, so the source is read once whatever the
 number of replicas. The job writes the bytes read so far (from tee's /proc io counters) to
-`progress` every second, and each receiver's exit status to `rc.NAME`.
+`progress` five times a second, and each receiver's exit status to `rc.NAME`.
+
+With a rate limit (`[migration] stream_limit`), a small perl loop between the backup and tee
+lets at most that many bytes a second through (`RATE_LIMITER`); the backup then waits on the
+full pipe, so the source's disk reads follow the limit too. Perl, because every Debian database
+server has it (mariadb-server depends on it) and `pv` is not installed there; the wizard
+installs nothing on the source.
 
 The stage, SEED_DIR (/var/lib/moodle-wizard/seed on the source), holds the temporary key pair
 (`seed_key`, `seed_key.pub`), the replicas' `known_hosts`, the stream's fifos and logs and the
@@ -23,12 +29,52 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rich.filesize import decimal
+
 from moodle_wizard.core.remote import privatedir
 
 SEED_DIR = f"{privatedir.BASE_DIR}/seed"
 KEY_COMMENT = "moodle-wizard-seed"
 CIPHER = "aes128-gcm@openssh.com"
 CONNECT_TIMEOUT = 20
+# How often the job writes its byte count: the wizard's rate is the count's change over a few
+# seconds of polls, each about a second apart, so the count must be fresh when it is read.
+PROGRESS_INTERVAL_S = 0.2
+# The job's exit status when the limiter failed while the backup, tee and receivers did not.
+LIMITER_EXIT = 14
+# How far the limiter may catch up after the backup was slower than the limit (a pause while
+# mariadb-backup waits for a lock, a slow disk): a quarter of a second's worth of bytes at
+# full speed, no more, so the rate over any few seconds stays within a few % of the limit.
+LIMIT_CATCH_UP_S = 0.25
+
+# The limiter: at most $ARGV[0] bytes a second from stdin to stdout, in the pipe's own chunks
+# (64 KiB), sleeping whenever it is ahead of the limit; its clock starts with the first bytes
+# (mariadb-backup takes a second or two to begin). A monotonic clock: a wall clock set back
+# would stall the stream. Time::HiRes has one and comes with Debian's perl (which
+# mariadb-server depends on); perl-base alone has none, so /proc/uptime (1/100 s) stands in.
+# A write error or a closed pipe (a receiver gone) ends it, as it ends tee.
+RATE_LIMITER = r"""use strict;
+my ($rate, $n, $buf) = ($ARGV[0], 0, "");
+my $clock = eval { require Time::HiRes; my $m = Time::HiRes::CLOCK_MONOTONIC();
+    sub { Time::HiRes::clock_gettime($m) } } || sub {
+    open(my $f, "<", "/proc/uptime") or die "no clock: $!\n"; (split " ", <$f>)[0] };
+my $t0;
+while (1) {
+    my $got = sysread(STDIN, $buf, 1 << 20);
+    die "read: $!\n" unless defined $got;
+    last unless $got;
+    $t0 //= $clock->();
+    for (my $off = 0; $off < $got;) {
+        my $put = syswrite(STDOUT, $buf, $got - $off, $off);
+        die "write: $!\n" unless defined $put;
+        $off += $put;
+    }
+    $n += $got;
+    my $ahead = $n / $rate - ($clock->() - $t0);
+    if ($ahead > 0) { select(undef, undef, undef, $ahead) }
+    elsif ($ahead < -CATCH_UP) { $t0 = $clock->() - $n / $rate - CATCH_UP }
+}
+""".replace("CATCH_UP", str(LIMIT_CATCH_UP_S))
 
 
 @dataclass(frozen=True)
@@ -70,11 +116,20 @@ def backup_command(method: str, backup: str, dump: Sequence[str], databases: Seq
             f"--hex-blob --databases {dbs}")
 
 
+def limiter_lines(limit: int) -> list[str]:
+    """The limiter as a shell function of the job, `mw_rate_limit BYTES_PER_SECOND`."""
+    return [
+        f"# stream_limit: at most {decimal(limit)}/s ({limit} bytes a second) leave this host",
+        f"mw_rate_limit() {{ perl -e {shlex.quote(RATE_LIMITER)} \"$1\"; }}",
+    ]
+
+
 def sender_script(method: str, backup_cmd: str, receivers: Sequence[Receiver],
                   workdir: str, connect_timeout: int = CONNECT_TIMEOUT, *,
-                  check_workdir: bool = True) -> str:
+                  check_workdir: bool = True, limit: int | None = None) -> str:
     """The bash script of the source's seed job. With `check_workdir` (always, except for
-    tests that run it in a scratch directory), it first proves `workdir` root's own."""
+    tests that run it in a scratch directory), it first proves `workdir` root's own. With
+    `limit` (bytes a second), the stream leaves at that rate at most."""
     q = shlex.quote
     check = []
     if check_workdir:
@@ -116,21 +171,32 @@ def sender_script(method: str, backup_cmd: str, receivers: Sequence[Receiver],
         "( while kill -0 $tee_pid 2>/dev/null; do",
         "    awk '/^rchar/ {print $2}' /proc/$tee_pid/io > \"$progress.tmp\" 2>/dev/null"
         " && mv -f \"$progress.tmp\" \"$progress\"",
-        "    sleep 1",
+        f"    sleep {PROGRESS_INTERVAL_S}",
         "  done ) &",
     ]
+    # The limiter last before the fifo: what tee counts is what leaves this host.
+    limiter = ""
+    if limit is not None:
+        lines += limiter_lines(limit)
+        limiter = f" | mw_rate_limit {limit}"
     if method == "logical":
         # The dump's header carries the GTID position it is consistent with.
         lines.append(f"{backup_cmd} 2> backup.log | tee >(grep -a -m1 'gtid_slave_pos' > "
-                     "gtid.txt; cat > /dev/null) > stream")
-        lines.append("backup_rc=${PIPESTATUS[0]}")
+                     f"gtid.txt; cat > /dev/null){limiter} > stream")
+        lines.append("rcs=(\"${PIPESTATUS[@]}\"); backup_rc=${rcs[0]}")
+    elif limiter:
+        lines.append(f"{backup_cmd} 2> backup.log{limiter} > stream")
+        lines.append("rcs=(\"${PIPESTATUS[@]}\"); backup_rc=${rcs[0]}")
     else:
         lines.append(f"{backup_cmd} > stream 2> backup.log")
         lines.append("backup_rc=$?")
+    if limiter:
+        lines.append("limit_rc=${rcs[-1]}")
     lines += [
         "wait $tee_pid; tee_rc=$?",
         "for p in \"${senders[@]}\"; do wait $p; done",
-        "echo \"backup exit $backup_rc, tee exit $tee_rc\"",
+        "echo \"backup exit $backup_rc, tee exit $tee_rc"
+        + (", rate limiter exit $limit_rc" if limit is not None else "") + "\"",
     ]
     # A receiver that broke (its host or link gone: ssh exits 255) makes tee, the backup and
     # the other receivers fail too: every receiver's exit first, so the cause can be named.
@@ -146,4 +212,6 @@ def sender_script(method: str, backup_cmd: str, receivers: Sequence[Receiver],
         "[ $backup_rc -eq 0 ] || { echo 'backup failed:'; tail -20 backup.log; exit 10; }",
         "[ $tee_rc -eq 0 ] || exit 11",
     ]
+    if limit is not None:
+        lines.append(f"[ $limit_rc -eq 0 ] || exit {LIMITER_EXIT}")
     return "\n".join(lines) + "\n"
