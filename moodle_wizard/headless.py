@@ -13,8 +13,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from rich.filesize import decimal
-
 from moodle_wizard.core import events as ev
 from moodle_wizard.core.context import Context
 from moodle_wizard.core.engine import Engine, MigrationError
@@ -23,6 +21,7 @@ from moodle_wizard.core.finish import rollback_refusal
 from moodle_wizard.core.inventory import Inventory, InventoryError, load_inventory
 from moodle_wizard.core.journal import find_state
 from moodle_wizard.core.migrationlock import MigrationLock
+from moodle_wizard.core.progress import progress_text
 from moodle_wizard.core.runbook import runbook_markdown
 from moodle_wizard.core.secrets import mask_password_hashes, terminal_prompt
 from moodle_wizard.core.session import bug_log_path, open_session
@@ -54,13 +53,12 @@ class Printer:
                 self._say(f"    - {title}")
             case ev.OutputLine(_, host, line):
                 self._say(f"      {host}: {line}")
-            case ev.Progress(_, label, done, total):
+            case ev.Progress(_, _, done, total):
                 now = time.monotonic()
                 if now - self._last_progress >= 1.0 or (total and done >= total):
                     self._last_progress = now
-                    pct = f" ({100 * done / total:.0f}%)" if total else ""
-                    self._say(f"      {label}: {decimal(done)}"
-                              f"{f' of ~{decimal(total)}' if total else ''}{pct}")
+                    # The rate and the limit with the bytes (core/progress.py's line).
+                    self._say(f"      {progress_text(event)}")
             case ev.StepDone(step, seconds):
                 self._say(f"    done: {step} ({seconds:.1f} s)")
             case ev.StepFailed(step, error):

@@ -57,18 +57,23 @@ def rate_text(rate: float) -> str:
     return f"{decimal(int(rate))}/s"
 
 
-def progress_text(event: Progress, rate: float | None = None) -> str:
-    """The event's line; `rate` stands in when the event carries none (a face's own
-    measurement). The total is an estimate (the datadir's size), hence the '~'."""
+def progress_parts(event: Progress, rate: float | None = None) -> tuple[str, str, str]:
+    """The line's three parts: the amount ("seed stream: 312.0 MB of ~811.0 MB (38%)"), the
+    pace ("49.8 MB/s (limit 50.0 MB/s)") and the time left ("~10 s left"); a part not known
+    is "". `rate` stands in when the event carries none (a face's own measurement). The total
+    is an estimate (the datadir's size), hence the '~'."""
     done, total = event.done, event.total
     rate = event.rate if event.rate is not None else rate
-    text = f"{event.label}: {decimal(done)}"
+    amount = f"{event.label}: {decimal(done)}"
     if total:
-        text += f" of ~{decimal(total)} ({100 * min(1.0, done / total):.0f}%)"
-    if rate:
-        text += f", {rate_text(rate)}"
+        amount += f" of ~{decimal(total)} ({100 * min(1.0, done / total):.0f}%)"
+    pace = rate_text(rate) if rate else ""
     if event.limit:
-        text += f" (limit {rate_text(event.limit)})"
-    if rate and total and done < total:
-        text += f", {eta((total - done) / rate)} left"
-    return text
+        pace = f"{pace} (limit {rate_text(event.limit)})".lstrip()
+    left = f"{eta((total - done) / rate)} left" if rate and total and done < total else ""
+    return amount, pace, left
+
+
+def progress_text(event: Progress, rate: float | None = None) -> str:
+    """The event's line, its parts joined."""
+    return ", ".join(part for part in progress_parts(event, rate) if part)

@@ -7,8 +7,9 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from moodle_wizard.core import events as ev
+from moodle_wizard.core.progress import RateWindow, progress_parts, progress_text
 from moodle_wizard.core.state import MigrationState, StepName, StepStatus
-from moodle_wizard.tui.clock import Clock, size
+from moodle_wizard.tui.clock import Clock
 
 LOG_LINES = 5000
 RATE_WINDOW_S = 10.0
@@ -16,39 +17,40 @@ RATE_WINDOW_S = 10.0
 
 @dataclass
 class StreamProgress:
+    """The last Progress of a stream. The rate is the engine's (core/progress.py, where the
+    bytes are counted); for a Progress without one, the app's own over RATE_WINDOW_S."""
+
     label: str
     done: int
     total: int | None
-    samples: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=64))
+    limit: int | None = None
+    engine_rate: float | None = None
+    window: RateWindow = field(default_factory=lambda: RateWindow(RATE_WINDOW_S))
 
-    def add(self, now: float, done: int, total: int | None) -> None:
+    def add(self, now: float, done: int, total: int | None, rate: float | None = None,
+            limit: int | None = None) -> None:
         self.done, self.total = done, total
-        self.samples.append((now, done))
-        while len(self.samples) > 2 and now - self.samples[0][0] > RATE_WINDOW_S:
-            self.samples.popleft()
+        self.engine_rate, self.limit = rate, limit
+        self.window.add(now, done)
 
     @property
     def rate(self) -> float | None:
         """Bytes per second over the last few seconds."""
-        if len(self.samples) < 2:
-            return None
-        (t0, d0), (t1, d1) = self.samples[0], self.samples[-1]
-        return (d1 - d0) / (t1 - t0) if t1 > t0 else None
+        return self.engine_rate if self.engine_rate is not None else self.window.rate
 
     @property
     def fraction(self) -> float | None:
         return min(1.0, self.done / self.total) if self.total else None
 
+    def event(self) -> ev.Progress:
+        return ev.Progress("", self.label, self.done, self.total, self.rate, self.limit)
+
     def describe(self) -> str:
-        text = f"{self.label}: {size(self.done)}"
-        if self.total:
-            text += f" of ~{size(self.total)} ({100 * (self.fraction or 0):.0f}%)"
-        rate = self.rate
-        if rate:
-            text += f", {size(rate)}/s"
-            if self.total and self.done < self.total:
-                text += f", ~{(self.total - self.done) / rate:.0f} s left"
-        return text
+        return progress_text(self.event())
+
+    def parts(self) -> tuple[str, str, str]:
+        """The amount, the pace (rate and limit) and the time left (core/progress.py)."""
+        return progress_parts(self.event())
 
 
 @dataclass
@@ -144,11 +146,11 @@ class RunModel:
                 self._log(row, f"  - {title}")
             case ev.OutputLine(step, host, line):
                 self._log(self._row(step), f"    {host}: {line}")
-            case ev.Progress(step, label, done, total):
+            case ev.Progress(step, label, done, total, rate, limit):
                 row = self._row(step)
                 if row.progress is None or row.progress.label != label:
                     row.progress = StreamProgress(label, done, total)
-                row.progress.add(now, done, total)
+                row.progress.add(now, done, total, rate, limit)
                 row.last = row.progress.describe()
             case ev.StepDone(step, seconds):
                 row = self._row(step)

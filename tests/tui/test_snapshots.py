@@ -143,8 +143,10 @@ def test_dashboard_mid_stream(snap_compare: Snap, state_dir: Path) -> None:
                      ev.OutputLine("replicas", "db1", "[00] Streaming ./ibdata1"),
                      ev.Progress("replicas", "seed stream", 40 * 2**20, 132 * 2**20)])
         clock.advance(4)
+        # The engine's rate (core/progress.py) and the inventory's stream_limit.
         model.apply([ev.OutputLine("replicas", "db1", "[01] Streaming ./moodle/mdl_log.ibd"),
-                     ev.Progress("replicas", "seed stream", 88 * 2**20, 132 * 2**20)])
+                     ev.Progress("replicas", "seed stream", 88 * 2**20, 132 * 2**20,
+                                 12.6e6, 15_000_000)])
 
     app = app_for(state_dir, {"discover": "done", "prepare-source": "done"})
     assert snap_compare(app, terminal_size=(80, 24), run_before=goto("dashboard", streaming))

@@ -1,9 +1,10 @@
-"""The seed stream's progress: a bar, bytes of the expected total, and the rate."""
+"""The seed stream's progress: a bar with the rate (and the limit it is held to) beside it,
+then the bytes of the expected total and the time left."""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import HorizontalGroup, Vertical
 from textual.widgets import Label, ProgressBar
 
 from moodle_wizard.tui.run_model import StreamProgress
@@ -14,7 +15,9 @@ class StreamProgressBar(Vertical):
         super().__init__(id=id, classes="stream-progress")
 
     def compose(self) -> ComposeResult:
-        yield ProgressBar(total=100, show_eta=False, show_percentage=True)
+        with HorizontalGroup():
+            yield ProgressBar(total=100, show_eta=False, show_percentage=True)
+            yield Label("", classes="stream-pace")
         yield Label("", classes="stream-label")
 
     def show(self, progress: StreamProgress | None) -> None:
@@ -27,4 +30,6 @@ class StreamProgressBar(Vertical):
             bar.update(total=None)
         else:
             bar.update(total=100, progress=round(100 * fraction, 1))
-        self.query_one(".stream-label", Label).update(progress.describe())
+        amount, pace, left = progress.parts()
+        self.query_one(".stream-pace", Label).update(f"  {pace}" if pace else "")
+        self.query_one(".stream-label", Label).update(f"{amount}, {left}" if left else amount)
