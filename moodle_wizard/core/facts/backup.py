@@ -44,3 +44,8 @@ class ExistingBackup(Facts):
     # the earliest position they start at (for the operator's message).
     binlogs_reach: bool
     binlogs_start: str | None = None
+    # Why the binlogs do not reach it, one line naming the fix (None: they do): the other
+    # server's backup, the binlog file a dump names purged, the logs purged past it.
+    binlogs_problem: str | None = None
+    # The directory the inventory named, when `path` is the newest backup found in it.
+    picked_from: str | None = None

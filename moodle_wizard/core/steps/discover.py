@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from moodle_wizard.core import backups
 from moodle_wizard.core.command import placeholder
+from moodle_wizard.core.events import OutputLine
 from moodle_wizard.core.facts import (
     BinlogDumpThread,
     DiscoverFacts,
@@ -16,6 +18,7 @@ from moodle_wizard.core.facts import (
     ReplicaHostFacts,
     SourceFacts,
 )
+from moodle_wizard.core.facts.backup import ExistingBackup
 from moodle_wizard.core.moodle_config import read_moodle_config, register_config_secrets
 from moodle_wizard.core.remote.ssh import SUDO, RemoteHost
 from moodle_wizard.core.sql.dialect import Dialect
@@ -116,6 +119,7 @@ class Discover(Step):
               for a in inv.apps],
             *[f"on {r}: dpkg-query -W mariadb-server mysql-server; ls -A /var/lib/mysql; "
               "df -P -B1 /var/lib/mysql" for r in inv.replicas],
+            *queries.backup_runbook(inv),
         ]
         return [Action("gather", "Gather facts from every host", self.gather, runbook)]
 
@@ -138,9 +142,23 @@ class Discover(Step):
         moodle = await self._moodle()
         source = await self._source(moodle.dbname or "")
         replicas = {r: await self._replica(r) for r in inv.replicas}
+        backup = await self._backup()
         self.ctx.state.steps.discover.facts = DiscoverFacts(
-            moodle=moodle, source=source, replicas=replicas)
+            moodle=moodle, source=source, replicas=replicas, backup=backup)
         self.ctx.save()
+
+    async def _backup(self) -> ExistingBackup | None:
+        """backup_method = "existing": the backup as it lies, and whether the source's binary
+        logs reach back to it; the operator is told here, before anything changes."""
+        inv = self.ctx.inventory
+        if inv.backup is None or inv.migration.backup_method.value != "existing":
+            return None
+        found, now = await backups.discover_backup(
+            await self.ctx.host(inv.backup.host), inv.backup.path,
+            await self.ctx.db(inv.source), inv.source)
+        for line in backups.summary(found, now):
+            self.ctx.emit(OutputLine(self.name, found.host, line))
+        return found
 
     async def _moodle(self) -> MoodleFacts:
         inv = self.ctx.inventory

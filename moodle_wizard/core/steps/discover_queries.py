@@ -9,10 +9,15 @@ that, the flavour-dependent ones are described for both flavours.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from moodle_wizard.core.backups import reach
 from moodle_wizard.core.command import Shell, Sql, quote
 from moodle_wizard.core.sql.dialect import Dialect
 from moodle_wizard.core.sql.statement import Statement
+
+if TYPE_CHECKING:
+    from moodle_wizard.core.inventory import Inventory
 
 SETTINGS = Statement(
     "SELECT @@datadir AS datadir, @@server_id AS server_id, @@log_bin AS log_bin, "
@@ -92,3 +97,22 @@ class SourceReads:
             *(c.render() for c in self.disk()),
         ]
 
+
+
+def backup_runbook(inv: Inventory) -> list[str]:
+    """What discovery reads of an existing backup (backup_method = "existing"), and of the
+    source's binary logs to tell whether they reach back to it. All of it only looks."""
+    if inv.backup is None or inv.migration.backup_method.value != "existing":
+        return []
+    host, path, src = inv.backup.host, inv.backup.path, inv.source
+    return [
+        f"on {host}: date; stat -L -- {quote(path)}; then, as it is: ls -A1 / find -maxdepth 2 "
+        "(a directory of backups: the newest), cat xtrabackup_checkpoints, *_binlog_info, "
+        "*_info, du -sb (a mariadb-backup directory); od -N 8, head -c 64K, decompressed if "
+        "it is gzip/zstd/xz/bzip2 (a file); tail -c 1K (an SQL dump); a read-only perl "
+        "parser that prints the small members of an xbstream file (nothing is unpacked)",
+        Sql(src, reach.LOG_BIN).render(),
+        Sql(src, reach.SHOW_BINARY_LOGS).render(),
+        f"on {src}: SHOW BINLOG EVENTS IN '<the first binary log>' LIMIT 3 (its Gtid_list); "
+        "SELECT BINLOG_GTID_POS(file, pos) for a dump that names only a binlog position",
+    ]
