@@ -198,6 +198,17 @@ async def test_directory_of_backups_skips_what_is_not_a_backup(tmp_path: Path) -
     assert found.kind == BackupKind.DUMP and found.path == str(top / "moodle.sql")
 
 
+async def test_symlinks_to_a_backup_and_to_a_directory_of_backups(tmp_path: Path) -> None:
+    top = tmp_path / "backups"
+    backup_dir(top / "2026-12-02")
+    (tmp_path / "latest").symlink_to(top / "2026-12-02")
+    (tmp_path / "all").symlink_to(top)
+    found = await inspect(tmp_path / "latest")
+    assert found.kind == BackupKind.DIRECTORY and found.size_bytes >= 12288 + 100
+    found = await inspect(tmp_path / "all")
+    assert found.path == str(tmp_path / "all" / "2026-12-02")
+
+
 async def test_directory_without_backups_is_refused(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hello\n")
     with pytest.raises(NotABackup, match="is a directory, but neither a mariadb-backup "

@@ -168,7 +168,7 @@ async def _entries(probe: _Probe, path: str) -> list[str]:
 async def _newest(probe: _Probe, path: str) -> Found:
     """The newest backup in a directory of backups: its files, and its subdirectories that
     hold xtrabackup_checkpoints, newest first (by that file's mtime for a directory)."""
-    out = await probe.run(["find", path, "-mindepth", "1", "-maxdepth", "2", "-printf",
+    out = await probe.run(["find", "-H", path, "-mindepth", "1", "-maxdepth", "2", "-printf",
                            "%d\t%y\t%T@\t%P\n"], path)
     candidates: list[tuple[float, str]] = []
     for line in out.stdout.splitlines():
@@ -214,7 +214,8 @@ async def _directory(probe: _Probe, path: str, entries: list[str], st: _Stat) ->
     info = await _first(probe, base, entries, INFO)
     binlog = await _first(probe, base, entries, BINLOG_INFO)
     values = formats.parse_key_values(info or "")
-    size = int((await probe.run(["du", "-sb", "--", path], path)).stdout.split()[0])
+    # -D: the size of what a symlinked path points to, not of the link.
+    size = int((await probe.run(["du", "-sbD", "--", path], path)).stdout.split()[0])
     return Found(
         host=probe.name, path=path, kind=BackupKind.DIRECTORY, compression=None,
         prepared=backup_type == "full-prepared", server_version=values.get("server_version"),
@@ -275,7 +276,9 @@ async def _xbstream(probe: _Probe, path: str, st: _Stat, compression: str | None
     else:
         argv = ["sh", "-c", f'{{ {DECOMPRESS[compression]} -- "$1" || echo "decompression '
                 'failed" >&2; } | perl -e "$2"', "sh", path, xbstream.PARSER]
-    out = await probe.host.run(argv, check=False,
+    shown = (f"perl -e '<xbstream member reader>' -- {path}" if compression is None else
+             f"{DECOMPRESS[compression]} -- {path} | perl -e '<xbstream member reader>'")
+    out = await probe.host.run(argv, check=False, display=shown,
                                timeout=600 if compression is None else STREAM_TIMEOUT)
     if "decompression failed" in out.stderr:
         raise StepError(f"the backup {where} could not be decompressed to its end "
