@@ -2,7 +2,7 @@
 
 The formats, as MariaDB 10.11's mariadb-backup and mariadb-dump write them (read in the
 server's source, extra/mariabackup and client/mysqldump.c, and checked against real files
-made by 10.11.19; tests/unit/test_backup_inspect.py holds them):
+in 10.11.19's binaries; tests/unit/backup_samples holds samples):
 
 - `xtrabackup_checkpoints`: `key = value` lines; `backup_type = full-backuped` before
   `--prepare`, `full-prepared` after it, `incremental` for an incremental backup.
@@ -15,9 +15,12 @@ made by 10.11.19; tests/unit/test_backup_inspect.py holds them):
 - an SQL dump begins with `-- MariaDB dump 10.19  Distrib ...` (10.11.8 and later put a
   `/*M!999999\\- enable the sandbox mode */` line before it), has `-- Server version<TAB>...`,
   and with `--master-data[=2]` a `CHANGE MASTER TO MASTER_LOG_FILE='...', MASTER_LOG_POS=...;`
-  line, with `--gtid` `SET GLOBAL gtid_slave_pos='...';` after `-- GTID to start replication
-  from` (both commented out with `--master-data=2`); it ends with `-- Dump completed on
-  YYYY-MM-DD HH:MM:SS` (`-- Dump completed` with `--skip-dump-date`).
+  line near the top, and `SET GLOBAL gtid_slave_pos='...';` (commented out with
+  `--master-data=2`): near the top after `-- GTID to start replication from` in older
+  versions, at the END after `-- The deferred gtid setting for slave corresponding to the
+  master-data CHANGE-MASTER follows` in recent ones (10.11.19's binary has only that text);
+  it ends with `-- Dump completed on YYYY-MM-DD HH:MM:SS` (`-- Dump completed` with
+  `--skip-dump-date`).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ BINLOG_INFO = ("mariadb_backup_binlog_info", "xtrabackup_binlog_info")
 INFO = ("mariadb_backup_info", "xtrabackup_info")
 # How much of a file's (decompressed) start is read to tell its kind and a dump's header.
 HEAD_BYTES = 65536
-TAIL_BYTES = 1024
+TAIL_BYTES = 4096
 # How many of a directory's newest entries are looked at for a backup.
 MAX_CANDIDATES = 12
 # A compressed xbstream is decompressed once, whole, on the backup host.
@@ -320,20 +320,25 @@ async def _dump(probe: _Probe, path: str, st: _Stat, compression: str | None,
         raise StepError(f"the dump {where} holds a MySQL GTID set (GTID_PURGED): it is a "
                         "MySQL server's dump, and the wizard migrates MariaDB sources; use "
                         "backup_method = \"physical\"")
-    if head.gtid is None and head.binlog_file is None:
-        raise StepError(f"the dump {where} records no replication position (it was taken "
-                        f"without --master-data or --gtid); {RETAKE}")
-    completed_at: str | None = None
-    if compression is None and head.commented:
-        # Its end says whether it is whole (cheap only uncompressed: a compressed one is
-        # checked by its decompressor when it is read for the restore).
+    gtid, completed_at = head.gtid, None
+    if compression is None:
+        # Its end says whether it is whole, and a recent mariadb-dump (10.11.19's does;
+        # older ones wrote it at the top) writes --master-data's gtid_slave_pos there
+        # ("The deferred gtid setting ..."), not at the top.
+        # Cheap only uncompressed: a compressed dump's GTID position is worked out from the
+        # binlog file and position at its top (reach.py, on the source), and its end is
+        # checked by its decompressor when the restore reads it.
         tail = (await probe.run(["tail", "-c", str(TAIL_BYTES), "--", path], path)).stdout
+        gtid = gtid or formats.parse_dump_head(tail).gtid
         completed, completed_at = formats.parse_dump_completed(tail)
-        if not completed:
+        if head.commented and not completed:
             raise StepError(f"the dump {where} does not end with '-- Dump completed': it is "
                             f"still being written, or was cut short; wait for it, or {RETAKE}")
+    if gtid is None and head.binlog_file is None:
+        raise StepError(f"the dump {where} records no replication position (it was taken "
+                        f"without --master-data or --gtid); {RETAKE}")
     return Found(
         host=probe.name, path=path, kind=BackupKind.DUMP, compression=compression,
         prepared=None, server_version=head.server_version, size_bytes=st.size,
         taken_at=await probe.local_time(completed_at, st.mtime), now=probe.now,
-        coordinates=BinlogCoordinates(head.binlog_file, head.binlog_pos, head.gtid))
+        coordinates=BinlogCoordinates(head.binlog_file, head.binlog_pos, gtid))

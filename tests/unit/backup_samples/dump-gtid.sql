@@ -1,5 +1,5 @@
 /*M!999999\- enable the sandbox mode */ 
--- MariaDB dump 10.19-10.11.19-MariaDB, for debian-linux-gnu (x86_64)
+-- MariaDB dump 10.19  Distrib 10.11.19-MariaDB, for debian-linux-gnu (x86_64)
 --
 -- Host: localhost    Database: moodle
 -- ------------------------------------------------------
@@ -17,16 +17,11 @@
 /*!40111 SET @OLD_SQL_NOTES=@@SQL_NOTES, SQL_NOTES=0 */;
 
 --
--- Position to start replication or point-in-time recovery from
+-- Use only the MASTER_USE_GTID=slave_pos or MASTER_LOG_FILE/MASTER_LOG_POS in the statements below.
 --
 
+-- CHANGE MASTER TO MASTER_USE_GTID=slave_pos;
 -- CHANGE MASTER TO MASTER_LOG_FILE='mysql-bin.000002', MASTER_LOG_POS=1234;
-
---
--- GTID to start replication from
---
-
--- SET GLOBAL gtid_slave_pos='0-1-4100';
 
 --
 -- Table structure for table `mdl_config`
@@ -48,6 +43,12 @@ LOCK TABLES `mdl_config` WRITE;
 INSERT INTO `mdl_config` VALUES (1,'version','2024100700');
 /*!40000 ALTER TABLE `mdl_config` ENABLE KEYS */;
 UNLOCK TABLES;
+
+-- The deferred gtid setting for slave corresponding to the master-data CHANGE-MASTER follows
+
+-- Preferably use GTID to start replication from GTID position:
+
+-- SET GLOBAL gtid_slave_pos='0-1-4100';
 /*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */;
 
 /*!40101 SET SQL_MODE=@OLD_SQL_MODE */;
@@ -57,5 +58,6 @@ UNLOCK TABLES;
 /*!40101 SET CHARACTER_SET_RESULTS=@OLD_CHARACTER_SET_RESULTS */;
 /*!40101 SET COLLATION_CONNECTION=@OLD_COLLATION_CONNECTION */;
 /*!40111 SET SQL_NOTES=@OLD_SQL_NOTES */;
+/*M!100616 SET NOTE_VERBOSITY=@OLD_NOTE_VERBOSITY */;
 
 -- Dump completed on 2026-12-02  3:00:07
