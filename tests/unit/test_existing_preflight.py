@@ -58,7 +58,7 @@ def test_binlog_off_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_binlogs_purged_past_the_backup_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     [(level, message)] = problems_of(monkeypatch, binlogs_reach=False, binlogs_start="0-1-5230")
     assert level == "error"
-    assert message == ("db1's binary logs start at 0-1-5230, but the backup at "
+    assert message == ("db1's binary logs start after 0-1-5230, but the backup at "
                        "backup:/srv/backups/moodle/nightly is at 0-1-4100: a replica seeded "
                        "from it could never catch up; take a new backup, or seed with "
                        'backup_method = "physical"')
@@ -83,3 +83,10 @@ def test_missing_tools_on_the_backup_host_and_an_old_backup_are_named(
                   "openssh-client, or the tool, on it)"),
         ("warning", "the backup at backup:/srv/backups/moodle/nightly.sql.gz is 5 days old: "
                     "each replica replays 5 days of db1's binary log after it is restored")]
+
+
+def test_discoverys_own_line_is_used_when_it_knows_the_case(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    line = "the backup at backup:/b is of another server (server_id 7 never wrote to db1)"
+    [(level, message)] = problems_of(monkeypatch, binlogs_reach=False, binlogs_problem=line)
+    assert (level, message) == ("error", line)

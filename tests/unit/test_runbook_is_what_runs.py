@@ -23,6 +23,7 @@ from moodle_wizard.core.steps.base import Action
 from moodle_wizard.core.steps.registry import STEP_CLASSES
 from tests.unit.plan_fixtures import FLAVOURS, context
 from tests.unit.recording import Answers, Recording
+from tests.unit.test_existing_plan_golden import existing
 
 VERSIONS = {"mariadb-10.11": parse_version("10.11.6-MariaDB-0+deb12u1", "mariadb"),
             "mysql-8.0": parse_version("8.0.36", "mysql"),
@@ -64,10 +65,13 @@ def test_every_action_is_run_here_or_named_as_not_yet(monkeypatch: pytest.Monkey
 
     found: dict[tuple[StepName, str], set[str]] = {}
     for method in SeedMethod:
+        # An existing backup needs its host in the inventory and its facts from discovery.
+        edit = existing("directory") if method == SeedMethod.EXISTING else None
         for name, cls in STEP_CLASSES.items():
-            plan = cls(seeded_by(context("mariadb-10.11", monkeypatch), method)).plan()
+            plan = cls(seeded_by(context("mariadb-10.11", monkeypatch, edit=edit),
+                                 method)).plan()
             done = seeded_by(context("mariadb-10.11", monkeypatch,
-                                     {name: [a.id for a in plan]}), method)
+                                     {name: [a.id for a in plan]}, edit=edit), method)
             if name == StepName.REPLICAS:  # what the fixture's journal lacks
                 done.state.steps.replicas.facts.installed_packages["db2"] = ["mariadb-server"]
             found.setdefault((name, "apply"), set()).update(a.id.split(":")[0] for a in plan)

@@ -81,7 +81,10 @@ async def problems(ctx: Context, discovered: Discovered) -> list[Problem]:
                       "backup could never catch up with it; use backup_method = "
                       '"physical" (the wizard turns the binary log on)')]
     if not backup.binlogs_reach:
-        start = f" start at {backup.binlogs_start}" if backup.binlogs_start else " are purged"
+        if backup.binlogs_problem:  # discovery's own line: it knows which case it found
+            return [error(backup.binlogs_problem)]
+        start = f" start after {backup.binlogs_start}" if backup.binlogs_start else \
+            " are purged"
         return [error(f"{inv.source}'s binary logs{start}, but the backup at "
                       f"{backup.host}:{backup.path} is at {backup.gtid_position}: a replica "
                       "seeded from it could never catch up; take a new backup, or seed with "
