@@ -288,7 +288,7 @@ class InventoryDraft:
 
 
 # The order hosts are written in; a host with two roles is listed by its first.
-ROLE_ORDER = (Role.JUMP, Role.APP, Role.SOURCE, Role.REPLICA, Role.PROXY)
+ROLE_ORDER = (Role.JUMP, Role.APP, Role.SOURCE, Role.REPLICA, Role.PROXY, Role.BACKUP)
 
 
 def _plays(host: dict[str, Any]) -> list[str]:
@@ -351,7 +351,8 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
 
 
 # What discovery depends on: a change to anything else (backup method, server ids, the
-# ProxySQL and VIP settings) does not make its facts stale.
+# ProxySQL and VIP settings) does not make its facts stale. An existing backup's [backup]
+# section does: discovery reads that backup.
 DISCOVERY_HOST_KEYS = ("address", "role", "roles", "ssh_user", "ssh_port", "ssh_jump", "ssh_key")
 DISCOVERY_MIGRATION_KEYS = ("name", "moodle_config", "db_admin_user", "db_socket", "db_port")
 
@@ -360,5 +361,5 @@ def discovery_key(draft: InventoryDraft) -> str:
     hosts = {n: {k: h.get(k) for k in DISCOVERY_HOST_KEYS if h.get(k) is not None}
              for n, h in draft.hosts.items()}
     migration = {k: draft.migration.get(k) for k in DISCOVERY_MIGRATION_KEYS}
-    return json.dumps({"hosts": hosts, "migration": migration,
+    return json.dumps({"hosts": hosts, "migration": migration, "backup": draft.data.get("backup"),
                        "secrets": draft.data.get("secrets")}, sort_keys=True, default=str)

@@ -67,8 +67,11 @@ async def test_every_label_is_shown_whole(state_dir: Path, screen: str, size: tu
         assert app.open_saved(path)
         app.goto(screen)
         await pilot.pause()
+        # Shown: the widget and every container it is in (a form part hidden until its
+        # choice is made is not drawn, so not cut either).
         widgets = [w for w in app.screen.query("ToggleButton, Label.form-label, OptionList")
-                   if w.display and label_of(w)]
+                   if all(getattr(n, "display", True) for n in w.ancestors_with_self)
+                   and label_of(w)]
         assert widgets, f"{screen} has no labels to check"
         shown = []
         for widget in widgets:

@@ -1,18 +1,27 @@
-"""Screen 4: physical streaming or logical dump, with the expected size and time, and why one
-would choose each; and the order of the steps (proxy-first or classic), with what "auto" will
-choose for this source once discovery has run."""
+"""Screen 4: physical streaming, logical dump or an existing backup, with the expected size and
+time, and why one would choose each; the seed stream's rate limit; and the order of the steps
+(proxy-first or classic), with what "auto" will choose for this source once discovery has
+run."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
+from textual.containers import VerticalGroup, VerticalScroll
 from textual.widgets import RadioButton, RadioSet, Static
 
 from moodle_wizard.core.inventory import Role, SeedMethod
+from moodle_wizard.core.inventory_parts import Backup, rate_bytes
 from moodle_wizard.tui import preview
-from moodle_wizard.tui.clock import duration, size
+from moodle_wizard.tui.clock import ago, duration, size
+from moodle_wizard.tui.draft import (
+    field_error,
+    host_list_error,
+    migration_field_error,
+    parse_host_list,
+)
 from moodle_wizard.tui.screens.base import FlowScreen
+from moodle_wizard.tui.widgets.form_field import FormField
 from moodle_wizard.tui.widgets.plain_text import PlainText
 from moodle_wizard.tui.widgets.tick_box import Choice
 
@@ -23,6 +32,9 @@ RATES = {
                           "(aes128-gcm) on 2 cores; disks and network set yours"),
     SeedMethod.LOGICAL: (5e6, 25e6, "dump and single-threaded import of SQL; indexes are "
                          "rebuilt on each replica"),
+    # A mariadb-backup directory or xbstream file travels as the physical stream does.
+    SeedMethod.EXISTING: (100e6, 220e6, "sent like the physical stream, from the backup's "
+                          "host; an SQL dump imports at the logical rate"),
 }
 # One stream feeds every replica (tee); measured: two replicas take 1.6-1.8x one.
 EXTRA_REPLICA_FACTOR = 0.7
@@ -38,6 +50,12 @@ WHY = {
         "SQL statements replayed on each replica with sql_log_bin=0. Slower (every index is "
         "rebuilt) and heavier on the replicas, but independent of the on-disk format: use it "
         "when the replicas run a different minor version, or to shed fragmentation."),
+    SeedMethod.EXISTING: (
+        "An existing backup (last night's mariadb-backup or dump)",
+        "The replicas are seeded from a backup that already exists, on a backup host or on "
+        "the source's own disk: the source is not read for the copy, only its binary logs for "
+        "the catch-up. Discovery checks the backup and that the binary logs still reach back "
+        "to its position. For a busy primary in term time."),
 }
 
 
@@ -57,12 +75,30 @@ ORDERS = {
 }
 
 
-def estimate(method: SeedMethod, data_bytes: int, replicas: int) -> tuple[str, str]:
+def estimate(method: SeedMethod, data_bytes: int, replicas: int,
+             limit: int | None = None) -> tuple[str, str]:
+    """The time range; with a stream limit (bytes a second), never faster than the data at
+    that rate (one stream feeds every replica, so the limit does not multiply)."""
     lo_rate, hi_rate, basis = RATES[method]
     factor = 1 + EXTRA_REPLICA_FACTOR * max(0, replicas - 1)
     fastest = data_bytes / hi_rate * factor
     slowest = data_bytes / lo_rate * factor
+    if limit:
+        floor = data_bytes / limit
+        fastest, slowest = max(fastest, floor), max(slowest, floor)
+        basis += f"; at most {size(limit)}/s (the stream limit)"
     return f"{duration(fastest)} to {duration(slowest)}", basis
+
+
+def limit_error(text: str) -> str | None:
+    """The inventory's own message for a stream limit ("100MB/s"); blank is no limit."""
+    return migration_field_error("stream_limit", text) if text else None
+
+
+def backup_path_error(text: str) -> str | None:
+    if not text:
+        return "required: where the backup lies on that host"
+    return field_error(Backup, {"host": "h"}, "path", text)
 
 
 class BackupScreen(FlowScreen):
@@ -75,7 +111,12 @@ class BackupScreen(FlowScreen):
             "files from the source into each replica (the default, and the fast one). "
             "**Logical** dumps SQL and imports it (slower, version-independent). Either way "
             "one backup of the source feeds every replica at once, host to host over SSH, "
-            "never through this machine, as a detached job that survives a dropped session."
+            "never through this machine, as a detached job that survives a dropped session. "
+            "**Existing** seeds from a backup already taken (give its host, as a host of the "
+            "inventory or name=address, and its path): the source is not read for the copy."
+            "\n\nThe **stream limit** (e.g. 50MB/s) holds the seed stream to that rate, so a "
+            "live primary keeps serving Moodle while it is read; blank: as fast as the hosts "
+            "go. The dashboard shows the rate against the limit."
             "\n\nThe **order** of the steps: **proxy-first** puts ProxySQL and the VIP in front "
             "of the source before its restart, so Moodle's requests wait through the restart "
             "instead of failing; **classic** seeds the replicas first. **Automatic** takes "
@@ -85,11 +126,25 @@ class BackupScreen(FlowScreen):
             "real rate.")
 
     def body(self) -> ComposeResult:
+        draft = self.wizard.draft
+        backup = draft.data.get("backup") or {}
         with VerticalScroll(id="backup-body"):
             with RadioSet(id="backup-method"):
                 for method in SeedMethod:
                     yield Choice(WHY[method][0], id=f"m-{method.value}")
+            with VerticalGroup(id="backup-existing"):
+                yield FormField("backup host", str(backup.get("host") or ""),
+                                check=self.host_error, id="backup-host",
+                                hint="a host of the inventory (the source's name), or "
+                                "name=address for a backup host")
+                yield FormField("backup path", str(backup.get("path") or ""),
+                                check=backup_path_error, id="backup-path",
+                                hint="its directory, xbstream file or dump on that host")
             yield PlainText("", id="backup-why")
+            yield FormField("stream limit", str(draft.migration.get("stream_limit") or ""),
+                            check=limit_error, id="stream-limit", placeholder="e.g. 50MB/s",
+                            hint="blank: as fast as the hosts go; a limit spares a live "
+                            "primary (kB/s, MB/s or GB/s)")
             yield PlainText("", id="backup-estimate")
             yield PlainText("Order of the steps", id="order-title")
             with RadioSet(id="backup-order"):
@@ -106,6 +161,8 @@ class BackupScreen(FlowScreen):
         self.query_one(f"#o-{order if order in ORDERS else 'auto'}", RadioButton).value = True
         for radio_set in self.query(RadioSet):
             radio_set.disabled = self.locked
+        for field in self.query(FormField):
+            field.set_disabled(self.locked)
         self.show(current)
 
     def on_screen_resume(self) -> None:
@@ -123,13 +180,87 @@ class BackupScreen(FlowScreen):
             return "auto"
         return pressed.id.removeprefix("o-")
 
+    # -- the existing backup's host --
+
+    def host_error(self, text: str) -> str | None:
+        if not text:
+            return "required: the host that holds the backup"
+        if self._known_host(text):
+            return None
+        entries = parse_host_list(text)
+        if len(entries) != 1 or "=" not in text:
+            return (f"{text!r} is not a host of the inventory: give the source's name, or "
+                    "name=address for a backup host")
+        name, address, _ = entries[0]
+        return host_list_error(f"{name}={address}", Role.BACKUP)
+
+    def _known_host(self, name: str) -> bool:
+        """A host the inventory has that may hold the backup: the source, or a backup host."""
+        plays = {name for name, _, _ in self.wizard.draft.role_hosts(Role.SOURCE)}
+        plays |= {name for name, _, _ in self.wizard.draft.role_hosts(Role.BACKUP)}
+        return name in plays
+
+    def store_existing(self) -> None:
+        """The [backup] section and its host, from the fields (only while "existing" is the
+        choice: the inventory refuses a [backup] section with the other methods)."""
+        draft = self.wizard.draft
+        if self.method() != SeedMethod.EXISTING:
+            draft.data.pop("backup", None)
+            draft.set_role_hosts(Role.BACKUP, [])
+            return
+        host_field = self.query_one("#backup-host", FormField)
+        path_field = self.query_one("#backup-path", FormField)
+        host = "" if host_field.problem() else host_field.value
+        backup_hosts = {name for name, _, _ in draft.role_hosts(Role.BACKUP)}
+        if host and not self._known_host(host):  # name=address: a host of its own
+            name, address, port = parse_host_list(host)[0]
+            draft.set_role_hosts(Role.BACKUP, [(name, address, port)])
+            host = name
+        elif host not in backup_hosts:  # the source's own disk (or nothing yet)
+            draft.set_role_hosts(Role.BACKUP, [])
+        draft.set("backup", "host", host or None)
+        draft.set("backup", "path", None if path_field.problem() else path_field.value)
+
+    # -- changes --
+
     def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
         event.stop()
         method = self.method()
         if not self.locked:
             self.wizard.draft.set("migration", "backup_method", method.value)
             self.wizard.draft.set("migration", "order", self.order())
+            self.store_existing()
         self.show(method)
+
+    def on_form_field_changed(self, event: FormField.Changed) -> None:
+        event.stop()
+        if self.locked:
+            return
+        field = event.field
+        if field.id == "stream-limit" and not field.problem():
+            self.wizard.draft.set("migration", "stream_limit", field.value or None)
+        elif field.id in ("backup-host", "backup-path"):
+            self.store_existing()
+        self.show(self.method())
+
+    def leave(self, validate: bool = True) -> bool:
+        if self.locked or not validate:
+            return True
+        fields = [self.query_one("#stream-limit", FormField)]
+        if self.method() == SeedMethod.EXISTING:
+            fields = [self.query_one("#backup-host", FormField),
+                      self.query_one("#backup-path", FormField), *fields]
+        bad = [f for f in fields if f.show_problem()]
+        if bad:
+            bad[0].input.focus()
+            return False
+        problem = self.wizard.draft.error()
+        if problem:
+            self.notify(problem, title="inventory", severity="error", timeout=10)
+            return False
+        return True
+
+    # -- what it shows --
 
     def show_order(self) -> None:
         """What the chosen order does; for "auto", what it will do for this source."""
@@ -151,22 +282,41 @@ class BackupScreen(FlowScreen):
                 text.append_text(Text.assemble("\n", ("✗ ", "red"), why))
         self.query_one("#order-why", Static).update(text)
 
+    def limit(self) -> int | None:
+        value = self.query_one("#stream-limit", FormField).value
+        return rate_bytes(value) if value and not limit_error(value) else None
+
     def show(self, method: SeedMethod) -> None:
         title, why = WHY[method]
+        self.query_one("#backup-existing").display = method == SeedMethod.EXISTING
         self.query_one("#backup-why", Static).update(Text.assemble((title + "\n", "bold"), why))
         self.show_order()
         state = self.wizard.state
-        src = state.steps.discover.facts.source if state else None
+        facts = state.steps.discover.facts if state else None
+        src = facts.source if facts else None
         replicas = len(self.wizard.draft.role_hosts(Role.REPLICA))
         estimate_widget = self.query_one("#backup-estimate", Static)
-        if src is None:
+        if method == SeedMethod.EXISTING:
+            found = facts.backup if facts else None
+            if found is None:
+                estimate_widget.update("The backup: its kind, size, age and position are "
+                                       "known after discovery.")
+                return
+            data = found.size_bytes
+            now = self.wizard.clock.now()
+            amount = (f"{size(data)} ({found.kind.value}, taken {ago(found.taken_at, now)}, "
+                      f"at GTID {found.gtid_position})")
+        elif src is None:
             estimate_widget.update("Size and time: known after discovery.")
             return
-        data = src.data_bytes
-        span, basis = estimate(method, data, replicas)
-        amount = (f"{size(data)} (the datadir)" if method == SeedMethod.PHYSICAL else
-                  f"up to {size(data)} of SQL (no index pages; often less)")
+        else:
+            data = src.data_bytes
+            amount = (f"{size(data)} (the datadir)" if method == SeedMethod.PHYSICAL else
+                      f"up to {size(data)} of SQL (no index pages; often less)")
+        span, basis = estimate(method, data, replicas, self.limit())
+        reads = ("one read of the backup" if method == SeedMethod.EXISTING
+                 else "one read of the source")
         estimate_widget.update(Text.assemble(
             ("Expected size: ", "bold"), amount, "\n",
-            ("Expected time: ", "bold"), f"{span} for {replicas} replica(s) from one read "
-            "of the source\n", (f"({basis})", "dim")))
+            ("Expected time: ", "bold"), f"{span} for {replicas} replica(s) from {reads}\n",
+            (f"({basis})", "dim")))
