@@ -129,6 +129,25 @@ def test_a_failing_backup_is_named_before_the_limiter(tmp_path: Path) -> None:
     assert "backup exit 3" in proc.stdout and "broken" in proc.stdout
 
 
+def test_a_failing_limiter_is_named_not_the_backup_it_stopped(tmp_path: Path) -> None:
+    """Without a working perl the backup dies on its closed pipe: the job says the limiter."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "perl").write_text("#!/bin/bash\necho 'perl: broken' >&2\nexit 2\n")
+    (bindir / "perl").chmod(0o755)
+    (bindir / "ssh").write_text("#!/bin/bash\ncat > /dev/null\n")
+    (bindir / "ssh").chmod(0o755)
+    (bindir / "backup").write_text("#!/bin/bash\nhead -c 10000000 /dev/zero\n")
+    (bindir / "backup").chmod(0o755)
+    script = seed.sender_script("physical", "backup", [seed.Receiver("db2", "10.0.0.12", 22)],
+                                str(tmp_path), check_workdir=False, limit=1_000_000)
+    proc = subprocess.run(["bash", "-c", script], text=True, capture_output=True, timeout=60,
+                          env={"PATH": f"{bindir}:/usr/bin:/bin"})
+    assert proc.returncode == seed.LIMITER_EXIT, proc.stdout + proc.stderr
+    assert "rate limiter exit 2" in proc.stdout and "remove stream_limit" in proc.stdout
+    assert "perl: broken" in proc.stderr
+
+
 def test_no_limit_no_limiter() -> None:
     script = seed.sender_script("physical", "backup", [seed.Receiver("db2", "10.0.0.12", 22)],
                                 "/x", check_workdir=False)

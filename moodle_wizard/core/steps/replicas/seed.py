@@ -214,10 +214,12 @@ def sender_script(method: str, backup_cmd: str, receivers: Sequence[Receiver],
         lines.append(f"[ \"$(cat rc.{r.name} 2>/dev/null || echo 99)\" = 0 ] || "
                      f"tail -3 recv.{r.name}.log")
     lines.append("[ $failed = 0 ] || exit 12")
+    if limit is not None:
+        # Before the backup's: a limiter that died makes the backup fail on its closed pipe.
+        lines.append(f"[ $limit_rc -eq 0 ] || {{ echo 'the rate limiter (perl) failed; "
+                     f"remove stream_limit to stream without it'; exit {LIMITER_EXIT}; }}")
     lines += [
         "[ $backup_rc -eq 0 ] || { echo 'backup failed:'; tail -20 backup.log; exit 10; }",
         "[ $tee_rc -eq 0 ] || exit 11",
     ]
-    if limit is not None:
-        lines.append(f"[ $limit_rc -eq 0 ] || exit {LIMITER_EXIT}")
     return "\n".join(lines) + "\n"
