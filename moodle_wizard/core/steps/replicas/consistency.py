@@ -78,17 +78,23 @@ class Consistency(ReplicasBase):
         await tls_steps.replication_ciphers(self)
         await proxy_first.readers_online(self.ctx)
 
+    async def _replicating_status(self, r: str) -> ReplicaStatus:
+        """r's replication status; a replica that is not one, or whose replication stopped
+        on an error, is a StepError naming it."""
+        db = await self.ctx.db(r)
+        rows = await db.run(db.dialect.show_replica_status())
+        status = normalize_replica_status(rows[0] if rows else None)
+        if status is None:
+            raise StepError(f"{r}: not configured as a replica")
+        if status.errors:
+            raise StepError(f"{r}: replication error: {'; '.join(status.errors)}")
+        return status
+
     async def _caught_up(self, r: str, deadline: float) -> None:
         seen: list[ReplicaStatus] = []
 
         async def check() -> bool | None:
-            db = await self.ctx.db(r)
-            rows = await db.run(db.dialect.show_replica_status())
-            status = normalize_replica_status(rows[0] if rows else None)
-            if status is None:
-                raise StepError(f"{r}: not configured as a replica")
-            if status.errors:
-                raise StepError(f"{r}: replication error: {'; '.join(status.errors)}")
+            status = await self._replicating_status(r)
             seen.append(status)
             return True if status.healthy and status.seconds_behind == 0 else None
 
@@ -108,13 +114,8 @@ class Consistency(ReplicasBase):
         inv = self.ctx.inventory
         tracker = catchup.CatchUp(r, inv.source)
         while True:
+            status = await self._replicating_status(r)
             db = await self.ctx.db(r)
-            rows = await db.run(db.dialect.show_replica_status())
-            status = normalize_replica_status(rows[0] if rows else None)
-            if status is None:
-                raise StepError(f"{r}: not configured as a replica")
-            if status.errors:
-                raise StepError(f"{r}: replication error: {'; '.join(status.errors)}")
             source = parse_position(await self._source_position(), source=inv.source)
             mine = parse_position(str((await db.one("SELECT @@gtid_slave_pos AS p"))["p"]),
                                   source=r)
