@@ -6,11 +6,12 @@ import argparse
 import sys
 
 from moodle_wizard.core.errors import OperatorError
-from moodle_wizard.lab import lab
+from moodle_wizard.lab import backup, lab
 from moodle_wizard.lab.host import interactive
 from moodle_wizard.lab.system import LabError, require_root
 from moodle_wizard.lab.topology import (
     ALL_HOST_NAMES,
+    BACKUP_STATES,
     DEFAULT_DB_PORT,
     DEFAULT_SUBNET,
     LAYOUTS,
@@ -38,6 +39,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                      help=f"Moodle app servers, 1 to {MAX_APP_HOSTS} (2 adds app2)")
     upp.add_argument("--db-port", type=int, default=DEFAULT_DB_PORT, metavar="P",
                      help=f"db1's MariaDB port (default {DEFAULT_DB_PORT})")
+    upp.add_argument("--backup", default=BACKUP_STATES[0], metavar="|".join(BACKUP_STATES),
+                     help="nightly: db1's binary log on, a `backup` host with last night's "
+                          "mariadb-backup directory and SQL dump of db1, and Moodle's writes "
+                          "since; purged: the same, db1's binary logs then purged past the "
+                          "backups (default none)")
     lsub.add_parser("down", help="stop and remove everything the lab built")
     lsub.add_parser("status", help="what runs in the lab")
     sh = lsub.add_parser("shell", help="a root shell on a lab host")
@@ -63,7 +69,7 @@ def _run(args: argparse.Namespace) -> int:
     cmd = args.lab_command
     require_root()
     if cmd == "up":
-        shape = Shape(args.shape, args.replicas, args.app_hosts, args.db_port)
+        shape = Shape(args.shape, args.replicas, args.app_hosts, args.db_port, args.backup)
         lab.up(args.subnet, args.data_mb, args.proxysql_bin, shape=shape)
         return 0
     if cmd == "down":
@@ -95,8 +101,12 @@ def _status() -> int:
           f"memory {lab.lab_memory_kb() // 1024} MiB")
     print(f"  {state.shape.describe()}"
           + (f" (built with `lab up {state.shape.options()}`)" if state.shape.options() else ""))
+    taken = backup.Backups.load(lab.LABDIR) if state.shape.has_backup else None
+    existing = [lab.LABDIR / name for name in backup.EXISTING_INVENTORIES]
+    for line in backup.summary_lines(taken, existing) if taken else []:
+        print(line)
     for h in hosts:
         services = " ".join(f"{k}:{'up' if v else 'DOWN'}" for k, v in h.services.items())
-        print(f"  {h.name:<5} {h.address:<13} {'running' if h.pid else 'STOPPED':<8} "
+        print(f"  {h.name:<6} {h.address:<13} {'running' if h.pid else 'STOPPED':<8} "
               f"ssh:{'up' if h.ssh else 'DOWN'} {services}")
     return 0 if healthy else 1

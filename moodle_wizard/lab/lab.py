@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from moodle_wizard.lab import netns, provision, replicas
+from moodle_wizard.lab import backup, netns, provision, replicas
 from moodle_wizard.lab.credentials import ensure_client_key, ensure_secrets, known_hosts
 from moodle_wizard.lab.host import host_pid, host_run, read_pid, start_host
 from moodle_wizard.lab.inventory_file import inventory_text
+from moodle_wizard.lab.netns import lab_memory_kb as lab_memory_kb
 from moodle_wizard.lab.system import (
     LabError,
     pids_in_netns,
@@ -56,10 +57,11 @@ class LabState:
     replicas: str = Shape.replicas
     app_hosts: int = Shape.app_hosts
     db_port: int = Shape.db_port
+    backup: str = Shape.backup
 
     @property
     def shape(self) -> Shape:
-        return Shape(self.layout, self.replicas, self.app_hosts, self.db_port)
+        return Shape(self.layout, self.replicas, self.app_hosts, self.db_port, self.backup)
 
     @property
     def topology(self) -> Topology:
@@ -138,6 +140,8 @@ def provision_host(topo: Topology, name: str, pid: int, pubkey: str, password: s
         script += provision.db1_script(topo)
     elif "replica" in roles:
         script += provision.replica_script(topo, labdir)
+    elif "backup" in roles:
+        script += backup.host_script(labdir)
     if "app" in roles:
         script += provision.app_script(topo, password)
     elif "proxy" in roles:
@@ -196,18 +200,19 @@ def _build(topo: Topology, data_mb: int, proxysql: str, out: object, labdir: Pat
     shape = topo.shape
     state = LabState.load(labdir) or LabState(
         topo.subnet.with_prefixlen, data_mb, proxysql, layout=shape.layout,
-        replicas=shape.replicas, app_hosts=shape.app_hosts, db_port=shape.db_port)
+        replicas=shape.replicas, app_hosts=shape.app_hosts, db_port=shape.db_port,
+        backup=shape.backup)
     state.save(labdir)
     client_key, pubkey = ensure_client_key(labdir)
     password = ensure_secrets(labdir)["moodle_db_password"]
-    if shape.replicas == "bare":
+    if shape.replicas == "bare" or shape.has_backup:  # the backup host's packages too
         replicas.ensure_apt_repo(labdir)
     netns.ensure_bridge(topo)
     pids: dict[str, int] = {}
     for h in topo.hosts:
         netns.ensure_host_net(topo, h.name)
         pids[h.name] = host_pid(labdir, h.name) or start_host(
-            labdir, h.name, private_usr=shape.private_usr and h.role == "replica")
+            labdir, h.name, private_usr=shape.private_usr_of(h))
     state.hosts = pids
     state.save(labdir)
     t_net = time.monotonic()
@@ -220,6 +225,8 @@ def _build(topo: Topology, data_mb: int, proxysql: str, out: object, labdir: Pat
     loaded = provision.db1_load_data(pids["db1"], data_mb, password,
                                      provision.moodle_grant_hosts(topo))
     t_data = time.monotonic()
+    taken = backup.ensure(topo, pids, labdir, data_mb) if shape.has_backup else None
+    t_backup = time.monotonic()
     hosts_file = known_hosts(topo, pids)
     (labdir / "ssh" / "known_hosts").write_text(hosts_file)
     wizard = str(Path(sys.executable).parent / "moodle-wizard")
@@ -234,15 +241,19 @@ def _build(topo: Topology, data_mb: int, proxysql: str, out: object, labdir: Pat
     total = time.monotonic() - t0
     _say(out, f"lab up on {topo.subnet} in {total:.1f} s (hosts {t_net - t0:.1f} s, services "
               f"{t_prov - t_net:.1f} s, Moodle data {t_data - t_prov:.1f} s"
-              f"{'' if loaded else ', already loaded'})")
+              f"{'' if loaded else ', already loaded'}"
+              f"{f', backups {t_backup - t_data:.1f} s' if taken else ''})")
     if not shape.is_default:
         _say(out, f"  {shape.describe()}")
     for h in topo.hosts:
-        _say(out, f"  {h.name:<5} {topo.host_address(h.name):<13} {h.description}")
-    _say(out, f"  VIP   {topo.vip:<13} (free; the wizard puts it on px1/px2)")
+        _say(out, f"  {h.name:<6} {topo.host_address(h.name):<13} {h.description}")
+    _say(out, f"  VIP    {topo.vip:<13} (free; the wizard puts it on px1/px2)")
     _say(out, f"  ProxySQL: {proxysql}")
     _say(out, "reach it: moodle-wizard lab shell jump   (then: ssh db1, ssh app, ...)")
     _say(out, f"inventory for the wizard: {inventory}")
+    if taken:
+        for line in backup.summary_lines(taken, backup.write_inventories(topo, labdir)):
+            _say(out, line)
     return state
 
 
@@ -340,6 +351,8 @@ def status(labdir: Path = LABDIR) -> tuple[LabState | None, list[HostStatus]]:
         services: dict[str, bool] = {}
         if pid and h.name == "db1":
             services["mariadb"] = _mariadb_answers(pid, addr, topo.shape)
+        if pid and h.role == "backup":
+            services["backups"] = backup.present(pid)
         result.append(HostStatus(h.name, addr, pid, bool(pid) and tcp_open(addr, 22), services))
     return state, result
 
@@ -350,23 +363,6 @@ def _mariadb_answers(pid: int, addr: str, shape: Shape) -> bool:
     # Bound to 127.0.0.1: only a client on db1 itself can tell.
     return host_run(pid, ["mariadb-admin", "--connect-timeout=2", "ping"], check=False,
                     timeout=10).returncode == 0
-
-
-def lab_memory_kb() -> int:
-    """Resident memory of every process in the lab's namespaces, in KiB."""
-    total = 0
-    for ns in netns.lab_netns():
-        inode = netns.netns_inode(ns)
-        for pid in pids_in_netns(inode) if inode else []:
-            try:
-                with open(f"/proc/{pid}/status") as f:
-                    for line in f:
-                        if line.startswith("VmRSS:"):
-                            total += int(line.split()[1])
-            except (FileNotFoundError, ProcessLookupError):
-                # The process ended between the listing and the read (ESRCH mid-read).
-                continue
-    return total
 
 
 def require_up(labdir: Path = LABDIR) -> LabState:

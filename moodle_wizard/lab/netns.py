@@ -8,7 +8,7 @@ import os
 import subprocess
 from collections.abc import Callable
 
-from moodle_wizard.lab.system import LabError, run
+from moodle_wizard.lab.system import LabError, pids_in_netns, run
 from moodle_wizard.lab.topology import BRIDGE, NETNS_PREFIX, Topology, netns_name, veth_name
 
 
@@ -111,3 +111,20 @@ def ensure_no_netns_left() -> None:
     left = lab_netns()
     if left:
         raise LabError(f"network namespaces still present: {', '.join(left)}")
+
+
+def lab_memory_kb() -> int:
+    """Resident memory of every process in the lab's namespaces, in KiB."""
+    total = 0
+    for ns in lab_netns():
+        inode = netns_inode(ns)
+        for pid in pids_in_netns(inode) if inode else []:
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmRSS:"):
+                            total += int(line.split()[1])
+            except (FileNotFoundError, ProcessLookupError):
+                # The process ended between the listing and the read (ESRCH mid-read).
+                continue
+    return total

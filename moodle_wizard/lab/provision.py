@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
-from moodle_wizard.lab import replicas
+from moodle_wizard.lab import backup, replicas
 from moodle_wizard.lab.host import host_run, host_sh
 from moodle_wizard.lab.moodle_data import DataPlan, data_sql, moodle_user_sql, schema_sql
 from moodle_wizard.lab.shell import write_file
@@ -81,7 +81,8 @@ def db_server_cnf(addr: str | None, port: int = DEFAULT_DB_PORT) -> str:
 
 
 def db1_script(topo: Topology) -> str:
-    """A standalone Moodle database as most sites have it: binary log off, default server_id.
+    """A standalone Moodle database as most sites have it: binary log off, default server_id
+    (on, with server_id 1, in the --backup shapes).
     Single-server: on 127.0.0.1 only, by the package's own 50-server.cnf (checked here)."""
     single = topo.shape.single_server
     addr = None if single else topo.host_address("db1")
@@ -89,6 +90,8 @@ def db1_script(topo: Topology) -> str:
         write_file("/etc/mysql/mariadb.conf.d/60-mwlab.cnf",
                    db_server_cnf(addr, topo.shape.db_port))
         + (DEBIAN_BIND_CHECK if single else "")
+        # --backup: a school with nightly backups has its binary log on (backup.py).
+        + (backup.db1_binlog_script() if topo.shape.has_backup else "")
         + "if [ ! -e /var/lib/mysql/.mwlab-initialised ]; then\n"
         "  service mariadb stop >/dev/null 2>&1 || true\n"
         "  find /var/lib/mysql -mindepth 1 -delete\n"

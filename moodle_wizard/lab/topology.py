@@ -41,13 +41,21 @@ HOST_NAMES = tuple(h.name for h in HOSTS)
 # --app-hosts 2: a second Moodle app server. .20 is free in every shape (.10-.13 are app and the
 # database hosts, .21/.22 the proxies).
 APP2 = LabHost("app2", 20, "app", "second Moodle app server: the same config.php as app")
+# --backup nightly|purged: the host the school's nightly backups of db1 land on. .30 is free in
+# every shape.
+BACKUP = LabHost("backup", 30, "backup", "backup host: db1's nightly mariadb-backup directory "
+                 "and SQL dump (mariadb-backup and the client, no server)")
 # Every host name any shape has: `lab down` removes whatever one of them left behind.
-ALL_HOST_NAMES = (*HOST_NAMES, APP2.name)
+ALL_HOST_NAMES = (*HOST_NAMES, APP2.name, BACKUP.name)
 VIP_OCTET = 100
 MACHINE_OCTET = 1
 
 LAYOUTS = ("standard", "single-server")
 REPLICA_STATES = ("empty", "fresh-package", "bare")
+# --backup: none (a standalone server, binary log off), nightly (binary log on, last night's
+# backups on the backup host, Moodle's writes since), purged (the same, then db1's binary logs
+# purged past the backups' position: a seed from them can never catch up).
+BACKUP_STATES = ("none", "nightly", "purged")
 MAX_APP_HOSTS = 2
 DEFAULT_DB_PORT = 3306
 # Ports db1's MariaDB cannot take: sshd listens on 22 on every host.
@@ -58,6 +66,8 @@ REPLICA_DESCRIPTIONS = {
                      "tables, not running",
     "bare": "replica host without the server packages (the lab's apt repository has them)",
 }
+DB1_WITH_BINLOG = ("Moodle database (MariaDB) with its binary log on, for point-in-time "
+                   "recovery from the nightly backups")
 
 
 class TopologyError(OperatorError, ValueError):
@@ -72,6 +82,7 @@ class Shape:
     replicas: str = "empty"           # --replicas: empty | fresh-package | bare
     app_hosts: int = 1                # --app-hosts
     db_port: int = DEFAULT_DB_PORT    # --db-port
+    backup: str = "none"              # --backup: none | nightly | purged
 
     def check(self) -> Shape:
         """The shape itself if the lab can build it, else one line naming the fix."""
@@ -87,6 +98,9 @@ class Shape:
             raise TopologyError(f"--db-port {self.db_port}: give a free TCP port (1-65535, not "
                                 + ", ".join(f"{p} ({w})" for p, w in RESERVED_PORTS.items())
                                 + "), e.g. 3307")
+        if self.backup not in BACKUP_STATES:
+            raise TopologyError(f"--backup {self.backup!r}: choose one of "
+                                f"{', '.join(BACKUP_STATES)}")
         if self.single_server and self.app_hosts > 1:
             # Not a shape a site can run: db1's MariaDB listens on 127.0.0.1 only.
             raise TopologyError("--app-hosts 2 with --shape single-server: a second app server "
@@ -106,6 +120,17 @@ class Shape:
         """Replica hosts get their own /usr (an overlay): their packages are their own."""
         return self.replicas != "empty"
 
+    @property
+    def has_backup(self) -> bool:
+        """db1's binary log is on and a backup host holds its nightly backups."""
+        return self.backup != "none"
+
+    def private_usr_of(self, host: LabHost) -> bool:
+        """Whether `host` gets a /usr of its own: the replica hosts of a shape that changes
+        their packages, and the backup host (the server packages taken off, the backup tool
+        and the client installed)."""
+        return (self.private_usr and host.role == "replica") or host.role == "backup"
+
     def options(self) -> str:
         """The `lab up` options that build this shape ("" for the default)."""
         default = Shape()
@@ -118,13 +143,16 @@ class Shape:
             opts.append(f"--app-hosts {self.app_hosts}")
         if self.db_port != default.db_port:
             opts.append(f"--db-port {self.db_port}")
+        if self.backup != default.backup:
+            opts.append(f"--backup {self.backup}")
         return " ".join(opts)
 
     def describe(self) -> str:
         app = "db1 (with MariaDB)" if self.single_server else ", ".join(
             h.name for h in self.hosts() if "app" in h.roles)
         return (f"shape {self.layout}, replicas {self.replicas}, app on {app}, "
-                f"db1 port {self.db_port}")
+                f"db1 port {self.db_port}"
+                + (f", backups {self.backup} on {BACKUP.name}" if self.has_backup else ""))
 
     def hosts(self) -> tuple[LabHost, ...]:
         out: list[LabHost] = []
@@ -137,9 +165,13 @@ class Shape:
                     "config.php, moodle-probe"))
             if h.role == "replica":
                 h = replace(h, description=REPLICA_DESCRIPTIONS[self.replicas])
+            if h.name == "db1" and self.has_backup and not self.single_server:
+                h = replace(h, description=DB1_WITH_BINLOG)
             out.append(h)
             if h.name == "app" and self.app_hosts > 1:
                 out.append(APP2)
+        if self.has_backup:
+            out.append(BACKUP)
         return tuple(out)
 
 
