@@ -61,11 +61,11 @@ test: deps venv lint
 
 # The lab's own shapes (single-server, bare and fresh-package replicas, two app hosts, port
 # 3307), each built for real and checked from inside its hosts, and the migration of the
-# fresh-package, bare-replica, port-3307 and already-replicating shapes: six rebuilds, some
-# 14 minutes.
+# fresh-package, bare-replica, port-3307 and already-replicating shapes, and the nightly and
+# purged backups of `lab up --backup` (test_lab_backup.py): eight rebuilds, some 15 minutes.
 test-lab-shapes: deps venv
 	$(BIN)/pytest -q -p no:cacheprovider -m lab_shapes tests/lab/test_lab_shapes.py \
-	  tests/lab/test_replica_shapes.py tests/lab/test_source_shapes.py
+	  tests/lab/test_replica_shapes.py tests/lab/test_source_shapes.py tests/lab/test_lab_backup.py
 
 # The operator's session dropped mid-stream and a replica's link down mid-seed: some 2.5 minutes.
 test-lab-faults: deps venv
