@@ -10,7 +10,7 @@ LAB_DEBS := mariadb-server mariadb-server-core mariadb-backup mariadb-client mar
 # nft: the ProxySQL Cluster option's admin-port firewall, on the lab's proxy hosts (its lab test).
 APT_PACKAGES += nftables
 
-.PHONY: all deps venv test lint unit tui lab-tests test-lab-shapes test-lab-faults test-lab-cluster test-crash-matrix check-newcomer bench demo lab-up lab-down clean
+.PHONY: all deps venv test lint unit tui lab-tests test-lab-shapes test-lab-faults test-lab-cluster test-lab-backup test-crash-matrix check-newcomer bench demo lab-up lab-down clean
 
 all: test
 
@@ -56,7 +56,7 @@ lint: venv
 
 # The whole suite: unit, TUI and end-to-end lab tests (the lab tests need root).
 test: deps venv lint
-	$(BIN)/pytest -q -p no:cacheprovider -m "not crash_matrix and not lab_shapes and not lab_faults and not lab_cluster" \
+	$(BIN)/pytest -q -p no:cacheprovider -m "not crash_matrix and not lab_shapes and not lab_faults and not lab_cluster and not lab_backup" \
 	  --durations=15
 
 # The lab's own shapes (single-server, bare and fresh-package replicas, two app hosts, port
@@ -76,6 +76,12 @@ test-lab-faults: deps venv
 # admin port open to the other proxy only (nftables), rolled back.
 test-lab-cluster: deps venv
 	$(BIN)/pytest -q -s -p no:cacheprovider -m lab_cluster tests/lab/test_proxysql_cluster.py
+
+# Replicas seeded from the lab's nightly backups (lab up --backup nightly, and purged): from
+# the mariadb-backup directory and from the dump on the backup host, caught up and checksummed,
+# rolled back; a wizard killed mid-restore resumes; purged binlogs are refused.
+test-lab-backup: deps venv
+	$(BIN)/pytest -q -p no:cacheprovider -m lab_backup tests/lab/test_existing_backup.py
 
 # SIGKILL at every action boundary of a migration, of its rollback, and of switchover,
 # failover and rejoin, then resume (slow;
