@@ -1,9 +1,11 @@
 """The verify's first checksum pass, begun while the step's last actions still run.
 
-The source's pass needs nothing from the replicas, so it begins as soon as the stream has ended
-and runs while the replicas are prepared and started; a replica's pass begins as soon as its
-replication runs, while the next replica is started. Those actions mostly wait (for a server
-to start, for replication to connect), so the checksums' reads fill time the step spent idle.
+The source's pass needs nothing from the replicas, so it begins as soon as the copy is in place
+(after the last prepare of a physical copy, whose CPU it would otherwise slow down where hosts
+share cores; after the stream of a logical one) and runs while the replicas are started; a
+replica's pass begins as soon as its replication runs, while the next replica is started.
+Those actions mostly wait (for a server to start, for replication to connect), so the
+checksums' reads fill time the step spent idle.
 Each pass is the verify's own first pass: the plan and the source position are read once, on
 the source, before its checksums, and each replica is checksummed once it has reached that
 position; a table written between two hosts' passes differs and is checksummed again by the

@@ -136,7 +136,8 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
         if self.seed_method == "physical":
             # All prepares first: they run at once, one job per replica.
             actions += [Action(
-                f"prepare:{r}", f"Prepare the backup on {r}", partial(self.prepare, r),
+                f"prepare:{r}", f"Prepare the backup on {r}",
+                partial(self.prepare_then_checksum, r),
                 render_all(self.prepare_commands(r)), host=r) for r in inv.replicas]
         for r, server_id in self.server_ids().items():
             cnf = render_replica_cnf(source_version(self.src), server_id,
@@ -161,8 +162,16 @@ class Replicas(HostPreparation, Seeding, Replication, Consistency):
 
     async def stream_then_checksum(self) -> None:
         await self.stream()
-        # The verify's checksums of the source need nothing more from the replicas.
-        self.begin_source_checksums()
+        # The verify's checksums of the source need nothing more from the replicas; a
+        # physical copy's prepares come first (they take the replicas' cores, and the
+        # checksums would slow the seed itself down where hosts share cores).
+        if self.seed_method != "physical":
+            self.begin_source_checksums()
+
+    async def prepare_then_checksum(self, r: str) -> None:
+        await self.prepare(r)
+        if r == self.ctx.inventory.replicas[-1]:  # the last to be waited for
+            self.begin_source_checksums()
 
     async def replicate_then_checksum(self, r: str) -> None:
         await self.replicate(r)
