@@ -131,8 +131,11 @@ def analyse(curve: Sequence[dict[str, Any]]) -> dict[str, Any]:
         line = fit(points)
         if line is not None:
             a, b = line
+            # A step that does not grow with the data has a slope that is only noise; a
+            # negative one would extrapolate to less than nothing: its mean stands instead.
+            far = a + b * EXTRAPOLATE_GB if b >= 0 else sum(y for _, y in points) / len(points)
             fits[name] = {"a_s": round(a, 2), "s_per_gb": round(b, 2),
-                          f"at_{EXTRAPOLATE_GB}gb_s": round(a + b * EXTRAPOLATE_GB, 1)}
+                          f"at_{EXTRAPOLATE_GB}gb_s": round(far, 1)}
     ratios = {r["data_mb"]: round(r["verify_s"] / r["stream_s"], 2) for r in curve
               if r.get("verify_s") is not None and r.get("stream_s")}
     at_1gb = ratios.get(1024)

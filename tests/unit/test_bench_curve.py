@@ -172,3 +172,14 @@ def test_a_run_of_the_curve_alone_adds_it_to_the_last_run(tmp_path: Path) -> Non
     assert out["seed"] == {"kept": 1} and out["curve"] == LINEAR and "date" not in out
     full = {"curve": LINEAR, "seed": {}}
     assert merged(full, ["seed", "curve"], tmp_path) is full
+
+
+def test_a_step_that_does_not_grow_is_extrapolated_as_its_mean_not_below_zero() -> None:
+    from bench.curve import analyse
+    rows = [{"data_mb": mb, "source_mb": mb, "steps_s": {"discover": s, "replicas": r},
+             "stream_s": r / 2, "verify_s": r / 8, "wall_s": s + r, "rollback_s": 15.0}
+            for mb, s, r in ((256, 1.8, 10.0), (1024, 1.7, 30.0), (4096, 1.6, 90.0))]
+    fits = analyse(rows)["fits"]
+    assert fits["discover"]["s_per_gb"] < 0
+    assert fits["discover"]["at_100gb_s"] == 1.7
+    assert fits["replicas"]["at_100gb_s"] > 90
