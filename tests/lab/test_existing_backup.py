@@ -20,7 +20,7 @@ import pytest
 from moodle_wizard.lab.topology import Shape
 from tests.lab.conftest import Lab
 from tests.lab.shapes import build, restore_default_lab, wait_for
-from tests.lab.test_migration_replicas import assert_replicating, child_of, roll_back_to
+from tests.lab.test_migration_replicas import assert_replicating, child_of
 from tests.lab.wizard import Wizard, lab_snapshot, moodle_checksums
 
 pytestmark = [pytest.mark.lab, pytest.mark.lab_backup]
@@ -51,6 +51,22 @@ def allowed(wizard: Wizard, path: str) -> str:
     wizard.lab.exec("jump", "sh", "-c", f"cat > {copy}", input=text.replace(
         'source_restart = "ask"', 'source_restart = "allow"').encode())
     return copy
+
+
+def roll_back_to(lab: Lab, wizard: Wizard, before: dict[str, Any]) -> None:
+    """A full rollback leaves every lab host as `before` found it, but for db1's binary logs:
+    its restart (log_slave_updates) began a new one, and the wizard never removes binary
+    logs it did not create alone (they hold the school's own history): the old ones are
+    all still there."""
+    lab.exec("db1", "mariadb", "-e", "DELETE FROM moodle.mdl_mwlab_probe")
+    back = wizard("rollback", "--yes")
+    assert back.returncode == 0, back.stdout + back.stderr
+    after = lab_snapshot(lab)
+    for snap in (before, after):
+        snap["db1"]["checksums"].pop("moodle.mdl_mwlab_probe")
+    old, new = before["db1"].pop("binlogs"), after["db1"].pop("binlogs")
+    assert set(old.split()) <= set(new.split()), (old, new)
+    assert after == before
 
 
 def commands_on(lab: Lab, wizard: Wizard, host: str) -> list[str]:
