@@ -250,15 +250,7 @@ class BackupScreen(FlowScreen):
         if self.method() == SeedMethod.EXISTING:
             fields = [self.query_one("#backup-host", FormField),
                       self.query_one("#backup-path", FormField), *fields]
-        bad = [f for f in fields if f.show_problem()]
-        if bad:
-            bad[0].input.focus()
-            return False
-        problem = self.wizard.draft.error()
-        if problem:
-            self.notify(problem, title="inventory", severity="error", timeout=10)
-            return False
-        return True
+        return self.fields_ok(fields)
 
     # -- what it shows --
 

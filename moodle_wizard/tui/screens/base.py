@@ -3,6 +3,7 @@ F1 help, and a footer with every key."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual.app import ComposeResult
@@ -15,6 +16,7 @@ from moodle_wizard.tui.widgets.guide_panel import GuidePanel
 
 if TYPE_CHECKING:
     from moodle_wizard.tui.app import WizardApp
+    from moodle_wizard.tui.widgets.form_field import FormField
 
 STEPS_TOTAL = 9
 
@@ -68,6 +70,22 @@ class FlowScreen(WizardScreen):
     def leave(self, validate: bool = True) -> bool:
         """Store what the screen edits in the draft; False (and a message) to stay."""
         return True
+
+    def draft_ok(self) -> bool:
+        """The inventory draft as a whole is valid; else its problem is shown."""
+        problem = self.wizard.draft.error()
+        if problem:
+            self.notify(problem, title="inventory", severity="error", timeout=10)
+            return False
+        return True
+
+    def fields_ok(self, fields: Iterable[FormField]) -> bool:
+        """Every field shows its problem, the first bad one takes the focus; then the draft."""
+        bad = [f for f in fields if f.show_problem()]
+        if bad:
+            bad[0].input.focus()
+            return False
+        return self.draft_ok()
 
     @property
     def locked(self) -> bool:

@@ -143,12 +143,4 @@ class ReplicasScreen(FlowScreen):
     def leave(self, validate: bool = True) -> bool:
         if self.locked or not validate:
             return True
-        bad = [f for f in self.query(FormField) if f.show_problem()]
-        if bad:
-            bad[0].input.focus()
-            return False
-        problem = self.wizard.draft.error()
-        if problem:
-            self.notify(problem, title="inventory", severity="error", timeout=10)
-            return False
-        return True
+        return self.fields_ok(self.query(FormField))

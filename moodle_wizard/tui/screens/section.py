@@ -86,11 +86,7 @@ class SectionScreen(FlowScreen):
         if problems:
             self.notify(problems[0], severity="error")
             return False
-        problem = self.wizard.draft.error()
-        if problem:
-            self.notify(problem, title="inventory", severity="error", timeout=10)
-            return False
-        return True
+        return self.draft_ok()
 
     def setting(self, *names: str) -> Any:
         """A setting from this screen's inventory section, or None."""
