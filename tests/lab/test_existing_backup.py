@@ -20,7 +20,7 @@ import pytest
 from moodle_wizard.lab.topology import Shape
 from tests.lab.conftest import Lab
 from tests.lab.shapes import build, restore_default_lab, wait_for
-from tests.lab.test_migration_replicas import assert_replicating, child_of
+from tests.lab.test_migration_replicas import assert_replicating, child_of, roll_back_to
 from tests.lab.wizard import Wizard, lab_snapshot, moodle_checksums
 
 pytestmark = [pytest.mark.lab, pytest.mark.lab_backup]
@@ -53,22 +53,6 @@ def allowed(wizard: Wizard, path: str) -> str:
     return copy
 
 
-def roll_back_to(lab: Lab, wizard: Wizard, before: dict[str, Any]) -> None:
-    """A full rollback leaves every lab host as `before` found it, but for db1's binary logs:
-    its restart (log_slave_updates) began a new one, and the wizard never removes binary
-    logs it did not create alone (they hold the school's own history): the old ones are
-    all still there."""
-    lab.exec("db1", "mariadb", "-e", "DELETE FROM moodle.mdl_mwlab_probe")
-    back = wizard("rollback", "--yes")
-    assert back.returncode == 0, back.stdout + back.stderr
-    after = lab_snapshot(lab)
-    for snap in (before, after):
-        snap["db1"]["checksums"].pop("moodle.mdl_mwlab_probe")
-    old, new = before["db1"].pop("binlogs"), after["db1"].pop("binlogs")
-    assert set(old.split()) <= set(new.split()), (old, new)
-    assert after == before
-
-
 def commands_on(lab: Lab, wizard: Wizard, host: str) -> list[str]:
     """Every command the wizard ran on `host`, from its audit log."""
     log = lab.exec("jump", "cat", f"{wizard.state_dir}/mwlab.audit.log").stdout
@@ -91,7 +75,7 @@ def seed_and_check(lab: Lab, wizard: Wizard, inventory: str) -> str:
     # the backup host (db1 serves only its binary log for the catch-up).
     on_db1 = commands_on(lab, wizard, "db1")
     assert on_db1 and not [c for c in on_db1 if "mariadb-backup" in c or "mariadb-dump" in c]
-    roll_back_to(lab, wizard, before)
+    roll_back_to(lab, wizard, before, binlogs_kept=True)
     return out
 
 
@@ -132,7 +116,7 @@ def test_a_wizard_killed_mid_restore_resumes(nightly: Lab, wizard: Wizard) -> No
     assert [j["job_id"] for j in jobs_after] == [job["job_id"]], "the stream started again"
     assert_replicating(nightly)
     assert moodle_checksums(nightly, "db3") == moodle_checksums(nightly, "db1")
-    roll_back_to(nightly, wizard, before)
+    roll_back_to(nightly, wizard, before, binlogs_kept=True)
 
 
 def test_binlogs_purged_past_the_backup_are_refused_before_anything_changes(
